@@ -1,0 +1,51 @@
+# Two commands matter: `make demo` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# llama-cpp-python compiles from source; a native build dies with "Illegal instruction" here.
+export CMAKE_ARGS := -DGGML_NATIVE=OFF
+export FORCE_CMAKE := 1
+# DSPy/LiteLLM must not try to download a price table (no internet).
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+MEMBERS  := $(patsubst %/pyproject.toml,%,$(wildcard core/pyproject.toml conformance_tests/pyproject.toml adapters/*/pyproject.toml plugins/*/pyproject.toml))
+SRC_DIRS := $(wildcard core/src conformance_tests/src adapters/*/src plugins/*/src)
+
+DEMO_TASK    ?= $(if $(wildcard examples/sentiment/task.py),sentiment,toy)
+DEMO_TRIALS  ?= 20
+
+.PHONY: setup demo test lint typecheck unit integration benchmark clean
+
+$(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(MEMBERS))
+	@echo ">> setting up $(VENV) (the first run may compile llama.cpp: about 10 minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	$(PY) -m pip install --quiet $(foreach m,$(MEMBERS),-e ./$(m)) --group dev
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: setup
+	$(VENV)/bin/stacktune optimize $(DEMO_TASK) --trials $(DEMO_TRIALS) \
+		--objective score --objective latency --study-name demo-$(DEMO_TASK) --storage sqlite:///demo.db --fresh
+
+lint: setup
+	$(PY) -m ruff check .
+
+typecheck: setup
+	$(PY) -m mypy $(SRC_DIRS)
+
+unit: setup
+	$(PY) -m pytest -m "not integration"
+
+integration: setup
+	$(PY) -m pytest -m integration
+
+test: lint typecheck
+	$(PY) -m pytest
+
+benchmark: setup
+	$(PY) benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,47 @@
+"""stacktune: Optuna for LLM applications.
+
+Tune every knob of an LLM program (model, sampling parameters, prompt text, demos,
+reasoning strategy, components) against your metric, on several objectives at once.
+"""
+
+from stacktune.errors import (
+    BudgetExhausted,
+    InvalidConfiguration,
+    InvalidVariable,
+    NoAdapterFound,
+    StacktuneError,
+)
+from stacktune.evaluation import UsageMeter, evaluate_examples, metering, record_usage
+from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
+from stacktune.plugins import (
+    create_plugin_manager,
+    get_plugin_manager,
+    hookimpl,
+    hookspec,
+    optimizable,
+)
+from stacktune.protocol import (
+    Evaluation,
+    ExampleFailure,
+    Metric,
+    Optimizable,
+    SupportsAsyncEvaluate,
+    SupportsExport,
+    Usage,
+    is_optimizable,
+)
+from stacktune.space import Configuration, Constraint, Space, constraint
+from stacktune.study import Budget, Study, TrialResult, create_study, load_study
+from stacktune.tasks import Task, TaskSetup
+from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive, Variable
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BUILTIN_OBJECTIVES", "Budget", "BudgetExhausted", "Categorical", "Configuration", "Constraint", "Evaluation",
+    "ExampleFailure", "Float", "Int", "InvalidConfiguration", "InvalidVariable", "Metric", "NoAdapterFound",
+    "Objective", "OpaqueChoice", "Optimizable", "Primitive", "Space", "StacktuneError", "Study",
+    "SupportsAsyncEvaluate", "SupportsExport", "Task", "TaskSetup", "TrialResult", "Usage", "UsageMeter",
+    "Variable", "constraint", "create_plugin_manager", "create_study", "evaluate_examples", "get_plugin_manager",
+    "hookimpl", "hookspec", "is_optimizable", "load_study", "metering", "optimizable", "record_usage",
+]

@@ -1,0 +1,208 @@
+"""The ``stacktune`` command line: optimize a task, show a stored study, list plugins."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import optuna
+from rich.console import Console
+from rich.table import Table
+
+from stacktune.objectives import BUILTIN_OBJECTIVES
+from stacktune.plugins import get_plugin_manager, plugin_names
+from stacktune.study import DEFAULT_STORAGE, Budget, Study, TrialResult, create_study, load_study, study_summaries
+from stacktune.tasks import available_tasks, find_task
+
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, float):
+        text = f"{value:.3g}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _format_configuration(configuration: dict[str, Any]) -> str:
+    return "\n".join(f"{name}={_short(value)}" for name, value in configuration.items())
+
+
+def results_table(study: Study, results: Sequence[TrialResult], title: str) -> Table:
+    """A table of trials: objective values, tokens, latency, configuration."""
+    table = Table(title=title, show_lines=True)
+    table.add_column("trial", justify="right")
+    for name in study.objective_names:
+        table.add_column(name, justify="right")
+    for extra in ("tokens/ex", "latency/ex (s)", "failures"):
+        table.add_column(extra, justify="right")
+    table.add_column("configuration")
+    for result in results:
+        evaluation = result.evaluation
+        n = max(int(evaluation.get("n_examples", 0)), 1)
+        row = [str(result.number)]
+        row += [f"{result.values.get(name, float('nan')):.4g}" for name in study.objective_names]
+        row += [
+            f"{evaluation.get('total_tokens', 0) / n:.1f}",
+            f"{evaluation.get('mean_latency', 0.0):.3f}",
+            str(evaluation.get("n_failures", 0)),
+            _format_configuration(result.configuration),
+        ]
+        table.add_row(*row)
+    return table
+
+
+def print_study(study: Study, *, out: Console = console) -> None:
+    """The best trial (or the Pareto front), the spread between best and worst, where it is stored."""
+    complete = study.completed_trials()
+    states: dict[str, int] = {}
+    for trial in study.trials:
+        states[trial.state] = states.get(trial.state, 0) + 1
+    out.print(f"study [bold]{study.study_name}[/] · objectives {', '.join(study.objective_names)} · "
+              + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+    if not complete:
+        out.print("[yellow]no complete trial yet[/]")
+        return
+    if study.is_multi_objective:
+        front: dict[str, TrialResult] = {}
+        for result in study.pareto_front():
+            front.setdefault(repr(sorted(result.configuration.items())), result)
+        out.print(results_table(study, list(front.values()), "Pareto front (distinct configurations)"))
+    else:
+        out.print(results_table(study, [study.best], "Best configuration"))
+    first = study.objectives[0]
+    ranked = sorted(complete, key=lambda r: r.values[first.name], reverse=first.direction == "maximize")
+    best, worst = ranked[0], ranked[-1]
+    out.print(f"{first.name}: best {best.values[first.name]:.4g} (trial {best.number}) vs worst "
+              f"{worst.values[first.name]:.4g} (trial {worst.number}) over {len(complete)} complete trials")
+    if study.examples_saved:
+        out.print(f"pruning saved {study.examples_saved} example evaluations")
+    out.print(f"stored in {study.storage_url or 'a custom storage'} as {study.study_name!r} "
+              f"(optuna-dashboard {study.storage_url or ''})")
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for Optuna's own).")
+def cli(verbose: int) -> None:
+    """stacktune: tune every knob of an LLM application with Optuna."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if verbose < 2:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@cli.command("plugins")
+def plugins_command() -> None:
+    """List the loaded plugins and the tasks they offer."""
+    manager = get_plugin_manager()
+    table = Table(title="stacktune plugins")
+    table.add_column("name")
+    table.add_column("distribution")
+    table.add_column("hooks")
+    distributions = {plugin: dist for plugin, dist in manager.list_plugin_distinfo()}
+    for name in plugin_names(manager):
+        plugin = manager.get_plugin(name)
+        dist = distributions.get(plugin)
+        hooks = sorted(h.name for h in manager.get_hookcallers(plugin) or [])
+        table.add_row(name, f"{dist.project_name} {dist.version}" if dist else "-", ", ".join(hooks))
+    console.print(table)
+    tasks = available_tasks(manager)
+    if tasks:
+        console.print("tasks: " + ", ".join(f"{name} ({task.description})" for name, task in sorted(tasks.items())))
+
+
+def _parse_options(options: Sequence[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--option")
+        parsed[key] = value
+    return parsed
+
+
+@cli.command("optimize")
+@click.argument("task")
+@click.option("--trials", "n_trials", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--objective", "objectives", multiple=True, type=click.Choice(sorted(BUILTIN_OBJECTIVES)),
+              help="Repeat for several objectives (default: the task's own).")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Any Optuna storage URL.")
+@click.option("--study-name", default=None, help="Default: the task's name.")
+@click.option("--n-jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Trials in parallel.")
+@click.option("--max-concurrency", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Examples in parallel within a trial.")
+@click.option("--timeout", type=float, default=None, help="Seconds before no new trial starts.")
+@click.option("--budget-usd", type=float, default=None)
+@click.option("--budget-calls", type=int, default=None)
+@click.option("--budget-tokens", type=int, default=None)
+@click.option("--seed", type=int, default=None, help="Seed of the sampler.")
+@click.option("--fresh", is_flag=True, help="Delete a stored study of the same name first.")
+@click.option("--option", "options", multiple=True, help="key=value passed to the task (repeatable).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def optimize_command(task: str, n_trials: int, objectives: tuple[str, ...], storage: str, study_name: str | None,
+                     n_jobs: int, max_concurrency: int, timeout: float | None, budget_usd: float | None,
+                     budget_calls: int | None, budget_tokens: int | None, seed: int | None, fresh: bool,
+                     options: tuple[str, ...], progress: bool) -> None:
+    """Tune TASK (a name from `stacktune plugins`, or path/to/file.py:task) and show the result."""
+    try:
+        found = find_task(task)
+    except LookupError as exc:
+        raise click.UsageError(str(exc)) from None
+    name = study_name or found.name
+    if fresh:
+        try:
+            optuna.delete_study(study_name=name, storage=storage)
+        except KeyError:
+            pass
+    setup = found.build(**_parse_options(options))
+    study = create_study(study_name=name, storage=storage, objectives=objectives or found.objectives, seed=seed)
+    budget = Budget(usd=budget_usd, calls=budget_calls, tokens=budget_tokens) \
+        if any(v is not None for v in (budget_usd, budget_calls, budget_tokens)) else None
+    start = time.perf_counter()
+    try:
+        study.optimize(setup.target, setup.dataset, setup.metric, n_trials=n_trials, timeout=timeout, budget=budget,
+                       n_jobs=n_jobs, max_concurrency=max_concurrency, show_progress_bar=progress)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: every finished trial is stored; run the same command to resume[/]")
+        print_study(study)
+        sys.exit(130)
+    console.print(f"{n_trials} trials in {time.perf_counter() - start:.1f}s")
+    print_study(study)
+
+
+@cli.command("show")
+@click.argument("study_name")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
+def show_command(study_name: str, storage: str) -> None:
+    """Show the best configuration (or Pareto front) of a stored study."""
+    try:
+        study = load_study(study_name, storage=storage)
+    except KeyError:
+        names = [s["study_name"] for s in study_summaries(storage)]
+        raise click.UsageError(f"no study {study_name!r} in {storage}; studies there: {names or 'none'}") from None
+    print_study(study)
+
+
+@cli.command("studies")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
+def studies_command(storage: str) -> None:
+    """List the studies in a storage."""
+    table = Table(title=f"studies in {storage}")
+    for column in ("name", "trials", "objectives"):
+        table.add_column(column)
+    for summary in study_summaries(storage):
+        objectives = ", ".join(o["name"] for o in summary["objectives"] or [])
+        table.add_row(summary["study_name"], str(summary["n_trials"]), objectives)
+    console.print(table)
+
+
+def main() -> None:
+    get_plugin_manager().hook.stacktune_add_commands(cli=cli)
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,40 @@
+"""Errors that name the culprit: which variable, which value, what was allowed."""
+
+from __future__ import annotations
+
+
+class StacktuneError(Exception):
+    """Base class of every error stacktune raises on purpose."""
+
+
+class InvalidVariable(StacktuneError):
+    """A variable or space definition is wrong (Optuna's invariants, duplicate names, bad conditions).
+
+    Not a ValueError on purpose: pydantic would wrap it, and the message is the point.
+    """
+
+
+class InvalidConfiguration(StacktuneError, ValueError):
+    """A configuration does not fit its space.
+
+    ``variable`` names the culprit (or the constraint), ``value`` is what was given and
+    ``allowed`` says what would have been accepted.
+    """
+
+    def __init__(self, variable: str, value: object, allowed: str, *, reason: str = "invalid") -> None:
+        self.variable = variable
+        self.value = value
+        self.allowed = allowed
+        self.reason = reason
+        shown = repr(value)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        super().__init__(f"{variable!r}: {reason}: got {shown}; allowed: {allowed}")
+
+
+class NoAdapterFound(StacktuneError, TypeError):
+    """No installed plugin knows how to optimize the given target."""
+
+
+class BudgetExhausted(StacktuneError):
+    """Raised inside an evaluation when the study's budget is spent; the trial is kept."""

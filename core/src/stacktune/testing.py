@@ -1,0 +1,119 @@
+"""A tiny pure-Python Optimizable with a known optimum, for tests, docs and benchmarks.
+
+``ToyProgram`` answers "examples" that are difficulties in [0, 1]: an example scores 1
+when the configuration's quality reaches its difficulty. Quality depends on every
+variable, one variable is conditional (``steps`` only with ``strategy="cot"``) and a
+constraint forbids ``style="rambling"`` with ``strategy="cot"``, so the engine's
+conditions, constraints, pruning and Pareto front can be tested with real assertions
+and no LLM.
+
+The optimum is ``strategy="cot", steps=3, temperature=0.2, style="terse"`` (quality
+0.95); verbose styles and more steps cost more tokens, which gives a quality/cost
+trade-off.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from stacktune.evaluation import evaluate_examples
+from stacktune.protocol import Evaluation, Metric, ResultCallback, Usage
+from stacktune.space import Constraint, Space
+from stacktune.variables import Categorical, Float, Int
+
+OPTIMUM: dict[str, Any] = {"strategy": "cot", "steps": 3, "temperature": 0.2, "style": "terse"}
+
+
+def _no_rambling_cot(configuration: Mapping[str, Any]) -> str | None:
+    if configuration.get("strategy") == "cot" and configuration.get("style") == "rambling":
+        return "style 'rambling' cannot be combined with strategy 'cot'"
+    return None
+
+
+NO_RAMBLING_COT = Constraint(name="no_rambling_cot", check=_no_rambling_cot)
+
+
+def toy_dataset(n: int = 20) -> list[float]:
+    """Difficulties evenly spread over (0, 1)."""
+    return [(i + 0.5) / n for i in range(n)]
+
+
+def toy_metric(example: float, prediction: float) -> float:
+    """1 when the prediction (the program's quality) reaches the example's difficulty."""
+    return 1.0 if prediction >= example else 0.0
+
+
+class CallCounter:
+    """Counts examples run, shared by a program and every program derived from it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def increment(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+class ToyProgram:
+    """An Optimizable with a known optimum; see the module docstring."""
+
+    def __init__(self, strategy: str = "direct", steps: int = 1, temperature: float = 0.7,
+                 style: str = "verbose", *, counter: CallCounter | None = None) -> None:
+        self.strategy = strategy
+        self.steps = steps
+        self.temperature = temperature
+        self.style = style
+        self.counter = counter or CallCounter()
+
+    def __repr__(self) -> str:
+        return (f"ToyProgram(strategy={self.strategy!r}, steps={self.steps}, temperature={self.temperature}, "
+                f"style={self.style!r})")
+
+    @property
+    def quality(self) -> float:
+        base = 0.5
+        if self.strategy == "cot":
+            base = 0.6 + 0.1 * min(self.steps, 3) - 0.05 * max(0, self.steps - 3)
+        style_bonus = {"terse": 0.05, "verbose": 0.0, "rambling": -0.1}[self.style]
+        return base + style_bonus - (self.temperature - 0.2) ** 2
+
+    @property
+    def tokens_per_example(self) -> int:
+        tokens = 20 + (30 * self.steps if self.strategy == "cot" else 0)
+        return tokens * (2 if self.style in ("verbose", "rambling") else 1)
+
+    def extract_variables(self) -> Space:
+        variables = [
+            Categorical("strategy", ["direct", "cot"], default=self.strategy),
+            Int("steps", 1, 5, default=self.steps, when={"strategy": "cot"}),
+            Float("temperature", 0.0, 1.0, default=self.temperature),
+            Categorical("style", ["terse", "verbose", "rambling"], default=self.style),
+        ]
+        return Space(variables, constraints=[NO_RAMBLING_COT])
+
+    def apply_configuration(self, configuration: Mapping[str, object]) -> ToyProgram:
+        valid = self.extract_variables().validate_configuration(configuration)
+        current = {"strategy": self.strategy, "steps": self.steps, "temperature": self.temperature,
+                   "style": self.style}
+        merged: dict[str, Any] = {**current, **valid}
+        return ToyProgram(merged["strategy"], int(merged["steps"]), float(merged["temperature"]),
+                          merged["style"], counter=self.counter)
+
+    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
+                 max_concurrency: int = 1) -> Evaluation:
+        def run(example: object) -> tuple[float, Usage]:
+            self.counter.increment()
+            if not isinstance(example, (int, float)):
+                raise TypeError(f"toy examples are difficulties (numbers), got {example!r}")
+            tokens = self.tokens_per_example
+            usage = Usage(calls=1, input_tokens=tokens // 2, output_tokens=tokens - tokens // 2,
+                          cost_usd=tokens * 1e-6, latencies=(tokens / 1000.0,))
+            return self.quality, usage
+
+        return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
+
+
+__all__ = ["NO_RAMBLING_COT", "OPTIMUM", "CallCounter", "ToyProgram", "toy_dataset", "toy_metric"]
