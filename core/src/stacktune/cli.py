@@ -199,9 +199,20 @@ def studies_command(storage: str) -> None:
     console.print(table)
 
 
+_extended: set[int] = set()
+
+
+def prepare_cli(manager: Any = None) -> click.Group:
+    """The ``stacktune`` group with the plugins' commands added (once per plugin manager)."""
+    manager = manager or get_plugin_manager()
+    if id(manager) not in _extended:
+        manager.hook.stacktune_add_commands(cli=cli)
+        _extended.add(id(manager))
+    return cli
+
+
 def main() -> None:
-    get_plugin_manager().hook.stacktune_add_commands(cli=cli)
-    cli()
+    prepare_cli()()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -82,7 +82,10 @@ def create_plugin_manager(*, load_entry_points: bool | None = None,
     if load_entry_points:
         manager.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     for plugin in plugins:
-        manager.register(plugin)
+        name = getattr(plugin, "__name__", None) or type(plugin).__name__
+        if manager.has_plugin(name):
+            name = f"{name}-{id(plugin)}"
+        manager.register(plugin, name=name)
     manager.check_pending()
     return manager
 

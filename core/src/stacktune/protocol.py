@@ -190,4 +190,3 @@ __all__ = [
     "SupportsExport", "Usage", "is_optimizable",
 ]
 
-_ = Any

@@ -173,9 +173,8 @@ class Space(BaseModel):
             if variable.name in configuration:
                 value = configuration[variable.name]
                 if not active:
-                    raise InvalidConfiguration(
-                        variable.name, value, f"absent unless {_describe_when(variable.when)}", reason="inactive variable"
-                    )
+                    raise InvalidConfiguration(variable.name, value, f"absent unless {_describe_when(variable.when)}",
+                                               reason="inactive variable")
                 variable.check(value)
                 if variable.name in self.fixed and not _same(self.fixed[variable.name], value):
                     raise InvalidConfiguration(

@@ -614,7 +614,8 @@ def load_study(
     stored = optuna_study.user_attrs.get(ATTR_OBJECTIVES)
     if stored is None:
         names = optuna_study.metric_names or ["score"]
-        stored = [{"name": n, "direction": d.name.lower()} for n, d in zip(names, optuna_study.directions, strict=False)]
+        directions = optuna_study.directions
+        stored = [{"name": n, "direction": d.name.lower()} for n, d in zip(names, directions, strict=False)]
     given = {o.name: o for o in objectives}
     resolved: list[Objective] = []
     for item in stored:

@@ -21,7 +21,7 @@ from typing import Any
 from stacktune.evaluation import evaluate_examples
 from stacktune.protocol import Evaluation, Metric, ResultCallback, Usage
 from stacktune.space import Constraint, Space
-from stacktune.variables import Categorical, Float, Int
+from stacktune.variables import Categorical, Float, Int, Variable
 
 OPTIMUM: dict[str, Any] = {"strategy": "cot", "steps": 3, "temperature": 0.2, "style": "terse"}
 
@@ -86,7 +86,7 @@ class ToyProgram:
         return tokens * (2 if self.style in ("verbose", "rambling") else 1)
 
     def extract_variables(self) -> Space:
-        variables = [
+        variables: list[Variable] = [
             Categorical("strategy", ["direct", "cot"], default=self.strategy),
             Int("steps", 1, 5, default=self.steps, when={"strategy": "cot"}),
             Float("temperature", 0.0, 1.0, default=self.temperature),

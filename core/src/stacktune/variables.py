@@ -194,7 +194,8 @@ def _check_default(variable: Float | Int) -> None:
     try:
         variable.check(variable.default)
     except InvalidConfiguration as exc:
-        raise InvalidVariable(f"variable {variable.name!r}: default {variable.default!r} is not {exc.allowed}") from None
+        message = f"variable {variable.name!r}: default {variable.default!r} is not {exc.allowed}"
+        raise InvalidVariable(message) from None
 
 
 class OpaqueChoice(BaseModel):
@@ -212,7 +213,7 @@ class OpaqueChoice(BaseModel):
 
 def _jsonable(value: object) -> bool:
     try:
-        return json.loads(json.dumps(value)) == value
+        return bool(json.loads(json.dumps(value)) == value)
     except (TypeError, ValueError):
         return False
 
@@ -243,7 +244,7 @@ def choice_key(value: object, index: int) -> Primitive:
         return f"{_slug(value)}#{_digest(value)}"
     if _is_primitive(value):
         return value  # type: ignore[return-value]
-    if isinstance(value, type) or callable(value) and hasattr(value, "__qualname__"):
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
         return f"{getattr(value, '__module__', '')}.{value.__qualname__}".lstrip(".")
     name = getattr(value, "name", None)
     if isinstance(name, str) and name:
@@ -287,7 +288,12 @@ class Categorical(_VariableBase):
                 data["keys"] = tuple(values)
                 default = data.get("default")
                 if default is not None and not any(_same_primitive(default, k) for k in values):
-                    data["default"] = _key_of(values, default, name)
+                    try:
+                        data["default"] = _key_of(values, default, name)
+                    except InvalidConfiguration:
+                        raise InvalidVariable(
+                            f"Categorical {name!r}: default {default!r} is not one of {list(values)!r}"
+                        ) from None
             elif "values" in data:
                 raw = data.pop("values")
                 keys = data.get("keys", ())
@@ -378,6 +384,11 @@ def _keyed_choices(name: str, choices: Sequence[object] | Mapping[Any, object]) 
         key = choice_key(value, index)
         if any(_same_primitive(key, k) for k in values):
             key = f"{key}#{index}"
+        if key in values:  # True == 1 == 1.0 in Python: one dict slot, two choices
+            raise InvalidVariable(
+                f"Categorical {name!r}: choices {key!r} and {next(k for k in values if k == key)!r} are equal "
+                f"in Python; give explicit keys with a {{key: choice}} mapping"
+            )
         values[key] = value
     return values
 

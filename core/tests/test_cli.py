@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from stacktune.cli import cli
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def test_optimize_shows_the_pareto_front_and_where_it_is_stored(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["optimize", "toy", "--trials", "12", "--no-progress", "--seed", "1",
+                                 "--objective", "score", "--objective", "tokens", "--storage", "sqlite:///s.db"])
+    assert result.exit_code == 0, result.output
+    assert "Pareto front" in result.output
+    assert "score: best" in result.output and "vs worst" in result.output
+    assert "sqlite:///s.db" in result.output
+    assert Path("s.db").exists()
+
+
+def test_show_prints_a_stored_study_and_studies_lists_it(runner: CliRunner) -> None:
+    runner.invoke(cli, ["optimize", "toy", "--trials", "5", "--no-progress", "--objective", "score",
+                        "--study-name", "mine", "--storage", "sqlite:///s.db"])
+    shown = runner.invoke(cli, ["show", "mine", "--storage", "sqlite:///s.db"])
+    assert shown.exit_code == 0, shown.output
+    assert "Best configuration" in shown.output and "strategy=" in shown.output
+    listed = runner.invoke(cli, ["studies", "--storage", "sqlite:///s.db"])
+    assert "mine" in listed.output and "score" in listed.output
+
+
+def test_show_unknown_study_lists_the_known_ones(runner: CliRunner) -> None:
+    runner.invoke(cli, ["optimize", "toy", "--trials", "1", "--no-progress", "--storage", "sqlite:///s.db"])
+    result = runner.invoke(cli, ["show", "nope", "--storage", "sqlite:///s.db"])
+    assert result.exit_code != 0
+    assert "no study 'nope'" in result.output and "toy" in result.output
+
+
+def test_fresh_starts_over(runner: CliRunner) -> None:
+    args = ["optimize", "toy", "--trials", "3", "--no-progress", "--storage", "sqlite:///s.db", "--objective", "score"]
+    runner.invoke(cli, args)
+    result = runner.invoke(cli, [*args, "--fresh"])
+    assert result.exit_code == 0, result.output
+    import optuna
+
+    trials = optuna.load_study(study_name="toy", storage="sqlite:///s.db").trials
+    assert len([t for t in trials if t.state.name == "COMPLETE"]) == 3
+
+
+def test_unknown_task_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["optimize", "nope", "--no-progress"])
+    assert result.exit_code == 2
+    assert "unknown task 'nope'" in result.output and "toy" in result.output
+
+
+def test_bad_option_syntax(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["optimize", "toy", "--option", "novalue", "--no-progress"])
+    assert result.exit_code == 2
+    assert "not key=value" in result.output
+
+
+def test_plugins_command_lists_tasks(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["plugins"])
+    assert result.exit_code == 0, result.output
+    assert "toy" in result.output
