@@ -38,6 +38,16 @@ class TestStructure:
             space["nope"]
 
 
+def test_a_space_keeps_the_choice_objects_of_its_categoricals() -> None:
+    text = "a long\ntext"
+    marker = object()
+    categorical = Categorical("t", [text, marker])
+    space = Space([categorical])
+    assert categorical.resolve(categorical.keys[0]) == text
+    assert space["t"].resolve(categorical.keys[1]) is marker  # type: ignore[union-attr]
+    assert '"a long\\ntext"' in space.to_json()
+
+
 class TestValidate:
     def test_valid_partial_configuration_is_returned(self) -> None:
         assert toy_space().validate_configuration({"temperature": 0.3}) == {"temperature": 0.3}

@@ -20,7 +20,6 @@ from stacktune import (
     create_study,
     load_study,
 )
-from stacktune.study import ATTR_CONSTRAINT, ATTR_SCORES
 from stacktune.testing import OPTIMUM, ToyProgram, toy_dataset, toy_metric
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -60,18 +59,17 @@ class TestSearch:
             assert ("steps" in trial.configuration) == (trial.configuration["strategy"] == "cot")
 
     def test_everything_about_a_trial_is_stored(self, file_storage: str) -> None:
-        study = create_study(storage=file_storage, study_name="stored")
+        study = create_study(storage=file_storage, study_name="stored", seed=0)
         study.optimize(ToyProgram(), toy_dataset(5), toy_metric, n_trials=2)
         reloaded = load_study("stored", storage=file_storage)
-        trial = reloaded.trials[0]
+        trial = reloaded.completed_trials()[0]
         assert trial.state == "complete"
         assert set(trial.configuration) >= {"strategy", "temperature", "style"}
         assert trial.evaluation["n_examples"] == 5
         assert trial.evaluation["calls"] == 5
         assert trial.evaluation["total_tokens"] > 0
-        frozen = reloaded.optuna_study.trials[0]
-        assert len(frozen.user_attrs[ATTR_SCORES]) == 5
-        assert trial.values["score"] == pytest.approx(sum(frozen.user_attrs[ATTR_SCORES]) / 5)
+        assert len(trial.scores) == 5
+        assert trial.values["score"] == pytest.approx(sum(s for s in trial.scores if s is not None) / 5)
 
     def test_parallel_trials(self, storage: optuna.storages.BaseStorage) -> None:
         program = ToyProgram()
@@ -99,10 +97,10 @@ class TestConstraints:
         program = ToyProgram()
         study = create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=1))
         study.optimize(program, toy_dataset(3), toy_metric, n_trials=30)
-        rejected = [t for t in study.optuna_study.trials if ATTR_CONSTRAINT in t.user_attrs]
+        rejected = [t for t in study.trials if t.rejected_by]
         assert rejected, "the random sampler should have proposed cot + rambling at least once"
-        assert all(t.state == optuna.trial.TrialState.PRUNED for t in rejected)
-        assert all("rambling" in t.user_attrs[ATTR_CONSTRAINT] for t in rejected)
+        assert all(t.state == "pruned" and t.examples_evaluated == 0 for t in rejected)
+        assert all("rambling" in (t.rejected_by or "") for t in rejected)
         complete = study.completed_trials()
         assert len(complete) == 30, "rejected configurations do not count as trials"
         assert program.counter.count == 30 * 3, "no example ran for a rejected configuration"
@@ -203,7 +201,9 @@ class TestBudget:
         study.optimize(program, toy_dataset(20), toy_metric, n_trials=100, budget=Budget(calls=50), n_jobs=n_jobs)
         assert 50 <= program.counter.count <= 50 + n_jobs
         assert study.last_stop_reason is not None and "call budget 50" in study.last_stop_reason
-        assert len(study.completed_trials()) == 2
+        assert sum(t.examples_evaluated for t in study.trials) == program.counter.count
+        if n_jobs == 1:
+            assert len(study.completed_trials()) == 2
         stopped = [t for t in study.trials if t.error and "budget" in t.error]
         assert stopped, "the trial cut short by the budget is stored with the reason"
 
@@ -286,7 +286,9 @@ class TestFailuresAndInterruptions:
 
         study = create_study(storage=storage)
         study.optimize(Wrong(), toy_dataset(3), toy_metric, n_trials=1)
-        assert "not a stacktune.Evaluation" in (study.trials[0].error or "")
+        failed = [t for t in study.trials if t.state == "fail"]
+        assert len(failed) == 1
+        assert "not a stacktune.Evaluation" in (failed[0].error or "")
 
 
 class TestResume:
@@ -369,7 +371,9 @@ class TestResults:
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.chdir(tmp_path)
         study = create_study(study_name="here")
-        study.optimize(ToyProgram(), toy_dataset(2), toy_metric, n_trials=1)
+        program = ToyProgram()
+        study.optimize(program, toy_dataset(2), toy_metric, n_trials=1,
+                       space=program.extract_variables().fix(style="terse"))
         assert (tmp_path / "stacktune.db").exists()
         assert optuna.load_study(study_name="here", storage="sqlite:///stacktune.db").trials[0].values
 

@@ -39,17 +39,11 @@ logger = logging.getLogger("stacktune")
 
 DEFAULT_STORAGE = "sqlite:///stacktune.db"
 
-# Keys of what stacktune stores in Optuna's user attributes.
+# What stacktune stores in Optuna's user attributes. A trial's record is ONE attribute
+# (a dict written once when the trial ends): each write is a storage transaction.
 ATTR_OBJECTIVES = "stacktune:objectives"
 ATTR_SPACE = "stacktune:space"
-ATTR_CONFIGURATION = "stacktune:configuration"
-ATTR_EVALUATION = "stacktune:evaluation"
-ATTR_SCORES = "stacktune:scores"
-ATTR_FAILURES = "stacktune:failures"
-ATTR_ERROR = "stacktune:error"
-ATTR_CONSTRAINT = "stacktune:constraint"
-ATTR_EVALUATED = "stacktune:examples_evaluated"
-ATTR_SAVED = "stacktune:examples_saved"
+ATTR_TRIAL = "stacktune"
 
 _MAX_CONSECUTIVE_REJECTIONS = 200
 
@@ -91,25 +85,31 @@ class TrialResult:
     configuration: dict[str, Any]
     values: dict[str, float]
     evaluation: dict[str, Any] = field(default_factory=dict)
+    scores: tuple[float | None, ...] = ()
+    failures: tuple[dict[str, Any], ...] = ()
     error: str | None = None
+    rejected_by: str | None = None
     examples_evaluated: int = 0
     examples_saved: int = 0
     duration_s: float | None = None
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial, objective_names: Sequence[str]) -> TrialResult:
-        attrs = trial.user_attrs
+        record: dict[str, Any] = trial.user_attrs.get(ATTR_TRIAL, {})
         values = dict(zip(objective_names, trial.values, strict=False)) if trial.values else {}
         duration = trial.duration.total_seconds() if trial.duration is not None else None
         return cls(
             number=trial.number,
             state=trial.state.name.lower(),
-            configuration=dict(attrs.get(ATTR_CONFIGURATION, trial.params)),
+            configuration=dict(record.get("configuration", trial.params)),
             values=values,
-            evaluation=dict(attrs.get(ATTR_EVALUATION, {})),
-            error=attrs.get(ATTR_ERROR) or attrs.get(ATTR_CONSTRAINT),
-            examples_evaluated=int(attrs.get(ATTR_EVALUATED, 0)),
-            examples_saved=int(attrs.get(ATTR_SAVED, 0)),
+            evaluation=dict(record.get("evaluation", {})),
+            scores=tuple(record.get("scores", ())),
+            failures=tuple(record.get("failures", ())),
+            error=record.get("error") or record.get("rejected_by"),
+            rejected_by=record.get("rejected_by"),
+            examples_evaluated=int(record.get("examples_evaluated", 0)),
+            examples_saved=int(record.get("examples_saved", 0)),
             duration_s=duration,
         )
 
@@ -374,8 +374,7 @@ class _Run:
                 with self.lock:
                     self.rejections = 0
                 return trial, configuration
-            trial.set_user_attr(ATTR_CONFIGURATION, configuration)
-            trial.set_user_attr(ATTR_CONSTRAINT, violation)
+            trial.set_user_attr(ATTR_TRIAL, {"configuration": configuration, "rejected_by": violation})
             frozen = optuna_study.tell(trial, state=TrialState.PRUNED)
             self._finish(frozen, counted=False)
             with self.lock:
@@ -394,7 +393,6 @@ class _Run:
             return
         trial, configuration = asked
         optuna_study = self.study.optuna_study
-        trial.set_user_attr(ATTR_CONFIGURATION, configuration)
         scores: dict[int, float] = {}
         report_lock = threading.Lock()
         n = len(self.dataset)
@@ -420,10 +418,10 @@ class _Run:
                     raise optuna.TrialPruned(f"pruned after {done} of {n} examples (mean {running_mean:.3f})")
 
         def partial(state_note: str) -> None:
-            trial.set_user_attr(ATTR_EVALUATED, len(scores))
-            trial.set_user_attr(ATTR_SAVED, n - len(scores))
-            trial.set_user_attr(ATTR_SCORES, [scores.get(i) for i in range(n)])
-            trial.set_user_attr(ATTR_ERROR, state_note)
+            trial.set_user_attr(ATTR_TRIAL, {
+                "configuration": configuration, "scores": [scores.get(i) for i in range(n)],
+                "examples_evaluated": len(scores), "examples_saved": n - len(scores), "error": state_note,
+            })
 
         try:
             candidate = self.program.apply_configuration(configuration)
@@ -466,12 +464,11 @@ class _Run:
                 raise
             logger.warning("trial %d failed: %s", trial.number, message)
             return
-        trial.set_user_attr(ATTR_EVALUATION, evaluation.summary())
-        trial.set_user_attr(ATTR_SCORES, list(evaluation.scores))
-        trial.set_user_attr(ATTR_EVALUATED, evaluation.n_examples)
-        trial.set_user_attr(ATTR_SAVED, 0)
-        if evaluation.failures:
-            trial.set_user_attr(ATTR_FAILURES, [f.model_dump() for f in evaluation.failures[:20]])
+        trial.set_user_attr(ATTR_TRIAL, {
+            "configuration": configuration, "evaluation": evaluation.summary(), "scores": list(evaluation.scores),
+            "failures": [f.model_dump() for f in evaluation.failures[:20]],
+            "examples_evaluated": evaluation.n_examples, "examples_saved": 0,
+        })
         frozen = optuna_study.tell(trial, values if len(values) > 1 else values[0])
         self._finish(frozen)
 

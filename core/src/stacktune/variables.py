@@ -277,6 +277,9 @@ class Categorical(_VariableBase):
     @model_validator(mode="wrap")
     @classmethod
     def _from_choices(cls, data: Any, handler: Any) -> Categorical:
+        if isinstance(data, Categorical):  # an existing instance (e.g. inside a Space): keep its choices
+            validated: Categorical = handler(data)
+            return validated
         values: dict[Any, Any] = {}
         if isinstance(data, Mapping):
             data = dict(data)
