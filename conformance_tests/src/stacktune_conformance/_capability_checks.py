@@ -1,0 +1,57 @@
+"""Checks on optional capabilities: skipped, with the reason, when the adapter lacks them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import pytest
+
+from stacktune import Evaluation, SupportsAsyncEvaluate, SupportsExport
+from stacktune_conformance._base import SuiteBase
+from stacktune_conformance._recording import ConformanceStop, RecordingMetric, ResultLog, same_scores
+from stacktune_conformance.strategies import configurations
+
+
+async def _wait(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
+
+
+class CapabilityChecks(SuiteBase):
+    def test_export_to_native(self, request: pytest.FixtureRequest, optimizable: Any) -> None:
+        """If the adapter implements ``stacktune.SupportsExport``, ``to_native()`` gives a native object
+        for the original and for every applied configuration, and exporting changes nothing."""
+        if not isinstance(optimizable, SupportsExport):
+            pytest.skip(f"{type(optimizable).__qualname__} does not implement stacktune.SupportsExport "
+                        f"(no to_native method): export not checked")
+        original: Any = optimizable
+        space = self.space_of(original)
+
+        def check(configuration: dict[str, Any]) -> None:
+            for target in (original, original.apply_configuration(configuration)):
+                before = self.space_of(target).to_json()
+                assert target.to_native() is not None, f"to_native() returned None for {configuration}"
+                assert self.space_of(target).to_json() == before, "to_native() changed the Optimizable"
+
+        self.for_all(request, configurations(space), check)
+
+    def test_async_evaluate_matches_sync(self, optimizable: Any, dataset: Sequence[Any],
+                                         metric: Callable[[Any, Any], Any]) -> None:
+        """If the adapter implements ``stacktune.SupportsAsyncEvaluate``, ``aevaluate`` gives the same
+        per-example scores as ``evaluate``, one ``on_result`` per example, and lets an exception from
+        ``on_result`` propagate."""
+        if not isinstance(optimizable, SupportsAsyncEvaluate):
+            pytest.skip(f"{type(optimizable).__qualname__} does not implement stacktune.SupportsAsyncEvaluate "
+                        f"(no aevaluate method): async evaluation not checked")
+        sequential = self.scores_of(optimizable, dataset, metric)
+        log = ResultLog()
+        evaluation = asyncio.run(_wait(optimizable.aevaluate(dataset, RecordingMetric(metric), on_result=log)))
+        assert isinstance(evaluation, Evaluation), f"aevaluate returned {type(evaluation).__qualname__}"
+        assert same_scores(evaluation.scores, sequential), f"aevaluate {evaluation.scores} != evaluate {sequential}"
+        assert evaluation.is_consistent(), "score must be the mean of the per-example scores"
+        assert sorted(log.indices) == list(range(len(dataset))), f"on_result indices: {log.indices}"
+        stopping = ResultLog(raise_on_call=1)
+        with pytest.raises(ConformanceStop):
+            asyncio.run(_wait(optimizable.aevaluate(dataset, RecordingMetric(metric), on_result=stopping)))
+        assert len(stopping.results) == 1, f"on_result was called again after it raised: {stopping.results}"

@@ -1,0 +1,99 @@
+"""Proof that the suite catches bad adapters: each broken adapter fails on the right test.
+
+Every case runs the whole suite with pytester against one adapter from broken_adapters.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stacktune_conformance import OptimizableTests
+
+pytest_plugins = ["pytester"]
+
+HERE = Path(__file__).parent
+N_TESTS = len(OptimizableTests.standard_tests())
+OPTIONAL = ("test_export_to_native", "test_async_evaluate_matches_sync", "test_failing_target_counts_as_failure")
+
+CONFORMANCE_TEST = '''
+import pytest
+from stacktune.testing import toy_dataset, toy_metric
+from stacktune_conformance import OptimizableTests
+from broken_adapters import {adapter}
+
+
+class TestAdapter(OptimizableTests):
+    @pytest.fixture
+    def optimizable(self):
+        return {adapter}()
+
+    @pytest.fixture
+    def dataset(self):
+        return toy_dataset(6)
+
+    @pytest.fixture
+    def metric(self):
+        return toy_metric
+{extra}'''
+
+FAILING_EXAMPLE = '''
+    @pytest.fixture
+    def failing_example(self):
+        return "not a difficulty"
+'''
+
+
+@pytest.fixture
+def run_suite(pytester: pytest.Pytester):
+    """Run the suite on one adapter of broken_adapters.py, the way an adapter's CI would."""
+    pytester.makepyfile(broken_adapters=(HERE / "broken_adapters.py").read_text())
+    pytester.makeini("[pytest]\nxfail_strict = true\naddopts = --strict-markers -p no:cacheprovider -ra\n")
+
+    def run(adapter: str, *, extra: str = "", args: tuple[str, ...] = ()) -> pytest.RunResult:
+        pytester.makepyfile(test_conformance=CONFORMANCE_TEST.format(adapter=adapter, extra=extra))
+        return pytester.runpytest("--stacktune-max-examples=8", *args)
+
+    return run
+
+
+def test_correct_toy_program_passes_the_whole_suite(pytester: pytest.Pytester, run_suite) -> None:
+    pytester.makepyfile(broken_adapters="from stacktune.testing import ToyProgram\n")
+    result = run_suite("ToyProgram")
+    result.assert_outcomes(passed=N_TESTS - len(OPTIONAL), skipped=len(OPTIONAL))
+    result.stdout.fnmatch_lines([
+        "SKIPPED*does not implement stacktune.SupportsExport*",
+        "SKIPPED*does not implement stacktune.SupportsAsyncEvaluate*",
+        "SKIPPED*no `failing_example` fixture*",
+    ])
+
+
+def test_adapter_with_every_capability_passes_every_test(run_suite) -> None:
+    result = run_suite("CompleteToy", extra=FAILING_EXAMPLE)
+    result.assert_outcomes(passed=N_TESTS)
+
+
+@pytest.mark.parametrize(("adapter", "failing_test", "skipped"), [
+    ("MutatingToy", "test_apply_never_mutates_original", 2),
+    ("IgnoringToy", "test_apply_then_extract_shows_applied_values", 2),
+    ("SwallowingToy", "test_on_result_exception_stops_and_propagates", 2),
+    ("WrongUsageToy", "test_evaluate_usage_adds_up", 2),
+    ("LenientToy", "test_rejects_unknown_variable", 2),
+    ("NoneExportToy", "test_export_to_native", 0),
+    ("DeafAsyncToy", "test_async_evaluate_matches_sync", 0),
+])
+def test_broken_adapter_fails_on_the_right_test(run_suite, adapter: str, failing_test: str, skipped: int) -> None:
+    """Exactly one test fails, the one whose rule the adapter breaks (the rest pass or skip)."""
+    result = run_suite(adapter, extra=FAILING_EXAMPLE)
+    result.assert_outcomes(passed=N_TESTS - 1 - skipped, failed=1, skipped=skipped)
+    result.stdout.fnmatch_lines([f"FAILED test_conformance.py::TestAdapter::{failing_test}*"])
+
+
+def test_adapter_killed_by_one_failure_fails_both_failure_tests(run_suite) -> None:
+    result = run_suite("FragileToy", extra=FAILING_EXAMPLE)
+    result.assert_outcomes(passed=N_TESTS - 4, failed=2, skipped=2)
+    result.stdout.fnmatch_lines_random([
+        "FAILED test_conformance.py::TestAdapter::test_failing_metric_counts_as_failure*",
+        "FAILED test_conformance.py::TestAdapter::test_failing_target_counts_as_failure*",
+    ])

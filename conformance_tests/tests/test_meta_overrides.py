@@ -1,0 +1,139 @@
+"""A standard test may only be overridden to mark it xfail with a reason (as langchain-tests enforces)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stacktune_conformance import OptimizableTests
+from stacktune_conformance._overrides import overrides_without_xfail
+
+pytest_plugins = ["pytester"]
+
+HERE = Path(__file__).parent
+N_TESTS = len(OptimizableTests.standard_tests())
+
+# CompleteToy passes everything except the target-failure check, skipped (no failing_example fixture).
+HEADER = '''
+import pytest
+from stacktune.testing import toy_dataset, toy_metric
+from stacktune_conformance import OptimizableTests
+from broken_adapters import {adapter}
+
+
+class TestAdapter(OptimizableTests):
+    @pytest.fixture
+    def optimizable(self):
+        return {adapter}()
+
+    @pytest.fixture
+    def dataset(self):
+        return toy_dataset(4)
+
+    @pytest.fixture
+    def metric(self):
+        return toy_metric
+'''
+
+
+@pytest.fixture
+def run_with(pytester: pytest.Pytester):
+    pytester.makepyfile(broken_adapters=(HERE / "broken_adapters.py").read_text())
+    pytester.makeini("[pytest]\nxfail_strict = true\naddopts = --strict-markers -p no:cacheprovider -ra\n")
+
+    def run(body: str, adapter: str = "CompleteToy") -> pytest.RunResult:
+        pytester.makepyfile(test_conformance=HEADER.format(adapter=adapter) + body)
+        return pytester.runpytest("--stacktune-max-examples=4")
+
+    return run
+
+
+def test_override_without_xfail_fails_the_guard(run_with) -> None:
+    result = run_with('''
+    def test_rejects_unknown_variable(self, request, optimizable):
+        pass
+''')
+    result.assert_outcomes(passed=N_TESTS - 2, failed=1, skipped=1)
+    result.stdout.fnmatch_lines([
+        "*overridden without @pytest.mark.xfail*['test_rejects_unknown_variable']*",
+        "FAILED test_conformance.py::TestAdapter::test_no_overrides_DO_NOT_OVERRIDE*",
+    ])
+
+
+def test_xfail_without_reason_fails_the_guard(run_with) -> None:
+    result = run_with('''
+    @pytest.mark.xfail
+    def test_evaluate_usage_adds_up(self, optimizable, dataset, metric):
+        assert False
+''')
+    result.assert_outcomes(passed=N_TESTS - 3, failed=1, xfailed=1, skipped=1)
+    result.stdout.fnmatch_lines(["FAILED test_conformance.py::TestAdapter::test_no_overrides_DO_NOT_OVERRIDE*"])
+
+
+def test_deleting_a_test_fails_the_guard(run_with) -> None:
+    result = run_with('''
+    test_evaluate_usage_adds_up = None
+''')
+    result.assert_outcomes(passed=N_TESTS - 3, failed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*overridden without*['test_evaluate_usage_adds_up']*"])
+
+
+def test_xfail_with_reason_is_the_way_to_opt_out(run_with) -> None:
+    """A known failure, marked xfail with its reason: the suite passes and reports it as xfailed."""
+    result = run_with('''
+    @pytest.mark.xfail(reason="this adapter drops unknown keys on purpose (issue #123)")
+    def test_rejects_unknown_variable(self, request, optimizable):
+        super().test_rejects_unknown_variable(request, optimizable)
+''', adapter="LenientToy")
+    result.assert_outcomes(passed=N_TESTS - 4, xfailed=1, skipped=3)
+    result.stdout.fnmatch_lines(["XFAIL*test_rejects_unknown_variable*issue #123*"])
+
+
+def test_overriding_the_guard_itself_is_a_collection_error(run_with) -> None:
+    result = run_with('''
+    def test_no_overrides_DO_NOT_OVERRIDE(self):
+        pass
+''')
+    assert result.ret != 0
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*TestAdapter overrides test_no_overrides_DO_NOT_OVERRIDE*"])
+
+
+class _Base(OptimizableTests):
+    pass
+
+
+class _Marked(OptimizableTests):
+    @pytest.mark.xfail(reason="known")
+    def test_evaluate_usage_adds_up(self) -> None:
+        raise AssertionError
+
+
+class _EmptyReason(OptimizableTests):
+    @pytest.mark.xfail(reason="  ")
+    def test_evaluate_usage_adds_up(self) -> None:
+        raise AssertionError
+
+
+class _Skipped(OptimizableTests):
+    @pytest.mark.skip(reason="skip is not xfail")
+    def test_evaluate_usage_adds_up(self) -> None:
+        raise AssertionError
+
+
+@pytest.mark.parametrize(("cls", "expected"), [
+    (_Base, []),
+    (_Marked, []),
+    (_EmptyReason, ["test_evaluate_usage_adds_up"]),
+    (_Skipped, ["test_evaluate_usage_adds_up"]),
+])
+def test_overrides_without_xfail(cls: type, expected: list[str]) -> None:
+    assert overrides_without_xfail(cls, OptimizableTests) == expected
+
+
+def test_inherited_overrides_count_too() -> None:
+    class Child(_Skipped):
+        pass
+
+    assert overrides_without_xfail(Child, OptimizableTests) == ["test_evaluate_usage_adds_up"]
