@@ -1,1 +1,16 @@
-"""Placeholder: being written."""
+"""stacktune-langchain: tune any LangChain Runnable with stacktune.
+
+``LangChainOptimizable(chain)`` exposes the chain's declared knobs (``config_specs``)
+and the ones it does not declare (chat models' sampling parameters, prompt texts,
+alternative models offered by the user) as one stacktune Space; applying a
+configuration gives a new runnable, the original stays as it was.
+"""
+
+from stacktune_langchain._bounds import DEFAULT_MAX_TOKENS, KNOWN_BOUNDS
+from stacktune_langchain._catalogue import DEFAULT_SAMPLING_PARAMS
+from stacktune_langchain._declared import RUNTIME_KEYS
+from stacktune_langchain.adapter import LangChainOptimizable
+from stacktune_langchain.usage import Prices, UsageCallbackHandler
+
+__all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_SAMPLING_PARAMS", "KNOWN_BOUNDS", "RUNTIME_KEYS", "LangChainOptimizable",
+           "Prices", "UsageCallbackHandler"]

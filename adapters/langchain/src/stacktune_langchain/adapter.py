@@ -1,0 +1,286 @@
+"""LangChainOptimizable: any Runnable as a stacktune Optimizable.
+
+The user hands over the chain they already have. Declared knobs (``config_specs``) are
+applied through ``with_config(configurable=...)`` after checking every key, because
+LangChain silently ignores unknown ones; undeclared knobs (a chat model's sampling
+parameters, a prompt's text, an alternative model) are applied by rebuilding the tree
+with copies. The original runnable is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
+
+from stacktune import (
+    Constraint,
+    Evaluation,
+    ExampleFailure,
+    Float,
+    Int,
+    Metric,
+    Space,
+    Usage,
+    Variable,
+    evaluate_examples,
+    record_usage,
+)
+from stacktune.protocol import ResultCallback
+from stacktune.space import ConstraintCheck
+from stacktune_langchain._catalogue import (
+    DEFAULT_SAMPLING_PARAMS,
+    Catalogue,
+    ModelCandidates,
+    Options,
+    PromptCandidates,
+    build_catalogue,
+)
+from stacktune_langchain._declared import RUNTIME_KEYS, Choices
+from stacktune_langchain._tree import Plan, rebuild
+from stacktune_langchain.usage import Prices, UsageCallbackHandler
+
+
+class LangChainOptimizable:
+    """A LangChain runnable that stacktune can tune, evaluate and hand back.
+
+    Args:
+        runnable: any Runnable (a chain, a chat model, a prompt...); never modified.
+        input_of: turns a dataset example into the runnable's input (default: the
+            example itself, e.g. a dict of the prompt's variables).
+        prompts: candidate texts per prompt text variable (``{"step0.prompt.system":
+            [...]}``), or a plain list when the chain has a single prompt text.
+        models: alternative chat models per model site (``{"step1.model": [...]}`` or
+            ``{"step1.model": {"small": m1, "big": m2}}``), or a plain list/mapping of
+            models when the chain has a single chat model.
+        choices: candidates for declared ``configurable_fields`` that are not numbers
+            (a system prompt, a model name), by config id.
+        bounds: ``{variable: (low, high)}`` replacing the bounds of numeric knobs.
+        variables: whole variables replacing extracted ones of the same name.
+        exclude: names or glob patterns of knobs not to tune.
+        sampling_params: the chat model parameters exposed on undeclared models.
+        undeclared: also expose knobs the chain does not declare (default True).
+        runtime_keys: configurable keys that are not hyperparameters (left out).
+        prices: USD per million input/output tokens by model name, for the cost.
+        constraints: rules over whole configurations (``stacktune.Constraint`` or
+            functions returning a message when a combination is not allowed).
+    """
+
+    def __init__(self, runnable: Runnable[Any, Any], *, input_of: Callable[[Any], Any] | None = None,
+                 prompts: PromptCandidates | None = None, models: ModelCandidates | None = None,
+                 choices: Mapping[str, Choices] | None = None, bounds: Mapping[str, tuple[float, float]] | None = None,
+                 variables: Sequence[Variable] = (), exclude: Sequence[str] = (),
+                 sampling_params: Sequence[str] = DEFAULT_SAMPLING_PARAMS, undeclared: bool = True,
+                 runtime_keys: frozenset[str] | Sequence[str] = RUNTIME_KEYS, prices: Prices | None = None,
+                 constraints: Sequence[Constraint | ConstraintCheck] = ()) -> None:
+        if not isinstance(runnable, Runnable):
+            raise TypeError(f"LangChainOptimizable needs a langchain_core Runnable, got {type(runnable).__name__}")
+        options = Options(prompts=prompts, models=models, choices=dict(choices or {}), bounds=dict(bounds or {}),
+                          variables=tuple(variables), exclude=tuple(exclude), sampling_params=tuple(sampling_params),
+                          undeclared=undeclared, runtime_keys=frozenset(runtime_keys), constraints=tuple(constraints))
+        self._original = runnable
+        self._catalogue = build_catalogue(runnable, options)
+        self._input_of = input_of
+        self._prices = dict(prices or {})
+        self._overrides: dict[str, Any] = {}
+        self._native: Runnable[Any, Any] = runnable
+
+    # -- the knobs ----------------------------------------------------------------
+    @property
+    def runnable(self) -> Runnable[Any, Any]:
+        """The configured runnable this object evaluates (the original when nothing was applied)."""
+        return self._native
+
+    @property
+    def original(self) -> Runnable[Any, Any]:
+        return self._original
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        """Everything applied so far, relative to the original runnable."""
+        return dict(self._overrides)
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Knobs found but not tunable as they are, with the reason (give bounds or choices to include them)."""
+        return dict(self._catalogue.skipped)
+
+    def extract_variables(self) -> Space:
+        """Every knob, with the value this runnable has now as its default."""
+        space = self._catalogue.space
+        if not self._overrides:
+            return space
+        variables = [_with_default(v, self._overrides[v.name]) if v.name in self._overrides else v for v in space]
+        return self._catalogue.make_space(variables)
+
+    def apply_configuration(self, configuration: Mapping[str, object]) -> LangChainOptimizable:
+        """A new LangChainOptimizable with the configuration applied; unknown or invalid keys raise."""
+        valid = self.extract_variables().validate_configuration(configuration)
+        derived = object.__new__(type(self))
+        derived.__dict__.update(self.__dict__)
+        derived._overrides = {**self._overrides, **valid}
+        derived._native = _build(self._original, self._catalogue, derived._overrides)
+        return derived
+
+    def to_native(self) -> Runnable[Any, Any]:
+        """The configured chain as a plain runnable, to deploy as before."""
+        return self._native
+
+    def __repr__(self) -> str:
+        return f"LangChainOptimizable({self._original.get_name()}, variables={list(self._catalogue.space.names)})"
+
+    # -- running ------------------------------------------------------------------
+    def _input(self, example: Any) -> Any:
+        return self._input_of(example) if self._input_of is not None else example
+
+    def _config(self, handler: UsageCallbackHandler) -> RunnableConfig:
+        return {"callbacks": [handler], "tags": ["stacktune"]}
+
+    def run(self, example: Any) -> tuple[Any, Usage]:
+        """Run one example: the output and its Usage (raises with ``exc.usage`` attached on failure)."""
+        handler = UsageCallbackHandler(self._prices)
+        start = time.perf_counter()
+        try:
+            output = self._native.invoke(self._input(example), self._config(handler))
+        except Exception as exc:
+            _attach(exc, handler.usage(time.perf_counter() - start))
+            raise
+        return output, handler.usage(time.perf_counter() - start)
+
+    async def arun(self, example: Any) -> tuple[Any, Usage]:
+        """Async :meth:`run`, through ``ainvoke``."""
+        handler = UsageCallbackHandler(self._prices)
+        start = time.perf_counter()
+        try:
+            output = await self._native.ainvoke(self._input(example), self._config(handler))
+        except Exception as exc:
+            _attach(exc, handler.usage(time.perf_counter() - start))
+            raise
+        return output, handler.usage(time.perf_counter() - start)
+
+    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
+                 max_concurrency: int = 1) -> Evaluation:
+        """Run every example (``max_concurrency`` at a time, in threads) and score it."""
+        return evaluate_examples(dataset, self.run, metric, on_result=on_result, max_concurrency=max_concurrency)
+
+    async def aevaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
+                        max_concurrency: int = 1) -> Evaluation:
+        """:meth:`evaluate` on the event loop: ``max_concurrency`` examples in flight through ``ainvoke``.
+
+        When ``on_result`` raises, no example starts any more, those in flight finish,
+        and the exception propagates.
+        """
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        n = len(dataset)
+        scores = [0.0] * n
+        usages = [Usage()] * n
+        failures: list[ExampleFailure] = []
+        gate = asyncio.Semaphore(max_concurrency)
+        stopped: list[BaseException] = []
+
+        async def one(index: int, example: Any) -> None:
+            async with gate:
+                if stopped:
+                    return
+                scores[index], usages[index], failure = await self._ascored(index, example, metric)
+                record_usage(usages[index])
+                if failure is not None:
+                    failures.append(failure)
+                if on_result is not None and not stopped:
+                    try:
+                        on_result(index, scores[index])
+                    except BaseException as exc:  # noqa: BLE001 - re-raised below, after in-flight examples end
+                        stopped.append(exc)
+
+        await asyncio.gather(*(one(i, ex) for i, ex in enumerate(dataset)))
+        if stopped:
+            raise stopped[0]
+        failures.sort(key=lambda f: f.index)
+        return Evaluation.from_scores(scores, Usage.sum(usages), failures)
+
+    async def _ascored(self, index: int, example: Any, metric: Metric) -> tuple[float, Usage, ExampleFailure | None]:
+        start = time.perf_counter()
+        usage = Usage()
+        try:
+            prediction, usage = await self.arun(example)
+            return _score(metric(example, prediction)), usage, None
+        except Exception as exc:  # noqa: BLE001 - one failing example scores 0, never kills the evaluation
+            usage = getattr(exc, "usage", None) or usage
+            if not usage.latencies:
+                usage = usage.model_copy(update={"latencies": (time.perf_counter() - start,)})
+            return 0.0, usage, ExampleFailure(index=index, error_type=type(exc).__name__, message=str(exc)[:500])
+
+
+def _score(value: object) -> float:
+    """The metric's value as a float (the same rules as stacktune.evaluate_examples)."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if not isinstance(value, (int, float)):
+        raise TypeError(f"metric returned {value!r} ({type(value).__name__}); it must return a float or bool")
+    if math.isnan(value):
+        raise ValueError("metric returned NaN")
+    return float(value)
+
+
+def _attach(exc: Exception, usage: Usage) -> None:
+    try:
+        exc.usage = usage  # type: ignore[attr-defined]
+    except AttributeError:  # exceptions with __slots__ cannot carry it
+        pass
+
+
+def _with_default(variable: Variable, value: Any) -> Variable:
+    if isinstance(variable, Float):
+        value = float(value)
+    elif isinstance(variable, Int):
+        value = int(value)
+    return variable.model_copy(update={"default": value})
+
+
+def _build(original: Runnable[Any, Any], catalogue: Catalogue, overrides: Mapping[str, Any]) -> Runnable[Any, Any]:
+    """The original runnable with every applied value: a rebuilt tree, then its declared config."""
+    space = catalogue.space
+    defaults = {v.name: v.default for v in space}
+
+    def value(name: str) -> Any:
+        return catalogue.resolve(name, overrides[name] if name in overrides else defaults[name])
+
+    def kept(name: str) -> bool:
+        """Set this parameter: configured (to anything but an unset knob's stand-in) or carried."""
+        raw = overrides[name] if name in overrides else defaults[name]
+        return raw is not None and not catalogue.is_unset(name, raw)
+
+    models: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for knobs in catalogue.models:
+        switched = knobs.choice is not None and knobs.choice in overrides
+        names = [n for n in knobs.params if n in space and (switched or n in overrides) and kept(n)]
+        params = {knobs.params[n]: value(n) for n in names}
+        if switched or params:
+            models[knobs.site.name] = (value(knobs.choice) if switched and knobs.choice else None, params)
+    texts = {name: value(name) for name in catalogue.texts if name in overrides}
+    tree = rebuild(original, Plan(models, texts))
+    configurable: dict[str, Any] = {}
+    for knob in catalogue.declared:
+        name = knob.variable.name
+        if name not in space:
+            continue
+        if knob.option is None and name in overrides:
+            configurable[knob.config_id] = value(name) if kept(name) or not knob.unset else None
+        elif knob.option is not None and any(k.variable.name in overrides for k in catalogue.declared
+                                             if k.config_id == knob.config_id):
+            chosen = configurable.setdefault(knob.config_id, [])
+            if value(name):
+                chosen.append(knob.option)
+    if not configurable:
+        return tree
+    if isinstance(tree, RunnableBinding):  # its with_config replaces "configurable" whole: keep what was bound
+        configurable = {**dict(tree.config.get("configurable", {}) or {}), **configurable}
+    return tree.with_config(configurable=configurable)
+
+
+__all__ = ["LangChainOptimizable"]

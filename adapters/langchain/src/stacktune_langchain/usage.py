@@ -1,0 +1,109 @@
+"""Counting LLM calls and tokens of one run with a callback handler of our own.
+
+``get_usage_metadata_callback`` keys usage by model name and drops answers without
+one (fakes, some OpenAI-compatible servers); this handler sums every answer. Token
+counts come from ``AIMessage.usage_metadata`` and, failing that, from the provider's
+``llm_output["token_usage"]``. An answer served from LangChain's cache (whose cost
+LangChain zeroes) is counted as a cache hit.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.outputs import LLMResult
+
+from stacktune import Usage
+
+#: USD per million input tokens and per million output tokens, by model name.
+Prices = Mapping[str, tuple[float, float]]
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class UsageCallbackHandler(BaseCallbackHandler):
+    """Sums calls, tokens and (with a price table) cost of every LLM call it sees.
+
+    One handler per example: pass it in ``config={"callbacks": [handler]}``. It is
+    thread-safe because a chain may call several models at once.
+    """
+
+    run_inline = True  # in async code, count in the event loop, not in a thread
+
+    def __init__(self, prices: Prices | None = None) -> None:
+        self._prices = dict(prices or {})
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost_usd = 0.0
+        self.unpriced_calls = 0
+        self.cache_hits = 0
+        self.cached_tokens = 0
+        self.cached_cost_usd = 0.0
+        self.model_names: list[str] = []
+
+    def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
+        input_tokens, output_tokens, model_name, cached = _tokens_of(response)
+        price = self._prices.get(model_name or "")
+        cost = (input_tokens * price[0] + output_tokens * price[1]) / 1e6 if price else 0.0
+        with self._lock:
+            self.calls += 1
+            self.input_tokens += input_tokens
+            self.output_tokens += output_tokens
+            self.cost_usd += cost
+            self.unpriced_calls += price is None
+            if model_name:
+                self.model_names.append(model_name)
+            if cached:
+                self.cache_hits += 1
+                self.cached_tokens += input_tokens + output_tokens
+                self.cached_cost_usd += cost
+
+    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
+        """A failed call was still a call (and may have been billed)."""
+        with self._lock:
+            self.calls += 1
+            self.unpriced_calls += 1
+
+    def usage(self, latency: float | None = None) -> Usage:
+        """What this handler has seen so far, with ``latency`` as the example's latency."""
+        with self._lock:
+            return Usage(calls=self.calls, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
+                         cost_usd=self.cost_usd, unpriced_calls=self.unpriced_calls, cache_hits=self.cache_hits,
+                         cached_tokens=self.cached_tokens, cached_cost_usd=self.cached_cost_usd,
+                         latencies=(latency,) if latency is not None else ())
+
+
+def _tokens_of(response: LLMResult) -> tuple[int, int, str | None, bool]:
+    """Input tokens, output tokens, model name and whether the answer came from the cache."""
+    input_tokens = output_tokens = 0
+    found = cached = False
+    llm_output = response.llm_output or {}
+    model_name = llm_output.get("model_name") if isinstance(llm_output.get("model_name"), str) else None
+    for generations in response.generations:
+        for generation in generations:
+            message = getattr(generation, "message", None)
+            metadata = getattr(message, "usage_metadata", None)
+            if metadata:
+                found = True
+                input_tokens += _int(metadata.get("input_tokens"))
+                output_tokens += _int(metadata.get("output_tokens"))
+                cached = cached or ("total_cost" in metadata and metadata.get("total_cost") == 0)
+            name = (getattr(message, "response_metadata", None) or {}).get("model_name")
+            if model_name is None and isinstance(name, str):
+                model_name = name
+    if not found:
+        token_usage = llm_output.get("token_usage") or llm_output.get("usage") or {}
+        if isinstance(token_usage, Mapping):
+            input_tokens = _int(token_usage.get("prompt_tokens", token_usage.get("input_tokens")))
+            output_tokens = _int(token_usage.get("completion_tokens", token_usage.get("output_tokens")))
+    return input_tokens, output_tokens, model_name, cached
+
+
+__all__ = ["Prices", "UsageCallbackHandler"]

@@ -1,0 +1,63 @@
+"""Chains for the offline tests: a fake chat model, declared and undeclared knobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+from annotated_types import Interval
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import ConfigurableField, Runnable, RunnableParallel
+from langchain_openai import ChatOpenAI
+
+from stacktune_langchain.testing import QuizChatModel
+
+SYSTEM = "You answer sums."
+CAREFUL = "Be careful: you answer sums."
+
+# Never reachable: ChatOpenAI is only inspected and rebuilt offline, never called.
+DUMMY_URL = "http://127.0.0.1:9/v1"
+
+
+def quiz_prompt() -> ChatPromptTemplate:
+    return ChatPromptTemplate([("system", SYSTEM), ("human", "{question}")])
+
+
+@pytest.fixture
+def prompt() -> ChatPromptTemplate:
+    return quiz_prompt()
+
+
+@pytest.fixture
+def simple_chain() -> Runnable[Any, Any]:
+    """``prompt | QuizChatModel | parser``: declares nothing."""
+    return quiz_prompt() | QuizChatModel() | StrOutputParser()
+
+
+@pytest.fixture
+def declared_model() -> Runnable[Any, Any]:
+    """A fake model with configurable fields, inside configurable alternatives (prefixed keys)."""
+    fields = QuizChatModel().configurable_fields(
+        temperature=ConfigurableField(id="temperature", description="sampling temperature"),
+        top_p=ConfigurableField(id="top_p", annotation=Annotated[float, Interval(ge=0.1, le=0.9)]),
+    )
+    return fields.configurable_alternatives(
+        ConfigurableField(id="llm"), default_key="quiz", prefix_keys=True,
+        cold=QuizChatModel(model_name="cold", temperature=0.1),
+    )
+
+
+@pytest.fixture
+def openai_model() -> ChatOpenAI:
+    return ChatOpenAI(base_url=DUMMY_URL, api_key="dummy", model="dummy-model", temperature=0.3)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def mixed_chain(declared_model: Runnable[Any, Any], openai_model: ChatOpenAI) -> Runnable[Any, Any]:
+    """configurable_fields + configurable_alternatives + one undeclared ChatOpenAI (never called)."""
+    style = quiz_prompt().configurable_alternatives(
+        ConfigurableField(id="style"), default_key="plain",
+        careful=ChatPromptTemplate([("system", CAREFUL), ("human", "{question}")]),
+    )
+    return RunnableParallel(draft=style | declared_model | StrOutputParser(), review=quiz_prompt() | openai_model)

@@ -1,0 +1,22 @@
+"""The offline example of docs/langchain-adapter.md runs and prints what the page says."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOC = Path(__file__).resolve().parents[3] / "docs" / "langchain-adapter.md"
+
+
+def test_the_first_example_of_the_docs_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    if not DOC.exists():
+        pytest.skip(f"{DOC} is not there (installed outside the monorepo)")
+    text = DOC.read_text()
+    code = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)[0]
+    exec(compile(code, str(DOC), "exec"), {})  # our own docs
+    printed = capsys.readouterr().out.splitlines()
+    expected = [line.split("# ", 1)[1] for line in code.splitlines() if line.startswith("# ")]
+    assert printed[0] == expected[0]
+    assert printed[1:] == ["The answer is 42.", "The answer is 43."]

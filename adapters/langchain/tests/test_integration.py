@@ -1,0 +1,85 @@
+"""A real study through ChatOpenAI against the local SmolLM2 server (marked integration)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import optuna
+import pytest
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_openai import ChatOpenAI
+
+from stacktune import create_study
+from stacktune_langchain import LangChainOptimizable
+
+pytestmark = pytest.mark.integration
+
+MAX_TOKENS = 4
+REVIEWS = [
+    ("I love this phone, the camera is wonderful.", "positive"),
+    ("The strap broke on the first day.", "negative"),
+    ("Delicious tea with a lovely smell.", "positive"),
+    ("Worst purchase ever, it never turned on.", "negative"),
+    ("The hotel staff were kind and the room was spotless.", "positive"),
+    ("Loud, slow and it overheats.", "negative"),
+    ("Perfect gift, my sister was thrilled.", "positive"),
+    ("The pages fell out of the book.", "negative"),
+    ("Great value and it works well.", "positive"),
+    ("Rude driver and a dirty car.", "negative"),
+]
+DATASET = [{"text": text, "label": label} for text, label in REVIEWS]
+
+
+def accuracy(example: dict[str, str], prediction: str) -> bool:
+    return example["label"] in prediction.lower()
+
+
+@pytest.fixture
+def chain(local_server: Any) -> Any:
+    prompt = ChatPromptTemplate([("system", "Is the review positive or negative? Answer with one word."),
+                                 ("human", "{text}")])
+    # llama-cpp-python's server ignores `max_completion_tokens` (what ChatOpenAI sends for
+    # max_tokens): cap the answers with the server's own field.
+    model = ChatOpenAI(base_url=local_server.base_url, model=local_server.model, api_key="local",  # type: ignore[arg-type]
+                       temperature=0.7, extra_body={"max_tokens": MAX_TOKENS}, timeout=60, max_retries=1)
+    return prompt | model | StrOutputParser()
+
+
+def test_real_study_of_ten_trials(chain: Any) -> None:
+    before = repr(chain)
+    adapter = LangChainOptimizable(chain, exclude=["*.max_tokens", "*.human"], prompts={"step0.prompt.system": [
+        "Sentiment of the review: reply positive or negative.",
+        "You classify reviews. Output only one word, positive or negative.",
+    ]})
+    space = adapter.extract_variables()
+    assert set(space.names) == {"step1.model.temperature", "step1.model.top_p", "step0.prompt.system"}
+    study = create_study(storage=optuna.storages.InMemoryStorage(), objectives=["score", "tokens"], seed=1)
+    study.optimize(adapter, DATASET, accuracy, n_trials=10, max_concurrency=2)
+
+    trials = study.completed_trials()
+    assert len(trials) == 10
+    for trial in trials:
+        assert set(trial.configuration) <= set(space.names)
+        assert 0.0 <= trial.configuration["step1.model.temperature"] <= 2.0
+        evaluation = trial.evaluation
+        assert evaluation["n_failures"] == 0 and evaluation["calls"] == len(DATASET)
+        assert evaluation["input_tokens"] > 10 * len(DATASET)  # real prompt token counts from the server
+        assert 0 < evaluation["output_tokens"] <= MAX_TOKENS * len(DATASET)
+        assert evaluation["mean_latency"] > 0
+        assert trial.values["tokens"] > 0 and 0.0 <= trial.values["score"] <= 1.0
+    best = max(trials, key=lambda t: t.values["score"])
+    deployed = best.export(adapter)
+    answer = deployed.invoke({"text": "Awful, it smells bad."})  # type: ignore[attr-defined]
+    assert isinstance(answer, str) and answer
+    assert repr(chain) == before
+
+
+def test_async_evaluation_on_the_real_server(chain: Any) -> None:
+    adapter = LangChainOptimizable(chain).apply_configuration({"step1.model.temperature": 0.0})
+    evaluation = asyncio.run(adapter.aevaluate(DATASET[:4], accuracy, max_concurrency=2))  # type: ignore[attr-defined]
+    assert evaluation.n_failures == 0 and evaluation.usage.calls == 4
+    assert evaluation.usage.input_tokens > 0 and 0 < evaluation.usage.output_tokens <= 4 * MAX_TOKENS
+    again = adapter.evaluate(DATASET[:4], accuracy)
+    assert again.scores == evaluation.scores  # temperature 0: the same answers through both paths
