@@ -107,6 +107,14 @@ def test_server_honours_seed_and_max_tokens(local_server: LocalServer) -> None:
     assert ask(5, max_tokens=3)[1] == 3
 
 
+def test_server_honours_max_completion_tokens(local_server: LocalServer) -> None:
+    """What current OpenAI clients (ChatOpenAI) send; llama.cpp's own server would ignore it."""
+    response = _client(local_server).chat.completions.create(
+        model=local_server.model, messages=STORY, temperature=0.0, max_completion_tokens=3,  # type: ignore[arg-type]
+    )
+    assert response.usage is not None and response.usage.completion_tokens == 3
+
+
 def test_server_stops_cleanly() -> None:
     with serve() as server:
         port, pid = server.port, server.pid

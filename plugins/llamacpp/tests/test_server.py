@@ -72,7 +72,7 @@ def test_free_port_is_bindable() -> None:
 def test_command_runs_llama_cpp_server_with_this_python() -> None:
     server = LocalServer(n_ctx=512, n_threads=1)
     command = server.command(4321)
-    assert command[:3] == [sys.executable, "-m", "llama_cpp.server"]
+    assert command[:3] == [sys.executable, "-m", "stacktune_llamacpp.openai_server"]
     options = dict(zip(command[3::2], command[4::2]))
     assert options["--model"] == str(default_model_path())
     assert options["--model_alias"] == "smollm2"

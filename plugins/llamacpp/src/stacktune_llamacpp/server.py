@@ -1,7 +1,8 @@
 """``serve()`` / ``LocalServer``: llama-cpp-python's OpenAI-compatible server as a child process.
 
-The server runs ``python -m llama_cpp.server`` with this interpreter on 127.0.0.1 and a free port;
-it is ready once ``GET {base_url}/models`` answers (the model is loaded before that). Its output goes
+The server runs ``python -m stacktune_llamacpp.openai_server`` (llama-cpp-python's server plus a
+fix for ``max_completion_tokens``) with this interpreter on 127.0.0.1 and a free port; it is ready
+once ``GET {base_url}/models`` answers (the model is loaded before that). Its output goes
 to an anonymous temporary file (a pipe nobody reads would fill up and block it; an unlinked file
 leaves nothing behind even if we are killed); the tail of that log is in every error. Stopping is
 SIGTERM, then SIGKILL after a grace period. On Linux the child also gets SIGTERM when the thread that
@@ -152,7 +153,7 @@ class LocalServer:
         generation, batch = default_threads()
         if self.n_threads is not None:
             generation = batch = self.n_threads
-        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_path),
+        return [sys.executable, "-m", "stacktune_llamacpp.openai_server", "--model", str(self.model_path),
                 "--model_alias", self.model, "--host", self.host, "--port", str(port),
                 "--n_ctx", str(self.n_ctx), "--n_threads", str(generation), "--n_threads_batch", str(batch),
                 "--verbose", "False"]
