@@ -1,0 +1,121 @@
+"""Turning a configuration into a new DSPy program, leaving the original untouched.
+
+Everything happens on ``program.deepcopy()``. DSPy's deepcopy shares signature
+*classes* with the original, so instructions and field descriptions are changed by
+assigning a new signature (``with_instructions`` / ``with_updated_fields``), never by
+mutating one; demos, configs and LMs get new objects too.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Mapping
+from typing import Any, cast
+
+import dspy
+
+from stacktune_dspy.discovery import ModuleKind, PredictorInfo, get_path, predictor_at, set_path, site_kind
+from stacktune_dspy.knobs import CURRENT, POOL, REASONING, Knob, Plan
+from stacktune_dspy.specs import LMSpec
+
+
+def _copy_state(source: dspy.Predict, target: dspy.Predict) -> None:
+    target.demos = [_copy_demo(d) for d in source.demos]
+    target.lm = source.lm
+    target.config = dict(source.config)
+    target.traces = list(source.traces)
+    target.train = list(source.train)
+    target.callbacks = list(source.callbacks)
+
+
+def _copy_demo(demo: Any) -> Any:
+    return demo.copy() if hasattr(demo, "copy") else copy.deepcopy(demo)
+
+
+def swap(program: dspy.Module, site: str, kind: ModuleKind) -> dspy.Module:
+    """Put a ``Predict`` or ``ChainOfThought`` with the same signature and state at ``site``."""
+    current = get_path(program, site)
+    if site_kind(program, site) == kind:
+        return program
+    replacement: dspy.Module
+    if kind == "cot":
+        old = cast(dspy.Predict, current)
+        cot = dspy.ChainOfThought(old.signature)
+        _copy_state(old, cot.predict)
+        cot.predict.fields = {k: v for k, v in copy.deepcopy(old.fields).items()}
+        replacement = cot
+    else:
+        inner = cast(dspy.ChainOfThought, current).predict
+        plain = dspy.Predict(inner.signature.delete(REASONING))
+        _copy_state(inner, plain)
+        plain.fields = {k: v for k, v in copy.deepcopy(inner.fields).items() if k != REASONING}
+        replacement = plain
+    replacement._compiled = bool(getattr(current, "_compiled", False))
+    return set_path(program, site, replacement)
+
+
+def _draw(pool: list[Any], n: int, seed: int) -> list[Any]:
+    return [_copy_demo(d) for d in random.Random(seed).sample(pool, min(n, len(pool)))]
+
+
+class _LMs:
+    """One fresh dspy.LM per spec per built program."""
+
+    def __init__(self, specs: Mapping[str, LMSpec]) -> None:
+        self.specs = specs
+        self.built: dict[str, dspy.LM] = {}
+
+    def get(self, key: str) -> dspy.LM:
+        if key not in self.built:
+            self.built[key] = self.specs[key].build()
+        return self.built[key]
+
+
+def build_program(base: dspy.Module, plan: Plan, values: Mapping[str, Any]) -> dspy.Module:
+    """A deep copy of ``base`` with ``values`` (a complete, validated configuration) applied."""
+    program = base.deepcopy()
+    for knob in plan.knobs:
+        if knob.role == "module" and knob.name in values:
+            program = swap(program, cast(str, knob.site), cast(ModuleKind, values[knob.name]))
+    lms = _LMs(plan.specs)
+    by_predictor: dict[str, list[Knob]] = {}
+    for knob in plan.knobs:
+        if knob.predictor is not None:
+            by_predictor.setdefault(knob.predictor.path, []).append(knob)
+        elif knob.role == "lm" and values.get(knob.name, CURRENT) != CURRENT:
+            lm = lms.get(str(values[knob.name]))
+            for info in plan.predictors:
+                predictor_at(program, info).lm = lm
+    for knobs in by_predictor.values():
+        info = cast(PredictorInfo, knobs[0].predictor)
+        predictor = predictor_at(program, info)
+        given = {k.role if k.role != "setting" else cast(str, k.setting): k for k in knobs if k.name in values}
+        resolved = {role: (k.resolve(values[k.name]) if k.role in ("instructions", "reasoning", "demos")
+                           else values[k.name]) for role, k in given.items()
+                    if not (k.unset_as is not None and values[k.name] == k.unset_as)}
+        _apply_predictor(predictor, resolved, plan.pools.get(info.path, []), lms)
+    return program
+
+
+def _apply_predictor(predictor: dspy.Predict, resolved: Mapping[str, Any], pool: list[Any], lms: _LMs) -> None:
+    if "instructions" in resolved and resolved["instructions"] != predictor.signature.instructions:
+        predictor.signature = predictor.signature.with_instructions(resolved["instructions"])
+    if "reasoning" in resolved and REASONING in predictor.signature.output_fields:
+        desc = resolved["reasoning"]
+        if predictor.signature.fields[REASONING].json_schema_extra.get("desc") != desc:
+            predictor.signature = predictor.signature.with_updated_fields(REASONING, desc=desc)
+    if "demos" in resolved:
+        choice = resolved["demos"]
+        if choice == POOL:
+            predictor.demos = _draw(pool, int(resolved.get("n_demos", len(pool))), int(resolved.get("demo_seed", 0)))
+        else:
+            predictor.demos = [_copy_demo(d) for d in choice]
+    if "lm" in resolved and resolved["lm"] != CURRENT:
+        predictor.lm = lms.get(str(resolved["lm"]))
+    settings = {k: v for k, v in resolved.items() if k in ("temperature", "max_tokens", "top_p") and v is not None}
+    if settings:
+        predictor.config = {**predictor.config, **settings}
+
+
+__all__ = ["build_program", "swap"]

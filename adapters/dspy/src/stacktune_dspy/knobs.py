@@ -1,0 +1,280 @@
+"""The knobs of a DSPy program as a stacktune Space.
+
+Names are ``<predictor path>.<knob>`` (``answer.predict.instructions``), ``<site>.module``
+for a swappable slot, and ``adapter`` / ``lm`` for the whole program. Names never
+change when a site is swapped: ``answer.predict.demos`` still means the demos of the
+predictor in slot ``answer`` after it became a plain ``Predict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import dspy
+
+from stacktune import Categorical, Float, Int, Space
+from stacktune_dspy.discovery import PredictorInfo, predictor_at
+from stacktune_dspy.options import TuningOptions, adapter_key
+from stacktune_dspy.specs import LMSpec, spec_choices, spec_of_current
+
+CURRENT = "current"
+NO_DEMOS = "none"
+POOL = "pool"
+SETTINGS = ("temperature", "max_tokens", "top_p")
+#: What an unset setting's default shows (OpenAI's documented defaults; max_tokens: the range's top).
+#: Applying exactly that value leaves the setting unset, so the provider's own default still applies.
+UNSET_STAND_INS: dict[str, float] = {"temperature": 1.0, "top_p": 1.0}
+REASONING = "reasoning"
+
+Role = Literal["adapter", "lm", "module", "instructions", "reasoning", "demos", "n_demos", "demo_seed", "setting"]
+
+
+@dataclass(frozen=True)
+class Knob:
+    """What a variable of the space controls."""
+
+    name: str
+    role: Role
+    predictor: PredictorInfo | None = None
+    site: str | None = None
+    setting: str | None = None
+    choices: Mapping[Any, Any] | None = field(default=None, compare=False, repr=False)
+    unset_as: float | int | None = None
+
+    def resolve(self, key: Any) -> Any:
+        """The object behind a choice key (kept here, whatever happens to the Space's copies)."""
+        if self.choices is None:
+            return key
+        for candidate, value in self.choices.items():
+            if type(candidate) is type(key) and candidate == key:
+                return value
+        raise KeyError(f"{self.name!r} has no choice {key!r}")
+
+
+@dataclass
+class Plan:
+    """The space of a program plus what apply needs to honour it."""
+
+    space: Space
+    knobs: tuple[Knob, ...]
+    predictors: tuple[PredictorInfo, ...]
+    pools: dict[str, list[Any]] = field(default_factory=dict)
+    specs: dict[str, LMSpec] = field(default_factory=dict)
+
+
+def _describe(info: PredictorInfo, what: str) -> str:
+    where = f" ({'ChainOfThought' if info.kind == 'cot' else 'Predict'} at {info.site!r})" if info.site else ""
+    flags = f"; {info.flags}" if info.flags else ""
+    return f"{what} of predictor {info.path!r}{where}{flags}"
+
+
+def _effective_lm(predictor: dspy.Predict, options: TuningOptions) -> Any:
+    return predictor.lm or options.lm or dspy.settings.lm
+
+
+def _declared_params(lm: Any) -> set[str] | None:
+    """The request parameters an LM says it takes; None when it does not say."""
+    try:
+        params = set(getattr(lm, "supported_params", set()) or set())
+    except Exception:  # noqa: BLE001 - capability lookups are advisory
+        return None
+    return params or None
+
+
+def _demo_fits(example: Any, signature: type[dspy.Signature]) -> bool:
+    """A pool example fits a predictor when it has all its inputs and at least one output."""
+    try:
+        keys = set(example.keys())
+    except AttributeError:
+        return False
+    inputs = set(signature.input_fields)
+    outputs = set(signature.output_fields) - {REASONING}
+    return inputs <= keys and bool(outputs & keys)
+
+
+class _Builder:
+    def __init__(self, program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> None:
+        self.program = program
+        self.infos = infos
+        self.options = options
+        self.variables: list[Any] = []
+        self.knobs: list[Knob] = []
+        self.pools: dict[str, list[Any]] = {}
+        self.specs = spec_choices(options.lms)
+
+    def add(self, variable: Any, knob: Knob) -> None:
+        if isinstance(variable, Categorical):
+            knob = replace(knob, choices=variable.choices)
+        self.variables.append(variable)
+        self.knobs.append(knob)
+
+    def predictor(self, info: PredictorInfo) -> dspy.Predict:
+        return predictor_at(self.program, info)
+
+    # -- program-wide -------------------------------------------------------------
+    def adapter(self) -> None:
+        if not self.options.adapters:
+            return
+        current = adapter_key(dspy.settings.adapter)
+        keys = list(self.options.adapters)
+        if current not in keys:  # what runs now stays a choice
+            keys.insert(0, current)
+        if len(keys) > 1:
+            self.add(Categorical("adapter", {k: k for k in keys}, default=current,
+                                 description="the DSPy adapter (prompt format) for the whole program"),
+                     Knob("adapter", "adapter"))
+
+    def _lm_choices(self, lms: Sequence[Any]) -> tuple[dict[str, Any], str]:
+        shared = lms[0] if lms and all(lm is lms[0] for lm in lms) else None
+        spec = spec_of_current(shared) if shared is not None else None
+        for key, candidate in self.specs.items():
+            if spec is not None and spec.same_as(candidate):
+                return dict(self.specs), key
+        return {CURRENT: CURRENT, **self.specs}, CURRENT
+
+    def program_lm(self) -> None:
+        if not self.specs or self.options.lm_scope != "program":
+            return
+        lms = [_effective_lm(self.predictor(info), self.options) for info in self.infos]
+        choices, default = self._lm_choices(lms)
+        self.add(Categorical("lm", choices, default=default,
+                             description="the LM of every predictor (a choice of dspy.LM specs)"), Knob("lm", "lm"))
+
+    # -- per predictor -------------------------------------------------------------
+    def module(self, info: PredictorInfo) -> None:
+        if info.site is None or not self.options.swap_modules:
+            return
+        name = f"{info.site}.module"
+        self.add(Categorical(name, ["predict", "cot"], default=info.kind,
+                             description=_describe(info, "module type (dspy.Predict or dspy.ChainOfThought, "
+                                                         "same signature)")),
+                 Knob(name, "module", info, site=info.site))
+
+    def instructions(self, info: PredictorInfo) -> None:
+        predictor = self.predictor(info)
+        candidates: list[str] = [predictor.signature.instructions]
+        candidates += list(self.options.instructions.get(info.path, ()))
+        candidates += list(self.options.instructions.get("*", ()))
+        if self.options.instruction_proposer is not None:
+            candidates += list(self.options.instruction_proposer(info.path, predictor))
+        for text in candidates:
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"instruction candidates for {info.path!r} must be non-empty strings, got {text!r}")
+        unique = list(dict.fromkeys(candidates))
+        if len(unique) > 1:
+            name = f"{info.path}.instructions"
+            self.add(Categorical(name, unique, default=unique[0], description=_describe(info, "instructions")),
+                     Knob(name, "instructions", info))
+
+    def reasoning(self, info: PredictorInfo) -> None:
+        if info.site is None:
+            return
+        kind_name = f"{info.site}.module"
+        has_swap = self.options.swap_modules
+        if not has_swap and info.kind != "cot":
+            return
+        predictor = self.predictor(info)
+        field_info = predictor.signature.fields.get(REASONING)
+        current = field_info.json_schema_extra.get("desc") if field_info is not None else None
+        hints = list(dict.fromkeys([current or self.options.reasoning_hints[0], *self.options.reasoning_hints]))
+        if len(hints) < 2:
+            return
+        name = f"{info.path}.reasoning"
+        self.add(Categorical(name, hints, default=hints[0], when={kind_name: "cot"} if has_swap else None,
+                             description=_describe(info, "description of the reasoning field (ChainOfThought only)")),
+                 Knob(name, "reasoning", info))
+
+    def demos(self, info: PredictorInfo) -> None:
+        predictor = self.predictor(info)
+        choices: dict[str, Any] = {}
+        if predictor.demos:
+            choices[CURRENT] = list(predictor.demos)
+        choices[NO_DEMOS] = []
+        for key, demos in self.options.demo_sets.get(info.path, {}).items():
+            if key in (CURRENT, NO_DEMOS, POOL):
+                raise ValueError(f"demo set key {key!r} for {info.path!r} is reserved; use another name")
+            choices[key] = list(demos)
+        pool = list(self.options.demo_pool.get(info.path, ()))
+        if not pool:
+            pool = [ex for ex in self.options.trainset if _demo_fits(ex, predictor.signature)]
+        if pool:
+            choices[POOL] = POOL
+            self.pools[info.path] = pool
+        if len(choices) < 2:
+            return
+        name = f"{info.path}.demos"
+        self.add(Categorical(name, choices, default=CURRENT if CURRENT in choices else NO_DEMOS,
+                             description=_describe(info, "few-shot demos (current, none, named sets, or drawn "
+                                                         "from the pool)")),
+                 Knob(name, "demos", info))
+        if pool:
+            high = min(self.options.max_demos, len(pool))
+            self.add(Int(f"{info.path}.n_demos", 1, high, default=high, when={name: POOL},
+                         description=_describe(info, f"how many demos to draw from a pool of {len(pool)}")),
+                     Knob(f"{info.path}.n_demos", "n_demos", info))
+            if self.options.demo_seeds > 1 and len(pool) > 1:
+                self.add(Int(f"{info.path}.demo_seed", 0, self.options.demo_seeds - 1, default=0, when={name: POOL},
+                             description=_describe(info, "which random draw from the demo pool")),
+                         Knob(f"{info.path}.demo_seed", "demo_seed", info))
+
+    def predictor_lm(self, info: PredictorInfo) -> None:
+        if not self.specs or self.options.lm_scope != "predictor":
+            return
+        choices, default = self._lm_choices([_effective_lm(self.predictor(info), self.options)])
+        name = f"{info.path}.lm"
+        self.add(Categorical(name, choices, default=default, description=_describe(info, "LM (a dspy.LM spec)")),
+                 Knob(name, "lm", info))
+
+    def settings(self, info: PredictorInfo) -> None:
+        predictor = self.predictor(info)
+        lm = _effective_lm(predictor, self.options)
+        declared = [_declared_params(lm)] + [_declared_params(spec.build()) for spec in self.specs.values()]
+        known = [params for params in declared if params is not None]
+        for setting in SETTINGS:
+            bounds = getattr(self.options, setting)
+            if bounds is None or (known and not any(setting in params for params in known)):
+                continue
+            current = predictor.config.get(setting, getattr(lm, "kwargs", {}).get(setting))
+            low, high = bounds
+            unset = not isinstance(current, (int, float)) or isinstance(current, bool)
+            if unset:  # the provider decides: a stand-in default that apply leaves unset
+                current = UNSET_STAND_INS.get(setting, high)
+            low, high = min(low, current), max(high, current)
+            name = f"{info.path}.{setting}"
+            what = f"LM call setting {setting}" + (f" (unset now: {current} stands for the provider's default)"
+                                                   if unset else "")
+            if setting == "max_tokens":
+                variable: Any = Int(name, max(1, int(low)), int(high), log=True, default=int(current),
+                                    description=_describe(info, what))
+            else:
+                variable = Float(name, float(low), float(high), default=float(current),
+                                 description=_describe(info, what))
+            self.add(variable, Knob(name, "setting", info, setting=setting, unset_as=current if unset else None))
+
+
+def plan_space(program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> Plan:
+    """Every knob of ``program`` with its current value as default."""
+    builder = _Builder(program, infos, options)
+    builder.adapter()
+    builder.program_lm()
+    for info in infos:
+        builder.module(info)
+        builder.instructions(info)
+        builder.reasoning(info)
+        builder.demos(info)
+        builder.predictor_lm(info)
+        builder.settings(info)
+    knobs = tuple(builder.knobs)
+    return Plan(Space(builder.variables), knobs, tuple(infos), builder.pools, builder.specs)
+
+
+def with_defaults(plan: Plan, values: Mapping[str, Any]) -> Space:
+    """The plan's space whose defaults are ``values`` (what a configured program holds now)."""
+    variables = [v.model_copy(update={"default": values[v.name]}) if v.name in values else v
+                 for v in plan.space.variables]
+    return Space(variables, fixed=plan.space.fixed, constraints=plan.space.constraints)
+
+
+__all__ = ["CURRENT", "NO_DEMOS", "POOL", "Knob", "Plan", "plan_space", "with_defaults"]

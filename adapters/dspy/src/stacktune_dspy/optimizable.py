@@ -1,0 +1,249 @@
+"""The stacktune Optimizable for any ``dspy.Module``."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Literal
+
+import dspy
+
+from stacktune import Evaluation, Metric, Space, Usage, evaluate_examples
+from stacktune.protocol import ResultCallback
+from stacktune_dspy.build import build_program
+from stacktune_dspy.discovery import PredictorInfo, find_predictors, predictor_at
+from stacktune_dspy.knobs import CURRENT, Plan, plan_space, with_defaults
+from stacktune_dspy.options import (
+    ADAPTER_KEYS,
+    DEFAULT_REASONING_HINTS,
+    InstructionProposer,
+    TuningOptions,
+    make_adapter,
+)
+from stacktune_dspy.specs import as_spec
+from stacktune_dspy.usage import HistorySink
+
+#: The attribute of an exported program that holds what DSPy keeps outside programs (the adapter).
+SETTINGS_ATTRIBUTE = "_stacktune"
+
+
+class _Shared:
+    """What the original and every configured copy share: the untouched program and its plan."""
+
+    def __init__(self, program: dspy.Module, options: TuningOptions) -> None:
+        self.program = program
+        self.options = options
+        self.predictors = tuple(find_predictors(program))
+        options.check_paths([p.path for p in self.predictors])
+        self.default_lm = self._default_lm(options.lm)
+        self._plan: Plan | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _default_lm(lm: Any) -> Any:
+        if lm is None or isinstance(lm, dspy.BaseLM):
+            return lm
+        return as_spec(lm).build()
+
+    @property
+    def plan(self) -> Plan:
+        with self._lock:  # the proposer may call an LM: run it once, whichever thread asks first
+            if self._plan is None:
+                options = self.options
+                if self.default_lm is not options.lm:
+                    options = TuningOptions(**{**options.__dict__, "lm": self.default_lm})
+                self._plan = plan_space(self.program, self.predictors, options)
+            return self._plan
+
+
+class DSPyOptimizable:
+    """Tune every knob of a DSPy program without touching it.
+
+    Finds per predictor (keyed by its DSPy path, e.g. ``answer.predict``): its
+    instructions (current text plus ``instructions`` candidates and the
+    ``instruction_proposer``'s), its demos (current, none, named ``demo_sets``, or
+    ``n_demos`` drawn from a pool taken from ``trainset``/``demo_pool``), its LM call
+    settings (``temperature``, ``max_tokens``, ``top_p`` ranges; None to skip one) and,
+    for a ``Predict``/``ChainOfThought`` slot in your code, its module type
+    (``<slot>.module``) with the reasoning field's description as a CoT-only variable.
+    For the program: the DSPy ``adapter`` and, given ``lms``, the LM (``lm_scope``
+    "program" or "predictor"). ``lm`` is the LM for predictors that have none (else
+    ``dspy.settings.lm``).
+    """
+
+    def __init__(
+        self,
+        program: dspy.Module,
+        *,
+        lm: Any = None,
+        lms: Sequence[Any] | Mapping[str, Any] = (),
+        lm_scope: Literal["program", "predictor"] = "program",
+        adapters: Sequence[str] = ADAPTER_KEYS,
+        instructions: Mapping[str, Sequence[str]] | None = None,
+        instruction_proposer: InstructionProposer | None = None,
+        trainset: Sequence[Any] = (),
+        demo_pool: Mapping[str, Sequence[Any]] | None = None,
+        demo_sets: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
+        max_demos: int = 4,
+        demo_seeds: int = 4,
+        temperature: tuple[float, float] | None = (0.0, 1.5),
+        max_tokens: tuple[int, int] | None = (64, 2048),
+        top_p: tuple[float, float] | None = (0.1, 1.0),
+        swap_modules: bool = True,
+        reasoning_hints: Sequence[str] = DEFAULT_REASONING_HINTS,
+        input_keys: Sequence[str] | None = None,
+    ) -> None:
+        if not isinstance(program, dspy.Module) or isinstance(program, type):
+            raise TypeError(f"DSPyOptimizable needs a dspy.Module instance, got {program!r}")
+        options = TuningOptions(
+            lm=lm, lms=lms, lm_scope=lm_scope, adapters=tuple(adapters), instructions=dict(instructions or {}),
+            instruction_proposer=instruction_proposer, trainset=tuple(trainset), demo_pool=dict(demo_pool or {}),
+            demo_sets=dict(demo_sets or {}), max_demos=max_demos, demo_seeds=demo_seeds, temperature=temperature,
+            max_tokens=max_tokens, top_p=top_p, swap_modules=swap_modules, reasoning_hints=tuple(reasoning_hints),
+            input_keys=tuple(input_keys) if input_keys is not None else None,
+        )
+        self._shared = _Shared(program, options)
+        self._program = program
+        self._values: dict[str, Any] = {}
+
+    @classmethod
+    def _configured(cls, shared: _Shared, program: dspy.Module, values: dict[str, Any]) -> DSPyOptimizable:
+        new = cls.__new__(cls)
+        new._shared = shared
+        new._program = program
+        new._values = values
+        return new
+
+    def __repr__(self) -> str:
+        return (f"DSPyOptimizable({type(self._program).__qualname__}, predictors="
+                f"{[p.path for p in self._shared.predictors]}, configured={bool(self._values)})")
+
+    # -- introspection --------------------------------------------------------------
+    @property
+    def program(self) -> dspy.Module:
+        """The DSPy program this object runs (do not mutate it; :meth:`to_native` gives a copy)."""
+        return self._program
+
+    @property
+    def predictors(self) -> tuple[PredictorInfo, ...]:
+        """Every predictor of the original program, frozen ones included and flagged."""
+        return self._shared.predictors
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        """The complete configuration applied (empty for the original program)."""
+        return dict(self._values)
+
+    @property
+    def adapter(self) -> str | None:
+        """The adapter key this object runs with, or None for whatever DSPy is configured with."""
+        key = self._values.get("adapter")
+        return None if key in (None, CURRENT) else str(key)
+
+    # -- the protocol ---------------------------------------------------------------
+    def extract_variables(self) -> Space:
+        plan = self._shared.plan
+        return with_defaults(plan, self._values) if self._values else plan.space
+
+    def apply_configuration(self, configuration: Mapping[str, object]) -> DSPyOptimizable:
+        space = self.extract_variables()
+        valid = space.validate_configuration(configuration)
+        defaults = space.defaults()
+        values: dict[str, Any] = {}
+        for variable in space.variables:
+            if not variable.is_active(values):
+                continue
+            if variable.name in valid:
+                values[variable.name] = valid[variable.name]
+            elif variable.name in defaults:
+                values[variable.name] = defaults[variable.name]
+        program = build_program(self._shared.program, self._shared.plan, values)
+        return DSPyOptimizable._configured(self._shared, program, values)
+
+    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
+                 max_concurrency: int = 1) -> Evaluation:
+        """Run each example in our worker threads under ``dspy.context``; usage from that example's LM calls."""
+        program = self._program
+        overrides = self._context_overrides()
+
+        def run(example: object) -> tuple[Any, Usage]:
+            inputs = self._inputs_of(example)
+            sink = HistorySink()
+            try:
+                with dspy.context(caller_modules=[sink], **overrides):
+                    prediction = program(**inputs)
+            except Exception as exc:
+                exc.usage = sink.usage()  # type: ignore[attr-defined]
+                raise
+            return prediction, sink.usage()
+
+        return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
+
+    # -- export -------------------------------------------------------------------
+    def to_native(self) -> dspy.Module:
+        """A plain DSPy program with this configuration (save it with :func:`stacktune_dspy.save`).
+
+        Predictors without an LM get the adapter's ``lm``; the DSPy adapter, which DSPy
+        keeps in its settings rather than in programs, is recorded on the program and
+        applied by :func:`stacktune_dspy.context` (and kept by ``save``/``load``).
+        """
+        program = self._program.deepcopy()
+        default_lm = self._shared.default_lm
+        if default_lm is not None:
+            for info in self._shared.predictors:
+                predictor = predictor_at(program, info)
+                if predictor.lm is None:
+                    predictor.lm = default_lm
+        setattr(program, SETTINGS_ATTRIBUTE, {"adapter": self.adapter})
+        return program
+
+    # -- helpers ------------------------------------------------------------------
+    def _context_overrides(self) -> dict[str, Any]:
+        overrides: dict[str, Any] = {}
+        if self._shared.default_lm is not None:
+            overrides["lm"] = self._shared.default_lm
+        if self.adapter is not None:
+            overrides["adapter"] = make_adapter(self.adapter)
+        if dspy.settings.disable_history or dspy.settings.max_history_size < 1:
+            overrides.update(disable_history=False, max_history_size=10_000)
+        return overrides
+
+    def _inputs_of(self, example: object) -> dict[str, Any]:
+        keys = self._input_keys(example)
+        getter: Callable[[str], Any] = getattr(example, "__getitem__")  # noqa: B009 - typed as object
+        return {k: getter(k) for k in keys if _has(example, k)}
+
+    def _input_keys(self, example: object) -> Sequence[str]:
+        if self._shared.options.input_keys is not None:
+            return self._shared.options.input_keys
+        declared = getattr(example, "_input_keys", None)
+        if declared:
+            return sorted(declared)
+        if not hasattr(example, "keys") or not hasattr(example, "__getitem__"):
+            raise TypeError(f"a DSPy example must be a dspy.Example or a mapping, got {type(example).__name__}")
+        parameters = inspect.signature(self._program.forward).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            raise ValueError(
+                "cannot tell which fields of the example are inputs: use dspy.Example(...).with_inputs(...) "
+                "or pass input_keys=[...] to the adapter"
+            )
+        return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _has(example: object, key: str) -> bool:
+    try:
+        return key in example  # type: ignore[operator]
+    except TypeError:
+        return False
+
+
+def context(program: dspy.Module) -> AbstractContextManager[Any]:
+    """``dspy.context`` with the settings an exported program was tuned with (its adapter)."""
+    settings = getattr(program, SETTINGS_ATTRIBUTE, None) or {}
+    key = settings.get("adapter")
+    return dspy.context(adapter=make_adapter(key)) if key else nullcontext()
+
+
+__all__ = ["SETTINGS_ATTRIBUTE", "DSPyOptimizable", "context"]

@@ -1,0 +1,92 @@
+"""What the user may tell the adapter about the knobs it should offer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import dspy
+
+#: DSPy's own reasoning field description, and one plainer hint to try against it.
+DEFAULT_REASONING_HINTS: tuple[str, ...] = ("${reasoning}", "Think step by step in order to produce the answer.")
+
+ADAPTER_KEYS: tuple[str, ...] = ("chat", "json", "xml")
+
+#: ``proposer(path, predictor) -> candidate instructions`` (e.g. wrapping DSPy's GroundedProposer).
+InstructionProposer = Callable[[str, dspy.Predict], Sequence[str]]
+
+
+@dataclass(frozen=True)
+class TuningOptions:
+    """Which knobs to expose and their ranges; see :class:`stacktune_dspy.DSPyOptimizable`."""
+
+    lm: Any = None
+    lms: Sequence[Any] | Mapping[str, Any] = ()
+    lm_scope: Literal["program", "predictor"] = "program"
+    adapters: Sequence[str] = ADAPTER_KEYS
+    instructions: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    instruction_proposer: InstructionProposer | None = None
+    trainset: Sequence[Any] = ()
+    demo_pool: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    demo_sets: Mapping[str, Mapping[str, Sequence[Any]]] = field(default_factory=dict)
+    max_demos: int = 4
+    demo_seeds: int = 4
+    temperature: tuple[float, float] | None = (0.0, 1.5)
+    max_tokens: tuple[int, int] | None = (64, 2048)
+    top_p: tuple[float, float] | None = (0.1, 1.0)
+    swap_modules: bool = True
+    reasoning_hints: Sequence[str] = DEFAULT_REASONING_HINTS
+    input_keys: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.lm_scope not in ("program", "predictor"):
+            raise ValueError(f"lm_scope must be 'program' or 'predictor', got {self.lm_scope!r}")
+        unknown = [a for a in self.adapters if a not in ADAPTER_KEYS]
+        if unknown:
+            raise ValueError(f"unknown DSPy adapter(s) {unknown}; allowed: {list(ADAPTER_KEYS)}")
+        if self.max_demos < 1:
+            raise ValueError(f"max_demos must be >= 1, got {self.max_demos}")
+        if self.demo_seeds < 1:
+            raise ValueError(f"demo_seeds must be >= 1, got {self.demo_seeds}")
+        for name in ("temperature", "max_tokens", "top_p"):
+            bounds = getattr(self, name)
+            if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
+                raise ValueError(f"{name} must be a (low, high) pair with low <= high, or None; got {bounds!r}")
+        if isinstance(self.instructions, (str, bytes)) or not isinstance(self.instructions, Mapping):
+            raise TypeError("instructions must map a predictor path (or '*') to a list of candidate texts")
+
+    def check_paths(self, known: Sequence[str]) -> None:
+        """Every path the user named must be a predictor of the program."""
+        for option in ("instructions", "demo_pool", "demo_sets"):
+            for path in getattr(self, option):
+                if path != "*" and path not in known:
+                    raise ValueError(
+                        f"{option} names predictor {path!r}, which the program does not have; "
+                        f"its predictors are {list(known)} (or use '*' for all)"
+                    )
+
+
+def make_adapter(key: str) -> dspy.Adapter:
+    """A fresh DSPy adapter for a choice key."""
+    factories: dict[str, Callable[[], dspy.Adapter]] = {
+        "chat": dspy.ChatAdapter, "json": dspy.JSONAdapter, "xml": dspy.XMLAdapter,
+    }
+    try:
+        return factories[key]()
+    except KeyError:
+        raise ValueError(f"unknown DSPy adapter {key!r}; allowed: {list(factories)}") from None
+
+
+def adapter_key(adapter: object) -> str:
+    """The choice key of the adapter DSPy would use now ("current" for a custom one)."""
+    if adapter is None:
+        return "chat"
+    for key, cls in (("xml", dspy.XMLAdapter), ("json", dspy.JSONAdapter), ("chat", dspy.ChatAdapter)):
+        if type(adapter) is cls:
+            return key
+    return "current"
+
+
+__all__ = ["ADAPTER_KEYS", "DEFAULT_REASONING_HINTS", "InstructionProposer", "TuningOptions", "adapter_key",
+           "make_adapter"]

@@ -1,0 +1,91 @@
+"""What one example cost, read from DSPy's own LM history.
+
+DSPy appends every finished LM call to the history of the LM *and* of each module in
+``settings.caller_modules``. Putting a fresh :class:`HistorySink` first in that list
+(inside ``dspy.context``, so per thread) collects exactly the calls of one example,
+whatever LM objects the program uses and however many threads run at once. Each
+entry carries the provider's token counts and DSPy's cost estimate (None when DSPy
+knows no price); an answer served from DSPy's cache has empty ``usage`` but keeps
+the stored response, whose token counts we report as cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from stacktune import Usage
+
+
+class HistorySink:
+    """Stands in a ``caller_modules`` list to receive the LM history entries of one example."""
+
+    def __init__(self) -> None:
+        self.history: list[dict[str, Any]] = []
+
+    def usage(self) -> Usage:
+        return usage_from_history(self.history)
+
+
+def _count(value: object) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def _tokens_of_usage(usage: Mapping[str, Any]) -> tuple[int, int]:
+    inputs = usage.get("prompt_tokens", usage.get("input_tokens"))
+    outputs = usage.get("completion_tokens", usage.get("output_tokens"))
+    return _count(inputs), _count(outputs)
+
+
+def _tokens_of_response(response: object) -> tuple[int, int] | None:
+    """Token counts kept in a stored response (lm15 Response or an OpenAI-shaped object/dict)."""
+    usage = response.get("usage") if isinstance(response, Mapping) else getattr(response, "usage", None)
+    if usage is None:
+        return None
+    if isinstance(usage, Mapping):
+        counts = _tokens_of_usage(usage)
+    else:
+        inputs = getattr(usage, "input_tokens", None)
+        if inputs is None:
+            inputs = getattr(usage, "prompt_tokens", None)
+        outputs = getattr(usage, "output_tokens", None)
+        if outputs is None:
+            outputs = getattr(usage, "completion_tokens", None)
+        if inputs is None and outputs is None:
+            return None
+        counts = (_count(inputs), _count(outputs))
+    return counts if any(counts) else None
+
+
+def usage_from_history(entries: Iterable[Mapping[str, Any]]) -> Usage:
+    """Sum DSPy history entries into a stacktune Usage (no latencies: the caller times examples)."""
+    calls = input_tokens = output_tokens = unpriced = cache_hits = cached_tokens = 0
+    cost = cached_cost = 0.0
+    for entry in entries:
+        calls += 1
+        usage = entry.get("usage") or {}
+        cached = False
+        if usage:
+            inputs, outputs = _tokens_of_usage(usage)
+        else:
+            stored = _tokens_of_response(entry.get("response"))
+            cached = stored is not None
+            inputs, outputs = stored or (0, 0)
+        input_tokens += inputs
+        output_tokens += outputs
+        price = entry.get("cost")
+        if isinstance(price, (int, float)) and not isinstance(price, bool):
+            cost += float(price)
+        else:
+            unpriced += 1
+        if cached:
+            cache_hits += 1
+            cached_tokens += inputs + outputs
+            if isinstance(price, (int, float)) and not isinstance(price, bool):
+                cached_cost += float(price)
+    return Usage(calls=calls, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost,
+                 unpriced_calls=unpriced, cache_hits=cache_hits, cached_tokens=cached_tokens,
+                 cached_cost_usd=cached_cost)
+
+
+__all__ = ["HistorySink", "usage_from_history"]

@@ -1,0 +1,191 @@
+"""Which variables the adapter finds, with which choices, defaults and conditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dspy
+import pytest
+
+from stacktune import Categorical, Float, Int, Space
+from stacktune_dspy import DSPyOptimizable, LMSpec
+
+
+def kinds(space: Space) -> dict[str, str]:
+    return {v.name: v.kind for v in space.variables}
+
+
+def test_multi_predictor_program_with_cot_default_variables(program: Any, lm: dspy.LM) -> None:
+    space = DSPyOptimizable(program, lm=lm).extract_variables()
+    assert kinds(space) == {
+        "adapter": "categorical",
+        "rewrite.module": "categorical",
+        "rewrite.reasoning": "categorical",
+        "rewrite.temperature": "float",
+        "rewrite.max_tokens": "int",
+        "rewrite.top_p": "float",
+        "answer.module": "categorical",
+        "answer.predict.reasoning": "categorical",
+        "answer.predict.temperature": "float",
+        "answer.predict.max_tokens": "int",
+        "answer.predict.top_p": "float",
+    }
+    assert space["rewrite.module"].default == "predict"
+    assert space["answer.module"].default == "cot"
+    assert space["answer.predict.reasoning"].when == {"answer.module": ("cot",)}
+    assert space["answer.predict.reasoning"].default == "${reasoning}"
+    assert space["rewrite.reasoning"].when == {"rewrite.module": ("cot",)}
+    assert space["adapter"].keys == ("chat", "json", "xml") and space["adapter"].default == "chat"
+    max_tokens = space["rewrite.max_tokens"]
+    assert isinstance(max_tokens, Int) and max_tokens.log
+    # Nothing sets them: the defaults are stand-ins for "the provider's default", and say so.
+    assert max_tokens.default == 2048 and space["rewrite.temperature"].default == 1.0
+    assert space["rewrite.top_p"].default == 1.0
+    assert "unset now" in (space["rewrite.temperature"].description or "")
+
+
+def test_every_kind_of_variable_with_all_options(program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
+    program.rewrite.demos = [trainset[0]]
+    adapter = DSPyOptimizable(
+        program, lm=lm, trainset=trainset, instructions={"answer.predict": ["Answer with one word."], "*": ["Be brief."]},
+        lms={"small": "openai/small", "big": {"model": "openai/big", "api_key": "sk-secret"}},
+        demo_sets={"answer.predict": {"hand": [trainset[1]]}},
+    )
+    space = adapter.extract_variables()
+    assert list(kinds(space)) == [
+        "adapter", "lm",
+        "rewrite.module", "rewrite.instructions", "rewrite.reasoning", "rewrite.demos", "rewrite.n_demos",
+        "rewrite.demo_seed", "rewrite.temperature", "rewrite.max_tokens", "rewrite.top_p",
+        "answer.module", "answer.predict.instructions", "answer.predict.reasoning", "answer.predict.demos",
+        "answer.predict.n_demos", "answer.predict.demo_seed", "answer.predict.temperature",
+        "answer.predict.max_tokens", "answer.predict.top_p",
+    ]
+    assert space["lm"].keys == ("current", "small", "big") and space["lm"].default == "current"
+    instructions = space["answer.predict.instructions"]
+    assert isinstance(instructions, Categorical)
+    assert list(instructions.choices.values()) == [
+        program.answer.predict.signature.instructions, "Answer with one word.", "Be brief."]
+    assert instructions.resolve(instructions.default) == program.answer.predict.signature.instructions
+    assert space["rewrite.demos"].keys == ("current", "none", "pool") and space["rewrite.demos"].default == "current"
+    assert space["answer.predict.demos"].keys == ("none", "hand", "pool")
+    assert space["answer.predict.demos"].default == "none"
+    assert space["rewrite.reasoning"].when == {"rewrite.module": ("cot",)}
+    n_demos = space["answer.predict.n_demos"]
+    assert isinstance(n_demos, Int) and (n_demos.low, n_demos.high) == (1, 4)
+    assert n_demos.when == {"answer.predict.demos": ("pool",)}
+    assert space["rewrite.demo_seed"].when == {"rewrite.demos": ("pool",)}
+
+
+def test_space_json_round_trip_keeps_names_and_hides_secrets(program: Any, lm: dspy.LM) -> None:
+    adapter = DSPyOptimizable(program, lm=lm, lms={"big": {"model": "openai/big", "api_key": "sk-secret"}},
+                              instructions={"*": ["Be brief."]})
+    space = adapter.extract_variables()
+    text = space.to_json()
+    assert "sk-secret" not in text
+    again = Space.from_json(text)
+    assert again.to_json() == text
+    assert again.names == space.names and again["lm"].keys == space["lm"].keys
+    texts = again["answer.predict.instructions"].choices.values()
+    assert program.answer.predict.signature.instructions in texts and "Be brief." in texts
+
+
+def test_pool_keeps_only_examples_with_the_predictors_fields(program: Any, lm: dspy.LM) -> None:
+    examples = [dspy.Example(question="q", answer="a"), dspy.Example(question="q", query="x", answer="a"),
+                dspy.Example(text="unrelated")]
+    adapter = DSPyOptimizable(program, lm=lm, trainset=examples, max_demos=8)
+    space = adapter.extract_variables()
+    assert space["rewrite.n_demos"].high == 1  # only the example with question+query fits question -> query
+    assert space["answer.predict.n_demos"].high == 1  # only question+query(+answer) fits the answer step
+    assert "rewrite.demo_seed" not in space  # one example: nothing to draw differently
+
+
+def test_lm_per_predictor_scope(program: Any, lm: dspy.LM) -> None:
+    space = DSPyOptimizable(program, lm=lm, lms=["openai/a", "openai/b"], lm_scope="predictor").extract_variables()
+    assert "lm" not in space
+    assert space["rewrite.lm"].keys == ("current", "openai/a", "openai/b")
+    assert space["answer.predict.lm"].keys == ("current", "openai/a", "openai/b")
+
+
+def test_current_lm_matching_a_spec_is_its_default(program: Any) -> None:
+    small = dspy.LM("openai/small", api_base="http://127.0.0.1:9/v1", api_key="k")
+    program.set_lm(small)
+    space = DSPyOptimizable(program, lms={"small": LMSpec.from_lm(small), "big": "openai/big"}).extract_variables()
+    assert space["lm"].keys == ("small", "big")
+    assert space["lm"].default == "small"
+
+
+def test_current_settings_are_defaults_and_widen_the_range(program: Any, lm: dspy.LM) -> None:
+    program.rewrite.config = {"temperature": 1.9, "max_tokens": 32}
+    space = DSPyOptimizable(program, lm=lm).extract_variables()
+    temperature = space["rewrite.temperature"]
+    assert isinstance(temperature, Float)
+    assert (temperature.low, temperature.high, temperature.default) == (0.0, 1.9, 1.9)
+    max_tokens = space["rewrite.max_tokens"]
+    assert (max_tokens.low, max_tokens.default) == (32, 32)
+
+
+def test_settings_the_lm_does_not_support_are_skipped(program: Any) -> None:
+    class NoTopP(dspy.BaseLM):
+        @property
+        def supported_params(self) -> set[str]:
+            return {"temperature", "max_tokens"}
+
+    space = DSPyOptimizable(program, lm=NoTopP("fake/model")).extract_variables()
+    assert "rewrite.temperature" in space and "rewrite.top_p" not in space
+
+
+def test_settings_and_adapters_can_be_turned_off(program: Any, lm: dspy.LM) -> None:
+    space = DSPyOptimizable(program, lm=lm, adapters=(), temperature=None, max_tokens=None, top_p=None,
+                            swap_modules=False).extract_variables()
+    # Without swaps, the CoT's reasoning description is still a knob (unconditional).
+    assert kinds(space) == {"answer.predict.reasoning": "categorical"}
+    assert space["answer.predict.reasoning"].when is None
+
+
+def test_instruction_proposer_is_called_once_per_predictor(program: Any, lm: dspy.LM) -> None:
+    calls: list[str] = []
+
+    def propose(path: str, predictor: dspy.Predict) -> list[str]:
+        calls.append(path)
+        return [f"Proposed for {predictor.signature.signature}"]
+
+    adapter = DSPyOptimizable(program, lm=lm, instruction_proposer=propose)
+    space = adapter.extract_variables()
+    adapter.apply_configuration({}).extract_variables()
+    assert calls == ["rewrite", "answer.predict"]
+    assert "Proposed for question -> query" in space["rewrite.instructions"].choices.values()
+
+
+def test_frozen_predictors_are_variables_flagged_in_descriptions(program: Any, lm: dspy.LM) -> None:
+    outer = dspy.Module()
+    program._compiled = True
+    outer.qa = program
+    space = DSPyOptimizable(outer, lm=lm).extract_variables()
+    assert "qa.rewrite.temperature" in space and "qa.answer.predict.temperature" in space
+    description = space["qa.answer.predict.temperature"].description or ""
+    assert "frozen by an earlier DSPy optimizer" in description
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"instructions": {"nope": ["x"]}}, "instructions names predictor 'nope'"),
+    ({"demo_pool": {"answer": []}}, "demo_pool names predictor 'answer'"),
+    ({"adapters": ("chat", "yaml")}, "unknown DSPy adapter"),
+    ({"lm_scope": "module"}, "lm_scope must be"),
+    ({"temperature": (1.0, 0.0)}, "temperature must be a (low, high) pair"),
+    ({"max_demos": 0}, "max_demos must be >= 1"),
+])
+def test_bad_options_are_rejected_with_the_culprit(program: Any, options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        DSPyOptimizable(program, **options)
+
+
+def test_bad_candidates_are_rejected_naming_the_predictor(program: Any, lm: dspy.LM) -> None:
+    with pytest.raises(ValueError, match="'rewrite'"):
+        DSPyOptimizable(program, lm=lm, instructions={"rewrite": [""]}).extract_variables()
+    with pytest.raises(ValueError, match="reserved"):
+        DSPyOptimizable(program, lm=lm, demo_sets={"rewrite": {"pool": []}}).extract_variables()
+
+
+def test_not_a_module_is_refused() -> None:
+    with pytest.raises(TypeError, match="dspy.Module instance"):
+        DSPyOptimizable(dspy.Predict)  # type: ignore[arg-type]
