@@ -336,7 +336,9 @@ class TestStopping:
             if len(seen) == 3:
                 study.stop()
 
-        study.optimize(ToyProgram(), toy_dataset(3), toy_metric, callbacks=[callback])
+        program = ToyProgram()
+        study.optimize(program, toy_dataset(3), toy_metric, callbacks=[callback],
+                       space=program.extract_variables().fix(style="terse"))
         assert seen == [0, 1, 2]
 
     @pytest.mark.parametrize(

@@ -133,20 +133,28 @@ class Space(BaseModel):
         return tuple(v for v in self.variables if v.name not in self.fixed)
 
     # -- configurations ---------------------------------------------------------
-    def defaults(self) -> Configuration:
-        """The configuration of defaults (fixed values win), active variables only."""
+    def _walk(self, value_of: Callable[[Variable], Primitive | _Absent]) -> Configuration:
+        """Go through the variables in order, keeping active ones (fixed values win)."""
         config: Configuration = {}
         for variable in self.variables:
             if not variable.is_active(config):
                 continue
-            if variable.name in self.fixed:
-                config[variable.name] = self.fixed[variable.name]
-            elif variable.default is not None or isinstance(variable, Categorical):
-                value = variable.default
-                if isinstance(variable, Categorical) and value is None and not any(k is None for k in variable.keys):
-                    value = variable.keys[0]
+            value = self.fixed[variable.name] if variable.name in self.fixed else value_of(variable)
+            if not isinstance(value, _Absent):
                 config[variable.name] = value
         return config
+
+    def defaults(self) -> Configuration:
+        """The configuration of defaults (fixed values win), active variables only."""
+
+        def default_of(variable: Variable) -> Primitive | _Absent:
+            if isinstance(variable, Categorical):
+                if variable.default is None and not any(k is None for k in variable.keys):
+                    return variable.keys[0]
+                return variable.default
+            return variable.default if variable.default is not None else _ABSENT
+
+        return self._walk(default_of)
 
     def validate_configuration(self, configuration: Mapping[str, object], *, complete: bool = False) -> Configuration:
         """Check a configuration and return it as a plain dict.
@@ -200,15 +208,7 @@ class Space(BaseModel):
 
     def suggest(self, trial: Any) -> Configuration:
         """Sample a configuration define-by-run on an Optuna trial; fixed values are copied."""
-        config: Configuration = {}
-        for variable in self.variables:
-            if not variable.is_active(config):
-                continue
-            if variable.name in self.fixed:
-                config[variable.name] = self.fixed[variable.name]
-            else:
-                config[variable.name] = variable.suggest(trial)
-        return config
+        return self._walk(lambda variable: variable.suggest(trial))
 
     # -- derived spaces ---------------------------------------------------------
     def fix(self, **values: Primitive) -> Space:
@@ -279,6 +279,13 @@ class Space(BaseModel):
                 and self.constraint_names == other.constraint_names)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class _Absent:
+    """Marks a variable with no value to put in a configuration (no default)."""
+
+
+_ABSENT = _Absent()
 
 
 def _same(a: object, b: object) -> bool:

@@ -90,7 +90,18 @@ class _VariableBase(BaseModel):
         raise NotImplementedError
 
 
-class Float(_VariableBase):
+class _Numeric(_VariableBase):
+    """Float and Int: ``Float("t", 0.0, 2.0)`` reads like ``trial.suggest_float("t", 0.0, 2.0)``."""
+
+    def __init__(self, name: str | None = None, low: float | None = None,
+                 high: float | None = None, /, **data: Any) -> None:
+        for key, positional in (("name", name), ("low", low), ("high", high)):
+            if positional is not None:
+                data[key] = positional
+        super().__init__(**data)
+
+
+class Float(_Numeric):
     """A real-valued knob, sampled like ``trial.suggest_float``."""
 
     kind: Literal["float"] = "float"
@@ -99,13 +110,6 @@ class Float(_VariableBase):
     log: bool = False
     step: float | None = None
     default: float | None = None
-
-    def __init__(self, name: str | None = None, low: float | None = None,
-                 high: float | None = None, /, **data: Any) -> None:
-        for key, positional in (("name", name), ("low", low), ("high", high)):
-            if positional is not None:
-                data[key] = positional
-        super().__init__(**data)
 
     @model_validator(mode="after")
     def _optuna_invariants(self) -> Float:
@@ -127,7 +131,7 @@ class Float(_VariableBase):
         return float(trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step))
 
 
-class Int(_VariableBase):
+class Int(_Numeric):
     """An integer knob, sampled like ``trial.suggest_int``."""
 
     kind: Literal["int"] = "int"
@@ -136,13 +140,6 @@ class Int(_VariableBase):
     log: bool = False
     step: int = 1
     default: int | None = None
-
-    def __init__(self, name: str | None = None, low: int | None = None,
-                 high: int | None = None, /, **data: Any) -> None:
-        for key, positional in (("name", name), ("low", low), ("high", high)):
-            if positional is not None:
-                data[key] = positional
-        super().__init__(**data)
 
     @model_validator(mode="after")
     def _optuna_invariants(self) -> Int:
