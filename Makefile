@@ -27,7 +27,7 @@ setup: $(VENV)/.installed
 
 demo: setup
 	$(VENV)/bin/stacktune optimize $(DEMO_TASK) --trials $(DEMO_TRIALS) \
-		--objective score --objective latency --study-name demo-$(DEMO_TASK) --storage sqlite:///demo.db --fresh
+		--objective score --objective latency --study-name demo-$(DEMO_TASK) --storage sqlite:///demo.db --seed 0 --fresh
 
 lint: setup
 	$(PY) -m ruff check .

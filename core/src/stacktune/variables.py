@@ -90,18 +90,12 @@ class _VariableBase(BaseModel):
         raise NotImplementedError
 
 
-class _Numeric(_VariableBase):
-    """Float and Int: ``Float("t", 0.0, 2.0)`` reads like ``trial.suggest_float("t", 0.0, 2.0)``."""
-
-    def __init__(self, name: str | None = None, low: float | None = None,
-                 high: float | None = None, /, **data: Any) -> None:
-        for key, positional in (("name", name), ("low", low), ("high", high)):
-            if positional is not None:
-                data[key] = positional
-        super().__init__(**data)
+def _with_positionals(data: dict[str, Any], **positionals: object) -> dict[str, Any]:
+    """``Float("t", 0.0, 2.0)`` reads like ``trial.suggest_float("t", 0.0, 2.0)``."""
+    return {**data, **{key: value for key, value in positionals.items() if value is not None}}
 
 
-class Float(_Numeric):
+class Float(_VariableBase):
     """A real-valued knob, sampled like ``trial.suggest_float``."""
 
     kind: Literal["float"] = "float"
@@ -110,6 +104,10 @@ class Float(_Numeric):
     log: bool = False
     step: float | None = None
     default: float | None = None
+
+    def __init__(self, name: str | None = None, low: float | None = None, high: float | None = None, /,
+                 **data: Any) -> None:
+        super().__init__(**_with_positionals(data, name=name, low=low, high=high))
 
     @model_validator(mode="after")
     def _optuna_invariants(self) -> Float:
@@ -131,7 +129,7 @@ class Float(_Numeric):
         return float(trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step))
 
 
-class Int(_Numeric):
+class Int(_VariableBase):
     """An integer knob, sampled like ``trial.suggest_int``."""
 
     kind: Literal["int"] = "int"
@@ -140,6 +138,10 @@ class Int(_Numeric):
     log: bool = False
     step: int = 1
     default: int | None = None
+
+    def __init__(self, name: str | None = None, low: int | None = None, high: int | None = None, /,
+                 **data: Any) -> None:
+        super().__init__(**_with_positionals(data, name=name, low=low, high=high))
 
     @model_validator(mode="after")
     def _optuna_invariants(self) -> Int:

@@ -1,0 +1,226 @@
+"""Where answers come from: OpenAI-compatible endpoints and in-process clients.
+
+A *model* is any object with ``create_chat_completion(**kwargs) -> dict`` answering in
+OpenAI's chat-completion format (``stacktune_llamacpp.LocalModel`` and
+``llama_cpp.Llama`` are such objects). :class:`Endpoint` is one too: it speaks HTTP to
+any OpenAI-compatible server. Keeping one interface means the cache, the retries and
+the usage accounting are written once, whatever the model is.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+import tenacity
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Anything that answers an OpenAI-style chat request in-process (or over HTTP)."""
+
+    def create_chat_completion(self, **kwargs: Any) -> Mapping[str, Any]: ...
+
+
+class TransientError(Exception):
+    """A failure worth retrying: timeout, lost connection, 429, 5xx.
+
+    In-process clients may raise it (or ``TimeoutError``/``ConnectionError``) to ask for a retry.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class EndpointError(Exception):
+    """A definitive refusal from an endpoint (a 4xx other than 429): retrying would not help."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors a retry may cure."""
+    return isinstance(exc, (TransientError, TimeoutError, ConnectionError))
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million input (prompt) and output (completion) tokens."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+
+    def cost(self, input_tokens: int, output_tokens: int) -> float:
+        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
+
+
+FREE = Price(0.0, 0.0)
+
+#: Public list prices (USD per 1M tokens, mid-2025). Extend or override per prompt with
+#: ``Prompt(prices={...})`` or per endpoint with ``Endpoint(price=...)``.
+DEFAULT_PRICES: Mapping[str, Price] = {
+    "gpt-4o": Price(2.50, 10.00),
+    "gpt-4o-mini": Price(0.15, 0.60),
+    "gpt-4.1": Price(2.00, 8.00),
+    "gpt-4.1-mini": Price(0.40, 1.60),
+    "gpt-4.1-nano": Price(0.10, 0.40),
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An OpenAI-compatible ``/chat/completions`` endpoint.
+
+    The API key is read from the environment variable ``api_key_env`` at call time; it is
+    never stored on the object, in the cache or in any repr. ``timeout`` bounds each HTTP
+    call (seconds). ``price`` overrides the price table for this endpoint (e.g. ``FREE``
+    for a server on your own machine). ``transport`` lets tests plug in
+    ``httpx.MockTransport``.
+    """
+
+    base_url: str
+    model: str
+    api_key_env: str | None = None
+    timeout: float = 60.0
+    price: Price | None = None
+    transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError(f"Endpoint base_url must start with http:// or https://, got {self.base_url!r}")
+        if not self.model:
+            raise ValueError("Endpoint model must be a non-empty model name")
+        if self.timeout <= 0:
+            raise ValueError(f"Endpoint timeout must be > 0 seconds, got {self.timeout!r}")
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @property
+    def name(self) -> str:
+        return self.model
+
+    @property
+    def cache_identity(self) -> str:
+        """What the cache knows this model by: URL and model name (never the key)."""
+        return f"endpoint:{self.base_url}|{self.model}"
+
+    @cached_property
+    def _client(self) -> httpx.Client:
+        # One pooled client per endpoint object; httpx.Client is thread-safe.
+        return httpx.Client(timeout=self.timeout, transport=self.transport)
+
+    def _headers(self) -> dict[str, str]:
+        if self.api_key_env is None:
+            return {}
+        key = os.environ.get(self.api_key_env)
+        if not key:
+            raise EndpointError(401, f"environment variable {self.api_key_env!r} (the API key for "
+                                     f"{self.base_url}) is not set")
+        return {"Authorization": f"Bearer {key}"}
+
+    def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
+        """POST the request; 429/5xx/timeouts raise TransientError, other 4xx EndpointError."""
+        url = f"{self.base_url}/chat/completions"
+        try:
+            response = self._client.post(url, json={"model": self.model, **kwargs}, headers=self._headers())
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"{url} timed out after {self.timeout}s ({type(exc).__name__})") from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise TransientError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise TransientError(f"{url} answered {status}: {response.text[:200]}",
+                                 retry_after=_retry_after(response.headers.get("retry-after")))
+        if status >= 400:
+            raise EndpointError(status, f"{url} answered {status}: {response.text[:300]}")
+        data = response.json()
+        if not isinstance(data, dict) or not data.get("choices"):
+            raise EndpointError(status, f"{url} answered without choices: {response.text[:200]}")
+        return data
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def cache_identity(model: object) -> str:
+    """A model's identity for the cache: its own ``cache_identity`` or its class and model path."""
+    own = getattr(model, "cache_identity", None)
+    if isinstance(own, str) and own:
+        return own
+    kind = f"{type(model).__module__}.{type(model).__qualname__}"
+    path = getattr(model, "model_path", None)
+    return f"client:{kind}" + (f"|{path}" if path else "")
+
+
+def price_for(model: object, prices: Mapping[str, Price]) -> Price | None:
+    """The price of one model's calls; in-process models are free unless they carry a ``price``."""
+    own = getattr(model, "price", None)
+    if isinstance(own, Price):
+        return own
+    if isinstance(model, Endpoint):
+        return prices.get(model.model)
+    return FREE
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff on transient errors: waits ``initial_wait * 2**n`` up to ``max_wait``.
+
+    ``attempts`` counts every try (1 = no retry). A server's Retry-After is honoured up to
+    ``max_wait``. ``sleep`` is replaceable so tests can observe the waits without waiting.
+    """
+
+    attempts: int = 4
+    initial_wait: float = 0.5
+    max_wait: float = 8.0
+    jitter: float = 0.1
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
+        if self.initial_wait < 0 or self.max_wait < 0 or self.jitter < 0:
+            raise ValueError("RetryPolicy waits must be >= 0")
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        backoff = tenacity.wait_exponential(multiplier=self.initial_wait, max=self.max_wait)(state)
+        if self.jitter:
+            backoff += tenacity.wait_random(0, self.jitter)(state)
+        outcome = state.outcome.exception() if state.outcome else None
+        hinted = getattr(outcome, "retry_after", None)
+        if isinstance(hinted, (int, float)):
+            backoff = max(backoff, min(float(hinted), self.max_wait))
+        return float(backoff)
+
+    def call(self, function: Callable[[], Any]) -> Any:
+        """Run ``function``, retrying transient errors; the last error propagates."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(is_transient),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return retrying(function)
+
+
+__all__ = [
+    "DEFAULT_PRICES", "FREE", "ChatModel", "Endpoint", "EndpointError", "Price", "RetryPolicy", "TransientError",
+    "cache_identity", "is_transient", "price_for",
+]

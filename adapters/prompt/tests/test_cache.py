@@ -1,0 +1,126 @@
+"""The response cache: hits counted, nothing paid twice, persistent, keyed by every parameter."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacktune_prompt import CachedResponse, Prompt, PromptAdapter, ResponseCache, cache_key
+from stacktune_prompt.testing import KeywordSentimentModel
+
+from .conftest import accuracy
+
+
+def test_a_repeated_configuration_costs_zero_new_calls(make_prompt: Callable[..., Prompt],
+                                                       examples: list[dict[str, str]],
+                                                       fake: KeywordSentimentModel) -> None:
+    adapter = PromptAdapter(make_prompt())
+    first = adapter.evaluate(examples, accuracy)
+    assert fake.calls == len(examples) and first.usage.cache_hits == 0 and first.usage.spent_calls == len(examples)
+    again = adapter.apply_configuration({"temperature": 0.0}).evaluate(examples, accuracy)
+    assert fake.calls == len(examples)  # no new call
+    assert again.scores == first.scores
+    usage = again.usage
+    assert usage.cache_hits == usage.calls == len(examples)
+    assert usage.cached_tokens == usage.total_tokens == first.usage.total_tokens
+    assert usage.spent_calls == 0 and usage.spent_tokens == 0
+    assert usage.latencies == first.usage.latencies  # the recorded latencies
+
+
+def test_cached_cost_is_reported_and_not_spent(fake: KeywordSentimentModel, cache_dir: Path,
+                                               examples: list[dict[str, str]]) -> None:
+    fake.price = __import__("stacktune_prompt").Price(1e6, 1e6)  # type: ignore[attr-defined]
+    prompt = Prompt(instructions="sentiment", template="{text}", model=fake, cache=cache_dir)
+    first = PromptAdapter(prompt).evaluate(examples, accuracy).usage
+    second = PromptAdapter(prompt).evaluate(examples, accuracy).usage
+    assert first.cost_usd == pytest.approx(first.total_tokens) and first.cached_cost_usd == 0
+    assert second.cost_usd == pytest.approx(first.cost_usd) and second.cached_cost_usd == pytest.approx(first.cost_usd)
+    assert second.spent_cost_usd == pytest.approx(0.0)
+
+
+def test_the_cache_persists_across_instances(make_prompt: Callable[..., Prompt], examples: list[dict[str, str]],
+                                             cache_dir: Path) -> None:
+    PromptAdapter(make_prompt()).evaluate(examples, accuracy)
+    other_model = KeywordSentimentModel()  # same identity, fresh object, fresh ResponseCache on the same directory
+    evaluation = PromptAdapter(make_prompt(model=other_model, cache=str(cache_dir))).evaluate(examples, accuracy)
+    assert other_model.calls == 0 and evaluation.usage.cache_hits == len(examples)
+    assert (cache_dir / "responses.sqlite3").is_file()
+    assert len(ResponseCache(cache_dir)) == len(examples)
+
+
+@pytest.mark.parametrize("changes", [
+    {"temperature": 0.5}, {"top_p": 0.9}, {"max_tokens": 15}, {"seed": 1}, {"seed": None}, {"stop": ["\n"]},
+    {"n_demos": 2}, {"demo_order": 1}, {"parser": "sentence"}, {"instructions": "You are a helpful assistant."},
+])
+def test_every_parameter_changes_the_key(make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel,
+                                         changes: dict[str, Any]) -> None:
+    prompt = make_prompt()
+    prompt.reply({"text": "good"})
+    dataclasses.replace(prompt, **changes).reply({"text": "good"})
+    assert fake.calls == 2
+
+
+def test_the_model_identity_is_part_of_the_key(make_prompt: Callable[..., Prompt]) -> None:
+    first, second = KeywordSentimentModel(name="a"), KeywordSentimentModel(name="b")
+    make_prompt(model=first).reply({"text": "good"})
+    make_prompt(model=second).reply({"text": "good"})
+    assert (first.calls, second.calls) == (1, 1)
+
+
+def test_the_key_is_stable_and_sensitive() -> None:
+    request = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.0, "seed": 0}
+    assert cache_key("m", request) == cache_key("m", dict(reversed(list(request.items()))))
+    assert cache_key("m", request) != cache_key("m", {**request, "temperature": 0.1})
+    assert cache_key("m", request) != cache_key("n", request)
+
+
+def test_the_cache_can_be_disabled(make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel,
+                                   cache_dir: Path) -> None:
+    prompt = make_prompt(cache=False)
+    assert prompt.cache is None
+    prompt.reply({"text": "good"})
+    prompt.reply({"text": "good"})
+    assert fake.calls == 2 and not cache_dir.exists()
+
+
+def test_default_cache_directory_is_in_the_working_directory(make_prompt: Callable[..., Prompt],
+                                                             monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    prompt = make_prompt(cache=True)
+    assert isinstance(prompt.cache, ResponseCache) and str(prompt.cache.directory) == ".stacktune-cache"
+    assert not (tmp_path / ".stacktune-cache").exists()  # opened on first use only
+    prompt.reply({"text": "good"})
+    assert (tmp_path / ".stacktune-cache" / "responses.sqlite3").is_file()
+
+
+def test_bad_cache_argument_is_explained(make_prompt: Callable[..., Prompt]) -> None:
+    with pytest.raises(TypeError, match="cache must be"):
+        make_prompt(cache=42)
+
+
+def test_concurrent_writers_and_readers(tmp_path: Path) -> None:
+    cache = ResponseCache(tmp_path)
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for i in range(50):
+                cache.put(f"{worker}-{i}", CachedResponse(f"text {i}", i, 1, 0.5))
+                assert cache.get(f"{worker}-{i}") == CachedResponse(f"text {i}", i, 1, 0.5)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(cache) == 200
+    cache.clear()
+    assert len(cache) == 0 and cache.get("0-0") is None
+    cache.close()
