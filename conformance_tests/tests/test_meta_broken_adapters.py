@@ -17,26 +17,7 @@ HERE = Path(__file__).parent
 N_TESTS = len(OptimizableTests.standard_tests())
 OPTIONAL = ("test_export_to_native", "test_async_evaluate_matches_sync", "test_failing_target_counts_as_failure")
 
-CONFORMANCE_TEST = '''
-import pytest
-from stacktune.testing import toy_dataset, toy_metric
-from stacktune_conformance import OptimizableTests
-from broken_adapters import {adapter}
-
-
-class TestAdapter(OptimizableTests):
-    @pytest.fixture
-    def optimizable(self):
-        return {adapter}()
-
-    @pytest.fixture
-    def dataset(self):
-        return toy_dataset(6)
-
-    @pytest.fixture
-    def metric(self):
-        return toy_metric
-{extra}'''
+from suite_template import suite_module  # noqa: E402
 
 FAILING_EXAMPLE = '''
     @pytest.fixture
@@ -52,7 +33,7 @@ def run_suite(pytester: pytest.Pytester):
     pytester.makeini("[pytest]\nxfail_strict = true\naddopts = --strict-markers -p no:cacheprovider -ra\n")
 
     def run(adapter: str, *, extra: str = "", args: tuple[str, ...] = ()) -> pytest.RunResult:
-        pytester.makepyfile(test_conformance=CONFORMANCE_TEST.format(adapter=adapter, extra=extra))
+        pytester.makepyfile(test_conformance=suite_module(adapter, n_examples=6, extra=extra))
         return pytester.runpytest("--stacktune-max-examples=8", *args)
 
     return run

@@ -15,26 +15,7 @@ HERE = Path(__file__).parent
 N_TESTS = len(OptimizableTests.standard_tests())
 
 # CompleteToy passes everything except the target-failure check, skipped (no failing_example fixture).
-HEADER = '''
-import pytest
-from stacktune.testing import toy_dataset, toy_metric
-from stacktune_conformance import OptimizableTests
-from broken_adapters import {adapter}
-
-
-class TestAdapter(OptimizableTests):
-    @pytest.fixture
-    def optimizable(self):
-        return {adapter}()
-
-    @pytest.fixture
-    def dataset(self):
-        return toy_dataset(4)
-
-    @pytest.fixture
-    def metric(self):
-        return toy_metric
-'''
+from suite_template import suite_module  # noqa: E402
 
 
 @pytest.fixture
@@ -43,7 +24,7 @@ def run_with(pytester: pytest.Pytester):
     pytester.makeini("[pytest]\nxfail_strict = true\naddopts = --strict-markers -p no:cacheprovider -ra\n")
 
     def run(body: str, adapter: str = "CompleteToy") -> pytest.RunResult:
-        pytester.makepyfile(test_conformance=HEADER.format(adapter=adapter) + body)
+        pytester.makepyfile(test_conformance=suite_module(adapter, n_examples=4) + body)
         return pytester.runpytest("--stacktune-max-examples=4")
 
     return run
