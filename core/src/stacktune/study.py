@@ -26,9 +26,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from stacktune.errors import BudgetExhausted, InvalidConfiguration, StacktuneError
 from stacktune.evaluation import UsageMeter, metering
-from stacktune.objectives import Objective, ObjectiveLike, resolve_objectives
+from stacktune.objectives import BUILTIN_OBJECTIVES, Objective, ObjectiveLike, resolve_objectives
 from stacktune.plugins import get_plugin_manager, optimizable
 from stacktune.protocol import Evaluation, Metric, Optimizable, SupportsExport, Usage
+from stacktune.racing import ESTIMATE_KEY, Race, RacingSampler, race_for
 from stacktune.space import Configuration, Space
 
 if TYPE_CHECKING:
@@ -130,13 +131,14 @@ class Study:
 
     def __init__(self, optuna_study: optuna.Study, objectives: Sequence[Objective], *,
                  plugin_manager: pluggy.PluginManager | None = None, sampler_given: bool = True,
-                 storage_url: str | None = None, seed: int | None = None) -> None:
+                 storage_url: str | None = None, seed: int | None = None, pruner_given: bool = True) -> None:
         self.optuna_study = optuna_study
         self.seed = seed
         self.last_stop_reason: str | None = None
         self.objectives = tuple(objectives)
         self._plugin_manager = plugin_manager
         self._sampler_given = sampler_given
+        self._pruner_given = pruner_given
         self.storage_url = storage_url
         self._stop_requested = threading.Event()
 
@@ -202,10 +204,16 @@ class Study:
         self._check_space_compatible(space)
         self._configure_sampler(space, n_jobs)
         pruning = self._pruning_enabled()
+        # The default search (no sampler, no pruner, objective "score") races each trial against the best
+        # complete one on a shared example order and stops it once it cannot win (see stacktune.racing).
+        race = race_for(n_examples=len(dataset), default_search=not (self._sampler_given or self._pruner_given),
+                        single_score_objective=self.objectives == (BUILTIN_OBJECTIVES["score"],))
+        if race is not None and n_jobs == 1:  # the sampler learns from raced-out trials' estimates
+            self.optuna_study.sampler = RacingSampler(self.optuna_study.sampler)
 
         run = _Run(self, program, space, dataset, metric, n_trials=n_trials, timeout=timeout, budget=budget,
                    max_concurrency=max_concurrency, callbacks=tuple(callbacks), pruning=pruning,
-                   catch_trial_errors=catch_trial_errors)
+                   catch_trial_errors=catch_trial_errors, race=race)
         self._stop_requested.clear()
         if show_progress_bar is None:
             show_progress_bar = sys.stderr.isatty()
@@ -312,7 +320,7 @@ class _Run:
     def __init__(self, study: Study, program: Optimizable, space: Space, dataset: Sequence[Any], metric: Metric, *,
                  n_trials: int | None, timeout: float | None, budget: Budget | None, max_concurrency: int,
                  callbacks: tuple[Callable[[optuna.Study, FrozenTrial], None], ...], pruning: bool,
-                 catch_trial_errors: bool) -> None:
+                 catch_trial_errors: bool, race: Race | None = None) -> None:
         self.study = study
         self.program = program
         self.space = space
@@ -324,6 +332,7 @@ class _Run:
         self.max_concurrency = max_concurrency
         self.callbacks = callbacks
         self.pruning = pruning
+        self.race = race
         self.catch_trial_errors = catch_trial_errors
         self.wilcoxon = isinstance(study.optuna_study.pruner, optuna.pruners.WilcoxonPruner)
         self.meter = UsageMeter()
@@ -396,8 +405,11 @@ class _Run:
         scores: dict[int, float] = {}
         report_lock = threading.Lock()
         n = len(self.dataset)
+        race, lane = self.race, self.race.lane() if self.race else None
 
         def on_result(index: int, score: float) -> None:
+            if lane is not None:
+                index = lane.order[index]  # a raced trial evaluates the dataset in the race's order
             with report_lock:
                 scores[index] = score
                 done = len(scores)
@@ -416,19 +428,27 @@ class _Run:
                     prune = trial.should_prune()
                 if prune:
                     raise optuna.TrialPruned(f"pruned after {done} of {n} examples (mean {running_mean:.3f})")
+            if lane is not None and lane.add(index, score):  # decided in memory: no storage write per example
+                raise optuna.TrialPruned(f"raced out after {done} of {n} examples (estimated score "
+                                         f"{lane.estimate():.3f}, P(beats the best) {lane.probability:.3f})")
 
         def partial(state_note: str) -> None:
-            trial.set_user_attr(ATTR_TRIAL, {
+            record = {
                 "configuration": configuration, "scores": [scores.get(i) for i in range(n)],
                 "examples_evaluated": len(scores), "examples_saved": n - len(scores), "error": state_note,
-            })
+            }
+            if lane is not None and lane.stopped:
+                record[ESTIMATE_KEY] = lane.estimate()  # what the sampler learns from (see RacingSampler)
+            trial.set_user_attr(ATTR_TRIAL, record)
 
         try:
             candidate = self.program.apply_configuration(configuration)
-            evaluation = candidate.evaluate(self.dataset, self.metric, on_result=on_result,
-                                            max_concurrency=self.max_concurrency)
+            evaluation = candidate.evaluate(lane.ordered(self.dataset) if lane else self.dataset, self.metric,
+                                            on_result=on_result, max_concurrency=self.max_concurrency)
             if not isinstance(evaluation, Evaluation):
                 raise TypeError(f"evaluate() returned {type(evaluation).__name__}, not a stacktune.Evaluation")
+            if lane is not None:
+                evaluation = lane.restore(evaluation)
             values = [objective(evaluation) for objective in self.study.objectives]
             bad = [o.name for o, v in zip(self.study.objectives, values, strict=True) if not math.isfinite(v)]
             if bad:
@@ -470,6 +490,8 @@ class _Run:
             "examples_evaluated": evaluation.n_examples, "examples_saved": 0,
         })
         frozen = optuna_study.tell(trial, values if len(values) > 1 else values[0])
+        if race is not None:
+            race.offer(evaluation.scores)
         self._finish(frozen)
 
     def _finish(self, frozen: FrozenTrial, *, counted: bool = True) -> None:
@@ -592,7 +614,7 @@ def create_study(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna_study.set_metric_names([o.name for o in resolved])
     return Study(optuna_study, resolved, plugin_manager=plugin_manager, sampler_given=sampler is not None,
-                 storage_url=url if isinstance(url, str) else None, seed=seed)
+                 storage_url=url if isinstance(url, str) else None, seed=seed, pruner_given=pruner is not None)
 
 
 def load_study(
@@ -627,7 +649,7 @@ def load_study(
                     f"load_study(..., objectives=[Objective({item['name']!r}, ...)])"
                 ) from None
     return Study(optuna_study, resolved, plugin_manager=plugin_manager, sampler_given=sampler is not None,
-                 storage_url=url if isinstance(url, str) else None)
+                 storage_url=url if isinstance(url, str) else None, pruner_given=pruner is not None)
 
 
 def study_summaries(storage: str | optuna.storages.BaseStorage | None = None) -> list[dict[str, Any]]:

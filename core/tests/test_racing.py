@@ -1,0 +1,346 @@
+"""Racing, stacktune's default search: its decisions, its statistics, and how Study.optimize uses it."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+import pytest
+
+from stacktune import Evaluation, ExampleFailure, Usage, create_study
+from stacktune.racing import DEFAULT_POLICY, ESTIMATE_KEY, Lane, Race, RacingPolicy, RacingSampler, race_for
+from stacktune.testing import ToyProgram, toy_dataset, toy_metric
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+N = 40
+
+
+def incumbent_scores(ones: int = 28, n: int = N, seed: int = 1) -> list[float]:
+    scores = [1.0] * ones + [0.0] * (n - ones)
+    random.Random(seed).shuffle(scores)
+    return scores
+
+
+def race_with(incumbent: Sequence[float], policy: RacingPolicy = DEFAULT_POLICY) -> Race:
+    race = Race(len(incumbent), policy)
+    assert race.offer(incumbent)
+    return race
+
+
+def run_lane(race: Race, candidate: Sequence[float]) -> int | None:
+    """Feed a candidate in the race's order; the number of examples seen when it was stopped, or None."""
+    lane = race.lane()
+    for position, index in enumerate(race.order, 1):
+        if lane.add(index, candidate[index]):
+            return position
+    return None
+
+
+class TestDecisions:
+    def test_a_clearly_worse_configuration_is_stopped_early(self) -> None:
+        incumbent = incumbent_scores(32)
+        worse = [1.0 if random.Random(i).random() < 0.3 else 0.0 for i in range(N)]
+        stopped = run_lane(race_with(incumbent), worse)
+        assert stopped is not None and stopped <= 12, "a 0.3 configuration against a 0.8 one stops within a dozen"
+
+    def test_a_configuration_level_with_the_incumbent_is_not_stopped_on_noise(self) -> None:
+        incumbent = incumbent_scores(28)
+        race = race_with(incumbent)
+        # Same accuracy, different examples: wrong on every fifth of the incumbent's rights (in the race's
+        # order), right on as many of its wrongs, spread over the whole order as chance would spread them.
+        level = list(incumbent)
+        rights = [i for i in race.order if incumbent[i] == 1.0]
+        wrongs = [i for i in race.order if incumbent[i] == 0.0]
+        for lost, won in zip(rights[2::5], wrongs[1::2]):
+            level[lost], level[won] = 0.0, 1.0
+        assert sum(level) == sum(incumbent) and level != incumbent
+        lane = race.lane()
+        for index in race.order:
+            assert not lane.add(index, level[index]), f"stopped after {lane.seen} examples while level"
+
+    def test_a_leading_configuration_is_never_stopped(self) -> None:
+        incumbent = incumbent_scores(20)
+        race = race_with(incumbent)
+        better = [1.0] * N
+        assert run_lane(race, better) is None
+
+    def test_a_better_configuration_survives_an_unlucky_start(self) -> None:
+        incumbent = incumbent_scores(24)
+        race = race_with(incumbent)
+        better = [1.0] * N  # 40/40 against 24/40, but wrong on the first two examples it sees
+        for index in race.order[:2]:
+            better[index] = 0.0
+        assert run_lane(race, better) is None
+
+    def test_a_copy_of_the_incumbent_stops_once_it_cannot_win(self) -> None:
+        incumbent = incumbent_scores(28)
+        stopped = run_lane(race_with(incumbent), incumbent)
+        assert stopped is not None and stopped < N // 2, "the same answers everywhere: it can at best tie"
+
+    def test_without_the_same_prior_a_copy_runs_much_longer(self) -> None:
+        incumbent = incumbent_scores(28)
+        with_prior = run_lane(race_with(incumbent), incumbent)
+        without = run_lane(race_with(incumbent, RacingPolicy(same_prior=0.0)), incumbent)
+        assert with_prior is not None
+        assert without is None or without > with_prior + 10
+
+    def test_a_configuration_that_can_no_longer_win_is_stopped_even_with_a_tiny_delta(self) -> None:
+        incumbent = [1.0] * 30 + [0.0] * 10
+        race = race_with(incumbent, RacingPolicy(delta=1e-12, same_prior=0.0))
+        hopeless = [0.0] * N
+        stopped = run_lane(race, hopeless)
+        assert stopped is not None and stopped <= 11, "after 11 zeros it can score at most 29 < 30"
+
+    def test_never_before_min_examples(self) -> None:
+        incumbent = [1.0] * N
+        race = race_with(incumbent, RacingPolicy(min_examples=8))
+        assert run_lane(race, [0.0] * N) == 8
+
+    def test_no_incumbent_no_race(self) -> None:
+        race = Race(N)
+        lane = race.lane()
+        assert not lane.racing
+        assert not any(lane.add(i, 0.0) for i in race.order)
+
+    def test_the_estimate_uses_the_incumbent(self) -> None:
+        incumbent = incumbent_scores(30)
+        race = race_with(incumbent)
+        lane = race.lane()
+        for index in race.order[:10]:  # agrees on the first ten: estimated close to the incumbent
+            lane.add(index, incumbent[index])
+        assert lane.estimate() == pytest.approx(30 / N, abs=0.08)
+        worse = race.lane()
+        for index in race.order[:10]:
+            worse.add(index, 0.0)
+        assert worse.estimate() < lane.estimate() - 0.3
+
+    def test_graded_scores_use_the_normal_model(self) -> None:
+        rng = random.Random(3)
+        incumbent = [min(1.0, max(0.0, rng.gauss(0.8, 0.1))) for _ in range(N)]
+        race = race_with(incumbent)
+        worse = [max(0.0, s - 0.4) for s in incumbent]
+        stopped = run_lane(race, worse)
+        assert stopped is not None and stopped <= 10
+        lane = race.lane()
+        assert not lane.binary or lane.seen == 0
+        near = [s + (0.05 if i % 2 else -0.05) for i, s in enumerate(incumbent)]
+        assert run_lane(race, near) is None or run_lane(race, near) > 30  # type: ignore[operator]
+
+
+class TestStatistics:
+    def test_binary_chance_matches_scipy_beta_binomials(self) -> None:
+        betabinom = pytest.importorskip("scipy.stats").betabinom
+        incumbent = incumbent_scores(26)
+        race = race_with(incumbent, RacingPolicy(delta=1e-12, same_prior=0.0))
+        candidate = [1.0 if random.Random(100 + i).random() < 0.55 else 0.0 for i in range(N)]
+        lane = race.lane()
+        for index in race.order[:15]:
+            lane.add(index, candidate[index])
+        both, only_inc, only_cand, neither = lane.pairs
+        ones_left = 26 - both - only_inc
+        zeros_left = (N - 15) - ones_left
+        needed = 26 - int(lane.total) + 1
+        (ka, kb), (ga, gb) = lane.keep_prior, lane.gain_prior
+        keep = betabinom(ones_left, ka + both, kb + only_inc)
+        gain = betabinom(zeros_left, ga + only_cand, gb + neither)
+        expected = sum(gain.pmf(y) * keep.sf(needed - y - 1) for y in range(zeros_left + 1))
+        assert lane._binary_outlook()[0] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+    def test_the_same_posterior_needs_every_answer_to_agree(self) -> None:
+        incumbent = incumbent_scores(28)
+        race = race_with(incumbent)
+        agreeing, disagreeing = race.lane(), race.lane()
+        for position, index in enumerate(race.order[:12]):
+            agreeing.add(index, incumbent[index])
+            disagreeing.add(index, incumbent[index] if position else 1.0 - incumbent[index])
+        assert agreeing._same_posterior() > 0.75, "twelve answers out of twelve the same: most likely a copy"
+        assert disagreeing._same_posterior() == 0.0
+
+    def test_the_same_posterior_grows_with_each_agreement(self) -> None:
+        incumbent = incumbent_scores(28)
+        race = race_with(incumbent)
+        lane = race.lane()
+        posteriors = []
+        for index in race.order[:12]:
+            lane.add(index, incumbent[index])
+            posteriors.append(lane._same_posterior())
+        assert posteriors == sorted(posteriors) and posteriors[0] < posteriors[-1]
+        assert posteriors[0] > DEFAULT_POLICY.same_prior
+
+    def test_policy_validation(self) -> None:
+        with pytest.raises(ValueError, match="delta"):
+            RacingPolicy(delta=0.0)
+        with pytest.raises(ValueError, match="disagreement"):
+            RacingPolicy(strength=0.0)
+        with pytest.raises(ValueError, match="same_prior"):
+            RacingPolicy(same_prior=1.0)
+        with pytest.raises(ValueError, match="min_examples"):
+            RacingPolicy(min_examples=0)
+
+
+class TestRace:
+    def test_the_order_is_a_fixed_permutation(self) -> None:
+        assert sorted(Race(N).order) == list(range(N))
+        assert Race(N).order == Race(N).order
+        assert Race(N).order != tuple(range(N))
+
+    def test_the_incumbent_changes_only_for_a_strictly_better_trial(self) -> None:
+        race = Race(4)
+        assert race.offer([1.0, 0.0, 0.0, 0.0])
+        assert not race.offer([0.0, 1.0, 0.0, 0.0]), "a tie keeps the first incumbent"
+        assert race.incumbent == (1.0, 0.0, 0.0, 0.0)
+        assert race.offer([1.0, 1.0, 0.0, 0.0])
+        assert not race.offer([1.0, 1.0, 1.0]), "an evaluation of another size is ignored"
+
+    def test_ordered_and_restore_round_trip(self) -> None:
+        race = Lane(DEFAULT_POLICY, None, 0.0, order=Race(6).order)
+        dataset = ["a", "b", "c", "d", "e", "f"]
+        ordered = race.ordered(dataset)
+        assert ordered == [dataset[i] for i in race.order]
+        scores = [float(dataset.index(x)) for x in ordered]  # score = original index
+        failed_position = 2
+        evaluation = Evaluation.from_scores(scores, Usage(calls=6, latencies=tuple(s / 10 for s in scores)),
+                                            [ExampleFailure(index=failed_position, error_type="E", message="m")])
+        restored = race.restore(evaluation)
+        assert restored.scores == (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
+        assert restored.usage.latencies == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+        assert [f.index for f in restored.failures] == [race.order[failed_position]]
+        assert restored.score == evaluation.score
+        with pytest.raises(ValueError, match="6 examples"):
+            race.ordered(dataset[:5])
+
+    def test_race_for_only_the_default_single_score_search(self) -> None:
+        assert race_for(n_examples=40, single_score_objective=True, default_search=True) is not None
+        assert race_for(n_examples=40, single_score_objective=False, default_search=True) is None
+        assert race_for(n_examples=40, single_score_objective=True, default_search=False) is None
+        small = DEFAULT_POLICY.min_dataset - 1
+        assert race_for(n_examples=small, single_score_objective=True, default_search=True) is None
+
+
+# -- in a study ---------------------------------------------------------------------------------
+class CountingStorage(optuna.storages.InMemoryStorage):
+    """Counts intermediate-value writes (what a per-example report would cost on a database)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.intermediate_writes = 0
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
+        self.intermediate_writes += 1
+        super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+
+
+def shuffled(n: int, seed: int = 0) -> list[float]:
+    data = toy_dataset(n)
+    random.Random(seed).shuffle(data)
+    return data
+
+
+class TestInAStudy:
+    def test_the_default_search_races(self) -> None:
+        storage = CountingStorage()
+        program = ToyProgram()
+        study = create_study(storage=storage, seed=0)
+        study.optimize(program, shuffled(N), toy_metric, n_trials=30)
+        raced = [t for t in study.trials if t.state == "pruned" and not t.rejected_by]
+        complete = study.completed_trials()
+        assert raced, "worse configurations are raced out"
+        assert all(t.error and "raced out" in t.error for t in raced)
+        assert all(0 < t.examples_evaluated < N and t.examples_evaluated + t.examples_saved == N for t in raced)
+        # every example ran once: the incumbent's scores are reused, never evaluated again
+        assert program.counter.count == sum(t.examples_evaluated for t in study.trials)
+        assert study.examples_saved == 30 * N - program.counter.count > 0
+        # decided in memory: no intermediate value is written, per example or per trial
+        assert storage.intermediate_writes == 0
+        assert study.best.number in {t.number for t in complete}
+
+    def test_a_raced_trial_records_its_estimate_and_stays_pruned(self) -> None:
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=20)
+        frozen = [t for t in study.optuna_study.trials if t.state == optuna.trial.TrialState.PRUNED
+                  and "rejected_by" not in t.user_attrs["stacktune"]]
+        assert frozen
+        best = study.best.values["score"]
+        for trial in frozen:
+            estimate = trial.user_attrs["stacktune"][ESTIMATE_KEY]
+            assert trial.values is None and not trial.intermediate_values
+            assert 0.0 <= estimate < best + 0.1
+
+    def test_the_sampler_sees_raced_trials_complete_with_their_estimates(self) -> None:
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=20)
+        sampler = study.optuna_study.sampler
+        assert isinstance(sampler, RacingSampler) and isinstance(sampler.base, optuna.samplers.TPESampler)
+        view = sampler._view(study.optuna_study).get_trials(deepcopy=False)
+        stored = study.optuna_study.get_trials(deepcopy=False)
+        assert [t.params for t in view] == [t.params for t in stored]
+        for seen, real in zip(view, stored, strict=True):
+            record = real.user_attrs["stacktune"]
+            if ESTIMATE_KEY in record:
+                assert seen.state == optuna.trial.TrialState.COMPLETE and seen.value == record[ESTIMATE_KEY]
+                assert real.state == optuna.trial.TrialState.PRUNED, "storage keeps the trial pruned"
+            else:
+                assert (seen.state, seen.values) == (real.state, real.values)
+
+    def test_the_view_is_brought_up_to_date_between_trials(self) -> None:
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=12)
+        sampler = study.optuna_study.sampler
+        assert isinstance(sampler, RacingSampler)
+        before = len(sampler._view(study.optuna_study).get_trials(deepcopy=False))
+        trial = study.optuna_study.ask()
+        study.optuna_study.tell(trial, 0.5)
+        assert len(sampler._view(study.optuna_study).get_trials(deepcopy=False)) == before + 1
+
+    def test_parallel_trials_use_the_plain_sampler(self) -> None:
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=6, n_jobs=2)
+        assert isinstance(study.optuna_study.sampler, optuna.samplers.TPESampler)
+
+    def test_complete_trials_store_scores_in_dataset_order(self) -> None:
+        data = shuffled(N)
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=1)
+        study.optimize(ToyProgram(), data, toy_metric, n_trials=8)
+        for trial in study.completed_trials():
+            expected = ToyProgram().apply_configuration(trial.configuration).evaluate(data, toy_metric).scores
+            assert trial.scores == expected
+        for trial in study.trials:
+            if trial.state == "pruned":
+                seen = [i for i, s in enumerate(trial.scores) if s is not None]
+                assert len(seen) == trial.examples_evaluated
+
+    @pytest.mark.parametrize(
+        "options",
+        [{"sampler": optuna.samplers.TPESampler(seed=0)}, {"pruner": optuna.pruners.NopPruner()},
+         {"objectives": ("score", "tokens")}],
+        ids=["sampler-given", "pruner-given", "multi-objective"],
+    )
+    def test_other_searches_evaluate_every_example(self, options: Mapping[str, Any]) -> None:
+        program = ToyProgram()
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0, **options)
+        study.optimize(program, shuffled(N), toy_metric, n_trials=10)
+        assert program.counter.count == 10 * N
+        assert all(t.state == "complete" for t in study.trials if not t.rejected_by)
+
+    def test_small_datasets_are_evaluated_in_full(self) -> None:
+        program = ToyProgram()
+        n = DEFAULT_POLICY.min_dataset - 1
+        create_study(storage=optuna.storages.InMemoryStorage(), seed=0).optimize(program, shuffled(n), toy_metric,
+                                                                                  n_trials=6)
+        assert program.counter.count == 6 * n
+
+    def test_parallel_trials_race_too(self) -> None:
+        program = ToyProgram()
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(program, shuffled(N), toy_metric, n_trials=16, n_jobs=2, max_concurrency=2)
+        trials = [t for t in study.trials if not t.rejected_by]
+        assert len(trials) == 16
+        raced = [t for t in trials if t.state == "pruned"]
+        assert raced
+        recorded = sum(t.examples_evaluated for t in trials)
+        # a raced trial stops issuing examples; the one already in flight finishes unrecorded
+        assert recorded <= program.counter.count <= recorded + len(raced)
+        assert study.best.values["score"] >= max(t.values.get("score", 0.0) for t in study.completed_trials())
