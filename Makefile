@@ -46,6 +46,8 @@ test: lint typecheck
 
 benchmark: setup
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/overhead_per_example.py
+	$(PY) benchmarks/compare.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

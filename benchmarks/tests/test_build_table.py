@@ -1,0 +1,83 @@
+"""The table builder, offline: a fake model stands in for SmolLM2."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import build_table
+import pytest
+from build_table import TaskGrid, configurations, load_table, run_configuration, write_atomically
+
+from stacktune_prompt import PromptAdapter
+
+
+class TopicEcho:
+    """Answers the topic named in the last user message's headline keyword, else 'politics'."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.requests: list[Mapping[str, Any]] = []
+
+    def create_chat_completion(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        text = request["messages"][-1]["content"].lower()
+        answer = "sports" if any(w in text for w in ("goal", "match", "wins", "champion")) else "politics"
+        return {"choices": [{"message": {"content": answer}}], "usage": {"prompt_tokens": 11, "completion_tokens": 1}}
+
+
+@pytest.fixture
+def headlines() -> TaskGrid:
+    task = build_table.headlines()
+    return TaskGrid(name="headlines", module=task.module,
+                    grid={"instructions": [0, 4], "n_demos": [0, 2], "temperature": [0.0], "parser": ["word"]},
+                    fixed=task.fixed, dataset=task.dataset[:6], metric=task.metric, description="test")
+
+
+def test_configurations_cover_the_grid_in_a_fixed_order() -> None:
+    grid = {"a": [1, 2], "b": ["x", "y", "z"]}
+    configs = configurations(grid)
+    assert len(configs) == 6 and configs[0] == {"a": 1, "b": "x"} and configs[1] == {"a": 1, "b": "y"}
+    assert len({json.dumps(c, sort_keys=True) for c in configs}) == 6
+
+
+def test_the_headlines_data() -> None:
+    task = build_table.headlines()
+    assert len(task.dataset) == 40
+    labels = [row["label"] for row in task.dataset]
+    assert {labels.count(label) for label in set(labels)} == {10}, "dev is balanced: 10 per topic"
+    assert task.module.parse_topic("The topic is Sports.") == "sports"
+    assert task.module.parse_letter("C") == "food"
+    assert task.module.parse_topic("no idea") is None
+
+
+def test_run_configuration_records_every_example(headlines: TaskGrid) -> None:
+    model = TopicEcho()
+    adapter = PromptAdapter(headlines.module.make_prompt(model, cache=False))
+    record = run_configuration(headlines, adapter, {"instructions": 4, "n_demos": 2, "temperature": 0.0,
+                                                    "parser": "word"})
+    assert len(record["scores"]) == len(model.requests) == 6
+    expected = [float(("sports" if any(w in row["text"].lower() for w in ("goal", "match", "wins", "champion"))
+                       else "politics") == row["label"]) for row in headlines.dataset]
+    assert record["scores"] == expected
+    assert record["input_tokens"] == [11] * 6 and record["output_tokens"] == [1] * 6
+    first = model.requests[0]["messages"]
+    assert first[0]["content"].startswith("You are a helpful assistant.")
+    assert len(first) == 1 + 2 * 2 + 1, "system, two demos (user + assistant), the headline"
+
+
+def test_a_table_of_another_grid_is_refused(headlines: TaskGrid, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    monkeypatch.setattr(build_table, "empty_table", lambda task: {
+        "task": task.name, "grid": dict(task.grid), "fixed": dict(task.fixed), "instructions": {},
+        "examples": [r["id"] for r in task.dataset], "results": []})
+    path = tmp_path / "t.json"
+    table = build_table.empty_table(headlines)
+    write_atomically(path, {**table, "results": [{"configuration": {"instructions": 0}}]})
+    assert load_table(path, headlines)["results"] == [{"configuration": {"instructions": 0}}], "resumes"
+    write_atomically(path, {**table, "grid": {"instructions": [0]}})
+    with pytest.raises(SystemExit, match="another 'grid'"):
+        load_table(path, headlines)

@@ -1,0 +1,91 @@
+"""overhead_per_example.py: the history it builds and its measurements, on tiny sizes."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import sys
+
+import optuna
+import pytest
+from overhead_per_example import HISTORY, main, scores_for, time_optuna, time_racing, with_history
+
+N = 16  # examples per trial: past WilcoxonPruner(n_startup_steps=14)'s startup, so it tests too
+TRIALS = 2
+
+
+def positive_and_finite(costs: list[float]) -> bool:
+    """Finite times, none negative, and not all zero (one can round to 0 with a coarse clock)."""
+    return all(math.isfinite(c) and c >= 0.0 for c in costs) and statistics.fmean(costs) > 0.0
+
+
+def test_scores_are_zero_or_one_and_seeded() -> None:
+    scores = scores_for(random.Random(3), 0.5, 200)
+    assert len(scores) == 200 and set(scores) == {0.0, 1.0}
+    assert scores == scores_for(random.Random(3), 0.5, 200)
+    assert scores_for(random.Random(3), 0.0, 10) == [0.0] * 10
+    assert scores_for(random.Random(3), 1.0, 10) == [1.0] * 10
+
+
+@pytest.mark.parametrize("per_example", [False, True])
+def test_the_history_is_reported_like_study_optimize(per_example: bool) -> None:
+    study, best = with_history(optuna.storages.InMemoryStorage(), optuna.pruners.NopPruner(), N, per_example,
+                               random.Random(0))
+    trials = study.get_trials(deepcopy=False)
+    assert len(trials) == HISTORY and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len(best) == N and statistics.fmean(best) == max(t.value for t in trials)
+    first = trials[0]
+    if per_example:  # each example's own score, by example index
+        assert sorted(first.intermediate_values) == list(range(N))
+        assert set(first.intermediate_values.values()) <= {0.0, 1.0}
+    else:  # the running mean after k examples, at step k: the last one is the trial's value
+        assert sorted(first.intermediate_values) == list(range(1, N + 1))
+        assert first.intermediate_values[N] == pytest.approx(first.value)
+
+
+@pytest.mark.parametrize(
+    ("pruner", "per_example"),
+    [
+        (optuna.pruners.MedianPruner(), False),
+        (optuna.pruners.SuccessiveHalvingPruner(min_resource=5), False),
+        (optuna.pruners.WilcoxonPruner(n_startup_steps=14), True),
+    ],
+    ids=["median", "halving", "wilcoxon"],
+)
+def test_optuna_costs_one_positive_time_per_example(pruner: optuna.pruners.BasePruner, per_example: bool) -> None:
+    storage = optuna.storages.InMemoryStorage()
+    costs = time_optuna(storage, pruner, N, TRIALS, per_example, random.Random(0))
+    assert len(costs) == N * TRIALS, "decisions are ignored: every example of every trial is checked"
+    assert positive_and_finite(costs)
+    timed = optuna.load_study(study_name=storage.get_all_studies()[0].study_name, storage=storage).trials[HISTORY:]
+    assert len(timed) == TRIALS and all(t.state == optuna.trial.TrialState.PRUNED for t in timed)
+    assert all(len(t.intermediate_values) == N for t in timed)
+
+
+def test_racing_costs_a_positive_time_per_example_fed() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    costs = time_racing(storage, N, TRIALS, random.Random(0))
+    # a lane that stops is fed no more examples (Study.optimize ends the trial): at most N per trial
+    assert TRIALS <= len(costs) <= N * TRIALS
+    assert positive_and_finite(costs)
+    timed = optuna.load_study(study_name=storage.get_all_studies()[0].study_name, storage=storage).trials[HISTORY:]
+    assert len(timed) == TRIALS and all(t.state == optuna.trial.TrialState.PRUNED for t in timed)
+    assert all(len(t.intermediate_values) == 1 for t in timed), "one storage write per raced trial"
+
+
+def test_main_prints_a_row_per_strategy_and_storage(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    # 6 examples: the default WilcoxonPruner runs scipy's exact test, cheap at this size
+    monkeypatch.setattr(sys, "argv", ["overhead_per_example.py", "--examples", "6", "--trials", "1"])
+    main()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("6 examples per trial, 0/1 scores, 20 finished trials in the study")
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[3:]]
+    strategies = ["stacktune default (racing)", "MedianPruner", "SuccessiveHalvingPruner",
+                  "WilcoxonPruner (n_startup_steps=14)", "WilcoxonPruner (default)"]
+    assert [(r[0], r[1]) for r in rows] == [(s, storage) for s in strategies for storage in ("in-memory", "sqlite")]
+    for row in rows:
+        mean, median, slowest = (float(v) for v in row[2:])
+        assert all(math.isfinite(v) and v >= 0.0 for v in (mean, median, slowest)), row
+        assert median <= slowest + 0.05 and mean <= slowest + 0.05, row  # slowest is printed to 0.1 ms
