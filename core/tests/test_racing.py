@@ -239,6 +239,13 @@ def shuffled(n: int, seed: int = 0) -> list[float]:
     return data
 
 
+def view_of(sampler: RacingSampler, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The trials the wrapped sampler sees when the next trial is sampled (that trial included)."""
+    trial = study.ask()
+    view, _ = sampler._view(study, study.trials[trial.number])
+    return view.get_trials(deepcopy=False)
+
+
 class TestInAStudy:
     def test_the_default_search_races(self) -> None:
         storage = CountingStorage()
@@ -274,8 +281,8 @@ class TestInAStudy:
         study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=20)
         sampler = study.optuna_study.sampler
         assert isinstance(sampler, RacingSampler) and isinstance(sampler.base, optuna.samplers.TPESampler)
-        view = sampler._view(study.optuna_study).get_trials(deepcopy=False)
         stored = study.optuna_study.get_trials(deepcopy=False)
+        view = view_of(sampler, study.optuna_study)[: len(stored)]
         assert [t.params for t in view] == [t.params for t in stored]
         for seen, real in zip(view, stored, strict=True):
             record = real.user_attrs["stacktune"]
@@ -290,15 +297,37 @@ class TestInAStudy:
         study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=12)
         sampler = study.optuna_study.sampler
         assert isinstance(sampler, RacingSampler)
-        before = len(sampler._view(study.optuna_study).get_trials(deepcopy=False))
-        trial = study.optuna_study.ask()
-        study.optuna_study.tell(trial, 0.5)
-        assert len(sampler._view(study.optuna_study).get_trials(deepcopy=False)) == before + 1
+        first = study.optuna_study.ask()
+        study.optuna_study.tell(first, 0.5)
+        view = view_of(sampler, study.optuna_study)
+        assert len(view) == first.number + 1, "one at a time: every earlier trial, not the one being sampled"
+        assert view[first.number].value == 0.5
 
-    def test_parallel_trials_use_the_plain_sampler(self) -> None:
+    def test_a_trial_left_running_does_not_freeze_the_view(self) -> None:
         study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
-        study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=6, n_jobs=2)
-        assert isinstance(study.optuna_study.sampler, optuna.samplers.TPESampler)
+        study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=3)
+        stuck = study.optuna_study.ask()  # as if a process had died in the middle of this trial
+        study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=4)
+        sampler = study.optuna_study.sampler
+        assert isinstance(sampler, RacingSampler) and not sampler.parallel
+        view = view_of(sampler, study.optuna_study)
+        stored = study.optuna_study.get_trials(deepcopy=False)
+        assert [t.number for t in view] == [t.number for t in stored], "rebuilt whole, the new trial included"
+        assert view[stuck.number].state == optuna.trial.TrialState.RUNNING
+        later = view[stuck.number + 1:-1]
+        assert len(later) >= 4 and all(t.state.is_finished() for t in later), "later trials are seen"
+
+    def test_parallel_trials_see_running_trials_in_the_view(self) -> None:
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        program = ToyProgram()
+        study.optimize(program, shuffled(N), toy_metric, n_trials=12, n_jobs=2)
+        sampler = study.optuna_study.sampler
+        assert isinstance(sampler, RacingSampler) and sampler.parallel
+        running = study.optuna_study.ask()
+        view = view_of(sampler, study.optuna_study)
+        assert [t.number for t in view] == [t.number for t in study.optuna_study.get_trials(deepcopy=False)]
+        assert view[running.number].state == optuna.trial.TrialState.RUNNING
+        assert not sampler._snapshots or all(n > running.number for n in sampler._snapshots)
 
     def test_complete_trials_store_scores_in_dataset_order(self) -> None:
         data = shuffled(N)

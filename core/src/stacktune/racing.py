@@ -347,58 +347,74 @@ class RacingSampler(optuna.samplers.BaseSampler):
     keeps proposing the incumbent's neighbourhood. This wrapper lets the wrapped sampler see
     the study through an in-memory view where each raced-out trial is complete with its
     estimated score (on the benchmark tables: about a third fewer trials to a good
-    configuration). Storage is never changed. Used when trials run one at a time
-    (``n_jobs=1``); parallel trials race with the plain sampler.
+    configuration). Storage is never changed.
+
+    ``parallel``: trials run at the same time (the wrapped sampler may lie about running
+    trials), so every trial gets a whole new view, running trials included. Otherwise the
+    view grows by the finished trials, and is rebuilt only when an unfinished trial sits
+    among them (another process on the same storage, or a trial left running by a crash).
     """
 
-    def __init__(self, base: optuna.samplers.BaseSampler) -> None:
+    def __init__(self, base: optuna.samplers.BaseSampler, *, parallel: bool = False) -> None:
         self.base = base
-        self._view_storage: optuna.storages.InMemoryStorage | None = None
-        self._synced = 0  # how many of the study's trials (a finished prefix) the view holds
+        self.parallel = parallel
         self._lock = threading.Lock()
+        self._storage: optuna.storages.InMemoryStorage | None = None  # the growing view (one at a time)
+        self._synced = 0  # how many of the study's trials the growing view holds
+        self._snapshots: dict[int, tuple[optuna.Study, FrozenTrial]] = {}  # whole views, by trial number
 
     def __repr__(self) -> str:
-        return f"RacingSampler({self.base!r})"
+        return f"RacingSampler({self.base!r}, parallel={self.parallel})"
 
-    def _view(self, study: optuna.Study) -> optuna.Study:
-        """The view, brought up to date: finished trials are appended once (they never change again).
+    @staticmethod
+    def _as_seen(trial: FrozenTrial) -> FrozenTrial:
+        estimate = estimated_score(trial)
+        if estimate is None:
+            return trial
+        return optuna.trial.create_trial(params=trial.params, distributions=trial.distributions, value=estimate)
 
-        A new Study object over the same in-memory storage each time: a Study caches its trials
-        per thread until its own ask/tell, which the view never calls.
-        """
+    def _view(self, study: optuna.Study, trial: FrozenTrial) -> tuple[optuna.Study, FrozenTrial]:
+        """The study as the wrapped sampler sees it, and the trial being sampled as it appears there."""
         with self._lock:
-            if self._view_storage is None:
-                self._view_storage = optuna.storages.InMemoryStorage()
-                optuna.create_study(storage=self._view_storage, study_name="view", directions=study.directions)
-            view = optuna.load_study(study_name="view", storage=self._view_storage, sampler=self.base)
-            added = []
-            for t in study.get_trials(deepcopy=False)[self._synced:]:
-                if not t.state.is_finished():
-                    break  # trials run one at a time: only the trial being sampled is unfinished
-                estimate = estimated_score(t)
-                if estimate is not None:
-                    t = optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=estimate)
-                added.append(t)
-            view.add_trials(added)
-            self._synced += len(added)
-            return view
+            snapshot = self._snapshots.get(trial.number)
+            if snapshot is not None:
+                return snapshot
+            trials = study.get_trials(deepcopy=False)
+            earlier = trials[self._synced:trial.number]
+            if not self.parallel and all(t.state.is_finished() for t in earlier):
+                # A new Study object each time: a Study caches its trials per thread until its own ask/tell.
+                if self._storage is None:
+                    self._storage = optuna.storages.InMemoryStorage()
+                    optuna.create_study(storage=self._storage, study_name="view", directions=study.directions)
+                view = optuna.load_study(study_name="view", storage=self._storage, sampler=self.base)
+                view.add_trials([self._as_seen(t) for t in earlier])
+                self._synced += len(earlier)
+                return view, trial
+            view = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=self.base,
+                                       directions=study.directions)
+            view.add_trials([self._as_seen(t) for t in trials])  # numbered 0..n-1, as in the study
+            current = view.get_trials(deepcopy=False)[trial.number]
+            self._snapshots[trial.number] = (view, current)
+            return view, current
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return self.base.infer_relative_search_space(self._view(study), trial)
+        return self.base.infer_relative_search_space(*self._view(study, trial))
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return self.base.sample_relative(self._view(study), trial, search_space)
+        return self.base.sample_relative(*self._view(study, trial), search_space)
 
     def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        return self.base.sample_independent(self._view(study), trial, param_name, param_distribution)
+        return self.base.sample_independent(*self._view(study, trial), param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.base.before_trial(study, trial)
 
     def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
+        with self._lock:
+            self._snapshots.pop(trial.number, None)
         self.base.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:

@@ -208,8 +208,8 @@ class Study:
         # complete one on a shared example order and stops it once it cannot win (see stacktune.racing).
         race = race_for(n_examples=len(dataset), default_search=not (self._sampler_given or self._pruner_given),
                         single_score_objective=self.objectives == (BUILTIN_OBJECTIVES["score"],))
-        if race is not None and n_jobs == 1:  # the sampler learns from raced-out trials' estimates
-            self.optuna_study.sampler = RacingSampler(self.optuna_study.sampler)
+        if race is not None:  # the sampler learns from raced-out trials' estimates
+            self.optuna_study.sampler = RacingSampler(self.optuna_study.sampler, parallel=n_jobs > 1)
 
         run = _Run(self, program, space, dataset, metric, n_trials=n_trials, timeout=timeout, budget=budget,
                    max_concurrency=max_concurrency, callbacks=tuple(callbacks), pruning=pruning,
