@@ -373,3 +373,20 @@ class TestInAStudy:
         # a raced trial stops issuing examples; the one already in flight finishes unrecorded
         assert recorded <= program.counter.count <= recorded + len(raced)
         assert study.best.values["score"] >= max(t.values.get("score", 0.0) for t in study.completed_trials())
+
+
+class TestResults:
+    def test_raced_trials_carry_their_estimate_and_show_says_racing_saved_examples(self) -> None:
+        from rich.console import Console
+
+        from stacktune.cli import print_study
+
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0, study_name="raced")
+        study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=20)
+        raced = [t for t in study.trials if t.estimated_score is not None]
+        assert raced and all(t.state == "pruned" for t in raced)
+        assert all(t.estimated_score is None for t in study.completed_trials())
+        console = Console(record=True, width=200)
+        print_study(study, out=console)
+        text = console.export_text()
+        assert f"racing stopped {len(raced)} trials early and saved {study.examples_saved} example evaluations" in text

@@ -80,7 +80,9 @@ def print_study(study: Study, *, out: Console = console) -> None:
     out.print(f"{first.name}: best {best.values[first.name]:.4g} (trial {best.number}) vs worst "
               f"{worst.values[first.name]:.4g} (trial {worst.number}) over {len(complete)} complete trials")
     if study.examples_saved:
-        out.print(f"pruning saved {study.examples_saved} example evaluations")
+        raced = sum(1 for t in study.trials if t.estimated_score is not None)
+        how = f"racing stopped {raced} trials early and" if raced else "pruning"
+        out.print(f"{how} saved {study.examples_saved} example evaluations")
     out.print(f"stored in {study.storage_url or 'a custom storage'} as {study.study_name!r} "
               f"(optuna-dashboard {study.storage_url or ''})")
 

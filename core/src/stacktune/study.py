@@ -93,6 +93,8 @@ class TrialResult:
     examples_evaluated: int = 0
     examples_saved: int = 0
     duration_s: float | None = None
+    #: A trial the default search raced out: its estimated score over the whole dataset.
+    estimated_score: float | None = None
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial, objective_names: Sequence[str]) -> TrialResult:
@@ -111,6 +113,7 @@ class TrialResult:
             rejected_by=record.get("rejected_by"),
             examples_evaluated=int(record.get("examples_evaluated", 0)),
             examples_saved=int(record.get("examples_saved", 0)),
+            estimated_score=record.get(ESTIMATE_KEY),
             duration_s=duration,
         )
 
