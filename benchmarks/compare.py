@@ -1,6 +1,6 @@
 """Compare search strategies on recorded tables: how many LLM calls to find a good configuration?
 
-    .venv/bin/python benchmarks/compare.py                 # both tables, 40 seeds each (a few minutes)
+    .venv/bin/python benchmarks/compare.py                 # every table, 40 seeds each (a few minutes)
     .venv/bin/python benchmarks/compare.py --seeds 8       # a quick look
     .venv/bin/python benchmarks/compare.py --categorical   # every variable categorical
 
@@ -366,7 +366,7 @@ def render(table: Table, summaries: Sequence[Summary], budget: int, n_seeds: int
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tables", default="sentiment,headlines", help="comma-separated table names or paths")
+    parser.add_argument("--tables", default="sentiment,headlines,emotions", help="comma-separated table names or paths")
     parser.add_argument("--seeds", type=int, default=40, help="seeds per strategy and table")
     parser.add_argument("--budget", type=int, default=None, help="LLM calls per run (default: the whole table)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated strategy names")

@@ -54,6 +54,29 @@ def test_the_headlines_data() -> None:
     assert task.module.parse_topic("no idea") is None
 
 
+def test_the_emotions_data() -> None:
+    task = build_table.emotions()
+    assert len(task.dataset) == 40 and len(task.module.load("train")) == 16
+    labels = [row["label"] for row in task.dataset]
+    assert {labels.count(label) for label in set(labels)} == {10}, "dev is balanced: 10 per emotion"
+    assert len({row["id"] for row in task.module.load()}) == 64
+    assert task.module.parse_emotion("The emotion is Fear.") == "fear"
+    assert task.module.parse_emotion("I think the writer is furious") == "anger"
+    assert task.module.parse_emotion("no idea") is None
+
+
+@pytest.mark.parametrize("name", sorted(build_table.TASKS))
+def test_every_recorded_table_is_complete_for_its_task(name: str) -> None:
+    """The committed tables describe exactly their task's grid and examples (so compare.py can trust them)."""
+    task = build_table.TASKS[name]()
+    table = json.loads((build_table.TABLES / f"{name}.json").read_text(encoding="utf-8"))
+    assert table["grid"] == {k: list(v) for k, v in task.grid.items()}
+    assert table["examples"] == [row.get("id", i) for i, row in enumerate(task.dataset)]
+    recorded = {build_table.config_id(r["configuration"]) for r in table["results"]}
+    assert recorded == {build_table.config_id(c) for c in configurations(task.grid)}
+    assert all(len(r["scores"]) == len(task.dataset) for r in table["results"])
+
+
 def test_run_configuration_records_every_example(headlines: TaskGrid) -> None:
     model = TopicEcho()
     adapter = PromptAdapter(headlines.module.make_prompt(model, cache=False))
