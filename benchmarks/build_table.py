@@ -62,41 +62,37 @@ class TaskGrid:
     description: str
 
 
+def _task(name: str, path: Path, *, grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any],
+          description: str) -> TaskGrid:
+    """A task module's dev split and metric, with the grid the benchmark sweeps over its knobs."""
+    module = _load_module(f"bench_{name}_task", path)
+    return TaskGrid(name=name, module=module, grid=grid, fixed=fixed, dataset=module.load("dev"),
+                    metric=module.accuracy, description=description)
+
+
 def sentiment() -> TaskGrid:
-    module = _load_module("bench_sentiment_task", ROOT / "examples" / "sentiment" / "task.py")
-    return TaskGrid(
-        name="sentiment", module=module,
-        grid={"instructions": [0, 1, 3], "n_demos": [0, 2, 4], "temperature": [0.0, 0.5, 1.0],
-              "parser": ["word", "sentence"]},
-        fixed={"top_p": 1.0, "max_tokens": 8, "demo_order": 0},
-        dataset=module.load("dev"), metric=module.accuracy,
-        description="positive/negative reviews (examples/sentiment), dev split",
-    )
+    return _task("sentiment", ROOT / "examples" / "sentiment" / "task.py",
+                 grid={"instructions": [0, 1, 3], "n_demos": [0, 2, 4], "temperature": [0.0, 0.5, 1.0],
+                       "parser": ["word", "sentence"]},
+                 fixed={"top_p": 1.0, "max_tokens": 8, "demo_order": 0},
+                 description="positive/negative reviews (examples/sentiment), dev split")
 
 
 def headlines() -> TaskGrid:
-    module = _load_module("bench_headlines_task", HERE / "tasks" / "headlines.py")
-    return TaskGrid(
-        name="headlines", module=module,
-        grid={"instructions": [0, 1, 3, 4], "n_demos": [0, 2, 4], "temperature": [0.0, 0.6, 1.2],
-              "parser": ["word", "letter"]},
-        fixed={"demo_order": 0},
-        dataset=module.load("dev"), metric=module.accuracy,
-        description="news headline topic, 4 classes (benchmarks/tasks/headlines.py), dev split",
-    )
+    return _task("headlines", HERE / "tasks" / "headlines.py",
+                 grid={"instructions": [0, 1, 3, 4], "n_demos": [0, 2, 4], "temperature": [0.0, 0.6, 1.2],
+                       "parser": ["word", "letter"]},
+                 fixed={"demo_order": 0},
+                 description="news headline topic, 4 classes (benchmarks/tasks/headlines.py), dev split")
 
 
 def emotions() -> TaskGrid:
-    module = _load_module("bench_emotions_task", HERE / "tasks" / "emotions.py")
-    return TaskGrid(
-        name="emotions", module=module,
-        grid={"instructions": [0, 1, 2, 4], "n_demos": [0, 2, 4], "temperature": [0.0, 0.6, 1.2],
-              "parser": ["word", "sentence"]},
-        fixed={"demo_order": 0},
-        dataset=module.load("dev"), metric=module.accuracy,
-        description="emotion of a sentence, 4 classes (benchmarks/tasks/emotions.py), dev split; held out: "
-                    "recorded after the racing defaults were chosen",
-    )
+    return _task("emotions", HERE / "tasks" / "emotions.py",
+                 grid={"instructions": [0, 1, 2, 4], "n_demos": [0, 2, 4], "temperature": [0.0, 0.6, 1.2],
+                       "parser": ["word", "sentence"]},
+                 fixed={"demo_order": 0},
+                 description="emotion of a sentence, 4 classes (benchmarks/tasks/emotions.py), dev split; held "
+                             "out: recorded after the racing defaults were chosen")
 
 
 TASKS: dict[str, Callable[[], TaskGrid]] = {"sentiment": sentiment, "headlines": headlines, "emotions": emotions}

@@ -161,7 +161,6 @@ def tpe_minibatch(table: Table, seed: int, budget: int, numeric: bool, *, miniba
     counter = Counter()
     program = ReplayProgram(table, counter=counter, numeric=numeric)
     space = program.extract_variables()
-    distributions = _distributions(space)
     rng = random.Random(seed)
     dataset = _dataset(table, seed)
     run = Run("tpe-minibatch", seed, budget)
@@ -177,8 +176,10 @@ def tpe_minibatch(table: Table, seed: int, budget: int, numeric: bool, *, miniba
         key = table.key(table.snap(configuration))
         fully_evaluated.add(key)
         score = program.apply_configuration(configuration).evaluate(dataset, recorded_score).score
-        study.add_trial(optuna.trial.create_trial(params=dict(configuration), distributions=distributions,
-                                                  value=score))
+        study.enqueue_trial(dict(configuration))  # told to TPE as a trial of its own, like the minibatch ones
+        trial = study.ask()
+        space.suggest(trial)
+        study.tell(trial, score)
         if score > best_full:
             best_full, incumbent = score, table.true_score(configuration)
         run.record(counter.count, incumbent)
@@ -202,19 +203,6 @@ def tpe_minibatch(table: Table, seed: int, budget: int, numeric: bool, *, miniba
                 top = max(candidates, key=lambda k: statistics.fmean(minibatch_scores[k]))
                 full_evaluation(representative[top])
     return run
-
-
-def _distributions(space: stacktune.Space) -> dict[str, optuna.distributions.BaseDistribution]:
-    """Optuna's distributions for a flat space (to add fully evaluated configurations as trials)."""
-    result: dict[str, optuna.distributions.BaseDistribution] = {}
-    for v in space:
-        if isinstance(v, stacktune.Float):
-            result[v.name] = optuna.distributions.FloatDistribution(v.low, v.high, log=v.log, step=v.step)
-        elif isinstance(v, stacktune.Int):
-            result[v.name] = optuna.distributions.IntDistribution(v.low, v.high, log=v.log, step=v.step)
-        else:
-            result[v.name] = optuna.distributions.CategoricalDistribution(list(v.keys))  # type: ignore[union-attr]
-    return result
 
 
 @functools.lru_cache(maxsize=500_000)

@@ -9,9 +9,10 @@ exactly as ``stacktune.Study.optimize`` feeds them:
 - Optuna's pruners (Median, SuccessiveHalving, Wilcoxon): ``trial.report`` (a storage
   write) and ``trial.should_prune()`` after every example (the running mean, or for
   Wilcoxon the example's own score, as ``Study.optimize`` reports them);
-- stacktune's default (racing): ``Lane.add`` after every example, decided in memory; the
-  storage is written once per trial (the intermediate value a stopped trial is told with),
-  which is counted here spread over the trial's examples.
+- stacktune's default (racing): ``Lane.add`` after every example, decided in memory; a
+  stopped trial costs one storage write (``Study.optimize`` writes its record with the
+  estimate; here one intermediate value stands in for it, the same single write), counted
+  spread over the trial's examples.
 
 Pruning decisions are ignored so every example pays for a full check (stacktune's race
 is set to stop only once the candidate cannot win any more, which makes it check after every
@@ -46,14 +47,19 @@ def scores_for(rng: random.Random, quality: float, n: int) -> list[float]:
     return [1.0 if rng.random() < quality else 0.0 for _ in range(n)]
 
 
+def report(trial: optuna.Trial, index: int, score: float, total: float, per_example: bool) -> None:
+    """One example's report as Study.optimize makes it: the score itself (Wilcoxon) or the running mean."""
+    if per_example:
+        trial.report(score, step=index)
+    else:
+        trial.report(total / (index + 1), step=index + 1)
+
+
 def report_all(trial: optuna.Trial, scores: Sequence[float], per_example: bool) -> None:
     total = 0.0
     for index, score in enumerate(scores):
         total += score
-        if per_example:
-            trial.report(score, step=index)
-        else:
-            trial.report(total / (index + 1), step=index + 1)
+        report(trial, index, score, total, per_example)
 
 
 def with_history(storage: Any, pruner: optuna.pruners.BasePruner, n: int, per_example: bool,
@@ -83,10 +89,7 @@ def time_optuna(storage: Any, pruner: optuna.pruners.BasePruner, n: int, trials:
         for index, score in enumerate(scores_for(rng, 0.5, n)):
             total += score
             start = time.perf_counter()
-            if per_example:
-                trial.report(score, step=index)
-            else:
-                trial.report(total / (index + 1), step=index + 1)
+            report(trial, index, score, total, per_example)
             trial.should_prune()
             costs.append(time.perf_counter() - start)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -113,7 +116,7 @@ def time_racing(storage: Any, n: int, trials: int, rng: random.Random) -> list[f
             if stop:  # Study.optimize ends the trial here: no more examples to pay for
                 break
         start = time.perf_counter()
-        trial.report(lane.estimate(), step=lane.seen)  # the one write a stopped trial costs
+        trial.report(lane.estimate(), step=lane.seen)  # stands in for the one write a stopped trial costs
         write = time.perf_counter() - start
         costs.extend(c + write / len(per_trial) for c in per_trial)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)

@@ -8,12 +8,12 @@ train (16, the demo pool), dev (40, what the table scores) and test (8, spare).
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from stacktune_prompt import OutputFormat, Prompt, SearchRanges
+from stacktune_prompt import OutputFormat, Prompt
+from tasks import classification
 
 HERE = Path(__file__).resolve().parent
 LABELS = ("joy", "anger", "sadness", "fear")
@@ -49,34 +49,15 @@ FORMATS = {
 }
 
 
+accuracy = classification.accuracy  # what the table scores: the predicted label is the example's
+
+
 def load(split: str | None = None) -> list[dict[str, Any]]:
     """The labelled sentences, optionally one split."""
-    with (HERE / "emotions.jsonl").open(encoding="utf-8") as lines:
-        rows = [json.loads(line) for line in lines if line.strip()]
-    return [row for row in rows if split is None or row["split"] == split]
-
-
-def accuracy(example: dict[str, Any], prediction: object) -> bool:
-    return bool(prediction == example["label"])
+    return classification.read_split(HERE / "emotions.jsonl", split)
 
 
 def make_prompt(model: Any, *, cache: Any = False) -> Prompt:
     """The prompt whose knobs the benchmark grid sweeps."""
-    return Prompt(
-        instructions=INSTRUCTIONS[0],
-        instruction_candidates=INSTRUCTIONS,
-        template="Sentence: {text}",
-        model=model,
-        parsers=FORMATS,
-        parser="word",
-        demos=load("train"),
-        n_demos=0,
-        max_demos=8,
-        demo_orders=2,
-        temperature=0.0,
-        top_p=1.0,
-        max_tokens=8,
-        seed=0,
-        ranges=SearchRanges(temperature=(0.0, 1.5), top_p=None, max_tokens=None, step=None),
-        cache=cache,
-    )
+    return classification.make_prompt(model, instructions=INSTRUCTIONS, parsers=FORMATS,
+                                      template="Sentence: {text}", demos=load("train"), cache=cache)

@@ -49,6 +49,7 @@ def endpoint(base_url: str | None, offline: bool) -> Iterator[str | None]:
 
 def lm_choices(base_url: str | None, offline: bool) -> dict[str, LMSpec]:
     """The LMs to choose from, as specs. With one local model: greedy or sampled decoding."""
+    endpoint_kwargs: dict[str, Any]
     if offline:
         from stacktune_dspy.testing import ScriptedEngine
 
@@ -56,13 +57,12 @@ def lm_choices(base_url: str | None, offline: bool) -> dict[str, LMSpec]:
             city = next((c for country, c in {**DEV, **TRAIN}.items() if country in prompt), "unknown")
             return {name: (city if name == "answer" else "It is well known.") for name in fields}
 
-        engine = ScriptedEngine(respond)
-        common: dict[str, Any] = {"engine": engine, "cache": False, "num_retries": 0}
-        return {"greedy": LMSpec("scripted/capitals", {**common, "temperature": 0.0}, name="greedy"),
-                "sampled": LMSpec("scripted/capitals", {**common, "temperature": 0.7}, name="sampled")}
-    common = {"api_base": base_url, "api_key": "local", "cache": False, "num_retries": 0}
-    return {"greedy": LMSpec("openai/smollm2", {**common, "temperature": 0.0}, name="greedy"),
-            "sampled": LMSpec("openai/smollm2", {**common, "temperature": 0.7}, name="sampled")}
+        model, endpoint_kwargs = "scripted/capitals", {"engine": ScriptedEngine(respond)}
+    else:
+        model, endpoint_kwargs = "openai/smollm2", {"api_base": base_url, "api_key": "local"}
+    common = {**endpoint_kwargs, "cache": False, "num_retries": 0}
+    return {name: LMSpec(model, {**common, "temperature": temperature}, name=name)
+            for name, temperature in (("greedy", 0.0), ("sampled", 0.7))}
 
 
 def describe(space: Space) -> None:
@@ -107,9 +107,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         study.optimize(tunable, dataset, names_the_city, n_trials=args.trials, max_concurrency=args.concurrency)
         print(f"\n{args.trials} trials in {time.perf_counter() - start:.0f}s; Pareto front (accuracy vs tokens):")
         front = sorted(study.pareto_front(), key=lambda t: -t.values["score"])
+        defaults = space.defaults()
         for trial in front:
             changed = {k: round(v, 2) if isinstance(v, float) else v
-                       for k, v in trial.configuration.items() if space.defaults().get(k) != v}
+                       for k, v in trial.configuration.items() if defaults.get(k) != v}
             print(f"  #{trial.number:<3} accuracy {trial.values['score']:.2f}  tokens {trial.values['tokens']:.0f}"
                   f"  {changed}")
 

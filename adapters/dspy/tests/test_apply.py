@@ -57,6 +57,7 @@ def test_original_and_shared_objects_unchanged(tuned_program: Any, lm: dspy.LM, 
     adapter = DSPyOptimizable(tuned_program, lm=lm, trainset=trainset, instructions={"*": ["Be brief."]},
                               lms={"big": "openai/big"})
     space_before = adapter.extract_variables()
+    space_json = space_before.to_json()  # extract_variables() returns the same cached Space: compare by value too
     applied = adapter.apply_configuration(everything(adapter))
     after = snapshot(tuned_program)
     for name in ("rewrite", "answer.predict"):
@@ -67,6 +68,7 @@ def test_original_and_shared_objects_unchanged(tuned_program: Any, lm: dspy.LM, 
     assert after["slots"][0] is before["slots"][0] and after["slots"][1] is before["slots"][1]
     assert isinstance(tuned_program.answer, dspy.ChainOfThought)
     assert adapter.extract_variables() == space_before
+    assert adapter.extract_variables().to_json() == space_json
     assert applied.program is not tuned_program
 
 
@@ -122,6 +124,18 @@ def test_applied_values_become_defaults(program: Any, lm: dspy.LM, trainset: lis
     again = applied.apply_configuration({"rewrite.temperature": 0.8})
     assert again.configuration["rewrite.n_demos"] == 2 and again.configuration["rewrite.temperature"] == 0.8
     assert type(again.program.answer) is dspy.Predict
+
+
+def test_partial_configuration_completes_newly_active_variables_with_their_defaults(
+        program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
+    adapter = DSPyOptimizable(program, lm=lm, trainset=trainset, max_demos=2)
+    space = adapter.extract_variables()
+    assert space["rewrite.n_demos"].default == 2 and len(trainset) > 2
+    applied = adapter.apply_configuration({"rewrite.demos": "pool"})
+    # n_demos was inactive among the defaults; once demos is "pool" it takes its default, not the whole pool.
+    assert applied.configuration["rewrite.n_demos"] == 2
+    assert applied.configuration["rewrite.demo_seed"] == 0
+    assert len(applied.program.rewrite.demos) == 2
 
 
 def test_swapped_paths_keep_their_variable_names(program: Any, lm: dspy.LM) -> None:

@@ -114,6 +114,20 @@ def test_current_lm_matching_a_spec_is_its_default(program: Any) -> None:
     assert space["lm"].default == "small"
 
 
+def test_each_lm_choice_is_built_once_per_plan(program: Any, lm: dspy.LM, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    build = LMSpec.build
+
+    def counting_build(self: LMSpec) -> dspy.LM:
+        built.append(self.model)
+        return build(self)
+
+    monkeypatch.setattr(LMSpec, "build", counting_build)
+    space = DSPyOptimizable(program, lm=lm, lms=["openai/a", "openai/b"]).extract_variables()
+    assert "rewrite.temperature" in space and "answer.predict.temperature" in space
+    assert built == ["openai/a", "openai/b"]  # asked what each takes once, not once per predictor
+
+
 def test_current_settings_are_defaults_and_widen_the_range(program: Any, lm: dspy.LM) -> None:
     program.rewrite.config = {"temperature": 1.9, "max_tokens": 32}
     space = DSPyOptimizable(program, lm=lm).extract_variables()

@@ -203,3 +203,16 @@ def test_adapter_is_thread_safe_with_a_shared_cache(make_prompt: Callable[..., P
 def test_wraps_only_prompts() -> None:
     with pytest.raises(TypeError, match="wraps a stacktune_prompt.Prompt"):
         PromptAdapter("text")  # type: ignore[arg-type]
+
+
+def test_a_long_model_name_is_applied_by_its_choice_key(fake: KeywordSentimentModel) -> None:
+    long_name = "hf.co/some-organisation/a-rather-long-model-repository-name-GGUF:Q4_K_M-instruct"
+    assert len(long_name) > 64  # its choice key is a slug + hash, not the name itself
+    other = KeywordSentimentModel(name="other")
+    prompt = Prompt(instructions="sentiment", template="{text}", models={"short": fake, long_name: other},
+                    model="short", cache=False)
+    adapter = PromptAdapter(prompt)
+    key = adapter.extract_variables()["model"].key_for(long_name)  # type: ignore[union-attr]
+    assert key != long_name
+    applied = adapter.apply_configuration({"model": key}).to_native()
+    assert applied.model == long_name and applied.client is other

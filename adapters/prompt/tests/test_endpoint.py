@@ -236,3 +236,22 @@ def test_a_refused_connection_is_transient(sleeps: Sleeps) -> None:
     with pytest.raises(TransientError, match="cannot reach"):
         prompt.reply({"text": "x"})
     assert len(sleeps) == 2
+
+
+def test_an_unreadable_retry_after_falls_back_to_the_usual_backoff(
+        endpoint_prompt: Callable[..., tuple[Prompt, Server]], sleeps: Sleeps) -> None:
+    prompt, server = endpoint_prompt(httpx.Response(429, headers={"Retry-After": "soon"}), ok())
+    assert prompt.reply({"text": "x"}).prediction == "positive"
+    assert len(server.requests) == 2 and sleeps == [0.5]
+
+
+def test_retry_after_as_an_http_date() -> None:
+    import email.utils
+    import time
+
+    from stacktune_prompt.models import _retry_after
+
+    assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no extra wait
+    for usegmt in (True, False):  # "GMT" or "-0000" (a date without a zone): both are UTC
+        wait = _retry_after(email.utils.formatdate(time.time() + 30, usegmt=usegmt))
+        assert wait is not None and 25 <= wait <= 31

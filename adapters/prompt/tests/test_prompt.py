@@ -159,3 +159,19 @@ def test_call_returns_the_prediction_and_repr_is_short(make_prompt: Callable[...
     assert accuracy({"label": "negative"}, prompt({"text": "awful"}))
     text = repr(prompt)
     assert text.startswith("Prompt(model='keyword-fake', parser='word'") and "Review" not in text
+
+
+def test_messages_are_fresh_for_every_example(make_prompt: Callable[..., Prompt]) -> None:
+    prompt = make_prompt(n_demos=2, parser="sentence")
+    first = prompt.messages({"text": "one"})
+    first[0]["content"] = "tampered"
+    first.append({"role": "user", "content": "extra"})
+    second = prompt.messages({"text": "two"})
+    assert second[0]["content"] == "Classify the sentiment of the review."
+    assert len(second) == 6 and second[-1]["content"] == "Review: two"
+    assert second[1:-1] == prompt.messages({"text": "one"})[1:-1]  # the same demos for every example
+
+
+def test_max_demos_beyond_the_pool_is_named_first(make_prompt: Callable[..., Prompt]) -> None:
+    with pytest.raises(ValueError, match=r"max_demos=9 is outside 0\.\.4"):
+        make_prompt(max_demos=9, n_demos=10)  # not "n_demos=10 is outside 0..9": the cap itself is wrong

@@ -32,6 +32,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from stacktune._keys import ATTR_TRIAL, ESTIMATE_KEY
 from stacktune.protocol import Evaluation, ExampleFailure
 
 
@@ -47,7 +48,7 @@ class RacingPolicy:
       each way); the Beta priors on its two rates weigh as ``strength`` examples each.
     - ``same_prior``: the prior probability that a candidate behaves exactly like the incumbent
       (samplers often propose the incumbent again, or a neighbour that answers the same): a
-      candidate that agrees on every example so far soon stops, as it cannot win.
+      candidate that agrees on every example so far soon stops, as a copy cannot win.
     - ``order_seed``: the seed of the shared example order.
     - ``dense_checks``: check after every example up to this many, then about every
       ``examples / dense_checks`` examples (keeps the cost per example flat on big datasets).
@@ -59,7 +60,6 @@ class RacingPolicy:
     disagreement: float = 0.2
     strength: float = 4.0
     same_prior: float = 0.5
-    templates: int = 256
     order_seed: int = 0
     dense_checks: int = 64
 
@@ -100,8 +100,6 @@ class Race:
         self._lock = threading.Lock()
         self._incumbent: tuple[float, ...] | None = None
         self._incumbent_total = -math.inf
-        self._lanes: list[Lane] = []  # earlier trials: a new one answering exactly like one of them is a copy
-
 
     # -- the incumbent -----------------------------------------------------------------
     @property
@@ -122,19 +120,16 @@ class Race:
         return False
 
     def lane(self) -> Lane:
-        """A new trial's view of the race (the incumbent as it is now, the earlier trials as templates)."""
+        """A new trial's view of the race (the incumbent as it is now)."""
         with self._lock:
-            lane = Lane(self.policy, self._incumbent, self._incumbent_total, order=self.order,
-                        templates=self._lanes[-self.policy.templates:] if self._incumbent is not None else ())
-            self._lanes.append(lane)
-            return lane
+            return Lane(self.policy, self._incumbent, self._incumbent_total, order=self.order)
 
 
 class Lane:
     """One trial racing the incumbent: feed it each example's score, it says when to stop."""
 
     def __init__(self, policy: RacingPolicy, incumbent: tuple[float, ...] | None, incumbent_total: float, *,
-                 order: Sequence[int], templates: Sequence[Lane] = ()) -> None:
+                 order: Sequence[int]) -> None:
         self.policy = policy
         self.order = tuple(order)  # position -> dataset index: the order this trial evaluates the examples in
         self.incumbent = incumbent
@@ -144,14 +139,10 @@ class Lane:
         self.incumbent_ones = sum(1 for s in incumbent or () if s == 1.0)
         self.seen = 0
         self.scores: list[float | None] = [None] * self.n  # by dataset index
-        # The earlier trials (and the incumbent) this one has answered exactly like so far.
-        self.copying: list[Sequence[float | None]] = []
-        if incumbent is not None:
-            self.copying.append(incumbent)
+        self.same_so_far = incumbent is not None  # answered exactly like the incumbent on every example seen
         self.total = 0.0          # the candidate's sum over the examples seen
         self.diff_sum = 0.0       # sum of (candidate - incumbent) over the examples seen
         self.diff_sq = 0.0
-        self.agreements = 0       # examples where the candidate scored exactly what the incumbent scored
         self.pairs = [0, 0, 0, 0]  # (candidate, incumbent) = (1,1), (0,1), (1,0), (0,0)
         # Beta priors (alpha, beta) of P(candidate right | incumbent right) and P(candidate right | incumbent
         # wrong), centred on "as good as the incumbent": as many losses expected as gains.
@@ -161,9 +152,11 @@ class Lane:
         gain = min(0.95, half / zeros) if zeros else 0.5
         self.keep_prior = ((1 - lose) * policy.strength, lose * policy.strength)
         self.gain_prior = (gain * policy.strength, (1 - gain) * policy.strength)
+        # The normal model's prior variance of a paired difference (twice the incumbent's variance).
+        mean = incumbent_total / self.n if self.n else 0.0
+        self.prior_var = 2.0 * math.fsum((s - mean) ** 2 for s in incumbent) / self.n if incumbent else 0.0
         self.stopped = False
         self.probability = 1.0    # P(ends strictly above the incumbent) at the last check
-        self.expected_gain = math.inf  # E[(final total - incumbent's total)+] at the last check
 
     @property
     def racing(self) -> bool:
@@ -202,13 +195,11 @@ class Lane:
         other = self.incumbent[index]
         self.seen += 1
         self.scores[index] = score
-        if self.copying:
-            self.copying = [t for t in self.copying if t[index] is None or t[index] == score]
         self.total += score
         difference = score - other
+        self.same_so_far = self.same_so_far and difference == 0.0
         self.diff_sum += difference
         self.diff_sq += difference * difference
-        self.agreements += difference == 0.0
         if self.binary and _is_binary(score):
             self.pairs[(0 if score == 1.0 else 1) + (0 if other == 1.0 else 2)] += 1
         else:
@@ -217,7 +208,7 @@ class Lane:
             return False  # too early, nothing left to save, or leading so far: never stopped on noise
         if not self._due():
             return False
-        self.probability, self.expected_gain = self._outlook()
+        self.probability = self._outlook()
         self.stopped = self.probability < self.policy.delta
         return self.stopped
 
@@ -228,72 +219,64 @@ class Lane:
         return self.seen % max(1, self.n // dense) == 0
 
     # -- the statistics ---------------------------------------------------------------
-    def _outlook(self) -> tuple[float, float]:
-        """P(the candidate ends strictly above the incumbent) and its expected gain over it (in examples)."""
-        chance, gain = self._binary_outlook() if self.binary else self._normal_outlook()
-        different = 1.0 - self._same_posterior()
-        return chance * different, gain * different
+    def _outlook(self) -> float:
+        """P(the candidate ends strictly above the incumbent)."""
+        chance = self._binary_outlook() if self.binary else self._normal_outlook()
+        return chance * (1.0 - self._same_posterior())
 
     def _same_posterior(self) -> float:
-        """P(the candidate is a copy of the incumbent or of an earlier trial | its answers so far).
+        """P(the candidate is a copy of the incumbent | its answers so far).
 
-        A copy cannot win: the incumbent and every earlier complete trial score no higher than the
-        incumbent, and every earlier stopped trial was judged unable to. A sampler often proposes a
-        configuration again, or a neighbour that answers the same; one different answer rules a
-        template out. The alternative "a different configuration that happened to agree" has the
-        likelihood of agreeing on the examples compared under the disagreement prior.
+        A copy cannot win. A sampler often proposes a configuration again, or a neighbour that
+        answers the same; one different answer rules it out. The alternative "a different
+        configuration that happened to agree" has the likelihood of agreeing on the examples seen
+        under the disagreement prior.
         """
         prior = self.policy.same_prior
-        if prior == 0.0 or not self.copying:
+        if prior == 0.0 or not self.same_so_far:
             return 0.0
-        compared = max(sum(1 for s in t if s is not None) for t in self.copying)
-        compared = min(compared, self.seen)
+        compared = self.seen
         strength = self.policy.strength
         agree, disagree = (1.0 - self.policy.disagreement) * strength, self.policy.disagreement * strength
         likelihood = math.exp(_log_beta(agree + compared, disagree) - _log_beta(agree, disagree))
         return prior / (prior + (1.0 - prior) * likelihood)
 
-    def _binary_outlook(self) -> tuple[float, float]:
-        """P(final total > incumbent's) and E[(final total - incumbent's)+], paired beta-binomial model."""
-        both, only_inc, only_cand, neither = self.pairs
+    def _remaining(self) -> tuple[int, int]:
+        """How many unseen examples the incumbent got right, and wrong."""
+        both, only_inc, _, _ = self.pairs
         remaining_ones = self.incumbent_ones - both - only_inc
-        remaining_zeros = (self.n - self.seen) - remaining_ones
+        return remaining_ones, (self.n - self.seen) - remaining_ones
+
+    def _binary_outlook(self) -> float:
+        """P(final total > incumbent's) under the paired beta-binomial model."""
+        both, only_inc, only_cand, neither = self.pairs
+        remaining_ones, remaining_zeros = self._remaining()
         gap = round(self.incumbent_total - self.total)  # what the candidate must make up on the rest
         if gap >= remaining_ones + remaining_zeros:
-            return 0.0, 0.0
+            return 0.0
         (ka, kb), (ga, gb) = self.keep_prior, self.gain_prior
         keep = _beta_binomial_pmf(remaining_ones, ka + both, kb + only_inc)    # right where the incumbent is right
         gain = _beta_binomial_pmf(remaining_zeros, ga + only_cand, gb + neither)  # right where it is wrong
         size = len(keep)
         tail = [0.0] * (size + 1)          # tail[j] = P(keep >= j)
-        tail_mass = [0.0] * (size + 1)     # tail_mass[j] = E[keep; keep >= j]
         for j in range(size - 1, -1, -1):
             tail[j] = tail[j + 1] + keep[j]
-            tail_mass[j] = tail_mass[j + 1] + j * keep[j]
-        chance = expected_gain = 0.0
+        chance = 0.0
         for y, p in enumerate(gain):
-            c = gap - y  # the candidate wins when keep > c, by keep - c
-            j = min(max(c + 1, 0), size)
-            chance += p * tail[j]
-            expected_gain += p * (tail_mass[j] - c * tail[j])
-        return min(1.0, chance), max(0.0, expected_gain)
+            # the candidate wins when keep > gap - y
+            chance += p * tail[min(max(gap - y + 1, 0), size)]
+        return min(1.0, chance)
 
-    def _normal_outlook(self) -> tuple[float, float]:
+    def _normal_outlook(self) -> float:
         """The same under a normal predictive of the paired differences, variance shrunk to the incumbent's."""
-        assert self.incumbent is not None
         k, remaining = self.seen, self.n - self.seen
         mean = self.diff_sum / k
-        incumbent_mean = self.incumbent_total / self.n
-        prior_var = 2.0 * math.fsum((s - incumbent_mean) ** 2 for s in self.incumbent) / self.n
         prior_weight = 2.0
         sum_sq = max(0.0, self.diff_sq - k * mean * mean)
-        variance = (sum_sq + prior_weight * prior_var) / (k - 1 + prior_weight)
+        variance = (sum_sq + prior_weight * self.prior_var) / (k - 1 + prior_weight)
         spread = math.sqrt(max(variance, 1e-300) * remaining * (1.0 + remaining / k))
-        centre = self.diff_sum + remaining * mean
-        z = centre / spread
-        chance = 0.5 * math.erfc(-z / math.sqrt(2.0))
-        density = math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
-        return chance, max(0.0, spread * density + centre * chance)
+        z = (self.diff_sum + remaining * mean) / spread
+        return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
     def estimate(self) -> float:
         """The candidate's estimated mean score over the whole dataset (what the sampler is told)."""
@@ -302,8 +285,7 @@ class Lane:
         if self.binary:
             (ka, kb), (ga, gb) = self.keep_prior, self.gain_prior
             both, only_inc, only_cand, neither = self.pairs
-            remaining_ones = self.incumbent_ones - both - only_inc
-            remaining_zeros = (self.n - self.seen) - remaining_ones
+            remaining_ones, remaining_zeros = self._remaining()
             expected = (self.total + remaining_ones * (ka + both) / (ka + kb + both + only_inc)
                         + remaining_zeros * (ga + only_cand) / (ga + gb + only_cand + neither))
             return expected / self.n
@@ -326,13 +308,9 @@ def _beta_binomial_pmf(m: int, a: float, b: float) -> list[float]:
     return [p / total for p in pmf]
 
 
-#: Where a raced-out trial's record (the trial's ``"stacktune"`` user attribute) holds its estimated score.
-ESTIMATE_KEY = "estimated_score"
-
-
 def estimated_score(trial: FrozenTrial) -> float | None:
     """A raced-out trial's estimated final score, or None for any other trial."""
-    record = trial.user_attrs.get("stacktune")
+    record = trial.user_attrs.get(ATTR_TRIAL)
     if trial.state != TrialState.PRUNED or not isinstance(record, dict):
         return None
     value = record.get(ESTIMATE_KEY)

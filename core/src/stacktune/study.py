@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from stacktune._keys import ATTR_OBJECTIVES, ATTR_SPACE, ATTR_TRIAL, ESTIMATE_KEY
 from stacktune.errors import BudgetExhausted, InvalidConfiguration, StacktuneError
 from stacktune.evaluation import UsageMeter, metering
 from stacktune.objectives import BUILTIN_OBJECTIVES, Objective, ObjectiveLike, resolve_objectives
 from stacktune.plugins import get_plugin_manager, optimizable
 from stacktune.protocol import Evaluation, Metric, Optimizable, SupportsExport, Usage
-from stacktune.racing import ESTIMATE_KEY, Race, RacingSampler, race_for
+from stacktune.racing import Race, RacingSampler, race_for
 from stacktune.space import Configuration, Space
 
 if TYPE_CHECKING:
@@ -42,9 +43,6 @@ DEFAULT_STORAGE = "sqlite:///stacktune.db"
 
 # What stacktune stores in Optuna's user attributes. A trial's record is ONE attribute
 # (a dict written once when the trial ends): each write is a storage transaction.
-ATTR_OBJECTIVES = "stacktune:objectives"
-ATTR_SPACE = "stacktune:space"
-ATTR_TRIAL = "stacktune"
 
 _MAX_CONSECUTIVE_REJECTIONS = 200
 
@@ -208,7 +206,7 @@ class Study:
         self._configure_sampler(space, n_jobs)
         pruning = self._pruning_enabled()
         # The default search (no sampler, no pruner, objective "score") races each trial against the best
-        # complete one on a shared example order and stops it once it cannot win (see stacktune.racing).
+        # complete one on a shared example order and stops it once it is unlikely to win (see stacktune.racing).
         race = race_for(n_examples=len(dataset), default_search=not (self._sampler_given or self._pruner_given),
                         single_score_objective=self.objectives == (BUILTIN_OBJECTIVES["score"],))
         if race is not None:  # the sampler learns from raced-out trials' estimates

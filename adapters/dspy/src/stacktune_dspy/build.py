@@ -15,8 +15,10 @@ from typing import Any, cast
 
 import dspy
 
+from stacktune import Categorical
 from stacktune_dspy.discovery import ModuleKind, PredictorInfo, get_path, predictor_at, set_path, site_kind
 from stacktune_dspy.knobs import CURRENT, POOL, REASONING, Knob, Plan
+from stacktune_dspy.options import SETTINGS
 from stacktune_dspy.specs import LMSpec
 
 
@@ -43,7 +45,7 @@ def swap(program: dspy.Module, site: str, kind: ModuleKind) -> dspy.Module:
         old = cast(dspy.Predict, current)
         cot = dspy.ChainOfThought(old.signature)
         _copy_state(old, cot.predict)
-        cot.predict.fields = {k: v for k, v in copy.deepcopy(old.fields).items()}
+        cot.predict.fields = copy.deepcopy(old.fields)
         replacement = cot
     else:
         inner = cast(dspy.ChainOfThought, current).predict
@@ -72,12 +74,22 @@ class _LMs:
         return self.built[key]
 
 
+#: Roles whose choice keys stand for objects (texts, demo lists); the others' keys are used as they are.
+_RESOLVED_ROLES = ("instructions", "reasoning", "demos")
+
+
+def _resolve(plan: Plan, knob: Knob, key: Any) -> Any:
+    """The object behind ``key`` (through the space's Categorical) for roles whose choices are objects."""
+    return cast(Categorical, plan.space[knob.name]).resolve(key) if knob.role in _RESOLVED_ROLES else key
+
+
 def build_program(base: dspy.Module, plan: Plan, values: Mapping[str, Any]) -> dspy.Module:
     """A deep copy of ``base`` with ``values`` (a complete, validated configuration) applied."""
     program = base.deepcopy()
     for knob in plan.knobs:
         if knob.role == "module" and knob.name in values:
-            program = swap(program, cast(str, knob.site), cast(ModuleKind, values[knob.name]))
+            site = cast(PredictorInfo, knob.predictor).site
+            program = swap(program, cast(str, site), cast(ModuleKind, values[knob.name]))
     lms = _LMs(plan.specs)
     by_predictor: dict[str, list[Knob]] = {}
     for knob in plan.knobs:
@@ -91,8 +103,7 @@ def build_program(base: dspy.Module, plan: Plan, values: Mapping[str, Any]) -> d
         info = cast(PredictorInfo, knobs[0].predictor)
         predictor = predictor_at(program, info)
         given = {k.role if k.role != "setting" else cast(str, k.setting): k for k in knobs if k.name in values}
-        resolved = {role: (k.resolve(values[k.name]) if k.role in ("instructions", "reasoning", "demos")
-                           else values[k.name]) for role, k in given.items()
+        resolved = {role: _resolve(plan, k, values[k.name]) for role, k in given.items()
                     if not (k.unset_as is not None and values[k.name] == k.unset_as)}
         _apply_predictor(predictor, resolved, plan.pools.get(info.path, []), lms)
     return program
@@ -113,7 +124,7 @@ def _apply_predictor(predictor: dspy.Predict, resolved: Mapping[str, Any], pool:
             predictor.demos = [_copy_demo(d) for d in choice]
     if "lm" in resolved and resolved["lm"] != CURRENT:
         predictor.lm = lms.get(str(resolved["lm"]))
-    settings = {k: v for k, v in resolved.items() if k in ("temperature", "max_tokens", "top_p") and v is not None}
+    settings = {k: v for k, v in resolved.items() if k in SETTINGS and v is not None}
     if settings:
         predictor.config = {**predictor.config, **settings}
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import dspy
 
-from stacktune_dspy.discovery import current_path, find_predictors, get_path
+from stacktune_dspy.discovery import find_predictors, predictor_at
 
 
 @dataclass
@@ -38,7 +38,7 @@ def candidates_from_programs(programs: Mapping[str, dspy.Module] | Sequence[dspy
         if not isinstance(program, dspy.Module):
             raise TypeError(f"candidate {label!r} is a {type(program).__name__}, not a dspy.Module")
         for info in find_predictors(program):
-            predictor = get_path(program, current_path(program, info))
+            predictor = predictor_at(program, info)
             texts = found.instructions.setdefault(info.path, [])
             if predictor.signature.instructions not in texts:
                 texts.append(predictor.signature.instructions)

@@ -92,19 +92,18 @@ def find_predictors(program: dspy.Module) -> list[PredictorInfo]:
             return
         seen.add(id(value))
         is_compiled = bool(getattr(value, "_compiled", False))
+        child_frozen = frozen or (owner is not None and is_compiled)
+        child_compiled = compiled or is_compiled
         if type(value) is dspy.ChainOfThought and isinstance(value.__dict__.get("predict"), dspy.Predict):
             inner = value.predict
             if id(inner) not in seen:
                 seen.add(id(inner))
                 swappable = slot_ok and (owner is None or _is_user_module(owner))
                 found.append(PredictorInfo(_join(path, "predict"), path if swappable else None,
-                                           "cot" if swappable else None,
-                                           frozen or (owner is not None and is_compiled), compiled or is_compiled))
+                                           "cot" if swappable else None, child_frozen, child_compiled))
             return
-        child_frozen = frozen or (owner is not None and is_compiled)
         for child_path, child, child_slot in _children(value, path):
-            visit(child_path, child, frozen=child_frozen, compiled=compiled or is_compiled, slot_ok=child_slot,
-                  owner=value)
+            visit(child_path, child, frozen=child_frozen, compiled=child_compiled, slot_ok=child_slot, owner=value)
 
     visit(ROOT, program, frozen=False, compiled=False, slot_ok=True, owner=None)
     return found
@@ -142,11 +141,7 @@ def set_path(program: dspy.Module, path: str, value: Any) -> dspy.Module:
 
 def predictor_at(program: dspy.Module, info: PredictorInfo) -> dspy.Predict:
     """The predictor that stands for ``info`` now, following a module swap at its site."""
-    if info.site is None:
-        found = get_path(program, info.path)
-    else:
-        slot = get_path(program, info.site)
-        found = slot.predict if isinstance(slot, dspy.ChainOfThought) else slot
+    found = get_path(program, current_path(program, info))
     if not isinstance(found, dspy.Predict):
         raise TypeError(f"expected a dspy.Predict at {info.path!r}, found {type(found).__name__}")
     return found

@@ -9,20 +9,20 @@ predictor in slot ``answer`` after it became a plain ``Predict``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import dspy
 
 from stacktune import Categorical, Float, Int, Space
 from stacktune_dspy.discovery import PredictorInfo, predictor_at
-from stacktune_dspy.options import TuningOptions, adapter_key
+from stacktune_dspy.options import SETTINGS, TuningOptions, adapter_key
 from stacktune_dspy.specs import LMSpec, spec_choices, spec_of_current
 
 CURRENT = "current"
 NO_DEMOS = "none"
 POOL = "pool"
-SETTINGS = ("temperature", "max_tokens", "top_p")
 #: What an unset setting's default shows (OpenAI's documented defaults; max_tokens: the range's top).
 #: Applying exactly that value leaves the setting unset, so the provider's own default still applies.
 UNSET_STAND_INS: dict[str, float] = {"temperature": 1.0, "top_p": 1.0}
@@ -33,24 +33,13 @@ Role = Literal["adapter", "lm", "module", "instructions", "reasoning", "demos", 
 
 @dataclass(frozen=True)
 class Knob:
-    """What a variable of the space controls."""
+    """What a variable of the space controls (the variable of the same name holds its choices)."""
 
     name: str
     role: Role
     predictor: PredictorInfo | None = None
-    site: str | None = None
     setting: str | None = None
-    choices: Mapping[Any, Any] | None = field(default=None, compare=False, repr=False)
     unset_as: float | int | None = None
-
-    def resolve(self, key: Any) -> Any:
-        """The object behind a choice key (kept here, whatever happens to the Space's copies)."""
-        if self.choices is None:
-            return key
-        for candidate, value in self.choices.items():
-            if type(candidate) is type(key) and candidate == key:
-                return value
-        raise KeyError(f"{self.name!r} has no choice {key!r}")
 
 
 @dataclass
@@ -105,13 +94,17 @@ class _Builder:
         self.specs = spec_choices(options.lms)
 
     def add(self, variable: Any, knob: Knob) -> None:
-        if isinstance(variable, Categorical):
-            knob = replace(knob, choices=variable.choices)
         self.variables.append(variable)
         self.knobs.append(knob)
 
     def predictor(self, info: PredictorInfo) -> dspy.Predict:
         return predictor_at(self.program, info)
+
+    @cached_property
+    def spec_params(self) -> list[set[str]]:
+        """The request parameters each LM choice declares (its dspy.LM built once per plan, not per predictor)."""
+        declared = (_declared_params(spec.build()) for spec in self.specs.values())
+        return [params for params in declared if params is not None]
 
     # -- program-wide -------------------------------------------------------------
     def adapter(self) -> None:
@@ -150,7 +143,7 @@ class _Builder:
         self.add(Categorical(name, ["predict", "cot"], default=info.kind,
                              description=_describe(info, "module type (dspy.Predict or dspy.ChainOfThought, "
                                                          "same signature)")),
-                 Knob(name, "module", info, site=info.site))
+                 Knob(name, "module", info))
 
     def instructions(self, info: PredictorInfo) -> None:
         predictor = self.predictor(info)
@@ -230,8 +223,8 @@ class _Builder:
     def settings(self, info: PredictorInfo) -> None:
         predictor = self.predictor(info)
         lm = _effective_lm(predictor, self.options)
-        declared = [_declared_params(lm)] + [_declared_params(spec.build()) for spec in self.specs.values()]
-        known = [params for params in declared if params is not None]
+        own = _declared_params(lm)
+        known = ([own] if own is not None else []) + self.spec_params
         for setting in SETTINGS:
             bounds = getattr(self.options, setting)
             if bounds is None or (known and not any(setting in params for params in known)):

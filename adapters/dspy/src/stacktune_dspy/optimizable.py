@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from functools import cached_property
 from typing import Any, Literal
 
 import dspy
@@ -34,10 +36,11 @@ class _Shared:
 
     def __init__(self, program: dspy.Module, options: TuningOptions) -> None:
         self.program = program
-        self.options = options
         self.predictors = tuple(find_predictors(program))
         options.check_paths([p.path for p in self.predictors])
         self.default_lm = self._default_lm(options.lm)
+        # The plan sees the LM built from an ``lm=`` spec, not the spec.
+        self.options = options if self.default_lm is options.lm else dataclasses.replace(options, lm=self.default_lm)
         self._plan: Plan | None = None
         self._lock = threading.Lock()
 
@@ -51,10 +54,7 @@ class _Shared:
     def plan(self) -> Plan:
         with self._lock:  # the proposer may call an LM: run it once, whichever thread asks first
             if self._plan is None:
-                options = self.options
-                if self.default_lm is not options.lm:
-                    options = TuningOptions(**{**options.__dict__, "lm": self.default_lm})
-                self._plan = plan_space(self.program, self.predictors, options)
+                self._plan = plan_space(self.program, self.predictors, self.options)
             return self._plan
 
 
@@ -150,15 +150,9 @@ class DSPyOptimizable:
     def apply_configuration(self, configuration: Mapping[str, object]) -> DSPyOptimizable:
         space = self.extract_variables()
         valid = space.validate_configuration(configuration)
-        defaults = space.defaults()
-        values: dict[str, Any] = {}
-        for variable in space.variables:
-            if not variable.is_active(values):
-                continue
-            if variable.name in valid:
-                values[variable.name] = valid[variable.name]
-            elif variable.name in defaults:
-                values[variable.name] = defaults[variable.name]
+        # Complete it: every variable active under the given values, the rest at their defaults
+        # (e.g. n_demos when only demos="pool" is given).
+        values: dict[str, Any] = space.fix(**valid).defaults()
         program = build_program(self._shared.program, self._shared.plan, values)
         return DSPyOptimizable._configured(self._shared, program, values)
 
@@ -223,6 +217,11 @@ class DSPyOptimizable:
             return sorted(declared)
         if not hasattr(example, "keys") or not hasattr(example, "__getitem__"):
             raise TypeError(f"a DSPy example must be a dspy.Example or a mapping, got {type(example).__name__}")
+        return self._forward_keys
+
+    @cached_property
+    def _forward_keys(self) -> list[str]:
+        """The named parameters of the program's ``forward`` (looked up once, not per example)."""
         parameters = inspect.signature(self._program.forward).parameters.values()
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
             raise ValueError(

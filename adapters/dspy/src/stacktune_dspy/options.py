@@ -11,7 +11,12 @@ import dspy
 #: DSPy's own reasoning field description, and one plainer hint to try against it.
 DEFAULT_REASONING_HINTS: tuple[str, ...] = ("${reasoning}", "Think step by step in order to produce the answer.")
 
-ADAPTER_KEYS: tuple[str, ...] = ("chat", "json", "xml")
+#: DSPy's built-in adapters by choice key.
+_ADAPTERS: dict[str, type[dspy.Adapter]] = {"chat": dspy.ChatAdapter, "json": dspy.JSONAdapter, "xml": dspy.XMLAdapter}
+ADAPTER_KEYS: tuple[str, ...] = tuple(_ADAPTERS)
+
+#: The LM call settings that become variables (in ``Predict.config``).
+SETTINGS: tuple[str, ...] = ("temperature", "max_tokens", "top_p")
 
 #: ``proposer(path, predictor) -> candidate instructions`` (e.g. wrapping DSPy's GroundedProposer).
 InstructionProposer = Callable[[str, dspy.Predict], Sequence[str]]
@@ -49,7 +54,7 @@ class TuningOptions:
             raise ValueError(f"max_demos must be >= 1, got {self.max_demos}")
         if self.demo_seeds < 1:
             raise ValueError(f"demo_seeds must be >= 1, got {self.demo_seeds}")
-        for name in ("temperature", "max_tokens", "top_p"):
+        for name in SETTINGS:
             bounds = getattr(self, name)
             if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
                 raise ValueError(f"{name} must be a (low, high) pair with low <= high, or None; got {bounds!r}")
@@ -69,24 +74,18 @@ class TuningOptions:
 
 def make_adapter(key: str) -> dspy.Adapter:
     """A fresh DSPy adapter for a choice key."""
-    factories: dict[str, Callable[[], dspy.Adapter]] = {
-        "chat": dspy.ChatAdapter, "json": dspy.JSONAdapter, "xml": dspy.XMLAdapter,
-    }
     try:
-        return factories[key]()
+        return _ADAPTERS[key]()
     except KeyError:
-        raise ValueError(f"unknown DSPy adapter {key!r}; allowed: {list(factories)}") from None
+        raise ValueError(f"unknown DSPy adapter {key!r}; allowed: {list(_ADAPTERS)}") from None
 
 
 def adapter_key(adapter: object) -> str:
     """The choice key of the adapter DSPy would use now ("current" for a custom one)."""
     if adapter is None:
         return "chat"
-    for key, cls in (("xml", dspy.XMLAdapter), ("json", dspy.JSONAdapter), ("chat", dspy.ChatAdapter)):
-        if type(adapter) is cls:
-            return key
-    return "current"
+    return next((key for key, cls in _ADAPTERS.items() if type(adapter) is cls), "current")
 
 
-__all__ = ["ADAPTER_KEYS", "DEFAULT_REASONING_HINTS", "InstructionProposer", "TuningOptions", "adapter_key",
-           "make_adapter"]
+__all__ = ["ADAPTER_KEYS", "DEFAULT_REASONING_HINTS", "SETTINGS", "InstructionProposer", "TuningOptions",
+           "adapter_key", "make_adapter"]

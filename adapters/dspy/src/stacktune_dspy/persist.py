@@ -19,7 +19,7 @@ from typing import Any
 import dspy
 
 from stacktune_dspy.build import swap
-from stacktune_dspy.discovery import compiled_module_paths, current_path, find_predictors, get_path
+from stacktune_dspy.discovery import compiled_module_paths, current_path, find_predictors, get_path, predictor_at
 from stacktune_dspy.optimizable import SETTINGS_ATTRIBUTE, DSPyOptimizable
 
 FORMAT = "stacktune-dspy/1"
@@ -99,7 +99,7 @@ def load(template: dspy.Module, path: str | Path, *, allow_unsafe_lm_state: bool
         get_path(program, predictor_path).config = dict(settings)
     if lm_kwargs:
         for info in find_predictors(program):
-            predictor = get_path(program, current_path(program, info))
+            predictor = predictor_at(program, info)
             if predictor.lm is not None:
                 predictor.lm = predictor.lm.copy(**lm_kwargs)
     setattr(program, SETTINGS_ATTRIBUTE, {"adapter": state.get("adapter")})

@@ -12,7 +12,7 @@ the stored response, whose token counts we report as cached.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from stacktune import Usage
 
@@ -27,8 +27,12 @@ class HistorySink:
         return usage_from_history(self.history)
 
 
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _count(value: object) -> int:
-    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+    return int(value) if _is_number(value) else 0
 
 
 def _tokens_of_usage(usage: Mapping[str, Any]) -> tuple[int, int]:
@@ -51,8 +55,6 @@ def _tokens_of_response(response: object) -> tuple[int, int] | None:
         outputs = getattr(usage, "output_tokens", None)
         if outputs is None:
             outputs = getattr(usage, "completion_tokens", None)
-        if inputs is None and outputs is None:
-            return None
         counts = (_count(inputs), _count(outputs))
     return counts if any(counts) else None
 
@@ -73,16 +75,17 @@ def usage_from_history(entries: Iterable[Mapping[str, Any]]) -> Usage:
             inputs, outputs = stored or (0, 0)
         input_tokens += inputs
         output_tokens += outputs
-        price = entry.get("cost")
-        if isinstance(price, (int, float)) and not isinstance(price, bool):
-            cost += float(price)
-        else:
+        cost_field = entry.get("cost")
+        price = float(cost_field) if _is_number(cost_field) else None
+        if price is None:
             unpriced += 1
+        else:
+            cost += price
         if cached:
             cache_hits += 1
             cached_tokens += inputs + outputs
-            if isinstance(price, (int, float)) and not isinstance(price, bool):
-                cached_cost += float(price)
+            if price is not None:
+                cached_cost += price
     return Usage(calls=calls, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost,
                  unpriced_calls=unpriced, cache_hits=cache_hits, cached_tokens=cached_tokens,
                  cached_cost_usd=cached_cost)

@@ -86,7 +86,7 @@ class PromptAdapter:
         changes: dict[str, Any] = {}
         for name, value in valid.items():
             variable = space[name]
-            if isinstance(variable, Categorical) and name in ("instructions", "demo_order"):
+            if isinstance(variable, Categorical):  # the key's choice: a text, an ordering, a model or parser name
                 changes[name] = variable.resolve(value)
             elif isinstance(variable, Float):
                 changes[name] = float(value)  # type: ignore[arg-type]

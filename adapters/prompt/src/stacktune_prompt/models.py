@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timezone
 from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
@@ -154,8 +155,14 @@ def _retry_after(value: str | None) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unreadable: the usual backoff applies (raising here would turn a 429 into a final error)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)  # HTTP dates are GMT
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 def cache_identity(model: object) -> str:

@@ -7,7 +7,6 @@ applied with ``dataclasses.replace``. Calling it renders chat messages, asks the
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import random
@@ -15,6 +14,7 @@ import string
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -219,19 +219,18 @@ class Prompt:
 
     def _check(self) -> None:
         self.template_fields  # noqa: B018 - validates the template
+        if self.max_demos is not None and not 0 <= self.max_demos <= len(self.demos):
+            raise ValueError(f"max_demos={self.max_demos} is outside 0..{len(self.demos)} (the pool size)")
         if not 0 <= self.n_demos <= self.demo_limit:
             raise ValueError(f"n_demos={self.n_demos} is outside 0..{self.demo_limit} "
                              f"(a pool of {len(self.demos)} demos, max_demos={self.max_demos})")
-        if self.max_demos is not None and not 0 <= self.max_demos <= len(self.demos):
-            raise ValueError(f"max_demos={self.max_demos} is outside 0..{len(self.demos)} (the pool size)")
         if self.demo_orders < 1 or not 0 <= self.demo_order < self.demo_orders:
             raise ValueError(f"demo_order={self.demo_order} must be in 0..{self.demo_orders - 1} (demo_orders)")
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.max_tokens < 1:
             raise ValueError(f"bad sampling settings: temperature={self.temperature} (>= 0), top_p={self.top_p} "
                              f"(in (0, 1]), max_tokens={self.max_tokens} (>= 1)")
         for name in self.parsers:
-            fmt = _as_format(self.parsers[name])
-            answer = fmt.answer if fmt.answer is not None else self.answer
+            answer = self._answer_template(_as_format(self.parsers[name]))
             needed = (*self.template_fields, *template_fields(answer, f"answer template of parser {name!r}"))
             for index, demo in enumerate(self.demos):
                 _fields(demo, needed, f"demo #{index}")
@@ -244,7 +243,7 @@ class Prompt:
                 f"seed={self.seed})")
 
     # -- what the knobs resolve to ------------------------------------------------
-    @property
+    @cached_property
     def template_fields(self) -> tuple[str, ...]:
         return template_fields(self.template)
 
@@ -268,11 +267,14 @@ class Prompt:
             random.Random(order).shuffle(indices)
         return tuple(indices)
 
+    @cached_property
+    def _pool_digest(self) -> str:
+        return hashlib.sha1(json.dumps([dict(d) for d in self.demos], sort_keys=True, default=repr)
+                            .encode()).hexdigest()[:8]
+
     def demo_order_key(self, order: int) -> str:
         """A stable label for an ordering; it changes when the pool changes, so studies notice."""
-        digest = hashlib.sha1(json.dumps([dict(d) for d in self.demos], sort_keys=True, default=repr)
-                              .encode()).hexdigest()[:8]
-        return f"{'given' if order == 0 else f'shuffle-{order}'}@{digest}"
+        return f"{'given' if order == 0 else f'shuffle-{order}'}@{self._pool_digest}"
 
     @property
     def selected_demos(self) -> tuple[Mapping[str, Any], ...]:
@@ -284,16 +286,24 @@ class Prompt:
         for index, example in enumerate(examples):
             _fields(example, self.template_fields, f"example #{index}")
 
+    def _answer_template(self, fmt: OutputFormat) -> str:
+        return fmt.answer if fmt.answer is not None else self.answer
+
+    @cached_property
+    def _leading_turns(self) -> tuple[tuple[str, str], ...]:
+        """(role, content) before the example: the system text, then the demos. Rendered once per Prompt."""
+        fmt = self.output_format
+        system = "\n\n".join(part for part in (self.instructions, fmt.instructions) if part)
+        answer = self._answer_template(fmt)
+        turns = [("system", system)] if system else []
+        for demo in self.selected_demos:
+            turns += [("user", self.template.format(**demo)), ("assistant", answer.format(**demo))]
+        return tuple(turns)
+
     def messages(self, example: object) -> list[dict[str, str]]:
         """The chat messages for one example: system, the demos as turns, then the example."""
         fields = _fields(example, self.template_fields, "example")
-        fmt = self.output_format
-        system = "\n\n".join(part for part in (self.instructions, fmt.instructions) if part)
-        answer = fmt.answer if fmt.answer is not None else self.answer
-        messages = [{"role": "system", "content": system}] if system else []
-        for demo in self.selected_demos:
-            messages.append({"role": "user", "content": self.template.format(**demo)})
-            messages.append({"role": "assistant", "content": answer.format(**demo)})
+        messages = [{"role": role, "content": content} for role, content in self._leading_turns]
         messages.append({"role": "user", "content": self.template.format(**fields)})
         return messages
 
@@ -314,6 +324,7 @@ class Prompt:
         cache = self.cache if isinstance(self.cache, ResponseCache) else None
         key = cache_key(cache_identity(client), request) if cache is not None else ""
         recorded = cache.get(key) if cache is not None else None
+        cached = recorded is not None
         if recorded is None:
             def attempt() -> tuple[Mapping[str, Any], float]:
                 start = time.perf_counter()  # the answering call only, not the backoff before it
@@ -323,9 +334,6 @@ class Prompt:
             recorded = _recorded(response, latency)
             if cache is not None:
                 cache.put(key, recorded)
-            cached = False
-        else:
-            cached = True
         usage = self._usage(recorded, cached)
         try:
             prediction = self.output_format.parse(recorded.text)
@@ -346,10 +354,6 @@ class Prompt:
                      cost_usd=cost, unpriced_calls=0 if price else 1, cache_hits=int(cached),
                      cached_tokens=tokens if cached else 0, cached_cost_usd=cost if cached else 0.0,
                      latencies=(recorded.latency,))
-
-    def with_changes(self, **changes: Any) -> Prompt:
-        """A copy with some fields changed (the original stays as it is)."""
-        return dataclasses.replace(self, **changes)
 
 
 def _recorded(response: Mapping[str, Any], latency: float) -> CachedResponse:

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stacktune_prompt.models import cache_identity as _identity_of
+
 POSITIVE_WORDS = frozenset({"good", "great", "love", "loved", "excellent", "wonderful", "happy", "best", "fun"})
 NEGATIVE_WORDS = frozenset({"bad", "awful", "hate", "hated", "terrible", "boring", "worst", "broke", "poor"})
 
@@ -93,7 +95,7 @@ class FlakyModel:
 
     @property
     def cache_identity(self) -> str:
-        return f"flaky:{getattr(self.inner, 'cache_identity', type(self.inner).__qualname__)}"
+        return f"flaky:{_identity_of(self.inner)}"
 
     def create_chat_completion(self, **kwargs: Any) -> Any:
         with self._lock:
