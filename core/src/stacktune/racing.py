@@ -1,10 +1,15 @@
 """Racing: stacktune's default way to spend fewer LLM calls per trial.
 
-Every trial of a study sees the examples in the same shuffled order (common random
-numbers), and is compared example by example with the *incumbent*, the best complete
-trial so far, whose per-example scores are kept in memory (never evaluated again). A
-trial stops as soon as it is unlikely to end strictly above the incumbent on the whole
-dataset; a trial that ties or leads so far is never stopped (no pruning on noise).
+Every trial is compared example by example with the *incumbent*, the best complete trial
+so far, whose per-example scores are kept in memory (never evaluated again). A trial
+stops as soon as it is unlikely to end strictly above the incumbent on the whole dataset;
+a trial that ties or leads so far is never stopped (no pruning on noise).
+
+Each trial sees the examples in its own shuffled order, fixed by its number. Pairing with
+the incumbent, known on every example, gives the precision of common random numbers in
+any order; separate orders make the race's mistakes independent. A good configuration
+stopped by an unlucky start gets a fresh start when the sampler proposes it (or a
+neighbour) again, where one shared order would give every trial the same unlucky start.
 
 How unlikely: for 0/1 scores the remaining examples are split by the incumbent's score
 on them; ``P(candidate right | incumbent right)`` and ``P(candidate right | incumbent
@@ -49,12 +54,12 @@ class RacingPolicy:
     - ``same_prior``: the prior probability that a candidate behaves exactly like the incumbent
       (samplers often propose the incumbent again, or a neighbour that answers the same): a
       candidate that agrees on every example so far soon stops, as a copy cannot win.
-    - ``order_seed``: the seed of the shared example order.
+    - ``order_seed``: with the trial's number, the seed of the trial's example order.
     - ``dense_checks``: check after every example up to this many, then about every
       ``examples / dense_checks`` examples (keeps the cost per example flat on big datasets).
     """
 
-    delta: float = 0.1
+    delta: float = 0.2
     min_examples: int = 5
     min_dataset: int = 30
     disagreement: float = 0.2
@@ -83,7 +88,7 @@ def _is_binary(score: float) -> bool:
 
 
 class Race:
-    """The race of one ``optimize`` call: the shared example order and the incumbent.
+    """The race of one ``optimize`` call: the incumbent, and each trial's example order.
 
     Thread-safe: parallel trials each get a :class:`Lane` holding the incumbent as it was
     when they started.
@@ -94,9 +99,6 @@ class Race:
             raise ValueError(f"a race needs at least one example, got {n_examples}")
         self.n = n_examples
         self.policy = policy
-        order = list(range(n_examples))
-        random.Random(policy.order_seed).shuffle(order)
-        self.order: tuple[int, ...] = tuple(order)
         self._lock = threading.Lock()
         self._incumbent: tuple[float, ...] | None = None
         self._incumbent_total = -math.inf
@@ -119,10 +121,17 @@ class Race:
                 return True
         return False
 
-    def lane(self) -> Lane:
-        """A new trial's view of the race (the incumbent as it is now)."""
+    def order(self, trial_number: int) -> tuple[int, ...]:
+        """The order trial ``trial_number`` evaluates the examples in (position -> dataset index)."""
+        order = list(range(self.n))
+        random.Random(f"{self.policy.order_seed}/{trial_number}").shuffle(order)
+        return tuple(order)
+
+    def lane(self, trial_number: int) -> Lane:
+        """Trial ``trial_number``'s view of the race: its example order, and the incumbent as it is now."""
+        order = self.order(trial_number)
         with self._lock:
-            return Lane(self.policy, self._incumbent, self._incumbent_total, order=self.order)
+            return Lane(self.policy, self._incumbent, self._incumbent_total, order=order)
 
 
 class Lane:

@@ -406,11 +406,11 @@ class _Run:
         scores: dict[int, float] = {}
         report_lock = threading.Lock()
         n = len(self.dataset)
-        race, lane = self.race, self.race.lane() if self.race else None
+        race, lane = self.race, self.race.lane(trial.number) if self.race else None
 
         def on_result(index: int, score: float) -> None:
             if lane is not None:
-                index = lane.order[index]  # a raced trial evaluates the dataset in the race's order
+                index = lane.order[index]  # a raced trial evaluates the dataset in its own order
             with report_lock:
                 scores[index] = score
                 done = len(scores)
