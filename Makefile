@@ -47,7 +47,7 @@ test: lint typecheck
 benchmark: setup
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/overhead_per_example.py
-	$(PY) benchmarks/compare.py
+	$(PY) benchmarks/compare.py --workers 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

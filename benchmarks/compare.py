@@ -1,6 +1,6 @@
 """Compare search strategies on recorded tables: how many LLM calls to find a good configuration?
 
-    .venv/bin/python benchmarks/compare.py                 # every table, 40 seeds each (a few minutes)
+    .venv/bin/python benchmarks/compare.py --workers 2     # every table, 100 seeds each (about 10 minutes)
     .venv/bin/python benchmarks/compare.py --seeds 8       # a quick look
     .venv/bin/python benchmarks/compare.py --categorical   # every variable categorical
 
@@ -12,7 +12,8 @@ over all the table's examples. Printed per strategy:
 
 - calls to 95 %: the median number of LLM calls until the incumbent's true score is within
   95 % of the table's best (a seed that never gets there counts as infinite);
-- ratio: that median divided by TPE-full's;
+- ratio: that median divided by TPE-full's, and its 90 % interval (a paired bootstrap over
+  seeds: medians over a few dozen seeds move by about 10 % from one set of seeds to another);
 - success: the share of seeds that get there within the budget;
 - final: the mean true score of the incumbent when the budget is spent, relative to the best.
 
@@ -271,6 +272,7 @@ class Summary:
     final_relative: float
     trials: float
     seconds: float
+    calls: tuple[float, ...] = ()  # calls to the target, per seed (in the order of the seeds)
 
 
 def summarize(table: Table, runs: Sequence[Run], seconds: float) -> Summary:
@@ -285,7 +287,32 @@ def summarize(table: Table, runs: Sequence[Run], seconds: float) -> Summary:
         final_relative=statistics.fmean(finals) / table.best_score,
         trials=statistics.fmean(r.trials for r in runs),
         seconds=seconds,
+        calls=tuple(calls),
     )
+
+
+def ratio_interval(calls: Sequence[float], baseline: Sequence[float], *, level: float = 0.9,
+                   resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+    """A paired bootstrap interval of ``median(calls) / median(baseline)``, both measured on the same seeds.
+
+    Resampling whole seeds keeps each seed's pair together. A resample where the baseline never
+    gets there has no ratio; None when the seeds do not pair up or too many resamples have none.
+    """
+    n = len(calls)
+    if n == 0 or len(baseline) != n:
+        return None
+    rng = random.Random(seed)
+    ratios = []
+    for _ in range(resamples):
+        picks = [rng.randrange(n) for _ in range(n)]
+        bottom = statistics.median(baseline[i] for i in picks)
+        if math.isfinite(bottom) and bottom > 0:
+            ratios.append(statistics.median(calls[i] for i in picks) / bottom)
+    tail = (1.0 - level) / 2
+    if len(ratios) < resamples * (1.0 - tail):
+        return None
+    ratios.sort()
+    return ratios[int(tail * (len(ratios) - 1))], ratios[math.ceil((1.0 - tail) * (len(ratios) - 1))]
 
 
 def _run_one(args: tuple[str, str | Table, int, int, bool]) -> Run:
@@ -339,15 +366,18 @@ def render(table: Table, summaries: Sequence[Summary], budget: int, n_seeds: int
         f"best {table.best_score:.3f}, {near} configurations within {TARGET:.0%} of it; "
         f"budget {budget} calls, {n_seeds} seeds",
         "",
-        f"| strategy | median calls to {TARGET:.0%} | ratio to {BASELINE} | success within budget "
+        f"| strategy | median calls to {TARGET:.0%} | ratio to {BASELINE} | 90% interval | success within budget "
         f"| final score (of best) | trials | seconds |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
-        ratio = "-"
+        ratio = interval = "-"
         if baseline is not None and math.isfinite(s.median_calls) and math.isfinite(baseline.median_calls):
             ratio = f"{s.median_calls / baseline.median_calls:.2f}"
-        lines.append(f"| {s.strategy} | {_fmt_calls(s.median_calls)} | {ratio} | {s.success:.0%} "
+        bounds = ratio_interval(s.calls, baseline.calls) if baseline is not None and s is not baseline else None
+        if bounds is not None:
+            interval = "-".join(f"{b:.2f}" if math.isfinite(b) else "never" for b in bounds)
+        lines.append(f"| {s.strategy} | {_fmt_calls(s.median_calls)} | {ratio} | {interval} | {s.success:.0%} "
                      f"| {s.final:.3f} ({s.final_relative:.1%}) | {s.trials:.0f} | {s.seconds:.0f} |")
     return "\n".join(lines)
 
@@ -355,7 +385,7 @@ def render(table: Table, summaries: Sequence[Summary], budget: int, n_seeds: int
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", default="sentiment,headlines,emotions", help="comma-separated table names or paths")
-    parser.add_argument("--seeds", type=int, default=40, help="seeds per strategy and table")
+    parser.add_argument("--seeds", type=int, default=100, help="seeds per strategy and table")
     parser.add_argument("--budget", type=int, default=None, help="LLM calls per run (default: the whole table)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated strategy names")
     parser.add_argument("--categorical", action="store_true", help="search every variable as a Categorical")

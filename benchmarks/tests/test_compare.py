@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 import random
+import statistics
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from compare import (
     compare,
     default_budget,
     main,
+    ratio_interval,
     render,
     summarize,
 )
@@ -104,7 +106,8 @@ class TestSummarize:
         summary = summarize(table, runs, seconds=1.5)
         assert summary == Summary(strategy="s", median_calls=80.0, success=pytest.approx(2 / 3),
                                   final=pytest.approx((1.0 + 1.0 + 0.8) / 3),
-                                  final_relative=pytest.approx((1.0 + 1.0 + 0.8) / 3), trials=4.0, seconds=1.5)
+                                  final_relative=pytest.approx((1.0 + 1.0 + 0.8) / 3), trials=4.0, seconds=1.5,
+                                  calls=(50.0, 80.0, math.inf))
 
     def test_most_seeds_failing_make_the_median_infinite(self) -> None:
         table = one_row_table([0.25, 0.5])  # best 0.5: the target is 0.475
@@ -122,6 +125,39 @@ class TestSummarize:
         just_above = Run("s", 1, budget=100, trace=[(30, TARGET)])
         assert summarize(table, [just_below], 0.0).success == 0.0
         assert summarize(table, [just_above], 0.0).median_calls == 30.0
+
+
+class TestRatioInterval:
+    def test_pairs_with_one_ratio_give_that_ratio(self) -> None:
+        baseline = [float(c) for c in range(100, 500, 10)]
+        assert ratio_interval([c / 2 for c in baseline], baseline) == (0.5, 0.5)
+
+    def test_the_interval_holds_the_ratio_of_medians_and_narrows_with_more_seeds(self) -> None:
+        rng = random.Random(7)
+
+        def seeds(n: int) -> tuple[list[float], list[float]]:
+            baseline = [rng.uniform(200.0, 800.0) for _ in range(n)]
+            return [b * rng.uniform(0.3, 0.7) for b in baseline], baseline
+
+        few, many = seeds(20), seeds(400)
+        low, high = ratio_interval(*few) or (0.0, 0.0)
+        assert low < statistics.median(few[0]) / statistics.median(few[1]) < high
+        many_low, many_high = ratio_interval(*many) or (0.0, 0.0)
+        assert many_low < 0.5 < many_high
+        assert many_high - many_low < (high - low) / 2
+
+    def test_it_is_reproducible(self) -> None:
+        calls, baseline = [30.0, 50.0, 90.0, 20.0], [100.0, 80.0, 120.0, 60.0]
+        assert ratio_interval(calls, baseline) == ratio_interval(calls, baseline)
+        assert ratio_interval(calls, baseline, seed=1) is not None
+
+    def test_seeds_that_never_get_there(self) -> None:
+        assert ratio_interval([math.inf] * 10, [100.0] * 10) == (math.inf, math.inf)
+        assert ratio_interval([50.0] * 10, [math.inf] * 10) is None, "the baseline never gets there: no ratio"
+
+    def test_seeds_that_do_not_pair_up(self) -> None:
+        assert ratio_interval([1.0, 2.0], [1.0]) is None
+        assert ratio_interval([], []) is None
 
 
 # -- the strategies on a real (small) table ------------------------------------------------------------------
@@ -225,17 +261,19 @@ def render_row(text: str, strategy: str) -> list[str]:
 def test_render_on_hand_made_summaries() -> None:
     table = one_row_table([0.5, 1.0])
     summaries = [
-        Summary(BASELINE, median_calls=200.0, success=0.75, final=0.9, final_relative=0.9, trials=10, seconds=3),
-        Summary("stacktune", median_calls=50.0, success=1.0, final=1.0, final_relative=1.0, trials=30, seconds=1),
+        Summary(BASELINE, median_calls=200.0, success=0.75, final=0.9, final_relative=0.9, trials=10, seconds=3,
+                calls=(100.0, 200.0, 200.0, 300.0)),
+        Summary("stacktune", median_calls=50.0, success=1.0, final=1.0, final_relative=1.0, trials=30, seconds=1,
+                calls=(25.0, 50.0, 50.0, 75.0)),  # a quarter of the baseline's in every seed
         Summary("random", median_calls=math.inf, success=0.25, final=0.5, final_relative=0.5, trials=10, seconds=0),
     ]
     text = render(table, summaries, budget=500, n_seeds=4)
     header = text.splitlines()[0]
     assert header.startswith("## hand: 2 configurations x 20 examples, best 1.000, 1 configurations within 95% of it")
     assert header.endswith("budget 500 calls, 4 seeds")
-    assert render_row(text, BASELINE) == ["tpe-full", "200", "1.00", "75%", "0.900 (90.0%)", "10", "3"]
-    assert render_row(text, "stacktune")[:3] == ["stacktune", "50", "0.25"]
-    assert render_row(text, "random")[:4] == ["random", "never", "-", "25%"]
+    assert render_row(text, BASELINE) == ["tpe-full", "200", "1.00", "-", "75%", "0.900 (90.0%)", "10", "3"]
+    assert render_row(text, "stacktune")[:4] == ["stacktune", "50", "0.25", "0.25-0.25"]
+    assert render_row(text, "random")[:5] == ["random", "never", "-", "-", "25%"], "no seeds: no interval"
 
 
 def test_render_without_a_baseline_has_no_ratio() -> None:
@@ -250,7 +288,7 @@ def test_render_of_a_real_comparison(small: Table) -> None:
     for name in STRATEGIES:
         render_row(text, name)
     baseline = render_row(text, BASELINE)
-    assert baseline[1] != "never" and baseline[2] == "1.00"
+    assert baseline[1] != "never" and baseline[2] == "1.00" and baseline[3] == "-"
     assert f"ratio to {BASELINE}" in text and f"budget {BUDGET} calls, 2 seeds" in text
 
 
