@@ -3,7 +3,7 @@
 Every trial is compared example by example with the *incumbent*, the best complete trial
 so far, whose per-example scores are kept in memory (never evaluated again). A trial
 stops as soon as it is unlikely to end strictly above the incumbent on the whole dataset;
-a trial that ties or leads so far is never stopped (no pruning on noise).
+a trial that leads so far is never stopped, nor before ``min_examples`` (no pruning on noise).
 
 Each trial sees the examples in its own shuffled order, fixed by its number. Pairing with
 the incumbent, known on every example, gives the precision of common random numbers in
