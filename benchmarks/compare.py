@@ -265,14 +265,23 @@ BASELINE = "tpe-full"
 # -- summary --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Summary:
+    """One strategy on one table over every seed."""
+
     strategy: str
-    median_calls: float
-    success: float
+    calls: tuple[float, ...]  # LLM calls to the target, per seed (in the order of the seeds; inf: never)
     final: float
     final_relative: float
     trials: float
     seconds: float
-    calls: tuple[float, ...] = ()  # calls to the target, per seed (in the order of the seeds)
+
+    @property
+    def median_calls(self) -> float:
+        return statistics.median(self.calls)
+
+    @property
+    def success(self) -> float:
+        """The share of seeds that reach the target within the budget."""
+        return sum(math.isfinite(c) for c in self.calls) / len(self.calls)
 
 
 def summarize(table: Table, runs: Sequence[Run], seconds: float) -> Summary:
@@ -281,13 +290,11 @@ def summarize(table: Table, runs: Sequence[Run], seconds: float) -> Summary:
     finals = [r.final() for r in runs]
     return Summary(
         strategy=runs[0].strategy,
-        median_calls=statistics.median(calls),
-        success=sum(math.isfinite(c) for c in calls) / len(calls),
+        calls=tuple(calls),
         final=statistics.fmean(finals),
         final_relative=statistics.fmean(finals) / table.best_score,
         trials=statistics.fmean(r.trials for r in runs),
         seconds=seconds,
-        calls=tuple(calls),
     )
 
 
@@ -374,9 +381,9 @@ def render(table: Table, summaries: Sequence[Summary], budget: int, n_seeds: int
         ratio = interval = "-"
         if baseline is not None and math.isfinite(s.median_calls) and math.isfinite(baseline.median_calls):
             ratio = f"{s.median_calls / baseline.median_calls:.2f}"
-        bounds = ratio_interval(s.calls, baseline.calls) if baseline is not None and s is not baseline else None
-        if bounds is not None:
-            interval = "-".join(f"{b:.2f}" if math.isfinite(b) else "never" for b in bounds)
+            bounds = ratio_interval(s.calls, baseline.calls) if s is not baseline else None
+            if bounds is not None:
+                interval = "-".join(f"{b:.2f}" if math.isfinite(b) else "never" for b in bounds)
         lines.append(f"| {s.strategy} | {_fmt_calls(s.median_calls)} | {ratio} | {interval} | {s.success:.0%} "
                      f"| {s.final:.3f} ({s.final_relative:.1%}) | {s.trials:.0f} | {s.seconds:.0f} |")
     return "\n".join(lines)

@@ -139,14 +139,12 @@ class Table:
                 variables.append(Categorical(name, list(values), default=default))
         return Space(variables)
 
-    def subset(self, *, configurations: Sequence[int] | None = None, examples: Sequence[int] | None = None,
-               grid: Mapping[str, Sequence[Any]] | None = None) -> Table:
+    def subset(self, *, grid: Mapping[str, Sequence[Any]] | None = None,
+               examples: Sequence[int] | None = None) -> Table:
         """A smaller table (for tests): a sub-grid and/or some examples."""
-        if grid is not None:
-            keep = [i for i, c in enumerate(self.configurations) if all(c[n] in grid[n] for n in grid)]
-            new_grid = {n: [v for v in vs if n not in grid or v in grid[n]] for n, vs in self.grid.items()}
-        else:
-            keep, new_grid = list(configurations or range(len(self.configurations))), dict(self.grid)
+        grid = grid or {}
+        keep = [i for i, c in enumerate(self.configurations) if all(c[n] in grid[n] for n in grid)]
+        new_grid = {n: [v for v in vs if n not in grid or v in grid[n]] for n, vs in self.grid.items()}
         cols = list(examples) if examples is not None else list(range(self.n_examples))
 
         def pick(rows: list[list[Any]]) -> list[list[Any]]:

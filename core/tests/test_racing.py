@@ -187,7 +187,13 @@ class TestStatistics:
         with pytest.raises(ValueError, match="delta"):
             RacingPolicy(delta=0.0)
         with pytest.raises(ValueError, match="disagreement"):
+            RacingPolicy(disagreement=1.0)
+        with pytest.raises(ValueError, match="strength"):
             RacingPolicy(strength=0.0)
+        with pytest.raises(ValueError, match="dense_checks"):
+            RacingPolicy(dense_checks=0)
+        with pytest.raises(ValueError, match="deltta"):
+            RacingPolicy(deltta=0.1)  # type: ignore[call-arg]  # a misspelt knob is an error, not ignored
         with pytest.raises(ValueError, match="same_prior"):
             RacingPolicy(same_prior=1.0)
         with pytest.raises(ValueError, match="min_examples"):
@@ -214,7 +220,7 @@ class TestRace:
         assert not race.offer([1.0, 1.0, 1.0]), "an evaluation of another size is ignored"
 
     def test_ordered_and_restore_round_trip(self) -> None:
-        lane = Lane(DEFAULT_POLICY, None, 0.0, order=Race(6).order(0))
+        lane = Lane(DEFAULT_POLICY, None, order=Race(6).order(0))
         dataset = ["a", "b", "c", "d", "e", "f"]
         ordered = lane.ordered(dataset)
         assert ordered == [dataset[i] for i in lane.order]

@@ -30,19 +30,18 @@ import math
 import random
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import BaseModel, ConfigDict, Field
 
 from stacktune._keys import ATTR_TRIAL, ESTIMATE_KEY
 from stacktune.protocol import Evaluation, ExampleFailure
 
 
-@dataclass(frozen=True)
-class RacingPolicy:
+class RacingPolicy(BaseModel):
     """The knobs of the race (the defaults are what the benchmark in ``benchmarks/`` measured).
 
     - ``delta``: stop when P(candidate ends strictly above the incumbent) < delta.
@@ -59,25 +58,16 @@ class RacingPolicy:
       ``examples / dense_checks`` examples (keeps the cost per example flat on big datasets).
     """
 
-    delta: float = 0.2
-    min_examples: int = 5
-    min_dataset: int = 30
-    disagreement: float = 0.2
-    strength: float = 4.0
-    same_prior: float = 0.5
-    order_seed: int = 0
-    dense_checks: int = 64
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
-        if not 0.0 < self.delta < 1.0:
-            raise ValueError(f"RacingPolicy.delta must be in (0, 1), got {self.delta!r}")
-        if self.min_examples < 1 or self.min_dataset < 1 or self.dense_checks < 1:
-            raise ValueError("RacingPolicy.min_examples, min_dataset and dense_checks must be >= 1")
-        if not 0.0 < self.disagreement < 1.0 or self.strength <= 0:
-            raise ValueError(f"RacingPolicy.disagreement must be in (0, 1) and strength > 0, got "
-                             f"{self.disagreement!r} and {self.strength!r}")
-        if not 0.0 <= self.same_prior < 1.0:
-            raise ValueError(f"RacingPolicy.same_prior must be in [0, 1), got {self.same_prior!r}")
+    delta: float = Field(0.2, gt=0.0, lt=1.0)
+    min_examples: int = Field(5, ge=1)
+    min_dataset: int = Field(30, ge=1)
+    disagreement: float = Field(0.2, gt=0.0, lt=1.0)
+    strength: float = Field(4.0, gt=0.0)
+    same_prior: float = Field(0.5, ge=0.0, lt=1.0)
+    order_seed: int = 0
+    dense_checks: int = Field(64, ge=1)
 
 
 DEFAULT_POLICY = RacingPolicy()
@@ -131,23 +121,21 @@ class Race:
         """Trial ``trial_number``'s view of the race: its example order, and the incumbent as it is now."""
         order = self.order(trial_number)
         with self._lock:
-            return Lane(self.policy, self._incumbent, self._incumbent_total, order=order)
+            return Lane(self.policy, self._incumbent, order=order)
 
 
 class Lane:
     """One trial racing the incumbent: feed it each example's score, it says when to stop."""
 
-    def __init__(self, policy: RacingPolicy, incumbent: tuple[float, ...] | None, incumbent_total: float, *,
-                 order: Sequence[int]) -> None:
+    def __init__(self, policy: RacingPolicy, incumbent: tuple[float, ...] | None, *, order: Sequence[int]) -> None:
         self.policy = policy
         self.order = tuple(order)  # position -> dataset index: the order this trial evaluates the examples in
         self.incumbent = incumbent
-        self.incumbent_total = incumbent_total
+        self.incumbent_total = math.fsum(incumbent) if incumbent is not None else 0.0
         self.n = len(incumbent) if incumbent is not None else 0
         self.binary = incumbent is not None and all(_is_binary(s) for s in incumbent)
         self.incumbent_ones = sum(1 for s in incumbent or () if s == 1.0)
         self.seen = 0
-        self.scores: list[float | None] = [None] * self.n  # by dataset index
         self.same_so_far = incumbent is not None  # answered exactly like the incumbent on every example seen
         self.total = 0.0          # the candidate's sum over the examples seen
         self.diff_sum = 0.0       # sum of (candidate - incumbent) over the examples seen
@@ -162,7 +150,7 @@ class Lane:
         self.keep_prior = ((1 - lose) * policy.strength, lose * policy.strength)
         self.gain_prior = (gain * policy.strength, (1 - gain) * policy.strength)
         # The normal model's prior variance of a paired difference (twice the incumbent's variance).
-        mean = incumbent_total / self.n if self.n else 0.0
+        mean = self.incumbent_total / self.n if self.n else 0.0
         self.prior_var = 2.0 * math.fsum((s - mean) ** 2 for s in incumbent) / self.n if incumbent else 0.0
         self.stopped = False
         self.probability = 1.0    # P(ends strictly above the incumbent) at the last check
@@ -203,7 +191,6 @@ class Lane:
             return self.stopped
         other = self.incumbent[index]
         self.seen += 1
-        self.scores[index] = score
         self.total += score
         difference = score - other
         self.same_so_far = self.same_so_far and difference == 0.0

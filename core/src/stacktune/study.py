@@ -30,7 +30,7 @@ from stacktune.evaluation import UsageMeter, metering
 from stacktune.objectives import BUILTIN_OBJECTIVES, Objective, ObjectiveLike, resolve_objectives
 from stacktune.plugins import get_plugin_manager, optimizable
 from stacktune.protocol import Evaluation, Metric, Optimizable, SupportsExport, Usage
-from stacktune.racing import Race, RacingSampler, race_for
+from stacktune.racing import Race, RacingSampler, estimated_score, race_for
 from stacktune.space import Configuration, Space
 
 if TYPE_CHECKING:
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("stacktune")
 
 DEFAULT_STORAGE = "sqlite:///stacktune.db"
-
-# What stacktune stores in Optuna's user attributes. A trial's record is ONE attribute
-# (a dict written once when the trial ends): each write is a storage transaction.
 
 _MAX_CONSECUTIVE_REJECTIONS = 200
 
@@ -111,7 +108,7 @@ class TrialResult:
             rejected_by=record.get("rejected_by"),
             examples_evaluated=int(record.get("examples_evaluated", 0)),
             examples_saved=int(record.get("examples_saved", 0)),
-            estimated_score=record.get(ESTIMATE_KEY),
+            estimated_score=estimated_score(trial),
             duration_s=duration,
         )
 
@@ -203,14 +200,12 @@ class Study:
         if n_jobs < 1:
             raise ValueError(f"n_jobs must be >= 1 (or -1 for one per CPU), got {n_jobs}")
         self._check_space_compatible(space)
-        self._configure_sampler(space, n_jobs)
-        pruning = self._pruning_enabled()
         # The default search (no sampler, no pruner, objective "score") races each trial against the best
-        # complete one on a shared example order and stops it once it is unlikely to win (see stacktune.racing).
+        # complete one and stops it once it is unlikely to win (see stacktune.racing).
         race = race_for(n_examples=len(dataset), default_search=not (self._sampler_given or self._pruner_given),
                         single_score_objective=self.objectives == (BUILTIN_OBJECTIVES["score"],))
-        if race is not None:  # the sampler learns from raced-out trials' estimates
-            self.optuna_study.sampler = RacingSampler(self.optuna_study.sampler, parallel=n_jobs > 1)
+        self._configure_sampler(space, n_jobs, racing=race is not None)
+        pruning = self._pruning_enabled()
 
         run = _Run(self, program, space, dataset, metric, n_trials=n_trials, timeout=timeout, budget=budget,
                    max_concurrency=max_concurrency, callbacks=tuple(callbacks), pruning=pruning,
@@ -246,11 +241,12 @@ class Study:
             )
         return True
 
-    def _configure_sampler(self, space: Space, n_jobs: int) -> None:
+    def _configure_sampler(self, space: Space, n_jobs: int, *, racing: bool) -> None:
         if self._sampler_given:
             return
-        self.optuna_study.sampler = _default_sampler(group=space.is_conditional, constant_liar=n_jobs > 1,
-                                                     seed=self.seed)
+        sampler = _default_sampler(group=space.is_conditional, constant_liar=n_jobs > 1, seed=self.seed)
+        # While racing, the sampler learns from raced-out trials' estimates (see RacingSampler).
+        self.optuna_study.sampler = RacingSampler(sampler, parallel=n_jobs > 1) if racing else sampler
 
     def _check_space_compatible(self, space: Space) -> None:
         """A study's categorical choices may never change: say which variable changed, up front."""
