@@ -12,6 +12,7 @@ from stacktune.errors import (
     StacktuneError,
 )
 from stacktune.evaluation import UsageMeter, evaluate_examples, metering, record_usage
+from stacktune.knobs import SAMPLING_KNOBS, SamplingKnob, find_knob, knob_variable, leaves_unset
 from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
 from stacktune.plugins import (
     create_plugin_manager,
@@ -20,6 +21,7 @@ from stacktune.plugins import (
     hookspec,
     optimizable,
 )
+from stacktune.pricing import FREE, Price, Prices, call_cost, price_for
 from stacktune.protocol import (
     Evaluation,
     ExampleFailure,
@@ -44,4 +46,7 @@ __all__ = [
     "SupportsAsyncEvaluate", "SupportsExport", "Task", "TaskSetup", "TrialResult", "Usage", "UsageMeter",
     "Variable", "constraint", "create_plugin_manager", "create_study", "evaluate_examples", "get_plugin_manager",
     "hookimpl", "hookspec", "is_optimizable", "load_study", "metering", "optimizable", "record_usage",
+    # the adapter kit: knobs and prices
+    "FREE", "SAMPLING_KNOBS", "Price", "Prices", "SamplingKnob", "call_cost", "find_knob", "knob_variable",
+    "leaves_unset", "price_for",
 ]
