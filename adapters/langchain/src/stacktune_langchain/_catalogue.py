@@ -15,17 +15,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from stacktune import (
-    Categorical,
-    Constraint,
-    Float,
-    Int,
-    InvalidConfiguration,
-    InvalidVariable,
-    Space,
-    Variable,
-    leaves_unset,
-)
+from stacktune import Categorical, Constraint, Float, Int, InvalidConfiguration, InvalidVariable, Space, Variable
+from stacktune.knobs import leaves_unset
 from stacktune.space import ConstraintCheck
 from stacktune_langchain._bounds import numeric_kind, numeric_variable
 from stacktune_langchain._declared import Choices, DeclaredKnob, bound_configurable, declared_knobs
