@@ -60,13 +60,13 @@ class SamplingKnob(BaseModel):
     range: tuple[float, float] | None = Field(default=None, description="the default range; None: only if asked")
     log: bool = False
     step: float | None = None
-    unset: float | Literal["low", "high"] | None = Field(
-        default=None, description="what stands for the knob when it is unset: a value, or a bound of the range")
+    unset: float | Literal["low", "high"] = Field(
+        default="low", description="what stands for the knob when it is unset: a value, or a bound of the range")
     aliases: tuple[str, ...] = Field(default=(), description="other names providers give the same knob")
 
     def stand_in(self, low: float, high: float) -> float:
         """The value standing for "unset" in a range [low, high] (kept inside it)."""
-        if self.unset == "low" or self.unset is None:
+        if self.unset == "low":
             return low
         if self.unset == "high":
             return high
@@ -88,7 +88,7 @@ SAMPLING_KNOBS: Mapping[str, SamplingKnob] = {knob.name: knob for knob in (
     _knob("top_k", "int", 1, 100, log=True, unset="high"),
     _knob("frequency_penalty", "float", 0.0, 1.0, step=0.05, unset=0.0),
     _knob("presence_penalty", "float", 0.0, 1.0, step=0.05, unset=0.0),
-    _knob("seed", "int", unset="low"),
+    _knob("seed", "int"),
     _knob("stop", "choice"),
 )}
 
