@@ -8,10 +8,19 @@ from stacktune.errors import (
     BudgetExhausted,
     InvalidConfiguration,
     InvalidVariable,
+    MetricError,
     NoAdapterFound,
     StacktuneError,
 )
-from stacktune.evaluation import UsageMeter, evaluate_examples, metering, record_usage
+from stacktune.evaluation import (
+    Evaluation,
+    ExampleFailure,
+    Metric,
+    ResultCallback,
+    aevaluate_examples,
+    evaluate_examples,
+    score_prediction,
+)
 from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
 from stacktune.plugins import (
     create_plugin_manager,
@@ -20,28 +29,24 @@ from stacktune.plugins import (
     hookspec,
     optimizable,
 )
-from stacktune.protocol import (
-    Evaluation,
-    ExampleFailure,
-    Metric,
-    Optimizable,
-    SupportsAsyncEvaluate,
-    SupportsExport,
-    Usage,
-    is_optimizable,
-)
+from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExport, is_optimizable
+from stacktune.racing import RacingPolicy
+from stacktune.search import OptunaSearch, Racing, Search
 from stacktune.space import Configuration, Constraint, Space, constraint
 from stacktune.study import Budget, Study, TrialResult, create_study, load_study
 from stacktune.tasks import Task, TaskSetup
+from stacktune.usage import Usage, UsageMeter, metering, record_usage
 from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive, Variable
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_OBJECTIVES", "Budget", "BudgetExhausted", "Categorical", "Configuration", "Constraint", "Evaluation",
-    "ExampleFailure", "Float", "Int", "InvalidConfiguration", "InvalidVariable", "Metric", "NoAdapterFound",
-    "Objective", "OpaqueChoice", "Optimizable", "Primitive", "Space", "StacktuneError", "Study",
-    "SupportsAsyncEvaluate", "SupportsExport", "Task", "TaskSetup", "TrialResult", "Usage", "UsageMeter",
-    "Variable", "constraint", "create_plugin_manager", "create_study", "evaluate_examples", "get_plugin_manager",
-    "hookimpl", "hookspec", "is_optimizable", "load_study", "metering", "optimizable", "record_usage",
+    "ExampleFailure", "Float", "Int", "InvalidConfiguration", "InvalidVariable", "Metric", "MetricError",
+    "NoAdapterFound", "Objective", "OpaqueChoice", "Optimizable", "OptunaSearch", "Primitive", "Racing",
+    "RacingPolicy", "ResultCallback", "Search", "Space",
+    "StacktuneError", "Study", "SupportsAsyncEvaluate", "SupportsExport", "Task", "TaskSetup", "TrialResult", "Usage",
+    "UsageMeter", "Variable", "aevaluate_examples", "constraint", "create_plugin_manager", "create_study",
+    "evaluate_examples", "get_plugin_manager", "hookimpl", "hookspec", "is_optimizable", "load_study", "metering",
+    "optimizable", "record_usage", "score_prediction",
 ]
