@@ -458,6 +458,18 @@ class TestAsyncAdapters:
                                                  for t in study.completed_trials())
         assert any(t.estimated_score is not None for t in study.trials), "raced through aevaluate too"
 
+    def test_the_budget_and_the_example_order_reach_the_async_evaluation(self, storage: optuna.storages.BaseStorage
+                                                                         ) -> None:
+        study = create_study(storage=storage, seed=0)
+        study.optimize(AsyncToy(), shuffled(40), toy_metric, n_trials=10, budget=Budget(calls=15))
+        trial = next(t for t in study.trials if not t.rejected_by)
+        assert trial.state == "pruned" and "budget" in (trial.error or ""), "the meter saw the awaited calls"
+        assert 15 <= trial.examples_evaluated <= 16
+        first = study.search.race(n_examples=40, objectives=study.objectives)
+        assert first is not None
+        evaluated = [i for i, s in enumerate(trial.scores) if s is not None]
+        assert set(evaluated) == set(first.order(trial.number)[:trial.examples_evaluated]), "in the trial's order"
+
     def test_it_works_from_inside_a_running_event_loop(self, storage: optuna.storages.BaseStorage) -> None:
         import asyncio
 

@@ -10,13 +10,11 @@ ends the trial early by raising, and the runner then starts no new example.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import math
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -133,15 +131,37 @@ class RaceStopper:
 
 
 # -- running an evaluation -------------------------------------------------------------------------
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One event loop for every trial of the process, on a daemon thread of its own.
+
+    Async clients outlive a trial: LangChain's OpenAI models share one cached httpx client,
+    bound to the loop it first ran on. A loop per trial (``asyncio.run``) would leave it bound
+    to a closed loop from the second trial on ("Event loop is closed").
+    """
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="stacktune-async", daemon=True).start()
+        return _loop
+
+
 def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to the end from synchronous code, even inside a running event loop (a notebook)."""
+    """Run a coroutine to the end from synchronous code (even inside a running loop: a notebook).
+
+    It runs on the process's stacktune loop, in the caller's context (the study's meters and
+    example order go with it); interrupting the caller cancels it.
+    """
+    future = asyncio.run_coroutine_threadsafe(coroutine, _background_loop())  # the task copies our context
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    context = contextvars.copy_context()  # the study's meters and example order go with it
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stacktune-async") as pool:
-        return pool.submit(context.run, asyncio.run, coroutine).result()
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise
 
 
 def evaluate_candidate(candidate: Optimizable, dataset: Sequence[Any], metric: Metric, on_result: ResultCallback,
