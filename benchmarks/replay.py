@@ -21,8 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacktune import Categorical, Evaluation, Float, Int, Metric, Space, Usage, Variable, evaluate_examples
-from stacktune.protocol import ResultCallback
+from stacktune import (
+    Categorical,
+    Evaluation,
+    Float,
+    Int,
+    Metric,
+    ResultCallback,
+    Space,
+    Usage,
+    Variable,
+    evaluate_examples,
+    record_usage,
+)
 
 TABLES = Path(__file__).resolve().parent / "tables"
 
@@ -211,12 +222,12 @@ class ReplayProgram:
         row = self.row
         table = self.table
 
-        def run_example(example: object) -> tuple[float, Usage]:
+        def run_example(example: object) -> float:
             j = _example_index(example, table.n_examples)
             self.counter.add()
-            return table.scores[row][j], Usage(calls=1, input_tokens=table.input_tokens[row][j],
-                                               output_tokens=table.output_tokens[row][j],
-                                               latencies=(table.latency[row][j],))
+            record_usage(Usage(calls=1, input_tokens=table.input_tokens[row][j],
+                               output_tokens=table.output_tokens[row][j], latencies=(table.latency[row][j],)))
+            return table.scores[row][j]
 
         return evaluate_examples(dataset, run_example, metric, on_result=on_result, max_concurrency=max_concurrency)
 

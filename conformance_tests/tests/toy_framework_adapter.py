@@ -9,9 +9,9 @@ from typing import Any
 
 from toy_framework import Chain
 
-from stacktune import Categorical, Evaluation, Int, Metric, Space, Usage, constraint, evaluate_examples, hookimpl
+import stacktune
+from stacktune import Categorical, Evaluation, Int, Metric, Space, constraint, evaluate_examples, hookimpl
 from stacktune.knobs import knob_variable
-from stacktune.protocol import ResultCallback
 
 
 @constraint("calm_steps")
@@ -49,19 +49,21 @@ class ChainOptimizable:
         # Chain is frozen: replace() makes a new one and the original never changes.
         return ChainOptimizable(dataclasses.replace(self.chain, **changes), list(self.templates.values()))
 
-    def evaluate(self, dataset: Sequence[Any], metric: Metric, *, on_result: ResultCallback | None = None,
+    def evaluate(self, dataset: Sequence[Any], metric: Metric, *, on_result: stacktune.ResultCallback | None = None,
                  max_concurrency: int = 1) -> Evaluation:
-        def run_example(example: Any) -> tuple[str, Usage]:
+        def run_example(example: Any) -> str:
             reply = self.chain.invoke(example["question"])
-            return reply.text, Usage(calls=1, input_tokens=reply.prompt_tokens,
-                                     output_tokens=reply.completion_tokens)
+            # Report what the call cost as soon as it is known: a failure after this point is paid for too.
+            stacktune.record_usage(stacktune.Usage(calls=1, input_tokens=reply.prompt_tokens,
+                                                   output_tokens=reply.completion_tokens))
+            return reply.text
 
         # Threads, failures, on_result, latency and budgets are handled by stacktune.
         return evaluate_examples(dataset, run_example, metric, on_result=on_result,
                                  max_concurrency=max_concurrency)
 
-    async def aevaluate(self, dataset: Sequence[Any], metric: Metric, *, on_result: ResultCallback | None = None,
-                        max_concurrency: int = 1) -> Evaluation:
+    async def aevaluate(self, dataset: Sequence[Any], metric: Metric, *,
+                        on_result: stacktune.ResultCallback | None = None, max_concurrency: int = 1) -> Evaluation:
         return await asyncio.to_thread(self.evaluate, dataset, metric, on_result=on_result,
                                        max_concurrency=max_concurrency)
 

@@ -1,16 +1,33 @@
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Any
 
 import pytest
 
-from stacktune import Evaluation, Usage, UsageMeter, evaluate_examples, metering, record_usage
+from stacktune import (
+    Evaluation,
+    MetricError,
+    Usage,
+    UsageMeter,
+    aevaluate_examples,
+    evaluate_examples,
+    metering,
+    record_usage,
+    score_prediction,
+)
+from stacktune.evaluation import as_score, example_order
 
 
-def run_square(example: int) -> tuple[int, Usage]:
-    return example * example, Usage(calls=1, input_tokens=example, output_tokens=1, cost_usd=0.01)
+def run_square(example: int) -> int:
+    record_usage(Usage(calls=1, input_tokens=example, output_tokens=1, cost_usd=0.01))
+    return example * example
+
+
+async def arun_square(example: int) -> int:
+    return run_square(example)
 
 
 def is_even(example: int, prediction: int) -> bool:
@@ -36,10 +53,11 @@ class TestSequential:
         assert seen == [(0, 0.0), (1, 1.0), (2, 0.0)]
 
     def test_failing_examples_and_metrics_score_zero_and_are_counted(self) -> None:
-        def run(example: int) -> tuple[int, Usage]:
+        def run(example: int) -> int:
             if example == 2:
                 raise ConnectionError("server went away")
-            return example, Usage(calls=1)
+            record_usage(Usage(calls=1))
+            return example
 
         def metric(example: int, prediction: int) -> float:
             if example == 3:
@@ -51,15 +69,46 @@ class TestSequential:
         assert [(f.index, f.error_type) for f in evaluation.failures] == [(1, "ConnectionError"), (2, "KeyError")]
         assert "server went away" in evaluation.failures[0].message
 
-    def test_usage_attached_to_an_exception_is_kept(self) -> None:
-        def run(example: int) -> tuple[int, Usage]:
-            error = ValueError("could not parse")
-            error.usage = Usage(calls=1, input_tokens=7)  # type: ignore[attr-defined]
-            raise error
+    def test_usage_recorded_before_a_failure_is_the_failed_examples_usage(self) -> None:
+        def run(example: int) -> int:
+            record_usage(Usage(calls=1, input_tokens=7))
+            raise ValueError("could not parse")
 
-        evaluation = evaluate_examples([1], run, is_even)
-        assert evaluation.usage.input_tokens == 7
+        meter = UsageMeter()
+        with metering(meter):
+            evaluation = evaluate_examples([1, 2], run, is_even)
+        assert evaluation.usage.input_tokens == 14 and evaluation.usage.calls == 2
+        assert evaluation.n_failures == 2
+        assert meter.total.input_tokens == 14, "the budget sees a failed example's tokens too"
+
+    def test_each_example_gets_only_its_own_usage(self) -> None:
+        def run(example: int) -> int:
+            for _ in range(example):
+                record_usage(Usage(calls=1, input_tokens=10))
+            return example
+
+        evaluation = evaluate_examples([1, 3, 2], run, is_even, max_concurrency=3)
+        assert evaluation.usage.calls == 6 and evaluation.usage.input_tokens == 60
+        assert len(evaluation.usage.latencies) == 3
+
+    def test_latency_is_the_sum_of_recorded_call_latencies_else_wall_time(self) -> None:
+        def run(example: int) -> int:
+            if example:
+                record_usage(Usage(calls=1, latencies=(0.25,)))
+                record_usage(Usage(calls=1, latencies=(0.5,)))
+            else:
+                time.sleep(0.02)
+            return example
+
+        evaluation = evaluate_examples([1, 0], run, is_even)
+        recorded, wall = evaluation.usage.latencies
+        assert recorded == 0.75, "a cached answer reports the latency of the call that produced it"
+        assert 0.02 <= wall < 5
+
+    def test_an_old_style_run_example_returning_usage_is_a_clear_error(self) -> None:
+        evaluation = evaluate_examples([1], lambda example: (example, Usage(calls=1)), is_even)
         assert evaluation.n_failures == 1
+        assert "stacktune.record_usage" in evaluation.failures[0].message
 
     @pytest.mark.parametrize("bad", ["yes", float("nan"), None])
     def test_metric_returning_a_non_number_is_a_failure(self, bad: Any) -> None:
@@ -70,9 +119,9 @@ class TestSequential:
     def test_exception_from_on_result_stops_new_calls_and_propagates(self) -> None:
         calls: list[int] = []
 
-        def run(example: int) -> tuple[int, Usage]:
+        def run(example: int) -> int:
             calls.append(example)
-            return example, Usage(calls=1)
+            return example
 
         def on_result(index: int, score: float) -> None:
             if index == 1:
@@ -83,7 +132,7 @@ class TestSequential:
         assert calls == [0, 1]
 
     def test_keyboard_interrupt_is_not_swallowed(self) -> None:
-        def run(example: int) -> tuple[int, Usage]:
+        def run(example: int) -> int:
             raise KeyboardInterrupt
 
         with pytest.raises(KeyboardInterrupt):
@@ -112,7 +161,7 @@ class TestConcurrent:
         active = 0
         peak = 0
 
-        def run(example: int) -> tuple[int, Usage]:
+        def run(example: int) -> int:
             nonlocal active, peak
             with lock:
                 active += 1
@@ -120,7 +169,7 @@ class TestConcurrent:
             time.sleep(0.01)
             with lock:
                 active -= 1
-            return example, Usage(calls=1)
+            return example
 
         evaluate_examples(list(range(12)), run, is_even, max_concurrency=3)
         assert 1 < peak <= 3
@@ -129,10 +178,10 @@ class TestConcurrent:
         started: list[int] = []
         lock = threading.Lock()
 
-        def run(example: int) -> tuple[int, Usage]:
+        def run(example: int) -> int:
             with lock:
                 started.append(example)
-            return example, Usage(calls=1)
+            return example
 
         def on_result(index: int, score: float) -> None:
             raise RuntimeError("stop")
@@ -179,3 +228,145 @@ class TestUsage:
         assert total.calls == 3
         assert total.mean_latency == 1.0
         assert total.total_latency == 2.0
+
+
+class TestScoringRule:
+    @pytest.mark.parametrize(("value", "score"), [(True, 1.0), (False, 0.0), (1, 1.0), (0.25, 0.25), (-2, -2.0)])
+    def test_bools_and_numbers(self, value: object, score: float) -> None:
+        assert as_score(value) == score
+
+    def test_numpy_scalars_score_as_numbers(self) -> None:
+        np = pytest.importorskip("numpy")
+        assert as_score(np.float32(0.5)) == 0.5
+        assert as_score(np.int64(1)) == 1.0
+        assert as_score(np.bool_(True)) == 1.0 and as_score(np.bool_(False)) == 0.0
+        assert as_score(np.array(0.75)) == 0.75
+
+    @pytest.mark.parametrize(("value", "shown"), [(None, "None"), ("yes", "'yes'"), (float("nan"), "NaN"),
+                                                  (float("inf"), "infinite"), ([1], "[1]")])
+    def test_anything_else_names_the_metric_and_the_value(self, value: object, shown: str) -> None:
+        def exact_match(example: object, prediction: object) -> object:
+            return value
+
+        with pytest.raises(MetricError, match=f"metric .*exact_match returned .*{shown}"):
+            score_prediction(exact_match, None, None)  # type: ignore[arg-type]
+
+    def test_a_failing_metric_value_fails_only_that_example(self) -> None:
+        evaluation = evaluate_examples([1, 2], run_square, lambda e, p: None if e == 1 else 1.0)
+        assert evaluation.scores == (0.0, 1.0)
+        assert evaluation.failures[0].error_type == "MetricError"
+        assert "<lambda>" in evaluation.failures[0].message and "None" in evaluation.failures[0].message
+
+
+class TestExampleOrder:
+    ORDER = (3, 0, 5, 1, 4, 2)
+
+    def test_examples_start_in_the_planned_order_and_land_in_dataset_order(self) -> None:
+        ran: list[int] = []
+        reported: list[int] = []
+
+        def run(example: int) -> int:
+            ran.append(example)
+            record_usage(Usage(calls=1, latencies=(example / 10,)))
+            if example == 5:
+                raise ValueError("bad example")
+            return example
+
+        dataset = list(range(6))
+        with example_order(self.ORDER):
+            evaluation = evaluate_examples(dataset, run, lambda e, p: float(p),
+                                           on_result=lambda index, score: reported.append(index))
+        assert ran == list(self.ORDER) and reported == list(self.ORDER)
+        assert evaluation.scores == (0.0, 1.0, 2.0, 3.0, 4.0, 0.0)
+        assert evaluation.usage.latencies == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+        assert [f.index for f in evaluation.failures] == [5]
+
+    def test_concurrent_and_async_runners_follow_it_too(self) -> None:
+        started: list[int] = []
+
+        def run(example: int) -> int:
+            started.append(example)
+            return example
+
+        async def arun(example: int) -> int:
+            return run(example)
+
+        with example_order(self.ORDER):
+            evaluate_examples(list(range(6)), run, is_even, max_concurrency=1)
+        with example_order(self.ORDER):
+            asyncio.run(aevaluate_examples(list(range(6)), arun, is_even, max_concurrency=2))
+        assert started[:6] == list(self.ORDER) and started[6:] == list(self.ORDER)
+
+    def test_only_the_outer_evaluation_and_the_same_length_follow_it(self) -> None:
+        inner: list[int] = []
+
+        def run(example: int) -> int:
+            evaluate_examples(list(range(6)), lambda e: inner.append(e) or e, is_even)
+            return example
+
+        with example_order(self.ORDER):
+            evaluate_examples(list(range(6)), run, is_even)
+            assert inner[:6] == list(range(6)), "a nested evaluation runs in dataset order"
+            seen: list[int] = []
+            evaluate_examples(list(range(3)), lambda e: seen.append(e) or e, is_even)
+            assert seen == [0, 1, 2], "another dataset ignores the order"
+
+    def test_an_order_must_be_a_permutation(self) -> None:
+        with pytest.raises(ValueError, match="permutation"), example_order([0, 0, 1]):
+            pass
+
+
+class TestAsync:
+    def test_same_results_as_the_threaded_runner(self) -> None:
+        data = list(range(20))
+        threaded = evaluate_examples(data, run_square, is_even, max_concurrency=3)
+        awaited = asyncio.run(aevaluate_examples(data, arun_square, is_even, max_concurrency=3))
+        assert awaited.scores == threaded.scores
+        assert awaited.usage.calls == threaded.usage.calls == 20
+        assert awaited.usage.input_tokens == threaded.usage.input_tokens
+
+    def test_at_most_max_concurrency_awaited_at_once(self) -> None:
+        active = peak = 0
+
+        async def run(example: int) -> int:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.001)
+            active -= 1
+            return example
+
+        asyncio.run(aevaluate_examples(list(range(12)), run, is_even, max_concurrency=3))
+        assert peak == 3
+
+    def test_failures_score_zero_with_their_usage(self) -> None:
+        async def run(example: int) -> int:
+            record_usage(Usage(calls=1, input_tokens=5))
+            if example % 2:
+                raise TimeoutError("slow")
+            return example
+
+        evaluation = asyncio.run(aevaluate_examples(list(range(4)), run, is_even, max_concurrency=2))
+        assert evaluation.scores == (1.0, 0.0, 1.0, 0.0)
+        assert [f.index for f in evaluation.failures] == [1, 3]
+        assert evaluation.usage.input_tokens == 20
+
+    def test_an_exception_from_on_result_stops_new_examples_and_propagates(self) -> None:
+        started: list[int] = []
+
+        async def run(example: int) -> int:
+            started.append(example)
+            await asyncio.sleep(0)
+            return example
+
+        def on_result(index: int, score: float) -> None:
+            if index == 1:
+                raise RuntimeError("prune")
+
+        with pytest.raises(RuntimeError, match="prune"):
+            asyncio.run(aevaluate_examples(list(range(30)), run, is_even, on_result=on_result, max_concurrency=2))
+        assert len(started) <= 4
+
+    def test_max_concurrency_must_be_a_positive_int(self) -> None:
+        with pytest.raises(ValueError, match="max_concurrency"):
+            asyncio.run(aevaluate_examples([1], arun_square, is_even, max_concurrency=0))

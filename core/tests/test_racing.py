@@ -9,8 +9,9 @@ from typing import Any
 import optuna
 import pytest
 
-from stacktune import Evaluation, ExampleFailure, Usage, create_study
-from stacktune.racing import DEFAULT_POLICY, ESTIMATE_KEY, Lane, Race, RacingPolicy, RacingSampler, race_for
+from stacktune import BUILTIN_OBJECTIVES, OptunaSearch, Racing, create_study
+from stacktune.racing import DEFAULT_POLICY, Race, RacingPolicy
+from stacktune.racing_sampler import RacingSampler
 from stacktune.testing import ToyProgram, toy_dataset, toy_metric
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -219,29 +220,14 @@ class TestRace:
         assert race.offer([1.0, 1.0, 0.0, 0.0])
         assert not race.offer([1.0, 1.0, 1.0]), "an evaluation of another size is ignored"
 
-    def test_ordered_and_restore_round_trip(self) -> None:
-        lane = Lane(DEFAULT_POLICY, None, order=Race(6).order(0))
-        dataset = ["a", "b", "c", "d", "e", "f"]
-        ordered = lane.ordered(dataset)
-        assert ordered == [dataset[i] for i in lane.order]
-        scores = [float(dataset.index(x)) for x in ordered]  # score = original index
-        failed_position = 2
-        evaluation = Evaluation.from_scores(scores, Usage(calls=6, latencies=tuple(s / 10 for s in scores)),
-                                            [ExampleFailure(index=failed_position, error_type="E", message="m")])
-        restored = lane.restore(evaluation)
-        assert restored.scores == (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)
-        assert restored.usage.latencies == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
-        assert [f.index for f in restored.failures] == [lane.order[failed_position]]
-        assert restored.score == evaluation.score
-        with pytest.raises(ValueError, match="6 examples"):
-            lane.ordered(dataset[:5])
-
-    def test_race_for_only_the_default_single_score_search(self) -> None:
-        assert race_for(n_examples=40, single_score_objective=True, default_search=True) is not None
-        assert race_for(n_examples=40, single_score_objective=False, default_search=True) is None
-        assert race_for(n_examples=40, single_score_objective=True, default_search=False) is None
+    def test_only_the_racing_search_races_and_only_on_one_score_objective_and_enough_examples(self) -> None:
+        score, tokens = BUILTIN_OBJECTIVES["score"], BUILTIN_OBJECTIVES["tokens"]
+        assert Racing().race(n_examples=40, objectives=[score]) is not None
+        assert Racing().race(n_examples=40, objectives=[score, tokens]) is None
+        assert OptunaSearch().race(n_examples=40, objectives=[score]) is None
         small = DEFAULT_POLICY.min_dataset - 1
-        assert race_for(n_examples=small, single_score_objective=True, default_search=True) is None
+        assert Racing().race(n_examples=small, objectives=[score]) is None
+        assert Racing(RacingPolicy(min_dataset=small)).race(n_examples=small, objectives=[score]) is not None
 
 
 # -- in a study ---------------------------------------------------------------------------------
@@ -296,7 +282,7 @@ class TestInAStudy:
         assert frozen
         best = study.best.values["score"]
         for trial in frozen:
-            estimate = trial.user_attrs["stacktune"][ESTIMATE_KEY]
+            estimate = trial.user_attrs["stacktune"]["estimated_score"]
             assert trial.values is None and not trial.intermediate_values
             assert 0.0 <= estimate < best + 0.1
 
@@ -310,8 +296,8 @@ class TestInAStudy:
         assert [t.params for t in view] == [t.params for t in stored]
         for seen, real in zip(view, stored, strict=True):
             record = real.user_attrs["stacktune"]
-            if ESTIMATE_KEY in record:
-                assert seen.state == optuna.trial.TrialState.COMPLETE and seen.value == record[ESTIMATE_KEY]
+            if "estimated_score" in record:
+                assert seen.state == optuna.trial.TrialState.COMPLETE and seen.value == record["estimated_score"]
                 assert real.state == optuna.trial.TrialState.PRUNED, "storage keeps the trial pruned"
             else:
                 assert (seen.state, seen.values) == (real.state, real.values)

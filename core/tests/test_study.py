@@ -65,9 +65,9 @@ class TestSearch:
         trial = reloaded.completed_trials()[0]
         assert trial.state == "complete"
         assert set(trial.configuration) >= {"strategy", "temperature", "style"}
-        assert trial.evaluation["n_examples"] == 5
-        assert trial.evaluation["calls"] == 5
-        assert trial.evaluation["total_tokens"] > 0
+        assert trial.evaluation.n_examples == 5
+        assert trial.evaluation.calls == 5
+        assert trial.evaluation.total_tokens > 0
         assert len(trial.scores) == 5
         assert trial.values["score"] == pytest.approx(sum(s for s in trial.scores if s is not None) / 5)
 
@@ -242,7 +242,7 @@ class TestFailuresAndInterruptions:
     def test_failing_examples_are_counted_not_fatal(self, storage: optuna.storages.BaseStorage) -> None:
         study = create_study(storage=storage)
         study.optimize(ToyProgram(), [0.1, None, 0.2], toy_metric, n_trials=2)
-        assert all(t.evaluation["n_failures"] == 1 for t in study.completed_trials())
+        assert all(t.evaluation.n_failures == 1 for t in study.completed_trials())
 
     def test_ctrl_c_keeps_what_was_told_and_marks_the_running_trial(self, file_storage: str) -> None:
         calls = 0
@@ -389,3 +389,119 @@ class TestResults:
         assert values["cost"] == pytest.approx(20e-6)
         assert values["latency"] == pytest.approx(0.02)
         assert Usage().mean_latency == 0.0
+
+
+class TestSearchObject:
+    def test_the_default_search_is_racing_and_its_sampler_is_built_once(self, storage: optuna.storages.BaseStorage
+                                                                        ) -> None:
+        study = create_study(storage=storage, seed=0)
+        assert isinstance(study.search, stacktune.Racing)
+        sampler = study.optuna_study.sampler
+        study.optimize(ToyProgram(), shuffled(40), toy_metric, n_trials=3)
+        study.optimize(ToyProgram(), shuffled(40), toy_metric, n_trials=2, n_jobs=2)
+        assert study.optuna_study.sampler is sampler, "optimize never rebuilds or re-wraps the sampler"
+
+    def test_a_racing_policy_is_honoured(self, storage: optuna.storages.BaseStorage) -> None:
+        program = ToyProgram()
+        never_stop = stacktune.RacingPolicy(delta=1e-9, same_prior=0.0)
+        study = create_study(storage=storage, seed=0, search=stacktune.Racing(never_stop))
+        study.optimize(program, shuffled(40), toy_metric, n_trials=8)
+        eager = ToyProgram()
+        create_study(storage=optuna.storages.InMemoryStorage(), seed=0).optimize(eager, shuffled(40), toy_metric,
+                                                                                 n_trials=8)
+        assert program.counter.count > eager.counter.count, "a tiny delta stops fewer trials than the default"
+
+    def test_a_sampler_or_pruner_is_optunas_own_search(self, storage: optuna.storages.BaseStorage) -> None:
+        sampler = optuna.samplers.RandomSampler(seed=0)
+        study = create_study(storage=storage, sampler=sampler)
+        assert isinstance(study.search, stacktune.OptunaSearch) and study.optuna_study.sampler is sampler
+
+    def test_search_and_sampler_together_is_an_error(self, storage: optuna.storages.BaseStorage) -> None:
+        with pytest.raises(ValueError, match="either search= or sampler="):
+            create_study(storage=storage, search=stacktune.Racing(), sampler=optuna.samplers.RandomSampler())
+        with pytest.raises(TypeError, match="stacktune search"):
+            create_study(storage=storage, search=optuna.samplers.RandomSampler())  # type: ignore[arg-type]
+
+
+class AsyncToy(ToyProgram):
+    """A toy whose framework is asynchronous: the study must use aevaluate."""
+
+    awaited = 0
+
+    def apply_configuration(self, configuration: Mapping[str, object]) -> AsyncToy:
+        applied = super().apply_configuration(configuration)
+        return AsyncToy(applied.strategy, applied.steps, applied.temperature, applied.style, counter=self.counter)
+
+    def evaluate(self, *args: Any, **kwargs: Any) -> Evaluation:
+        raise AssertionError("the study should call aevaluate")
+
+    async def aevaluate(self, dataset: Sequence[object], metric: Any, *, on_result: Any = None,
+                        max_concurrency: int = 1) -> Evaluation:
+        AsyncToy.awaited += 1
+
+        async def run(example: object) -> float:
+            stacktune.record_usage(Usage(calls=1, input_tokens=3))
+            return self.quality
+
+        return await stacktune.aevaluate_examples(dataset, run, metric, on_result=on_result,
+                                                  max_concurrency=max_concurrency)
+
+
+class TestAsyncAdapters:
+    def test_the_study_awaits_aevaluate_and_races_it(self, storage: optuna.storages.BaseStorage) -> None:
+        AsyncToy.awaited = 0
+        study = create_study(storage=storage, seed=0)
+        study.optimize(AsyncToy(), shuffled(40), toy_metric, n_trials=10, max_concurrency=3,
+                       budget=Budget(calls=10_000))
+        assert AsyncToy.awaited == 10
+        assert study.completed_trials() and all(t.evaluation and t.evaluation.calls == 40
+                                                 for t in study.completed_trials())
+        assert any(t.estimated_score is not None for t in study.trials), "raced through aevaluate too"
+
+    def test_the_budget_and_the_example_order_reach_the_async_evaluation(self, storage: optuna.storages.BaseStorage
+                                                                         ) -> None:
+        study = create_study(storage=storage, seed=0)
+        study.optimize(AsyncToy(), shuffled(40), toy_metric, n_trials=10, budget=Budget(calls=15))
+        trial = next(t for t in study.trials if not t.rejected_by)
+        assert trial.state == "pruned" and "budget" in (trial.error or ""), "the meter saw the awaited calls"
+        assert 15 <= trial.examples_evaluated <= 16
+        first = study.search.race(n_examples=40, objectives=study.objectives)
+        assert first is not None
+        evaluated = [i for i, s in enumerate(trial.scores) if s is not None]
+        assert set(evaluated) == set(first.order(trial.number)[:trial.examples_evaluated]), "in the trial's order"
+
+    def test_it_works_from_inside_a_running_event_loop(self, storage: optuna.storages.BaseStorage) -> None:
+        import asyncio
+
+        study = create_study(storage=storage, seed=0)
+
+        async def notebook_cell() -> None:  # asyncio.run() would refuse to start a second loop here
+            study.optimize(AsyncToy(), shuffled(10), toy_metric, n_trials=2)
+
+        asyncio.run(notebook_cell())
+        assert [t.state for t in study.trials if not t.rejected_by] == ["complete", "complete"]
+
+
+class TestRecords:
+    def test_one_record_per_trial_read_back_typed(self, file_storage: str) -> None:
+        from stacktune.records import ATTR_TRIAL, TrialRecord
+
+        study = create_study(storage=file_storage, study_name="records", seed=0)
+        study.optimize(ToyProgram(), shuffled(40), toy_metric, n_trials=12)
+        for frozen in study.optuna_study.trials:
+            record = TrialRecord.of(frozen)
+            assert record is not None and record.configuration
+            assert frozen.user_attrs[ATTR_TRIAL] == record.stored(), "written in one place, read in one place"
+            if frozen.state == optuna.trial.TrialState.COMPLETE:
+                assert record.evaluation is not None and record.evaluation.n_examples == 40
+                assert record.scores == [s for s in record.scores if s is not None]
+
+    def test_records_of_other_versions_are_read_leniently(self) -> None:
+        from stacktune.records import TrialRecord
+
+        trial = optuna.trial.create_trial(value=0.5, user_attrs={"stacktune": {
+            "configuration": {"x": 1}, "evaluation": {"score": 0.5, "n_examples": 2, "future_field": 1},
+            "scores": [0.0, 1.0], "something_new": True}})
+        record = TrialRecord.of(trial)
+        assert record is not None and record.evaluation is not None and record.evaluation.n_examples == 2
+        assert TrialRecord.of(optuna.trial.create_trial(value=0.5, user_attrs={"stacktune": "garbage"})) is None

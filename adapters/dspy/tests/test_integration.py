@@ -58,12 +58,13 @@ def test_study_of_ten_trials_on_the_local_model(local_server: Any, tmp_path: Pat
     assert len(trials) == 10 and all(t.state == "complete" for t in trials), [t.error for t in trials]
     for trial in trials:
         evaluation = trial.evaluation
-        assert evaluation["n_examples"] == len(dataset)
-        assert evaluation["calls"] >= len(dataset) - evaluation["n_failures"]
-        assert evaluation["input_tokens"] > 20 * evaluation["calls"] > 0
-        assert 0 < evaluation["output_tokens"] <= 32 * evaluation["calls"]
-        assert evaluation["unpriced_calls"] == evaluation["calls"]  # no price is known for a local model
-        per_example = (evaluation["input_tokens"] + evaluation["output_tokens"]) / len(dataset)
+        assert evaluation is not None
+        assert evaluation.n_examples == len(dataset)
+        assert evaluation.calls >= len(dataset) - evaluation.n_failures
+        assert evaluation.input_tokens > 20 * evaluation.calls > 0
+        assert 0 < evaluation.output_tokens <= 32 * evaluation.calls
+        assert evaluation.unpriced_calls == evaluation.calls  # no price is known for a local model
+        per_example = (evaluation.input_tokens + evaluation.output_tokens) / len(dataset)
         assert trial.values["tokens"] == pytest.approx(per_example)
     assert len({t.values["tokens"] for t in trials}) > 1  # the knobs changed what was sent
 

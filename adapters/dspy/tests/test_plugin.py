@@ -41,7 +41,7 @@ def test_offline_study_through_the_plugin(program: Any, lm: dspy.LM, dataset: li
     trials = study.completed_trials()
     assert len(trials) == 6
     assert all(t.values["score"] == 1.0 and t.values["tokens"] > 0 for t in trials)
-    assert all(t.evaluation["calls"] == 2 * len(dataset) for t in trials)
+    assert all(t.evaluation.calls == 2 * len(dataset) for t in trials)
     best = study.pareto_front()[0]
     native = best.export(adapter)
     assert isinstance(native, dspy.Module) and native is not program

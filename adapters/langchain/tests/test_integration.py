@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
 import optuna
 import pytest
 from langchain_core.output_parsers import StrOutputParser
@@ -36,15 +37,19 @@ def accuracy(example: dict[str, str], prediction: str) -> bool:
     return example["label"] in prediction.lower()
 
 
-@pytest.fixture
-def chain(local_server: Any) -> Any:
+def make_chain(local_server: Any, timeout: float | httpx.Timeout = 60) -> Any:
     prompt = ChatPromptTemplate([("system", "Is the review positive or negative? Answer with one word."),
                                  ("human", "{text}")])
     # llama-cpp-python's server ignores `max_completion_tokens` (what ChatOpenAI sends for
     # max_tokens): cap the answers with the server's own field.
     model = ChatOpenAI(base_url=local_server.base_url, model=local_server.model, api_key="local",  # type: ignore[arg-type]
-                       temperature=0.7, extra_body={"max_tokens": MAX_TOKENS}, timeout=60, max_retries=1)
+                       temperature=0.7, extra_body={"max_tokens": MAX_TOKENS}, timeout=timeout, max_retries=1)
     return prompt | model | StrOutputParser()
+
+
+@pytest.fixture
+def chain(local_server: Any) -> Any:
+    return make_chain(local_server)
 
 
 def test_real_study_of_ten_trials(chain: Any) -> None:
@@ -64,10 +69,11 @@ def test_real_study_of_ten_trials(chain: Any) -> None:
         assert set(trial.configuration) <= set(space.names)
         assert 0.0 <= trial.configuration["step1.model.temperature"] <= 2.0
         evaluation = trial.evaluation
-        assert evaluation["n_failures"] == 0 and evaluation["calls"] == len(DATASET)
-        assert evaluation["input_tokens"] > 10 * len(DATASET)  # real prompt token counts from the server
-        assert 0 < evaluation["output_tokens"] <= MAX_TOKENS * len(DATASET)
-        assert evaluation["mean_latency"] > 0
+        assert evaluation is not None
+        assert evaluation.n_failures == 0 and evaluation.calls == len(DATASET)
+        assert evaluation.input_tokens > 10 * len(DATASET)  # real prompt token counts from the server
+        assert 0 < evaluation.output_tokens <= MAX_TOKENS * len(DATASET)
+        assert evaluation.mean_latency > 0
         assert trial.values["tokens"] > 0 and 0.0 <= trial.values["score"] <= 1.0
     best = max(trials, key=lambda t: t.values["score"])
     deployed = best.export(adapter)
@@ -76,7 +82,10 @@ def test_real_study_of_ten_trials(chain: Any) -> None:
     assert repr(chain) == before
 
 
-def test_async_evaluation_on_the_real_server(chain: Any) -> None:
+def test_async_evaluation_on_the_real_server(local_server: Any) -> None:
+    # Our own event loop: a model with its own async client (an httpx.Timeout is not cached by
+    # langchain-openai), not the process-wide one a study before this test used on stacktune's loop.
+    chain = make_chain(local_server, timeout=httpx.Timeout(60.0))
     adapter = LangChainOptimizable(chain).apply_configuration({"step1.model.temperature": 0.0})
     evaluation = asyncio.run(adapter.aevaluate(DATASET[:4], accuracy, max_concurrency=2))  # type: ignore[attr-defined]
     assert evaluation.n_failures == 0 and evaluation.usage.calls == 4

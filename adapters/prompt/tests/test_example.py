@@ -129,7 +129,7 @@ def test_stacktune_optimize_sentiment_end_to_end_over_http(fake_openai: str, tmp
     study = load_study("offline", storage=storage)
     trials = study.completed_trials()
     assert len(trials) == 3
-    assert all(t.evaluation["n_examples"] == 40 and t.evaluation["n_failures"] == 0 for t in trials)
+    assert all(t.evaluation.n_examples == 40 and t.evaluation.n_failures == 0 for t in trials)
     assert (tmp_path / "cache" / "responses.sqlite3").is_file()
 
 

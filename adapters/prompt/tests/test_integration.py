@@ -65,8 +65,8 @@ def test_a_real_study_finds_a_better_configuration_than_its_worst(example: Any, 
     assert scores[-1] >= scores[0] + 0.25, scores
     best = study.best
     assert best.values["score"] > 0.5  # better than chance on a balanced dev split
-    assert best.evaluation["input_tokens"] > 12 * 20 and best.evaluation["output_tokens"] >= 12
-    assert best.evaluation["unpriced_calls"] == 0 and best.evaluation["cost_usd"] == 0.0
+    assert best.evaluation.input_tokens > 12 * 20 and best.evaluation.output_tokens >= 12
+    assert best.evaluation.unpriced_calls == 0 and best.evaluation.cost_usd == 0.0
 
 
 def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any, local_server: Any,
@@ -110,6 +110,6 @@ def test_a_server_killed_mid_study_fails_examples_without_losing_the_study(examp
     stored = stacktune.load_study("killed", storage=storage)
     trials = stored.trials
     assert [t.state for t in trials] == ["complete"] * 3
-    failures = [t.evaluation["n_failures"] for t in trials]
+    failures = [t.evaluation.n_failures for t in trials]
     assert failures == [0, 2, 4], failures
     assert trials[2].values["score"] == 0.0

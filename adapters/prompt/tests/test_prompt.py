@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from stacktune_prompt import FREE, OutputFormat, Price, Prompt, template_fields
+from stacktune import UsageMeter, metering
+from stacktune_prompt import FREE, OutputFormat, Price, Prompt, PromptAdapter, template_fields
 from stacktune_prompt.testing import KeywordSentimentModel
 
 from .conftest import accuracy
@@ -129,9 +130,12 @@ def test_a_parser_error_keeps_the_usage(make_prompt: Callable[..., Prompt]) -> N
         raise ValueError(f"cannot read {text!r}")
 
     prompt = make_prompt(parsers={"strict": strict}, demos=[], n_demos=0, cache=False)
-    with pytest.raises(ValueError, match="cannot read") as info:
+    meter = UsageMeter()
+    with metering(meter), pytest.raises(ValueError, match="cannot read"):
         prompt.reply({"text": "great"})
-    assert info.value.usage.calls == 1  # type: ignore[attr-defined]
+    assert meter.total.calls == 1 and meter.total.input_tokens > 0, "recorded before the parser ran"
+    evaluation = PromptAdapter(prompt).evaluate([{"text": "great"}], lambda example, prediction: 1.0)
+    assert evaluation.n_failures == 1 and evaluation.usage.calls == 1 and evaluation.usage.input_tokens > 0
 
 
 def test_in_process_client_with_a_price_is_charged(make_prompt: Callable[..., Prompt]) -> None:

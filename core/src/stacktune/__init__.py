@@ -8,10 +8,19 @@ from stacktune.errors import (
     BudgetExhausted,
     InvalidConfiguration,
     InvalidVariable,
+    MetricError,
     NoAdapterFound,
     StacktuneError,
 )
-from stacktune.evaluation import UsageMeter, evaluate_examples, metering, record_usage
+from stacktune.evaluation import (
+    Evaluation,
+    ExampleFailure,
+    Metric,
+    ResultCallback,
+    aevaluate_examples,
+    evaluate_examples,
+    score_prediction,
+)
 from stacktune.knobs import SAMPLING_KNOBS, SamplingKnob, find_knob, knob_variable, leaves_unset
 from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
 from stacktune.plugins import (
@@ -22,30 +31,26 @@ from stacktune.plugins import (
     optimizable,
 )
 from stacktune.pricing import FREE, Price, Prices, call_cost, price_for
-from stacktune.protocol import (
-    Evaluation,
-    ExampleFailure,
-    Metric,
-    Optimizable,
-    SupportsAsyncEvaluate,
-    SupportsExport,
-    Usage,
-    is_optimizable,
-)
+from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExport, is_optimizable
+from stacktune.racing import RacingPolicy
+from stacktune.search import OptunaSearch, Racing, Search
 from stacktune.space import Configuration, Constraint, Space, constraint
 from stacktune.study import Budget, Study, TrialResult, create_study, load_study
 from stacktune.tasks import Task, TaskSetup
+from stacktune.usage import Usage, UsageMeter, metering, record_usage
 from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive, Variable
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BUILTIN_OBJECTIVES", "Budget", "BudgetExhausted", "Categorical", "Configuration", "Constraint", "Evaluation",
-    "ExampleFailure", "Float", "Int", "InvalidConfiguration", "InvalidVariable", "Metric", "NoAdapterFound",
-    "Objective", "OpaqueChoice", "Optimizable", "Primitive", "Space", "StacktuneError", "Study",
-    "SupportsAsyncEvaluate", "SupportsExport", "Task", "TaskSetup", "TrialResult", "Usage", "UsageMeter",
-    "Variable", "constraint", "create_plugin_manager", "create_study", "evaluate_examples", "get_plugin_manager",
-    "hookimpl", "hookspec", "is_optimizable", "load_study", "metering", "optimizable", "record_usage",
+    "ExampleFailure", "Float", "Int", "InvalidConfiguration", "InvalidVariable", "Metric", "MetricError",
+    "NoAdapterFound", "Objective", "OpaqueChoice", "Optimizable", "OptunaSearch", "Primitive", "Racing",
+    "RacingPolicy", "ResultCallback", "Search", "Space",
+    "StacktuneError", "Study", "SupportsAsyncEvaluate", "SupportsExport", "Task", "TaskSetup", "TrialResult", "Usage",
+    "UsageMeter", "Variable", "aevaluate_examples", "constraint", "create_plugin_manager", "create_study",
+    "evaluate_examples", "get_plugin_manager", "hookimpl", "hookspec", "is_optimizable", "load_study", "metering",
+    "optimizable", "record_usage", "score_prediction",
     # the adapter kit: knobs and prices
     "FREE", "SAMPLING_KNOBS", "Price", "Prices", "SamplingKnob", "call_cost", "find_knob", "knob_variable",
     "leaves_unset", "price_for",

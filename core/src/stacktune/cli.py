@@ -13,6 +13,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
+from stacktune.evaluation import EvaluationSummary
 from stacktune.objectives import BUILTIN_OBJECTIVES
 from stacktune.plugins import get_plugin_manager, plugin_names
 from stacktune.study import DEFAULT_STORAGE, Budget, Study, TrialResult, create_study, load_study, study_summaries
@@ -42,14 +43,13 @@ def results_table(study: Study, results: Sequence[TrialResult], title: str) -> T
         table.add_column(extra, justify="right")
     table.add_column("configuration")
     for result in results:
-        evaluation = result.evaluation
-        n = max(int(evaluation.get("n_examples", 0)), 1)
+        evaluation = result.evaluation or EvaluationSummary()
         row = [str(result.number)]
         row += [f"{result.values.get(name, float('nan')):.4g}" for name in study.objective_names]
         row += [
-            f"{evaluation.get('total_tokens', 0) / n:.1f}",
-            f"{evaluation.get('mean_latency', 0.0):.3f}",
-            str(evaluation.get("n_failures", 0)),
+            f"{evaluation.tokens_per_example:.1f}",
+            f"{evaluation.mean_latency:.3f}",
+            str(evaluation.n_failures),
             _format_configuration(result.configuration),
         ]
         table.add_row(*row)

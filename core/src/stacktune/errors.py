@@ -38,3 +38,7 @@ class NoAdapterFound(StacktuneError, TypeError):
 
 class BudgetExhausted(StacktuneError):
     """Raised inside an evaluation when the study's budget is spent; the trial is kept."""
+
+
+class MetricError(StacktuneError, ValueError):
+    """The metric returned something that is not a score (None, NaN, a string...): that example fails."""

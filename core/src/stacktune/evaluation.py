@@ -1,159 +1,295 @@
-"""Running examples for an adapter: concurrency, failures, on_result and live usage.
+"""Running examples: the per-example contract every adapter shares, written once.
 
-Adapters hand :func:`evaluate_examples` one function that runs one example; it gives
-them the protocol's guarantees for free: failures score 0 and are counted, each score
-is reported as it lands, an exception from ``on_result`` stops new calls and
-propagates, and per-example usage reaches the active :class:`UsageMeter` (how a
-study enforces its budget within one example per worker).
+Adapters hand :func:`evaluate_examples` (threads) or :func:`aevaluate_examples` (asyncio)
+one function that runs one example and returns its prediction, reporting what each LLM
+call cost with :func:`~stacktune.record_usage`. The runner gives them the protocol's
+guarantees:
+
+- **scoring**: :func:`score_prediction` turns the metric's value into a float, one rule for
+  everyone (bools are 0/1; None, NaN, infinities and non-numbers fail the example with a
+  message naming the metric and the value);
+- **failures**: an example whose program or metric raises scores 0, is counted in the
+  Evaluation with its error, and is paid for (its usage was recorded as it was spent);
+- **latency**: an example's latency is the sum of the call latencies the adapter recorded
+  (a cached answer reports the latency of the call that produced it), else its wall time;
+- **results as they land**: ``on_result(index, score)`` is called once per example, with the
+  example's index in the dataset; when it raises (the study stops the trial), no new example
+  starts, those in flight finish, and the exception propagates;
+- **order**: the study may ask for the examples to be started in a given order
+  (:func:`example_order`); indices and the Evaluation stay in dataset order.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import math
-import threading
+import numbers
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
-from stacktune.protocol import Evaluation, ExampleFailure, Metric, ResultCallback, Usage
+from pydantic import BaseModel, ConfigDict, Field
 
-#: ``run_example(example) -> (prediction, usage)``; usage without latencies gets the wall time.
-RunExample = Callable[[Any], "tuple[Any, Usage]"]
+from stacktune.errors import MetricError
+from stacktune.usage import Usage, example_usage
+
+#: ``metric(example, prediction)``: a float (or bool) where higher is better.
+Metric = Callable[[Any, Any], "float | bool"]
+
+#: ``on_result(index, score)``: called once per finished example; raising stops the evaluation.
+ResultCallback = Callable[[int, float], None]
+
+#: ``run_example(example) -> prediction``; usage goes through :func:`~stacktune.record_usage`.
+RunExample = Callable[[Any], Any]
+
+#: The asyncio form of :data:`RunExample`.
+ARunExample = Callable[[Any], Awaitable[Any]]
 
 
-class UsageMeter:
-    """A thread-safe running total of usage, fed example by example."""
+class ExampleFailure(BaseModel):
+    """One example whose target or metric raised: it scored 0."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._total = Usage()
-        self._listeners: list[Callable[[Usage], None]] = []
+    model_config = ConfigDict(frozen=True)
 
-    def add(self, usage: Usage) -> None:
-        with self._lock:
-            self._total = self._total + Usage(**{**usage.model_dump(), "latencies": ()})
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener(usage)
+    index: int
+    error_type: str
+    message: str
+
+
+class EvaluationSummary(BaseModel):
+    """An Evaluation in a few numbers: what a trial's record keeps and tables show."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    score: float = 0.0
+    n_examples: int = 0
+    n_failures: int = 0
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_calls: int = 0
+    cache_hits: int = 0
+    spent_calls: int = 0
+    spent_tokens: int = 0
+    spent_cost_usd: float = 0.0
+    mean_latency: float = 0.0
 
     @property
-    def total(self) -> Usage:
-        with self._lock:
-            return self._total
-
-    def subscribe(self, listener: Callable[[Usage], None]) -> None:
-        with self._lock:
-            self._listeners.append(listener)
+    def tokens_per_example(self) -> float:
+        return self.total_tokens / self.n_examples if self.n_examples else 0.0
 
 
-_ACTIVE_METERS: contextvars.ContextVar[tuple[UsageMeter, ...]] = contextvars.ContextVar(
-    "stacktune_usage_meters", default=()
+class Evaluation(BaseModel):
+    """The result of running a target over a dataset: mean score, per-example scores, usage."""
+
+    model_config = ConfigDict(frozen=True)
+
+    score: float
+    scores: tuple[float, ...]
+    usage: Usage = Field(default_factory=Usage)
+    failures: tuple[ExampleFailure, ...] = ()
+
+    @classmethod
+    def from_scores(cls, scores: Sequence[float], usage: Usage | None = None,
+                    failures: Sequence[ExampleFailure] = ()) -> Evaluation:
+        values = tuple(float(s) for s in scores)
+        mean = sum(values) / len(values) if values else 0.0
+        return cls(score=mean, scores=values, usage=usage or Usage(), failures=tuple(failures))
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.scores)
+
+    @property
+    def n_failures(self) -> int:
+        return len(self.failures)
+
+    def summary(self) -> EvaluationSummary:
+        return EvaluationSummary(score=self.score, n_examples=self.n_examples, n_failures=self.n_failures,
+                                 **self.usage.summary())
+
+    def is_consistent(self) -> bool:
+        """Score is the mean of the per-example scores (what the conformance suite checks)."""
+        if not self.scores:
+            return self.score == 0.0
+        return math.isclose(self.score, sum(self.scores) / len(self.scores), rel_tol=1e-9, abs_tol=1e-12)
+
+
+# -- the scoring rule --------------------------------------------------------------------
+def _metric_name(metric: object) -> str:
+    name = getattr(metric, "__qualname__", None) or getattr(metric, "__name__", None)
+    return str(name) if name else repr(metric)
+
+
+def as_score(value: object, metric: object = None) -> float:
+    """The metric's value as a score: bools are 0/1, numbers (NumPy's too) floats; anything else fails.
+
+    Raises :class:`~stacktune.MetricError` naming the metric and the value for None, NaN,
+    an infinity, a string or any other non-number.
+    """
+    item = getattr(value, "item", None)
+    if callable(item) and type(value).__module__ == "numpy":  # np.float32, np.bool_, 0-d arrays
+        value = item()
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, numbers.Real):
+        score = float(value)
+        if math.isfinite(score):
+            return score
+        problem = "NaN" if math.isnan(score) else "an infinite value"
+        raise MetricError(f"metric {_metric_name(metric)} returned {problem} ({value!r}); a metric must "
+                          f"return a finite number or a bool")
+    raise MetricError(f"metric {_metric_name(metric)} returned {value!r} ({type(value).__name__}); a metric must "
+                      f"return a number or a bool")
+
+
+def score_prediction(metric: Metric, example: Any, prediction: Any) -> float:
+    """``metric(example, prediction)`` as a score (see :func:`as_score`)."""
+    return as_score(metric(example, prediction), metric)
+
+
+# -- the order the study asks for ----------------------------------------------------------
+_PLANNED_ORDER: contextvars.ContextVar[tuple[int, ...] | None] = contextvars.ContextVar(
+    "stacktune_example_order", default=None
 )
 
 
 @contextmanager
-def metering(meter: UsageMeter) -> Iterator[UsageMeter]:
-    """Make ``meter`` receive every usage recorded in this context (and its worker threads)."""
-    token = _ACTIVE_METERS.set(_ACTIVE_METERS.get() + (meter,))
+def example_order(order: Sequence[int]) -> Iterator[None]:
+    """Ask the runner to start the examples of the next evaluation in this order (dataset indices).
+
+    The study uses it to give each raced trial its own order without permuting the dataset:
+    indices reported to ``on_result`` and the Evaluation stay in dataset order. Only the
+    first evaluation run in this context (not one nested inside it) follows the order, and an
+    evaluation of a dataset of another length ignores it.
+    """
+    planned = tuple(order)
+    if sorted(planned) != list(range(len(planned))):
+        raise ValueError(f"an example order must be a permutation of 0..{len(planned) - 1}, got {planned[:10]}...")
+    token = _PLANNED_ORDER.set(planned)
     try:
-        yield meter
+        yield
     finally:
-        _ACTIVE_METERS.reset(token)
+        _PLANNED_ORDER.reset(token)
 
 
-def record_usage(usage: Usage) -> None:
-    """Tell the active meters about usage as it is spent (adapters not using evaluate_examples)."""
-    for meter in _ACTIVE_METERS.get():
-        meter.add(usage)
-
-
-def _score(metric: Metric, example: Any, prediction: Any) -> float:
-    value = metric(example, prediction)
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if not isinstance(value, (int, float)):
-        raise TypeError(f"metric returned {value!r} ({type(value).__name__}); it must return a float or bool")
-    score = float(value)
-    if math.isnan(score):
-        raise ValueError("metric returned NaN")
-    return score
-
-
-def _run_one(index: int, example: Any, run_example: RunExample, metric: Metric
-             ) -> tuple[float, Usage, ExampleFailure | None]:
-    start = time.perf_counter()
-    usage = Usage()
+@contextmanager
+def _take_order(n: int) -> Iterator[Sequence[int]]:
+    """The planned order for a dataset of ``n`` (or dataset order); nested evaluations see none."""
+    planned = _PLANNED_ORDER.get()
+    token = _PLANNED_ORDER.set(None)
     try:
-        prediction, usage = run_example(example)
-        score = _score(metric, example, prediction)
-        failure = None
-    except Exception as exc:  # noqa: BLE001 - any failure of one example scores 0, never kills the run
-        score = 0.0
-        usage = getattr(exc, "usage", None) or usage
-        failure = ExampleFailure(index=index, error_type=type(exc).__name__, message=str(exc)[:500])
-    if not usage.latencies:
-        usage = usage.model_copy(update={"latencies": (time.perf_counter() - start,)})
-    record_usage(usage)
-    return score, usage, failure
+        yield planned if planned is not None and len(planned) == n else range(n)
+    finally:
+        _PLANNED_ORDER.reset(token)
 
 
+# -- one example ---------------------------------------------------------------------------
+_Outcome = tuple[float, Usage, "ExampleFailure | None"]
+
+
+def _prediction_of(returned: Any) -> Any:
+    if isinstance(returned, tuple) and len(returned) == 2 and isinstance(returned[1], Usage):
+        raise TypeError("run_example returned (prediction, Usage): return the prediction and report usage with "
+                        "stacktune.record_usage(...) as it is spent")
+    return returned
+
+
+def _outcome(index: int, spent: Usage, started: float, score: float, error: Exception | None) -> _Outcome:
+    latency = sum(spent.latencies) if spent.latencies else time.perf_counter() - started
+    usage = spent.model_copy(update={"latencies": (latency,)})
+    if error is None:
+        return score, usage, None
+    return 0.0, usage, ExampleFailure(index=index, error_type=type(error).__name__, message=str(error)[:500])
+
+
+def _run_one(index: int, example: Any, run_example: RunExample, metric: Metric) -> _Outcome:
+    started = time.perf_counter()
+    with example_usage() as spent:
+        try:
+            score = score_prediction(metric, example, _prediction_of(run_example(example)))
+        except Exception as exc:  # noqa: BLE001 - any failure of one example scores 0, never kills the run
+            return _outcome(index, spent.total, started, 0.0, exc)
+    return _outcome(index, spent.total, started, score, None)
+
+
+async def _arun_one(index: int, example: Any, arun_example: ARunExample, metric: Metric) -> _Outcome:
+    started = time.perf_counter()
+    with example_usage() as spent:
+        try:
+            score = score_prediction(metric, example, _prediction_of(await arun_example(example)))
+        except Exception as exc:  # noqa: BLE001 - any failure of one example scores 0, never kills the run
+            return _outcome(index, spent.total, started, 0.0, exc)
+    return _outcome(index, spent.total, started, score, None)
+
+
+class _Results:
+    """What has landed, in dataset order; tells ``on_result`` as each example lands."""
+
+    def __init__(self, n: int, on_result: ResultCallback | None) -> None:
+        self.scores = [0.0] * n
+        self.usages = [Usage()] * n
+        self.failures: list[ExampleFailure] = []
+        self.on_result = on_result
+
+    def land(self, index: int, outcome: _Outcome) -> None:
+        self.scores[index], self.usages[index], failure = outcome
+        if failure is not None:
+            self.failures.append(failure)
+        if self.on_result is not None:
+            self.on_result(index, self.scores[index])
+
+    def evaluation(self) -> Evaluation:
+        return Evaluation.from_scores(self.scores, Usage.sum(self.usages), sorted(self.failures, key=lambda f: f.index))
+
+
+def _check_concurrency(max_concurrency: int) -> None:
+    if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
+
+
+# -- the runners ---------------------------------------------------------------------------
 def evaluate_examples(dataset: Sequence[Any], run_example: RunExample, metric: Metric, *,
                       on_result: ResultCallback | None = None, max_concurrency: int = 1) -> Evaluation:
-    """Run ``run_example`` over ``dataset`` and score each prediction with ``metric``.
+    """Run ``run_example`` over ``dataset`` in threads and score each prediction with ``metric``.
 
-    With ``max_concurrency > 1`` at most that many examples are in flight; when
-    ``on_result`` raises, no new example starts, those in flight finish, and the
-    exception propagates.
+    At most ``max_concurrency`` examples are in flight; see the module docstring for the rules.
     """
-    if max_concurrency < 1:
-        raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-    n = len(dataset)
-    scores: list[float] = [0.0] * n
-    usages: list[Usage] = [Usage()] * n
-    failures: list[ExampleFailure] = []
-
-    def land(index: int, result: tuple[float, Usage, ExampleFailure | None]) -> None:
-        scores[index], usages[index], failure = result
-        if failure is not None:
-            failures.append(failure)
-        if on_result is not None:
-            on_result(index, scores[index])
-
-    if max_concurrency == 1 or n <= 1:
-        for index, example in enumerate(dataset):
-            land(index, _run_one(index, example, run_example, metric))
-    else:
-        _run_concurrently(dataset, run_example, metric, max_concurrency, land)
-    failures.sort(key=lambda f: f.index)
-    return Evaluation.from_scores(scores, Usage.sum(usages), failures)
+    _check_concurrency(max_concurrency)
+    results = _Results(len(dataset), on_result)
+    with _take_order(len(dataset)) as order:
+        if max_concurrency == 1 or len(dataset) <= 1:
+            for index in order:
+                results.land(index, _run_one(index, dataset[index], run_example, metric))
+        else:
+            _run_in_threads(dataset, order, run_example, metric, max_concurrency, results)
+    return results.evaluation()
 
 
-def _run_concurrently(dataset: Sequence[Any], run_example: RunExample, metric: Metric, workers: int,
-                      land: Callable[[int, tuple[float, Usage, ExampleFailure | None]], None]) -> None:
-    pending: dict[Future[tuple[float, Usage, ExampleFailure | None]], int] = {}
-    upcoming = iter(enumerate(dataset))
+def _run_in_threads(dataset: Sequence[Any], order: Sequence[int], run_example: RunExample, metric: Metric,
+                    workers: int, results: _Results) -> None:
+    pending: dict[Future[_Outcome], int] = {}
+    upcoming = iter(order)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stacktune-eval") as pool:
-        def submit_next() -> bool:
-            item = next(upcoming, None)
-            if item is None:
-                return False
-            index, example = item
-            context = contextvars.copy_context()
-            pending[pool.submit(context.run, _run_one, index, example, run_example, metric)] = index
-            return True
+        def submit_next() -> None:
+            index = next(upcoming, None)
+            if index is not None:
+                context = contextvars.copy_context()  # meters (and the study's context) follow the example
+                pending[pool.submit(context.run, _run_one, index, dataset[index], run_example, metric)] = index
 
         for _ in range(workers):
-            if not submit_next():
-                break
+            submit_next()
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: pending[f]):
                     index = pending.pop(future)
-                    land(index, future.result())
+                    results.land(index, future.result())
                     submit_next()
         except BaseException:
             for future in pending:
@@ -161,4 +297,35 @@ def _run_concurrently(dataset: Sequence[Any], run_example: RunExample, metric: M
             raise
 
 
-__all__ = ["RunExample", "UsageMeter", "evaluate_examples", "metering", "record_usage"]
+async def aevaluate_examples(dataset: Sequence[Any], arun_example: ARunExample, metric: Metric, *,
+                             on_result: ResultCallback | None = None, max_concurrency: int = 1) -> Evaluation:
+    """:func:`evaluate_examples` on the event loop: ``max_concurrency`` examples awaited at once."""
+    _check_concurrency(max_concurrency)
+    results = _Results(len(dataset), on_result)
+    stopped: list[BaseException] = []
+    with _take_order(len(dataset)) as order:
+        upcoming = iter(order)
+
+        async def worker() -> None:
+            for index in upcoming:  # shared by the workers: each example starts once
+                if stopped:
+                    return
+                outcome = await _arun_one(index, dataset[index], arun_example, metric)
+                if stopped:
+                    return  # in flight when another example stopped the evaluation: not reported
+                try:
+                    results.land(index, outcome)
+                except BaseException as exc:  # noqa: BLE001 - re-raised below, once the examples in flight end
+                    stopped.append(exc)
+                    return
+
+        await asyncio.gather(*(worker() for _ in range(max(1, min(max_concurrency, len(dataset))))))
+    if stopped:
+        raise stopped[0]
+    return results.evaluation()
+
+
+__all__ = [
+    "ARunExample", "Evaluation", "EvaluationSummary", "ExampleFailure", "Metric", "ResultCallback", "RunExample",
+    "aevaluate_examples", "as_score", "evaluate_examples", "example_order", "score_prediction",
+]

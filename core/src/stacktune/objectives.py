@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from stacktune.protocol import Evaluation
+from stacktune.evaluation import Evaluation
 
 Direction = Literal["maximize", "minimize"]
 

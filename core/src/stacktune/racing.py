@@ -18,8 +18,11 @@ total is the sum of two beta-binomials, computed exactly. Other scores use a nor
 predictive on the paired differences with a shrunk variance. The trial stops when the
 probability of beating the incumbent falls under ``delta``.
 
-A stopped trial is stored as pruned, its estimated final score in its record; the sampler
-(:class:`RacingSampler`) learns from that estimate as if the trial were complete.
+The study hands the trial's order to the runner (:func:`stacktune.evaluation.example_order`),
+which reports each score with its dataset index. A stopped trial is stored as pruned, its
+estimated final score in its record; the sampler
+(:class:`~stacktune.racing_sampler.RacingSampler`) learns from that estimate as if the
+trial were complete.
 Decisions are made in memory (tens of microseconds per example); storage is written
 once per trial.
 """
@@ -30,15 +33,8 @@ import math
 import random
 import threading
 from collections.abc import Sequence
-from typing import Any
 
-import optuna
-from optuna.distributions import BaseDistribution
-from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict, Field
-
-from stacktune._keys import ATTR_TRIAL, ESTIMATE_KEY
-from stacktune.protocol import Evaluation, ExampleFailure
 
 
 class RacingPolicy(BaseModel):
@@ -129,7 +125,7 @@ class Lane:
 
     def __init__(self, policy: RacingPolicy, incumbent: tuple[float, ...] | None, *, order: Sequence[int]) -> None:
         self.policy = policy
-        self.order = tuple(order)  # position -> dataset index: the order this trial evaluates the examples in
+        self.order = tuple(order)  # the dataset indices in the order this trial evaluates them
         self.incumbent = incumbent
         self.incumbent_total = math.fsum(incumbent) if incumbent is not None else 0.0
         self.n = len(incumbent) if incumbent is not None else 0
@@ -159,31 +155,6 @@ class Lane:
     def racing(self) -> bool:
         """False when there is no incumbent to race (the trial runs in full)."""
         return self.incumbent is not None
-
-    def ordered(self, dataset: Sequence[Any]) -> list[Any]:
-        """The dataset in this trial's order (position p holds example ``order[p]``)."""
-        if len(dataset) != len(self.order):
-            raise ValueError(f"the race was set up for {len(self.order)} examples, the dataset has {len(dataset)}")
-        return [dataset[i] for i in self.order]
-
-    def restore(self, evaluation: Evaluation) -> Evaluation:
-        """An evaluation of the ordered dataset, back in the dataset's own order."""
-        n = len(self.order)
-        if evaluation.n_examples != n:
-            return evaluation
-        scores = [0.0] * n
-        for position, index in enumerate(self.order):
-            scores[index] = evaluation.scores[position]
-        latencies = evaluation.usage.latencies
-        if len(latencies) == n:
-            restored = [0.0] * n
-            for position, index in enumerate(self.order):
-                restored[index] = latencies[position]
-            latencies = tuple(restored)
-        failures = sorted((ExampleFailure(index=self.order[f.index], error_type=f.error_type, message=f.message)
-                           for f in evaluation.failures if 0 <= f.index < n), key=lambda f: f.index)
-        return evaluation.model_copy(update={"scores": tuple(scores), "failures": tuple(failures),
-                                             "usage": evaluation.usage.model_copy(update={"latencies": latencies})})
 
     def add(self, index: int, score: float) -> bool:
         """Record the score of example ``index`` (dataset order); True means: stop this trial."""
@@ -304,112 +275,4 @@ def _beta_binomial_pmf(m: int, a: float, b: float) -> list[float]:
     return [p / total for p in pmf]
 
 
-def estimated_score(trial: FrozenTrial) -> float | None:
-    """A raced-out trial's estimated final score, or None for any other trial."""
-    record = trial.user_attrs.get(ATTR_TRIAL)
-    if trial.state != TrialState.PRUNED or not isinstance(record, dict):
-        return None
-    value = record.get(ESTIMATE_KEY)
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-class RacingSampler(optuna.samplers.BaseSampler):
-    """The default sampler while racing: a sampler that learns from raced-out trials' estimates.
-
-    A raced-out trial stays pruned in storage (it was not evaluated in full), but TPE ranks
-    every pruned trial below every complete one, whatever it showed, so after a few races it
-    keeps proposing the incumbent's neighbourhood. This wrapper lets the wrapped sampler see
-    the study through an in-memory view where each raced-out trial is complete with its
-    estimated score (on the benchmark tables: about a third fewer trials to a good
-    configuration). Storage is never changed.
-
-    ``parallel``: trials run at the same time (the wrapped sampler may lie about running
-    trials), so every trial gets a whole new view, running trials included. Otherwise the
-    view grows by the finished trials, and is rebuilt only when an unfinished trial sits
-    among them (another process on the same storage, or a trial left running by a crash).
-    """
-
-    def __init__(self, base: optuna.samplers.BaseSampler, *, parallel: bool = False) -> None:
-        self.base = base
-        self.parallel = parallel
-        self._lock = threading.Lock()
-        self._storage: optuna.storages.InMemoryStorage | None = None  # the growing view (one at a time)
-        self._synced = 0  # how many of the study's trials the growing view holds
-        self._snapshots: dict[int, tuple[optuna.Study, FrozenTrial]] = {}  # whole views, by trial number
-
-    def __repr__(self) -> str:
-        return f"RacingSampler({self.base!r}, parallel={self.parallel})"
-
-    @staticmethod
-    def _as_seen(trial: FrozenTrial) -> FrozenTrial:
-        estimate = estimated_score(trial)
-        if estimate is None:
-            return trial
-        return optuna.trial.create_trial(params=trial.params, distributions=trial.distributions, value=estimate)
-
-    def _view(self, study: optuna.Study, trial: FrozenTrial) -> tuple[optuna.Study, FrozenTrial]:
-        """The study as the wrapped sampler sees it, and the trial being sampled as it appears there."""
-        with self._lock:
-            snapshot = self._snapshots.get(trial.number)
-            if snapshot is not None:
-                return snapshot
-            trials = study.get_trials(deepcopy=False)
-            earlier = trials[self._synced:trial.number]
-            if not self.parallel and all(t.state.is_finished() for t in earlier):
-                # A new Study object each time: a Study caches its trials per thread until its own ask/tell.
-                if self._storage is None:
-                    self._storage = optuna.storages.InMemoryStorage()
-                    optuna.create_study(storage=self._storage, study_name="view", directions=study.directions)
-                view = optuna.load_study(study_name="view", storage=self._storage, sampler=self.base)
-                view.add_trials([self._as_seen(t) for t in earlier])
-                self._synced += len(earlier)
-                return view, trial
-            view = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=self.base,
-                                       directions=study.directions)
-            view.add_trials([self._as_seen(t) for t in trials])  # numbered 0..n-1, as in the study
-            current = view.get_trials(deepcopy=False)[trial.number]
-            self._snapshots[trial.number] = (view, current)
-            return view, current
-
-    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return self.base.infer_relative_search_space(*self._view(study, trial))
-
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        return self.base.sample_relative(*self._view(study, trial), search_space)
-
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
-        return self.base.sample_independent(*self._view(study, trial), param_name, param_distribution)
-
-    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.base.before_trial(study, trial)
-
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        with self._lock:
-            self._snapshots.pop(trial.number, None)
-        self.base.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.base.reseed_rng()
-
-
-def race_for(*, n_examples: int, single_score_objective: bool, default_search: bool,
-             policy: RacingPolicy | None = None) -> Race | None:
-    """The race ``Study.optimize`` runs, or None when trials must be evaluated in full.
-
-    Only the default search races: no sampler and no pruner given, one objective that is
-    the mean score (the race compares per-example scores), and enough examples. With
-    several objectives every trial is evaluated in full: a configuration that loses on
-    score may still be on the Pareto front (cheaper, faster), and its cost and latency are
-    only known over the whole dataset.
-    """
-    policy = policy or DEFAULT_POLICY
-    if not (default_search and single_score_objective) or n_examples < policy.min_dataset:
-        return None
-    return Race(n_examples, policy)
-
-
-__all__ = ["DEFAULT_POLICY", "ESTIMATE_KEY", "Lane", "Race", "RacingPolicy", "RacingSampler", "estimated_score",
-           "race_for"]
+__all__ = ["DEFAULT_POLICY", "Lane", "Race", "RacingPolicy"]

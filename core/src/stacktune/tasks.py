@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stacktune.protocol import Metric
+from stacktune.evaluation import Metric
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stacktune.evaluation import evaluate_examples
-from stacktune.protocol import Evaluation, Metric, ResultCallback, Usage
+from stacktune.evaluation import Evaluation, Metric, ResultCallback, evaluate_examples
 from stacktune.space import Constraint, Space
+from stacktune.usage import Usage, record_usage
 from stacktune.variables import Categorical, Float, Int, Variable
 
 OPTIMUM: dict[str, Any] = {"strategy": "cot", "steps": 3, "temperature": 0.2, "style": "terse"}
@@ -104,14 +104,14 @@ class ToyProgram:
 
     def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
                  max_concurrency: int = 1) -> Evaluation:
-        def run(example: object) -> tuple[float, Usage]:
+        def run(example: object) -> float:
             self.counter.increment()
             if not isinstance(example, (int, float)):
                 raise TypeError(f"toy examples are difficulties (numbers), got {example!r}")
             tokens = self.tokens_per_example
-            usage = Usage(calls=1, input_tokens=tokens // 2, output_tokens=tokens - tokens // 2,
-                          cost_usd=tokens * 1e-6, latencies=(tokens / 1000.0,))
-            return self.quality, usage
+            record_usage(Usage(calls=1, input_tokens=tokens // 2, output_tokens=tokens - tokens // 2,
+                               cost_usd=tokens * 1e-6, latencies=(tokens / 1000.0,)))
+            return self.quality
 
         return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
 

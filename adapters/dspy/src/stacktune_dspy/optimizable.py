@@ -12,9 +12,8 @@ from typing import Any, Literal
 
 import dspy
 
-from stacktune import Evaluation, Metric, Space, Usage, evaluate_examples
+from stacktune import Evaluation, Metric, ResultCallback, Space, evaluate_examples, record_usage
 from stacktune.pricing import Prices, check_prices
-from stacktune.protocol import ResultCallback
 from stacktune_dspy.build import build_program
 from stacktune_dspy.discovery import PredictorInfo, find_predictors, predictor_at
 from stacktune_dspy.knobs import CURRENT, Plan, plan_space
@@ -168,16 +167,14 @@ class DSPyOptimizable:
         program = self._program
         overrides = self._context_overrides()
 
-        def run(example: object) -> tuple[Any, Usage]:
+        def run(example: object) -> Any:
             inputs = self._inputs_of(example)
             sink = HistorySink(self._shared.options.prices)
             try:
                 with dspy.context(caller_modules=[sink], **overrides):
-                    prediction = program(**inputs)
-            except Exception as exc:
-                exc.usage = sink.usage()  # type: ignore[attr-defined]
-                raise
-            return prediction, sink.usage()
+                    return program(**inputs)
+            finally:
+                record_usage(sink.usage())  # what the example's LM calls cost, whether it failed or not
 
         return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
 

@@ -9,9 +9,6 @@ with copies. The original runnable is never touched.
 
 from __future__ import annotations
 
-import asyncio
-import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,16 +17,15 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from stacktune import (
     Constraint,
     Evaluation,
-    ExampleFailure,
     Metric,
+    ResultCallback,
     Space,
-    Usage,
     Variable,
+    aevaluate_examples,
     evaluate_examples,
     record_usage,
 )
 from stacktune.pricing import Prices, check_prices
-from stacktune.protocol import ResultCallback
 from stacktune.space import ConstraintCheck
 from stacktune_langchain._catalogue import (
     DEFAULT_SAMPLING_PARAMS,
@@ -137,27 +133,21 @@ class LangChainOptimizable:
     def _config(self, handler: UsageCallbackHandler) -> RunnableConfig:
         return {"callbacks": [handler], "tags": ["stacktune"]}
 
-    def run(self, example: Any) -> tuple[Any, Usage]:
-        """Run one example: the output and its Usage (raises with ``exc.usage`` attached on failure)."""
+    def run(self, example: Any) -> Any:
+        """Run one example; what its LLM calls cost is recorded (``stacktune.record_usage``), failed or not."""
         handler = UsageCallbackHandler(self._prices)
-        start = time.perf_counter()
         try:
-            output = self._native.invoke(self._input(example), self._config(handler))
-        except Exception as exc:
-            _attach(exc, handler.usage(time.perf_counter() - start))
-            raise
-        return output, handler.usage(time.perf_counter() - start)
+            return self._native.invoke(self._input(example), self._config(handler))
+        finally:
+            record_usage(handler.usage())
 
-    async def arun(self, example: Any) -> tuple[Any, Usage]:
+    async def arun(self, example: Any) -> Any:
         """Async :meth:`run`, through ``ainvoke``."""
         handler = UsageCallbackHandler(self._prices)
-        start = time.perf_counter()
         try:
-            output = await self._native.ainvoke(self._input(example), self._config(handler))
-        except Exception as exc:
-            _attach(exc, handler.usage(time.perf_counter() - start))
-            raise
-        return output, handler.usage(time.perf_counter() - start)
+            return await self._native.ainvoke(self._input(example), self._config(handler))
+        finally:
+            record_usage(handler.usage())
 
     def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
                  max_concurrency: int = 1) -> Evaluation:
@@ -166,69 +156,9 @@ class LangChainOptimizable:
 
     async def aevaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
                         max_concurrency: int = 1) -> Evaluation:
-        """:meth:`evaluate` on the event loop: ``max_concurrency`` examples in flight through ``ainvoke``.
-
-        When ``on_result`` raises, no example starts any more, those in flight finish,
-        and the exception propagates.
-        """
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        n = len(dataset)
-        scores = [0.0] * n
-        usages = [Usage()] * n
-        failures: list[ExampleFailure] = []
-        gate = asyncio.Semaphore(max_concurrency)
-        stopped: list[BaseException] = []
-
-        async def one(index: int, example: Any) -> None:
-            async with gate:
-                if stopped:
-                    return
-                scores[index], usages[index], failure = await self._ascored(index, example, metric)
-                record_usage(usages[index])
-                if failure is not None:
-                    failures.append(failure)
-                if on_result is not None and not stopped:
-                    try:
-                        on_result(index, scores[index])
-                    except BaseException as exc:  # noqa: BLE001 - re-raised below, after in-flight examples end
-                        stopped.append(exc)
-
-        await asyncio.gather(*(one(i, ex) for i, ex in enumerate(dataset)))
-        if stopped:
-            raise stopped[0]
-        failures.sort(key=lambda f: f.index)
-        return Evaluation.from_scores(scores, Usage.sum(usages), failures)
-
-    async def _ascored(self, index: int, example: Any, metric: Metric) -> tuple[float, Usage, ExampleFailure | None]:
-        start = time.perf_counter()
-        usage = Usage()
-        try:
-            prediction, usage = await self.arun(example)
-            return _score(metric(example, prediction)), usage, None
-        except Exception as exc:  # noqa: BLE001 - one failing example scores 0, never kills the evaluation
-            usage = getattr(exc, "usage", None) or usage
-            if not usage.latencies:
-                usage = usage.model_copy(update={"latencies": (time.perf_counter() - start,)})
-            return 0.0, usage, ExampleFailure(index=index, error_type=type(exc).__name__, message=str(exc)[:500])
-
-
-def _score(value: object) -> float:
-    """The metric's value as a float (the same rules as stacktune.evaluate_examples)."""
-    if isinstance(value, bool):
-        return 1.0 if value else 0.0
-    if not isinstance(value, (int, float)):
-        raise TypeError(f"metric returned {value!r} ({type(value).__name__}); it must return a float or bool")
-    if math.isnan(value):
-        raise ValueError("metric returned NaN")
-    return float(value)
-
-
-def _attach(exc: Exception, usage: Usage) -> None:
-    try:
-        exc.usage = usage  # type: ignore[attr-defined]
-    except AttributeError:  # exceptions with __slots__ cannot carry it
-        pass
+        """:meth:`evaluate` on the event loop: ``max_concurrency`` examples in flight through ``ainvoke``."""
+        return await aevaluate_examples(dataset, self.arun, metric, on_result=on_result,
+                                        max_concurrency=max_concurrency)
 
 
 def _build(original: Runnable[Any, Any], catalogue: Catalogue, overrides: Mapping[str, Any]) -> Runnable[Any, Any]:

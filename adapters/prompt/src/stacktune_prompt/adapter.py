@@ -17,13 +17,12 @@ from stacktune import (
     Evaluation,
     Int,
     Metric,
+    ResultCallback,
     Space,
-    Usage,
     Variable,
     evaluate_examples,
     knob_variable,
 )
-from stacktune.protocol import ResultCallback
 from stacktune_prompt.prompt import Prompt
 
 
@@ -88,9 +87,8 @@ class PromptAdapter:
         """One call per example (or a cache hit); a failing example scores 0 and is counted."""
         prompt = self.prompt
 
-        def run_example(example: object) -> tuple[Any, Usage]:
-            reply = prompt.reply(example)
-            return reply.prediction, reply.usage
+        def run_example(example: object) -> Any:
+            return prompt.reply(example).prediction
 
         return evaluate_examples(dataset, run_example, metric, on_result=on_result, max_concurrency=max_concurrency)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from stacktune import SAMPLING_KNOBS, Categorical, Usage
+from stacktune import SAMPLING_KNOBS, Categorical, Usage, record_usage
 from stacktune.pricing import Price, check_prices
 from stacktune_prompt.cache import CachedResponse, ResponseCache, cache_key
 from stacktune_prompt.models import ChatModel, RetryPolicy, cache_identity, model_call_cost
@@ -323,7 +323,7 @@ class Prompt:
         return request
 
     def reply(self, example: object) -> Reply:
-        """Answer one example (from the cache when it was asked before). Errors carry ``.usage``."""
+        """Answer one example (from the cache when it was asked before); its usage is recorded at once."""
         request = self.request(example)
         client = self.client
         cache = self.cache if isinstance(self.cache, ResponseCache) else None
@@ -340,12 +340,8 @@ class Prompt:
             if cache is not None:
                 cache.put(key, recorded)
         usage = self._usage(recorded, cached)
-        try:
-            prediction = self.output_format.parse(recorded.text)
-        except Exception as exc:
-            exc.usage = usage  # type: ignore[attr-defined]  # the tokens were spent all the same
-            raise
-        return Reply(prediction, recorded.text, usage, cached)
+        record_usage(usage)  # before parsing: a reply that does not parse was paid for all the same
+        return Reply(self.output_format.parse(recorded.text), recorded.text, usage, cached)
 
     def __call__(self, example: object) -> Any:
         """The prediction for one example (a mapping with the template's fields)."""

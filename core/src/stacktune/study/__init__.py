@@ -1,0 +1,15 @@
+"""Studies: Optuna's search and storage, applied to LLM programs.
+
+- :mod:`~stacktune.study.create`: ``create_study``, ``load_study``, ``study_summaries``;
+- :mod:`~stacktune.study.study`: the :class:`Study` and its results;
+- :mod:`~stacktune.study.results`: :class:`TrialResult`, one trial as users see it;
+- :mod:`~stacktune.study.budget`: :class:`Budget`;
+- ``_trials``: the trial loop and its per-example stoppers; ``_progress``: the progress line.
+"""
+
+from stacktune.study.budget import Budget
+from stacktune.study.create import DEFAULT_STORAGE, create_study, load_study, study_summaries
+from stacktune.study.results import TrialResult
+from stacktune.study.study import Study
+
+__all__ = ["DEFAULT_STORAGE", "Budget", "Study", "TrialResult", "create_study", "load_study", "study_summaries"]

@@ -1,0 +1,45 @@
+"""The progress line of ``optimize``: one ``rich`` progress bar, disabled without a terminal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from stacktune.usage import Usage
+
+
+class TrialProgress:
+    """Trials done out of ``total``, with the best value so far, examples run and what was spent.
+
+    ``best`` describes the study's best so far (called after each trial; "" when there is none).
+    """
+
+    def __init__(self, name: str, total: int | None, best: Callable[[], str], *, enabled: bool) -> None:
+        self._best = best
+        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TimeElapsedColumn(), TextColumn("{task.fields[status]}"), disable=not enabled)
+        self._task = self._bar.add_task(f"study {name}", total=total, status="")
+        self._lock = threading.Lock()
+        self.examples = 0
+
+    def __enter__(self) -> TrialProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def example_done(self) -> None:
+        with self._lock:
+            self.examples += 1
+
+    def trial_done(self, spent: Usage) -> None:
+        if self._bar.disable:
+            return
+        status = f"{self._best()}examples {self.examples} calls {spent.spent_calls} tokens {spent.spent_tokens}"
+        self._bar.update(self._task, advance=1, status=status)
+
+
+__all__ = ["TrialProgress"]

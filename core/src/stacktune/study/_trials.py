@@ -1,0 +1,354 @@
+"""The trial loop of one ``optimize`` call.
+
+Each worker thread claims a trial, asks Optuna for a configuration that meets the space's
+constraints, applies it, evaluates it and tells Optuna how it ended, storing one
+:class:`~stacktune.records.TrialRecord`. While a trial runs, each example's score passes
+through a short chain of *stoppers* (the budget, Optuna's pruner, the race); any of them
+ends the trial early by raising, and the runner then starts no new example.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from stacktune.errors import BudgetExhausted, InvalidConfiguration
+from stacktune.evaluation import Evaluation, Metric, ResultCallback, example_order
+from stacktune.objectives import Objective
+from stacktune.protocol import Optimizable, SupportsAsyncEvaluate
+from stacktune.racing import Lane, Race
+from stacktune.records import MAX_RECORDED_FAILURES, TrialRecord
+from stacktune.space import Configuration, Space
+from stacktune.study._progress import TrialProgress
+from stacktune.study.budget import Budget
+from stacktune.usage import UsageMeter, metering
+
+logger = logging.getLogger("stacktune")
+
+#: Observers of finished trials, Optuna's callback signature (the plugin hook is one of them).
+Observer = Callable[[optuna.Study, FrozenTrial], None]
+
+_MAX_CONSECUTIVE_REJECTIONS = 200
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """When a run stops starting trials."""
+
+    n_trials: int | None = None
+    deadline: float | None = None  # time.monotonic()
+    budget: Budget | None = None
+
+
+# -- the examples of one trial, and the stoppers that watch them ---------------------------------
+class Landed:
+    """The scores of one trial's examples, in dataset order, as they land."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.scores: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def add(self, index: int, score: float) -> None:
+        with self._lock:
+            self.scores[index] = score
+
+    @property
+    def done(self) -> int:
+        return len(self.scores)
+
+    @property
+    def mean(self) -> float:
+        with self._lock:
+            return sum(self.scores.values()) / len(self.scores) if self.scores else 0.0
+
+    def in_dataset_order(self) -> list[float | None]:
+        with self._lock:
+            return [self.scores.get(i) for i in range(self.n)]
+
+
+class Stopper(Protocol):
+    """Looks at each landed example and raises to end the trial."""
+
+    def check(self, landed: Landed, index: int, score: float) -> None: ...
+
+
+class BudgetStopper:
+    """Ends the trial (and the run) once the budget is spent: within one example per concurrent slot."""
+
+    def __init__(self, budget: Budget, meter: UsageMeter) -> None:
+        self.budget = budget
+        self.meter = meter
+
+    def check(self, landed: Landed, index: int, score: float) -> None:
+        reason = self.budget.exhausted_by(self.meter.total)
+        if reason:
+            raise BudgetExhausted(reason)
+
+
+class PrunerStopper:
+    """Reports each example to Optuna's pruner and ends the trial when it says so.
+
+    WilcoxonPruner compares per-example scores at their dataset index; the others see the
+    running mean after each example.
+    """
+
+    def __init__(self, trial: optuna.Trial, *, per_example: bool) -> None:
+        self.trial = trial
+        self.per_example = per_example
+
+    def check(self, landed: Landed, index: int, score: float) -> None:
+        if self.per_example:
+            self.trial.report(score, step=index)
+        else:
+            self.trial.report(landed.mean, step=landed.done)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after {landed.done} of {landed.n} examples (mean {landed.mean:.3f})")
+
+
+class RaceStopper:
+    """Ends the trial once the race says it is unlikely to beat the incumbent (decided in memory)."""
+
+    def __init__(self, lane: Lane) -> None:
+        self.lane = lane
+
+    def check(self, landed: Landed, index: int, score: float) -> None:
+        if self.lane.add(index, score):
+            raise optuna.TrialPruned(f"raced out after {landed.done} of {landed.n} examples (estimated score "
+                                     f"{self.lane.estimate():.3f}, P(beats the best) {self.lane.probability:.3f})")
+
+
+# -- running an evaluation -------------------------------------------------------------------------
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """One event loop for every trial of the process, on a daemon thread of its own.
+
+    Async clients outlive a trial: LangChain's OpenAI models share one cached httpx client,
+    bound to the loop it first ran on. A loop per trial (``asyncio.run``) would leave it bound
+    to a closed loop from the second trial on ("Event loop is closed").
+    """
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            _loop = asyncio.new_event_loop()
+            threading.Thread(target=_loop.run_forever, name="stacktune-async", daemon=True).start()
+        return _loop
+
+
+def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end from synchronous code (even inside a running loop: a notebook).
+
+    It runs on the process's stacktune loop, in the caller's context (the study's meters and
+    example order go with it); interrupting the caller cancels it.
+    """
+    future = asyncio.run_coroutine_threadsafe(coroutine, _background_loop())  # the task copies our context
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise
+
+
+def evaluate_candidate(candidate: Optimizable, dataset: Sequence[Any], metric: Metric, on_result: ResultCallback,
+                       max_concurrency: int) -> Evaluation:
+    """``aevaluate`` when the adapter has it (its framework's own async calls), else ``evaluate``."""
+    if isinstance(candidate, SupportsAsyncEvaluate):
+        evaluation = run_coroutine(candidate.aevaluate(dataset, metric, on_result=on_result,
+                                                       max_concurrency=max_concurrency))
+    else:
+        evaluation = candidate.evaluate(dataset, metric, on_result=on_result, max_concurrency=max_concurrency)
+    if not isinstance(evaluation, Evaluation):
+        raise TypeError(f"evaluate() returned {type(evaluation).__name__}, not a stacktune.Evaluation")
+    return evaluation
+
+
+def objective_values(objectives: Sequence[Objective], evaluation: Evaluation) -> list[float]:
+    values = [objective(evaluation) for objective in objectives]
+    bad = [o.name for o, v in zip(objectives, values, strict=True) if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"objective(s) {bad} gave a non-finite value: {values}")
+    return values
+
+
+# -- the run -----------------------------------------------------------------------------------------
+class Run:
+    """The state of one ``optimize`` call, shared by its worker threads."""
+
+    def __init__(self, optuna_study: optuna.Study, objectives: Sequence[Objective], program: Optimizable,
+                 space: Space, dataset: Sequence[Any], metric: Metric, *, limits: Limits, race: Race | None,
+                 pruner: optuna.pruners.BasePruner | None, max_concurrency: int, observers: Sequence[Observer],
+                 catch_trial_errors: bool, stop_requested: threading.Event, progress: TrialProgress) -> None:
+        self.optuna_study = optuna_study
+        self.objectives = tuple(objectives)
+        self.program = program
+        self.space = space
+        self.dataset = dataset
+        self.metric = metric
+        self.limits = limits
+        self.race = race
+        self.pruner = pruner
+        self.max_concurrency = max_concurrency
+        self.observers = tuple(observers)
+        self.catch_trial_errors = catch_trial_errors
+        self.stop_requested = stop_requested
+        self.progress = progress
+        self.meter = UsageMeter()
+        self.lock = threading.Lock()
+        self.halt = threading.Event()
+        self.started = 0
+        self.rejections = 0
+        self.stop_reason: str | None = None
+
+    # -- when to stop --------------------------------------------------------------------------------
+    def worker(self) -> None:
+        """Run trials until the run must stop (one worker thread's loop)."""
+        with metering(self.meter):
+            while self._claim_trial():
+                self._one_trial()
+
+    def stop(self, reason: str, *, halt: bool = False) -> None:
+        with self.lock:
+            self.stop_reason = self.stop_reason or reason
+        if halt:
+            self.halt.set()
+
+    def _claim_trial(self) -> bool:
+        with self.lock:
+            reason = self._stop_reason()
+            if reason:
+                self.stop_reason = self.stop_reason or reason
+                return False
+            self.started += 1
+            return True
+
+    def _stop_reason(self) -> str | None:
+        limits = self.limits
+        if self.halt.is_set():
+            return self.stop_reason or "halted"
+        if self.stop_requested.is_set():
+            return "stop() was called"
+        if limits.n_trials is not None and self.started >= limits.n_trials:
+            return f"{limits.n_trials} trials done"
+        if limits.deadline is not None and time.monotonic() >= limits.deadline:
+            return "timeout reached"
+        if limits.budget is not None:
+            return limits.budget.exhausted_by(self.meter.total)
+        return None
+
+    # -- one trial -----------------------------------------------------------------------------------
+    def _ask_valid(self) -> tuple[optuna.Trial, Configuration] | None:
+        """Ask until a configuration meets the constraints; rejected ones are stored as pruned."""
+        while True:
+            trial = self.optuna_study.ask()
+            configuration = self.space.suggest(trial)
+            violation = self.space.check_constraints(configuration)
+            if violation is None:
+                with self.lock:
+                    self.rejections = 0
+                return trial, configuration
+            self._end(trial, TrialRecord(configuration=configuration, rejected_by=violation), TrialState.PRUNED,
+                      counted=False)
+            with self.lock:
+                self.rejections += 1
+                rejections = self.rejections
+            if rejections >= _MAX_CONSECUTIVE_REJECTIONS:
+                self.stop(f"{rejections} sampled configurations in a row broke the constraints (last: {violation})",
+                          halt=True)
+                return None
+            if self.halt.is_set():
+                return None
+
+    def _stoppers(self, trial: optuna.Trial, lane: Lane | None) -> list[Stopper]:
+        stoppers: list[Stopper] = []
+        if self.limits.budget is not None:
+            stoppers.append(BudgetStopper(self.limits.budget, self.meter))
+        if self.pruner is not None:
+            stoppers.append(PrunerStopper(trial, per_example=isinstance(self.pruner, optuna.pruners.WilcoxonPruner)))
+        if lane is not None:
+            stoppers.append(RaceStopper(lane))
+        return stoppers
+
+    def _one_trial(self) -> None:
+        asked = self._ask_valid()
+        if asked is None:
+            return
+        trial, configuration = asked
+        landed = Landed(len(self.dataset))
+        lane = self.race.lane(trial.number) if self.race is not None else None
+        stoppers = self._stoppers(trial, lane)
+
+        def on_result(index: int, score: float) -> None:
+            landed.add(index, score)
+            self.progress.example_done()
+            for stopper in stoppers:
+                stopper.check(landed, index, score)
+
+        def partial(note: str) -> TrialRecord:
+            estimate = lane.estimate() if lane is not None and lane.stopped else None
+            scores = landed.in_dataset_order()
+            return TrialRecord(configuration=configuration, scores=scores, examples_evaluated=landed.done,
+                               examples_saved=landed.n - landed.done, error=note, estimated_score=estimate)
+
+        ordered: AbstractContextManager[None] = example_order(lane.order) if lane is not None else nullcontext()
+        try:
+            candidate = self.program.apply_configuration(configuration)
+            with ordered:  # a raced trial evaluates the examples in its own order
+                evaluation = evaluate_candidate(candidate, self.dataset, self.metric, on_result, self.max_concurrency)
+            values = objective_values(self.objectives, evaluation)
+        except optuna.TrialPruned as exc:
+            self._end(trial, partial(str(exc)), TrialState.PRUNED)
+        except BudgetExhausted as exc:
+            self.stop(str(exc))
+            self._end(trial, partial(f"stopped: {exc}"), TrialState.PRUNED)
+        except (KeyboardInterrupt, SystemExit):
+            self.stop("interrupted", halt=True)
+            self._end(trial, partial("interrupted"), TrialState.FAIL)
+            raise
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            self._end(trial, partial(message[:2000]), TrialState.FAIL)
+            if isinstance(exc, InvalidConfiguration) or not self.catch_trial_errors:
+                # A configuration sampled from the adapter's own space was refused: a bug worth stopping for.
+                self.stop(message, halt=True)
+                raise
+            logger.warning("trial %d failed: %s", trial.number, message)
+        else:
+            record = TrialRecord(configuration=configuration, evaluation=evaluation.summary(),
+                                 scores=list(evaluation.scores),
+                                 failures=list(evaluation.failures[:MAX_RECORDED_FAILURES]),
+                                 examples_evaluated=evaluation.n_examples)
+            self._end(trial, record, TrialState.COMPLETE, values=values)
+
+    def _end(self, trial: optuna.Trial, record: TrialRecord, state: TrialState, *,
+             values: Sequence[float] | None = None, counted: bool = True) -> None:
+        """Store the record, tell Optuna, then let the race, the progress line and the observers know."""
+        record.write(trial)
+        if values is not None:
+            frozen = self.optuna_study.tell(trial, list(values) if len(values) > 1 else values[0])
+            if self.race is not None:
+                self.race.offer([s for s in record.scores if s is not None])
+        else:
+            frozen = self.optuna_study.tell(trial, state=state)
+        if counted:
+            self.progress.trial_done(self.meter.total)
+        for observer in self.observers:
+            observer(self.optuna_study, frozen)
+
+
+__all__ = ["BudgetStopper", "Landed", "Limits", "Observer", "PrunerStopper", "RaceStopper", "Run", "Stopper",
+           "evaluate_candidate", "objective_values", "run_coroutine"]

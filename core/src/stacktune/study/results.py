@@ -1,0 +1,72 @@
+"""Trials as stacktune users see them: configuration, objective values, evaluation, fate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from stacktune.evaluation import EvaluationSummary, ExampleFailure
+from stacktune.plugins import optimizable
+from stacktune.protocol import Optimizable, SupportsExport
+from stacktune.records import TrialRecord
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One trial: its configuration, objective values, evaluation summary and fate.
+
+    ``evaluation`` is None for a trial that did not finish its evaluation (pruned, raced out,
+    failed); ``estimated_score`` is set for a trial the default search raced out.
+    """
+
+    number: int
+    state: str
+    configuration: dict[str, Any]
+    values: dict[str, float]
+    evaluation: EvaluationSummary | None = None
+    scores: tuple[float | None, ...] = ()
+    failures: tuple[ExampleFailure, ...] = ()
+    error: str | None = None
+    rejected_by: str | None = None
+    examples_evaluated: int = 0
+    examples_saved: int = 0
+    duration_s: float | None = None
+    estimated_score: float | None = None
+
+    @classmethod
+    def from_frozen(cls, trial: FrozenTrial, objective_names: Sequence[str]) -> TrialResult:
+        record = TrialRecord.of(trial) or TrialRecord(configuration=dict(trial.params))
+        values = dict(zip(objective_names, trial.values, strict=False)) if trial.values else {}
+        duration = trial.duration.total_seconds() if trial.duration is not None else None
+        return cls(
+            number=trial.number,
+            state=trial.state.name.lower(),
+            configuration=dict(record.configuration or trial.params),
+            values=values,
+            evaluation=record.evaluation,
+            scores=tuple(record.scores),
+            failures=tuple(record.failures),
+            error=record.error or record.rejected_by,
+            rejected_by=record.rejected_by,
+            examples_evaluated=record.examples_evaluated,
+            examples_saved=record.examples_saved,
+            estimated_score=record.estimated_score if trial.state == TrialState.PRUNED else None,
+            duration_s=duration,
+        )
+
+    def apply_to(self, target: object) -> Optimizable:
+        """The target with this trial's configuration applied (the target stays unchanged)."""
+        return optimizable(target).apply_configuration(self.configuration)
+
+    def export(self, target: object) -> object:
+        """A native object of the target's framework, when the adapter can export one."""
+        applied = self.apply_to(target)
+        if isinstance(applied, SupportsExport):
+            return applied.to_native()
+        return applied
+
+
+__all__ = ["TrialResult"]

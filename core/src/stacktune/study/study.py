@@ -1,0 +1,237 @@
+"""The Study: an Optuna study that knows about LLM programs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from stacktune.errors import StacktuneError
+from stacktune.evaluation import Metric
+from stacktune.objectives import Objective
+from stacktune.plugins import get_plugin_manager, optimizable
+from stacktune.records import ATTR_SPACE
+from stacktune.search import Search
+from stacktune.space import Space
+from stacktune.study._progress import TrialProgress
+from stacktune.study._trials import Limits, Observer, Run
+from stacktune.study.budget import Budget
+from stacktune.study.results import TrialResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pluggy
+
+logger = logging.getLogger("stacktune")
+
+
+class Study:
+    """An Optuna study that knows about LLM programs. Create with :func:`~stacktune.create_study`.
+
+    Each trial samples a configuration from the target's space through Optuna's ask/tell,
+    applies it, evaluates it example by example (the search may stop it early, the budget
+    is counted as examples land) and tells Optuna the value of each objective. Everything
+    about a trial is stored in its record (user attribute ``stacktune``), so the study can
+    be inspected with ``optuna-dashboard`` or resumed later.
+    """
+
+    def __init__(self, optuna_study: optuna.Study, objectives: Sequence[Objective], search: Search, *,
+                 plugin_manager: pluggy.PluginManager | None = None, storage_url: str | None = None) -> None:
+        self.optuna_study = optuna_study
+        self.objectives = tuple(objectives)
+        self.search = search
+        self.storage_url = storage_url
+        self.last_stop_reason: str | None = None
+        self._plugin_manager = plugin_manager
+        self._stop_requested = threading.Event()
+
+    # -- identity -----------------------------------------------------------------------------------
+    @property
+    def study_name(self) -> str:
+        return self.optuna_study.study_name
+
+    @property
+    def objective_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.objectives)
+
+    @property
+    def is_multi_objective(self) -> bool:
+        return len(self.objectives) > 1
+
+    def __repr__(self) -> str:
+        return (f"Study(name={self.study_name!r}, objectives={list(self.objective_names)}, "
+                f"trials={len(self.optuna_study.trials)})")
+
+    # -- running ------------------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask a running ``optimize`` to start no new trial (from a callback or another thread)."""
+        self._stop_requested.set()
+
+    def optimize(
+        self,
+        target: object,
+        dataset: Sequence[Any],
+        metric: Metric,
+        *,
+        space: Space | None = None,
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        budget: Budget | None = None,
+        n_jobs: int = 1,
+        max_concurrency: int = 1,
+        callbacks: Sequence[Observer] = (),
+        show_progress_bar: bool | None = None,
+        catch_trial_errors: bool = True,
+    ) -> None:
+        """Run trials until ``n_trials`` more are done, ``timeout`` seconds pass or the budget is spent.
+
+        ``target`` is anything an installed adapter accepts (or an Optimizable);
+        ``space`` defaults to the target's own space. With no ``n_trials``, ``timeout``
+        or ``budget`` it runs until :meth:`stop` or Ctrl-C. Trials already told are
+        stored as they finish; an interrupted trial is marked failed. ``callbacks`` are
+        Optuna's: ``callback(optuna_study, frozen_trial)`` after every finished trial.
+        """
+        program = optimizable(target, manager=self._plugin_manager)
+        space = space if space is not None else program.extract_variables()
+        if not isinstance(space, Space):
+            raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
+        if not len(dataset):
+            raise ValueError("dataset is empty: there is nothing to evaluate a configuration on")
+        if n_trials is not None and n_trials < 0:
+            raise ValueError(f"n_trials must be >= 0, got {n_trials}")
+        if n_jobs == -1:
+            n_jobs = os.cpu_count() or 1
+        if n_jobs < 1:
+            raise ValueError(f"n_jobs must be >= 1 (or -1 for one per CPU), got {n_jobs}")
+        self._check_space_compatible(space)
+        self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
+        limits = Limits(n_trials=n_trials, budget=budget,
+                        deadline=time.monotonic() + timeout if timeout is not None else None)
+        if show_progress_bar is None:
+            show_progress_bar = sys.stderr.isatty()
+        self._stop_requested.clear()
+        with TrialProgress(self.study_name, n_trials, self._best_so_far, enabled=show_progress_bar) as progress:
+            run = Run(self.optuna_study, self.objectives, program, space, dataset, metric, limits=limits,
+                      race=self.search.race(n_examples=len(dataset), objectives=self.objectives),
+                      pruner=self._pruner(), max_concurrency=max_concurrency,
+                      observers=(*callbacks, self._tell_plugins), catch_trial_errors=catch_trial_errors,
+                      stop_requested=self._stop_requested, progress=progress)
+            _run_workers(run, n_jobs)
+        if run.stop_reason:
+            logger.info("study %s stopped: %s", self.study_name, run.stop_reason)
+        self.last_stop_reason = run.stop_reason
+
+    def _pruner(self) -> optuna.pruners.BasePruner | None:
+        """Optuna's pruner when the study has one (pruning is single-objective only in Optuna)."""
+        pruner = self.optuna_study.pruner
+        if isinstance(pruner, optuna.pruners.NopPruner):
+            return None
+        if self.is_multi_objective:
+            raise ValueError(
+                "pruning is single-objective only in Optuna; this study has objectives "
+                f"{list(self.objective_names)}: create it without a pruner (or with one objective)"
+            )
+        return pruner
+
+    def _check_space_compatible(self, space: Space) -> None:
+        """A study's categorical choices may never change: say which variable changed, up front."""
+        stored = self.optuna_study.user_attrs.get(ATTR_SPACE)
+        current = json.loads(space.to_json())
+        if stored is None:
+            self.optuna_study.set_user_attr(ATTR_SPACE, current)
+            return
+        stored_vars = {v["name"]: v for v in stored.get("variables", [])}
+        for variable in current.get("variables", []):
+            old = stored_vars.get(variable["name"])
+            if old is None:
+                continue
+            for key in ("kind", "keys", "low", "high", "log", "step"):
+                if old.get(key) != variable.get(key):
+                    raise StacktuneError(
+                        f"study {self.study_name!r} was run with a different definition of variable "
+                        f"{variable['name']!r} ({key}: stored {old.get(key)!r}, now {variable.get(key)!r}); "
+                        f"a study's distributions may never change: use a new study name"
+                    )
+
+    def _best_so_far(self) -> str:
+        """The progress line's view of the study: the best value, or the size of the Pareto front."""
+        try:
+            best = self.optuna_study.best_trials
+        except ValueError:
+            return ""
+        if not best:
+            return ""
+        if self.is_multi_objective:
+            return f"pareto {len(best)} "
+        return f"best {self.objective_names[0]}={self.optuna_study.best_value:.3f} "
+
+    def _tell_plugins(self, optuna_study: optuna.Study, trial: FrozenTrial) -> None:
+        """The ``stacktune_trial_finished`` hook, delivered as one more Optuna callback."""
+        manager = self._plugin_manager or get_plugin_manager()
+        manager.hook.stacktune_trial_finished(study=self, result=TrialResult.from_frozen(trial, self.objective_names))
+
+    # -- results ------------------------------------------------------------------------------------
+    @property
+    def trials(self) -> list[TrialResult]:
+        return [TrialResult.from_frozen(t, self.objective_names) for t in self.optuna_study.get_trials(deepcopy=False)]
+
+    def completed_trials(self) -> list[TrialResult]:
+        return [t for t in self.trials if t.state == "complete"]
+
+    @property
+    def best(self) -> TrialResult:
+        """The best complete trial of a single-objective study."""
+        if self.is_multi_objective:
+            raise ValueError(f"study {self.study_name!r} has objectives {list(self.objective_names)}: "
+                             f"use pareto_front() for the best trade-offs")
+        complete = self.optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not complete:
+            raise ValueError(f"study {self.study_name!r} has no complete trial yet")
+        return TrialResult.from_frozen(self.optuna_study.best_trial, self.objective_names)
+
+    def pareto_front(self) -> list[TrialResult]:
+        """The non-dominated complete trials (for one objective: the best ones), by trial number."""
+        trials = self.optuna_study.best_trials
+        return sorted((TrialResult.from_frozen(t, self.objective_names) for t in trials), key=lambda r: r.number)
+
+    @property
+    def examples_saved(self) -> int:
+        """Examples not evaluated because the search stopped their trial early."""
+        return sum(t.examples_saved for t in self.trials)
+
+    def trials_dataframe(self) -> pd.DataFrame:
+        """Optuna's dataframe with objective names as value columns and stacktune's attributes."""
+        frame = self.optuna_study.trials_dataframe(multi_index=False)
+        if self.is_multi_objective:
+            frame = frame.rename(columns={f"values_{i}": f"values_{n}" for i, n in enumerate(self.objective_names)})
+        elif "value" in frame.columns:
+            frame = frame.rename(columns={"value": f"values_{self.objective_names[0]}"})
+        return frame
+
+
+def _run_workers(run: Run, n_jobs: int) -> None:
+    """The run's worker loop on this thread, or on ``n_jobs`` threads (the first error halts the others)."""
+    if n_jobs == 1:
+        run.worker()
+        return
+    with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="stacktune-trial") as pool:
+        futures = [pool.submit(run.worker) for _ in range(n_jobs)]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            run.halt.set()
+            raise
+
+
+__all__ = ["Study"]
+
