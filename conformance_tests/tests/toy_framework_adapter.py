@@ -10,7 +10,8 @@ from typing import Any
 from toy_framework import Chain
 
 import stacktune
-from stacktune import Categorical, Evaluation, Float, Int, Metric, Space, constraint, evaluate_examples, hookimpl
+from stacktune import Categorical, Evaluation, Int, Metric, Space, constraint, evaluate_examples, hookimpl
+from stacktune.knobs import knob_variable
 
 
 @constraint("calm_steps")
@@ -34,7 +35,7 @@ class ChainOptimizable:
         # Each default is the chain's current value.
         return Space([
             Categorical("template", self.templates, default=self.chain.template),  # {key: text}
-            Float("temperature", 0.0, 1.5, default=self.chain.temperature),
+            knob_variable("temperature", "temperature", self.chain.temperature),  # the shared catalogue's range
             Categorical("reasoning", ["direct", "steps"], default=self.chain.reasoning),
             Int("steps", 1, 4, default=self.chain.steps, when={"reasoning": "steps"}),
         ], constraints=[calm_steps])

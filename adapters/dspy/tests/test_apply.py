@@ -108,7 +108,7 @@ def test_stand_in_defaults_leave_unset_settings_unset(program: Any, lm: dspy.LM)
     adapter = DSPyOptimizable(program, lm=lm)
     assert adapter.apply_configuration(adapter.extract_variables().defaults()).program.rewrite.config == {}
     applied = adapter.apply_configuration({"rewrite.temperature": 1.0, "rewrite.top_p": 0.5,
-                                           "rewrite.max_tokens": 2048})
+                                           "rewrite.max_tokens": 4096})  # the catalogue's stand-in: its top
     assert applied.program.rewrite.config == {"top_p": 0.5}
     assert applied.extract_variables().defaults()["rewrite.temperature"] == 1.0
 

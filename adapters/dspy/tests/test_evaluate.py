@@ -9,6 +9,7 @@ from typing import Any
 import dspy
 import pytest
 
+from stacktune import FREE, Price, call_cost
 from stacktune_dspy import DSPyOptimizable, usage_from_history
 from stacktune_dspy.testing import ScriptedEngine, scripted_lm
 
@@ -140,16 +141,39 @@ def test_usage_from_history_prices_and_cache_hits() -> None:
         def __init__(self, inputs: int, outputs: int) -> None:
             self.usage = {"prompt_tokens": inputs, "completion_tokens": outputs}
 
+    # LiteLLM's own cost ("cost") is ignored: prices come from stacktune.pricing by model name.
     entries = [
-        {"usage": {"prompt_tokens": 10, "completion_tokens": 5}, "cost": 0.002, "response": None},
-        {"usage": {"prompt_tokens": 7, "completion_tokens": 3}, "cost": None, "response": None},
-        {"usage": {}, "cost": 0.001, "response": Stored(4, 2)},  # answered from DSPy's cache
+        {"model": "openai/mine", "usage": {"prompt_tokens": 10, "completion_tokens": 5}, "cost": 9.0,
+         "response": None},
+        {"model": "openai/unknown-model", "usage": {"prompt_tokens": 7, "completion_tokens": 3}, "cost": 0.5,
+         "response": None},
+        {"model": "openai/mine", "usage": {}, "cost": None, "response": Stored(4, 2)},  # answered from DSPy's cache
     ]
-    usage = usage_from_history(entries)
+    usage = usage_from_history(entries, prices={"mine": Price(100.0, 200.0)})
     assert (usage.calls, usage.input_tokens, usage.output_tokens) == (3, 21, 10)
-    assert usage.cost_usd == pytest.approx(0.003) and usage.unpriced_calls == 1
-    assert (usage.cache_hits, usage.cached_tokens) == (1, 6) and usage.cached_cost_usd == pytest.approx(0.001)
+    assert usage.cost_usd == pytest.approx((10 * 100 + 5 * 200 + 4 * 100 + 2 * 200) / 1e6)
+    assert usage.unpriced_calls == 1  # a model nobody knows a price for is unpriced, not free
+    assert (usage.cache_hits, usage.cached_tokens) == (1, 6)
+    assert usage.cached_cost_usd == pytest.approx((4 * 100 + 2 * 200) / 1e6)
     assert usage.spent_calls == 2 and usage.spent_tokens == 25
+
+
+def test_usage_from_history_prices_known_models_from_the_table() -> None:
+    entries = [{"model": "openai/gpt-4o-mini", "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
+                "cost": None, "response": None}]
+    usage = usage_from_history(entries)
+    assert usage.unpriced_calls == 0
+    assert usage.cost_usd == pytest.approx(call_cost("gpt-4o-mini", 1000, 100)) and usage.cost_usd > 0
+
+
+def test_the_prices_option_prices_the_program_calls(program: Any, lm: dspy.LM, metric: Any,
+                                                    dataset: list[Any]) -> None:
+    free = DSPyOptimizable(program, lm=lm, prices={lm.model: FREE}).evaluate(dataset, metric).usage
+    assert free.calls > 0 and free.unpriced_calls == 0 and free.cost_usd == 0.0
+    dear = DSPyOptimizable(program, lm=lm, prices={lm.model: Price(1e6, 1e6)}).evaluate(dataset, metric).usage
+    assert dear.cost_usd == pytest.approx(dear.input_tokens + dear.output_tokens)
+    with pytest.raises(TypeError, match=r"prices\['x'\] must be a stacktune.pricing.Price"):
+        DSPyOptimizable(program, lm=lm, prices={"x": 0.5})  # type: ignore[dict-item]
 
 
 def test_answers_from_dspy_cache_are_counted_as_cache_hits(program: Any, engine: ScriptedEngine,

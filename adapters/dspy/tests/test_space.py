@@ -39,7 +39,8 @@ def test_multi_predictor_program_with_cot_default_variables(program: Any, lm: ds
     max_tokens = space["rewrite.max_tokens"]
     assert isinstance(max_tokens, Int) and max_tokens.log
     # Nothing sets them: the defaults are stand-ins for "the provider's default", and say so.
-    assert max_tokens.default == 2048 and space["rewrite.temperature"].default == 1.0
+    assert max_tokens.default == 4096 and space["rewrite.temperature"].default == 1.0  # the catalogue's stand-ins
+    assert (max_tokens.low, max_tokens.high, space["rewrite.temperature"].high) == (16, 4096, 1.5)
     assert space["rewrite.top_p"].default == 1.0
     assert "unset now" in (space["rewrite.temperature"].description or "")
 
@@ -129,13 +130,13 @@ def test_each_lm_choice_is_built_once_per_plan(program: Any, lm: dspy.LM, monkey
 
 
 def test_current_settings_are_defaults_and_widen_the_range(program: Any, lm: dspy.LM) -> None:
-    program.rewrite.config = {"temperature": 1.9, "max_tokens": 32}
+    program.rewrite.config = {"temperature": 1.9, "max_tokens": 8}
     space = DSPyOptimizable(program, lm=lm).extract_variables()
     temperature = space["rewrite.temperature"]
     assert isinstance(temperature, Float)
     assert (temperature.low, temperature.high, temperature.default) == (0.0, 1.9, 1.9)
     max_tokens = space["rewrite.max_tokens"]
-    assert (max_tokens.low, max_tokens.default) == (32, 32)
+    assert (max_tokens.low, max_tokens.default) == (8, 8)
 
 
 def test_settings_the_lm_does_not_support_are_skipped(program: Any) -> None:

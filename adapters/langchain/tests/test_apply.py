@@ -68,8 +68,9 @@ def test_declared_knobs_go_through_with_config(mixed_chain: Runnable[Any, Any]) 
 
 
 def test_alternative_choice_and_its_undeclared_knob(mixed_chain: Runnable[Any, Any]) -> None:
-    adapter = LangChainOptimizable(mixed_chain)
-    tuned = adapter.apply_configuration({"llm": "cold", "draft.step1.llm==cold.model.max_tokens": 2})
+    knob = "draft.step1.llm==cold.model.max_tokens"
+    adapter = LangChainOptimizable(mixed_chain, bounds={knob: (1, 64)})  # short answers: below the catalogue's 16
+    tuned = adapter.apply_configuration({"llm": "cold", knob: 2})
     native = tuned.to_native()
     draft = native.bound.steps__["draft"]  # type: ignore[attr-defined]
     assert draft.steps[1].alternatives["cold"].max_tokens == 2
@@ -107,7 +108,7 @@ def test_inactive_conditional_knob_is_rejected(mixed_chain: Runnable[Any, Any]) 
 
 def test_extract_after_apply_shows_applied_values(mixed_chain: Runnable[Any, Any]) -> None:
     adapter = LangChainOptimizable(mixed_chain)
-    configuration = {"style": "careful", "review.step1.model.temperature": 1.5, "review.step1.model.max_tokens": 7}
+    configuration = {"style": "careful", "review.step1.model.temperature": 1.5, "review.step1.model.max_tokens": 32}
     tuned = adapter.apply_configuration(configuration)
     space = tuned.extract_variables()
     assert {name: space[name].default for name in configuration} == configuration
@@ -115,7 +116,7 @@ def test_extract_after_apply_shows_applied_values(mixed_chain: Runnable[Any, Any
     again = tuned.apply_configuration({"review.step1.model.temperature": 0.1})
     assert again.configuration == {**configuration, "review.step1.model.temperature": 0.1}
     review = again.to_native().bound.steps__["review"]  # type: ignore[attr-defined]
-    assert (review.steps[1].temperature, review.steps[1].max_tokens) == (0.1, 7)
+    assert (review.steps[1].temperature, review.steps[1].max_tokens) == (0.1, 32)
 
 
 def test_defaults_behave_like_the_original(mixed_chain: Runnable[Any, Any]) -> None:

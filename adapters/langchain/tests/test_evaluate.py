@@ -13,7 +13,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from stacktune import SupportsAsyncEvaluate, UsageMeter, metering
+from stacktune import Price, SupportsAsyncEvaluate, UsageMeter, call_cost, metering
 from stacktune_langchain import LangChainOptimizable, UsageCallbackHandler
 from stacktune_langchain.testing import QuizChatModel, quiz_dataset, quiz_metric
 
@@ -79,10 +79,25 @@ def test_usage_from_llm_output_token_usage() -> None:
 
 def test_prices_give_a_cost() -> None:
     dataset = quiz_dataset(2)
-    adapter = LangChainOptimizable(quiz_prompt() | QuizChatModel(), prices={"quiz": (1.0, 2.0)})
+    adapter = LangChainOptimizable(quiz_prompt() | QuizChatModel(), prices={"quiz": Price(1.0, 2.0)})
     usage = adapter.evaluate(dataset, quiz_metric).usage
     inputs, outputs = expected_tokens(dataset)
     assert usage.cost_usd == pytest.approx((inputs * 1.0 + outputs * 2.0) / 1e6) and usage.unpriced_calls == 0
+
+
+def test_a_known_model_is_priced_from_the_shared_table() -> None:
+    dataset = quiz_dataset(2)
+    usage = LangChainOptimizable(quiz_prompt() | QuizChatModel(model_name="gpt-4o-mini")).evaluate(
+        dataset, quiz_metric).usage
+    inputs, outputs = expected_tokens(dataset)
+    assert usage.unpriced_calls == 0 and usage.cost_usd > 0
+    assert (usage.input_tokens, usage.output_tokens) == (inputs, outputs)
+    assert usage.cost_usd == pytest.approx(call_cost("gpt-4o-mini", inputs, outputs))  # linear at this size
+
+
+def test_prices_must_be_price_values() -> None:
+    with pytest.raises(TypeError, match=r"prices\['quiz'\] must be a stacktune.pricing.Price"):
+        LangChainOptimizable(QuizChatModel(), prices={"quiz": (1.0, 2.0)})  # type: ignore[dict-item]
 
 
 def test_cache_hits_are_counted() -> None:

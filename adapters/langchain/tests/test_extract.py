@@ -21,7 +21,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import Field
 
 from stacktune import Categorical, Float, Int, InvalidConfiguration, InvalidVariable, Space
-from stacktune_langchain import DEFAULT_MAX_TOKENS, LangChainOptimizable
+from stacktune_langchain import LangChainOptimizable
 from stacktune_langchain.testing import QuizChatModel
 
 from .conftest import CAREFUL, DUMMY_URL, SYSTEM, quiz_prompt
@@ -62,7 +62,7 @@ def test_mixed_chain_finds_declared_and_undeclared_knobs(mixed_chain: Runnable[A
 def test_declared_bounds_come_from_annotation_and_known_ranges(mixed_chain: Runnable[Any, Any]) -> None:
     space = LangChainOptimizable(mixed_chain).extract_variables()
     temperature, top_p = space["llm==quiz/temperature"], space["llm==quiz/top_p"]
-    assert isinstance(temperature, Float) and (temperature.low, temperature.high) == (0.0, 2.0)
+    assert isinstance(temperature, Float) and (temperature.low, temperature.high) == (0.0, 1.5)  # the catalogue's
     assert temperature.default == 0.7 and temperature.description == "sampling temperature"
     # Annotated[float, Interval(ge=0.1, le=0.9)], widened to hold the model's current 1.0
     assert isinstance(top_p, Float) and (top_p.low, top_p.high) == (0.1, 1.0) and top_p.default == 1.0
@@ -81,11 +81,11 @@ def test_prefixed_and_nested_knobs_are_conditional_on_their_alternative(mixed_ch
 def test_undeclared_chat_openai_sampling_parameters(openai_model: ChatOpenAI) -> None:
     space = LangChainOptimizable(quiz_prompt() | openai_model).extract_variables()
     temperature, top_p, max_tokens = (space[f"step1.model.{p}"] for p in ("temperature", "top_p", "max_tokens"))
-    assert isinstance(temperature, Float) and (temperature.low, temperature.high, temperature.default) == (0, 2, 0.3)
-    # unset (None) on the model: stand-in defaults that change nothing
-    assert isinstance(top_p, Float) and (top_p.low, top_p.high, top_p.default) == (0, 1, 1.0)
-    assert isinstance(max_tokens, Int) and (max_tokens.low, max_tokens.high) == (1, DEFAULT_MAX_TOKENS)
-    assert max_tokens.log and max_tokens.default == DEFAULT_MAX_TOKENS
+    assert isinstance(temperature, Float) and (temperature.low, temperature.high, temperature.default) == (0, 1.5, 0.3)
+    # unset (None) on the model: the catalogue's stand-in defaults, which change nothing
+    assert isinstance(top_p, Float) and (top_p.low, top_p.high, top_p.default) == (0.1, 1, 1.0)
+    assert isinstance(max_tokens, Int) and (max_tokens.low, max_tokens.high) == (16, 4096)
+    assert max_tokens.log and max_tokens.default == 4096
 
 
 def test_two_models_never_collide(openai_model: ChatOpenAI) -> None:
@@ -100,7 +100,7 @@ def test_two_models_never_collide(openai_model: ChatOpenAI) -> None:
 def test_max_tokens_bound_from_model_profile() -> None:
     model = QuizChatModel(profile={"max_output_tokens": 256}, max_tokens=64)
     space = LangChainOptimizable(model).extract_variables()
-    assert (space["model.max_tokens"].low, space["model.max_tokens"].high) == (1, 256)
+    assert (space["model.max_tokens"].low, space["model.max_tokens"].high) == (16, 256)
     assert space["model.max_tokens"].default == 64
 
 
@@ -123,7 +123,8 @@ def test_declared_field_bounds_from_pydantic_field() -> None:
 
     chain = Bounded().configurable_fields(top_p=ConfigurableField(id="nucleus"))
     space = LangChainOptimizable(chain).extract_variables()
-    assert (space["nucleus"].low, space["nucleus"].high, space["nucleus"].default) == (0.05, 0.95, 0.5)
+    # the catalogue's 0.1..1.0, narrowed to what the field accepts (0.05..0.95)
+    assert (space["nucleus"].low, space["nucleus"].high, space["nucleus"].default) == (0.1, 0.95, 0.5)
     assert "model.top_p" not in space  # declared: not exposed a second time
 
 
@@ -264,3 +265,14 @@ def test_space_survives_json(mixed_chain: Runnable[Any, Any]) -> None:
 def test_rejects_non_runnables() -> None:
     with pytest.raises(TypeError, match="Runnable"):
         LangChainOptimizable("not a chain")  # type: ignore[arg-type]
+
+
+def test_seed_is_tuned_only_over_bounds_you_give(openai_model: ChatOpenAI) -> None:
+    params = ("temperature", "seed")
+    asked = LangChainOptimizable(quiz_prompt() | openai_model, sampling_params=params)
+    assert "step1.model.seed" not in asked.extract_variables()
+    assert "searched only over bounds you give" in asked.skipped["step1.model.seed"]
+    bounded = LangChainOptimizable(quiz_prompt() | openai_model, sampling_params=params,
+                                   bounds={"step1.model.seed": (0, 3)})
+    seed = bounded.extract_variables()["step1.model.seed"]
+    assert isinstance(seed, Int) and (seed.low, seed.high, seed.default) == (0, 3, 0)

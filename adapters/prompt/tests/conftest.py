@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacktune_prompt import OutputFormat, Prompt, RetryPolicy
+from stacktune_prompt import OutputFormat, Prompt, RetryPolicy, SearchRanges
 from stacktune_prompt.testing import KeywordSentimentModel, sentiment_examples
 
 INSTRUCTIONS = ["Classify the sentiment of the review.", "You are a helpful assistant."]
@@ -63,6 +63,7 @@ def make_prompt(fake: KeywordSentimentModel, cache_dir: Path) -> Callable[..., P
             "n_demos": 1,
             "temperature": 0.0,
             "max_tokens": 16,
+            "ranges": SearchRanges(max_tokens=(1, 1024)),  # the fake answers in a few words: search short answers
             "cache": cache_dir,
             "retry": NO_WAIT,
         }

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import stacktune
-from stacktune import Categorical, Float, Int, InvalidConfiguration, InvalidVariable, Space
+from stacktune import Categorical, Float, Int, InvalidConfiguration, Space
 from stacktune_prompt import Prompt, PromptAdapter, SearchRanges
 from stacktune_prompt.plugin import stacktune_optimizable
 from stacktune_prompt.testing import KeywordSentimentModel
@@ -54,9 +54,19 @@ def test_max_demos_caps_the_search(make_prompt: Callable[..., Prompt]) -> None:
     assert "demo_order" not in space
 
 
-def test_a_current_value_outside_its_range_is_explained(make_prompt: Callable[..., Prompt]) -> None:
-    with pytest.raises(InvalidVariable, match=r"temperature=1\.8 is outside its search range \[0\.0, 1\.5\]"):
-        PromptAdapter(make_prompt(temperature=1.8)).extract_variables()
+def test_ranges_follow_the_catalogue_and_widen_to_hold_the_current_value(make_prompt: Callable[..., Prompt]) -> None:
+    space = PromptAdapter(make_prompt(temperature=1.8, max_tokens=4, ranges=SearchRanges())).extract_variables()
+    temperature, max_tokens = space["temperature"], space["max_tokens"]
+    assert isinstance(temperature, Float) and (temperature.low, temperature.high, temperature.default) == (0.0, 1.8, 1.8)
+    assert isinstance(max_tokens, Int) and (max_tokens.low, max_tokens.high, max_tokens.log) == (4, 4096, True)
+    assert space["top_p"].low == 0.1  # type: ignore[union-attr]
+
+
+def test_a_range_the_user_gives_holds_and_the_default_is_its_nearest_bound(make_prompt: Callable[..., Prompt]) -> None:
+    space = PromptAdapter(make_prompt(temperature=1.8, ranges=SearchRanges(temperature=(0.0, 1.0), step=0.1))
+                          ).extract_variables()
+    temperature = space["temperature"]
+    assert isinstance(temperature, Float) and (temperature.high, temperature.default, temperature.step) == (1.0, 1.0, 0.1)
 
 
 def test_space_survives_json(make_prompt: Callable[..., Prompt]) -> None:

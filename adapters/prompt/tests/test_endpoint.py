@@ -184,6 +184,12 @@ def test_prices_from_the_table_the_prompt_and_the_endpoint(
     assert own.reply({"text": "x"}).usage.cost_usd == pytest.approx(1000 / 1e6)
 
 
+def test_prompt_prices_must_be_price_values(endpoint_prompt: Callable[..., tuple[Prompt, Server]]) -> None:
+    prompt, _ = endpoint_prompt(ok(), model="my-model")
+    with pytest.raises(TypeError, match=r"prices\['my-model'\] must be a stacktune.pricing.Price"):
+        dataclasses.replace(prompt, prices={"my-model": (2.0, 4.0)})
+
+
 def test_endpoint_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="must start with http"):
         Endpoint("llm.test/v1", "m")

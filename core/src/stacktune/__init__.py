@@ -21,6 +21,7 @@ from stacktune.evaluation import (
     evaluate_examples,
     score_prediction,
 )
+from stacktune.knobs import SAMPLING_KNOBS, SamplingKnob, find_knob, knob_variable, leaves_unset
 from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
 from stacktune.plugins import (
     create_plugin_manager,
@@ -29,6 +30,7 @@ from stacktune.plugins import (
     hookspec,
     optimizable,
 )
+from stacktune.pricing import FREE, Price, Prices, call_cost, price_for
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExport, is_optimizable
 from stacktune.racing import RacingPolicy
 from stacktune.search import OptunaSearch, Racing, Search
@@ -49,4 +51,7 @@ __all__ = [
     "UsageMeter", "Variable", "aevaluate_examples", "constraint", "create_plugin_manager", "create_study",
     "evaluate_examples", "get_plugin_manager", "hookimpl", "hookspec", "is_optimizable", "load_study", "metering",
     "optimizable", "record_usage", "score_prediction",
+    # the adapter kit: knobs and prices
+    "FREE", "SAMPLING_KNOBS", "Price", "Prices", "SamplingKnob", "call_cost", "find_knob", "knob_variable",
+    "leaves_unset", "price_for",
 ]

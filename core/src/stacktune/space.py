@@ -29,6 +29,18 @@ class Constraint(BaseModel):
     name: str
     check: ConstraintCheck = Field(exclude=True)
 
+    @classmethod
+    def of(cls, rule: Constraint | ConstraintCheck, index: int = 0) -> Constraint:
+        """A Constraint from what users pass: a Constraint, or a function named after itself.
+
+        A function without a ``__name__`` (a ``functools.partial``) is ``constraint<index>``.
+        """
+        if isinstance(rule, Constraint):
+            return rule
+        if callable(rule):
+            return cls(name=getattr(rule, "__name__", f"constraint{index}"), check=rule)
+        raise TypeError(f"constraint #{index} must be a Constraint or a callable, got {rule!r}")
+
     def __call__(self, configuration: Mapping[str, Primitive]) -> str | None:
         return self.check(configuration)
 
@@ -62,10 +74,10 @@ class Space(BaseModel):
     constraint_names: tuple[str, ...] = ()
     _constraints: tuple[Constraint, ...] = PrivateAttr(default=())
 
-    def __init__(self, variables: Sequence[Variable] = (), /, *, constraints: Sequence[Constraint] = (),
-                 **data: Any) -> None:
+    def __init__(self, variables: Sequence[Variable] = (), /, *,
+                 constraints: Sequence[Constraint | ConstraintCheck] = (), **data: Any) -> None:
         data.setdefault("variables", tuple(variables))
-        named = tuple(_as_constraint(c, i) for i, c in enumerate(constraints))
+        named = tuple(Constraint.of(c, i) for i, c in enumerate(constraints))
         if named and "constraint_names" not in data:
             data["constraint_names"] = tuple(c.name for c in named)
         super().__init__(**data)
@@ -206,6 +218,28 @@ class Space(BaseModel):
                 return f"{rule.name}: {message}"
         return None
 
+    def resolve(self, configuration: Mapping[str, object]) -> dict[str, object]:
+        """The objects behind a configuration: a Categorical's key becomes its choice, numbers their kind.
+
+        What an adapter applies. Each value is checked against its variable (an
+        :class:`InvalidConfiguration` names the culprit, an unknown name included);
+        conditions and constraints are :meth:`validate_configuration`'s job.
+        """
+        resolved: dict[str, object] = {}
+        for name, value in configuration.items():
+            if name not in self:
+                raise InvalidConfiguration(name, value, f"one of the variables {list(self.names)}",
+                                           reason="unknown variable")
+            variable = self[name]
+            variable.check(value)
+            if isinstance(variable, Categorical):
+                resolved[name] = variable.resolve(value)
+            elif isinstance(variable, Float):
+                resolved[name] = float(value)  # type: ignore[arg-type]
+            else:
+                resolved[name] = int(value)  # type: ignore[call-overload]
+        return resolved
+
     def suggest(self, trial: Any) -> Configuration:
         """Sample a configuration define-by-run on an Optuna trial; fixed values are copied."""
         return self._walk(lambda variable: variable.suggest(trial))
@@ -238,6 +272,31 @@ class Space(BaseModel):
     def add(self, *variables: Variable, constraints: Sequence[Constraint] = ()) -> Space:
         """A space with more variables (appended) and constraints."""
         return self._derive(variables=self.variables + tuple(variables), extra_constraints=tuple(constraints))
+
+    def with_defaults(self, values: Mapping[str, object]) -> Space:
+        """The same space whose defaults are ``values`` (what a configured program holds now).
+
+        Adapters use it so a configured copy shows its own values as defaults. Numbers
+        take their variable's kind (an Int's 3.0 becomes 3); each value must be one its
+        variable accepts, else :class:`InvalidConfiguration` names it.
+        """
+        variables = []
+        for variable in self.variables:
+            if variable.name not in values:
+                variables.append(variable)
+                continue
+            value = values[variable.name]
+            variable.check(value)
+            if isinstance(variable, Float):
+                value = float(value)  # type: ignore[arg-type]
+            elif isinstance(variable, Int):
+                value = int(value)  # type: ignore[call-overload]
+            variables.append(variable.model_copy(update={"default": value}))
+        unknown = [name for name in values if name not in self]
+        if unknown:
+            raise InvalidConfiguration(unknown[0], values[unknown[0]], f"one of the variables {list(self.names)}",
+                                       reason="unknown variable")
+        return self._derive(variables=tuple(variables))
 
     def replace(self, variable: Variable) -> Space:
         """A space where the variable of the same name is swapped for this one."""
@@ -297,14 +356,6 @@ def _describe_when(when: Mapping[str, tuple[Primitive, ...]] | None) -> str:
         f"{parent} is {allowed[0]!r}" if len(allowed) == 1 else f"{parent} in {list(allowed)!r}"
         for parent, allowed in (when or {}).items()
     )
-
-
-def _as_constraint(item: Constraint | ConstraintCheck, index: int) -> Constraint:
-    if isinstance(item, Constraint):
-        return item
-    if callable(item):
-        return Constraint(name=getattr(item, "__name__", f"constraint{index}"), check=item)
-    raise TypeError(f"constraint #{index} must be a Constraint or a callable, got {item!r}")
 
 
 from pydantic import TypeAdapter  # noqa: E402

@@ -328,6 +328,45 @@ class Categorical(_VariableBase):
             )
         return self
 
+    @classmethod
+    def with_current(cls, name: str, candidates: Sequence[object] | Mapping[Any, object], current: object, *,
+                     current_key: str = "current", description: str | None = None) -> Categorical:
+        """The candidates plus the program's current value, which is the default.
+
+        The program as it is must stay a point of its own space, so a current value that
+        is not among the candidates joins them first (under ``current_key`` when the
+        candidates are a ``{key: choice}`` mapping). A current value already among them
+        leaves their order alone, so a configured copy, whose current value is one of the
+        candidates, gets the same choices in the same order (a study's choices may never
+        change). Repeated candidates in a sequence are dropped (the first is kept).
+        ``current=None`` means there is no current value: the candidates alone.
+        """
+        if isinstance(candidates, Mapping):
+            given: Sequence[object] | Mapping[Any, object] = dict(candidates)
+        elif isinstance(candidates, (str, bytes)):
+            raise InvalidVariable(f"Categorical {name!r}: candidates must be a sequence or mapping, not a string")
+        else:
+            unique: list[object] = []
+            for candidate in candidates:
+                if not any(_equal(candidate, seen) for seen in unique):
+                    unique.append(candidate)
+            given = unique
+        plain = cls(name, given, description=description) if len(given) else None
+        if current is None and plain is not None:
+            return plain
+        if plain is not None:
+            try:
+                return cls(name, plain.choices, default=plain.key_for(current), description=description)
+            except InvalidConfiguration:
+                pass  # not among the candidates: it joins them, first
+        if isinstance(given, Mapping):
+            if current_key in given:
+                raise InvalidVariable(f"Categorical {name!r}: the candidate key {current_key!r} is reserved for "
+                                      f"the current value, which is not that candidate; use another key")
+            return cls(name, {current_key: current, **given}, default=current_key, description=description)
+        joined = cls(name, [current, *given], description=description)
+        return cls(name, joined.choices, default=joined.keys[0], description=description)
+
     @property
     def choices(self) -> dict[Primitive, object]:
         """``{key: object}`` in order."""
@@ -393,6 +432,18 @@ def _keyed_choices(name: str, choices: Sequence[object] | Mapping[Any, object]) 
             )
         values[key] = value
     return values
+
+
+def _equal(a: object, b: object) -> bool:
+    """Same object, or equal ones (True is not 1 here); objects that cannot compare are different."""
+    if a is b:
+        return True
+    if _is_primitive(a) or _is_primitive(b):
+        return _same_primitive(a, b)
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - arbitrary objects may not compare
+        return False
 
 
 def _key_of(values: Mapping[Any, object], value: object, name: str) -> Primitive:

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import dspy
 
-from stacktune import Categorical
+from stacktune import Categorical, leaves_unset
 from stacktune_dspy.discovery import ModuleKind, PredictorInfo, get_path, predictor_at, set_path, site_kind
 from stacktune_dspy.knobs import CURRENT, POOL, REASONING, Knob, Plan
 from stacktune_dspy.options import SETTINGS
@@ -104,7 +104,7 @@ def build_program(base: dspy.Module, plan: Plan, values: Mapping[str, Any]) -> d
         predictor = predictor_at(program, info)
         given = {k.role if k.role != "setting" else cast(str, k.setting): k for k in knobs if k.name in values}
         resolved = {role: _resolve(plan, k, values[k.name]) for role, k in given.items()
-                    if not (k.unset_as is not None and values[k.name] == k.unset_as)}
+                    if not leaves_unset(k.unset_as, values[k.name])}
         _apply_predictor(predictor, resolved, plan.pools.get(info.path, []), lms)
     return program
 

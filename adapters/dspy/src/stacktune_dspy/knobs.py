@@ -8,14 +8,14 @@ predictor in slot ``answer`` after it became a plain ``Predict``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
 import dspy
 
-from stacktune import Categorical, Float, Int, Space
+from stacktune import Categorical, Int, Space, knob_variable
 from stacktune_dspy.discovery import PredictorInfo, predictor_at
 from stacktune_dspy.options import SETTINGS, TuningOptions, adapter_key
 from stacktune_dspy.specs import LMSpec, spec_choices, spec_of_current
@@ -23,9 +23,6 @@ from stacktune_dspy.specs import LMSpec, spec_choices, spec_of_current
 CURRENT = "current"
 NO_DEMOS = "none"
 POOL = "pool"
-#: What an unset setting's default shows (OpenAI's documented defaults; max_tokens: the range's top).
-#: Applying exactly that value leaves the setting unset, so the provider's own default still applies.
-UNSET_STAND_INS: dict[str, float] = {"temperature": 1.0, "top_p": 1.0}
 REASONING = "reasoning"
 
 Role = Literal["adapter", "lm", "module", "instructions", "reasoning", "demos", "n_demos", "demo_seed", "setting"]
@@ -110,14 +107,10 @@ class _Builder:
     def adapter(self) -> None:
         if not self.options.adapters:
             return
-        current = adapter_key(dspy.settings.adapter)
-        keys = list(self.options.adapters)
-        if current not in keys:  # what runs now stays a choice
-            keys.insert(0, current)
-        if len(keys) > 1:
-            self.add(Categorical("adapter", {k: k for k in keys}, default=current,
-                                 description="the DSPy adapter (prompt format) for the whole program"),
-                     Knob("adapter", "adapter"))
+        variable = Categorical.with_current("adapter", list(self.options.adapters), adapter_key(dspy.settings.adapter),
+                                            description="the DSPy adapter (prompt format) for the whole program")
+        if len(variable.keys) > 1:  # what runs now stays a choice
+            self.add(variable, Knob("adapter", "adapter"))
 
     def _lm_choices(self, lms: Sequence[Any]) -> tuple[dict[str, Any], str]:
         shared = lms[0] if lms and all(lm is lms[0] for lm in lms) else None
@@ -147,19 +140,18 @@ class _Builder:
 
     def instructions(self, info: PredictorInfo) -> None:
         predictor = self.predictor(info)
-        candidates: list[str] = [predictor.signature.instructions]
-        candidates += list(self.options.instructions.get(info.path, ()))
+        candidates: list[str] = list(self.options.instructions.get(info.path, ()))
         candidates += list(self.options.instructions.get("*", ()))
         if self.options.instruction_proposer is not None:
             candidates += list(self.options.instruction_proposer(info.path, predictor))
         for text in candidates:
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"instruction candidates for {info.path!r} must be non-empty strings, got {text!r}")
-        unique = list(dict.fromkeys(candidates))
-        if len(unique) > 1:
-            name = f"{info.path}.instructions"
-            self.add(Categorical(name, unique, default=unique[0], description=_describe(info, "instructions")),
-                     Knob(name, "instructions", info))
+        name = f"{info.path}.instructions"
+        variable = Categorical.with_current(name, candidates, predictor.signature.instructions,
+                                            description=_describe(info, "instructions"))
+        if len(variable.keys) > 1:
+            self.add(variable, Knob(name, "instructions", info))
 
     def reasoning(self, info: PredictorInfo) -> None:
         if info.site is None:
@@ -171,20 +163,18 @@ class _Builder:
         predictor = self.predictor(info)
         field_info = predictor.signature.fields.get(REASONING)
         current = field_info.json_schema_extra.get("desc") if field_info is not None else None
-        hints = list(dict.fromkeys([current or self.options.reasoning_hints[0], *self.options.reasoning_hints]))
-        if len(hints) < 2:
-            return
         name = f"{info.path}.reasoning"
-        self.add(Categorical(name, hints, default=hints[0], when={kind_name: "cot"} if has_swap else None,
-                             description=_describe(info, "description of the reasoning field (ChainOfThought only)")),
-                 Knob(name, "reasoning", info))
+        variable = Categorical.with_current(
+            name, list(self.options.reasoning_hints), current or self.options.reasoning_hints[0],
+            description=_describe(info, "description of the reasoning field (ChainOfThought only)"))
+        if len(variable.keys) < 2:
+            return
+        when = {kind_name: ("cot",)} if has_swap else None
+        self.add(variable.model_copy(update={"when": when}), Knob(name, "reasoning", info))
 
     def demos(self, info: PredictorInfo) -> None:
         predictor = self.predictor(info)
-        choices: dict[str, Any] = {}
-        if predictor.demos:
-            choices[CURRENT] = list(predictor.demos)
-        choices[NO_DEMOS] = []
+        choices: dict[str, Any] = {NO_DEMOS: []}
         for key, demos in self.options.demo_sets.get(info.path, {}).items():
             if key in (CURRENT, NO_DEMOS, POOL):
                 raise ValueError(f"demo set key {key!r} for {info.path!r} is reserved; use another name")
@@ -195,13 +185,13 @@ class _Builder:
         if pool:
             choices[POOL] = POOL
             self.pools[info.path] = pool
-        if len(choices) < 2:
-            return
         name = f"{info.path}.demos"
-        self.add(Categorical(name, choices, default=CURRENT if CURRENT in choices else NO_DEMOS,
-                             description=_describe(info, "few-shot demos (current, none, named sets, or drawn "
-                                                         "from the pool)")),
-                 Knob(name, "demos", info))
+        variable = Categorical.with_current(name, choices, list(predictor.demos), current_key=CURRENT,
+                                            description=_describe(info, "few-shot demos (current, none, named "
+                                                                        "sets, or drawn from the pool)"))
+        if len(variable.keys) < 2:
+            return
+        self.add(variable, Knob(name, "demos", info))
         if pool:
             high = min(self.options.max_demos, len(pool))
             self.add(Int(f"{info.path}.n_demos", 1, high, default=high, when={name: POOL},
@@ -230,21 +220,12 @@ class _Builder:
             if bounds is None or (known and not any(setting in params for params in known)):
                 continue
             current = predictor.config.get(setting, getattr(lm, "kwargs", {}).get(setting))
-            low, high = bounds
-            unset = not isinstance(current, (int, float)) or isinstance(current, bool)
-            if unset:  # the provider decides: a stand-in default that apply leaves unset
-                current = UNSET_STAND_INS.get(setting, high)
-            low, high = min(low, current), max(high, current)
             name = f"{info.path}.{setting}"
-            what = f"LM call setting {setting}" + (f" (unset now: {current} stands for the provider's default)"
-                                                   if unset else "")
-            if setting == "max_tokens":
-                variable: Any = Int(name, max(1, int(low)), int(high), log=True, default=int(current),
-                                    description=_describe(info, what))
-            else:
-                variable = Float(name, float(low), float(high), default=float(current),
-                                 description=_describe(info, what))
-            self.add(variable, Knob(name, "setting", info, setting=setting, unset_as=current if unset else None))
+            variable = knob_variable(name, setting, current, bounds=bounds,
+                                     description=_describe(info, f"LM call setting {setting}"))
+            # unset now: the provider decides, and applying exactly the stand-in default keeps it so
+            self.add(variable, Knob(name, "setting", info, setting=setting,
+                                    unset_as=variable.default if current is None else None))
 
 
 def plan_space(program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> Plan:
@@ -263,11 +244,4 @@ def plan_space(program: dspy.Module, infos: Sequence[PredictorInfo], options: Tu
     return Plan(Space(builder.variables), knobs, tuple(infos), builder.pools, builder.specs)
 
 
-def with_defaults(plan: Plan, values: Mapping[str, Any]) -> Space:
-    """The plan's space whose defaults are ``values`` (what a configured program holds now)."""
-    variables = [v.model_copy(update={"default": values[v.name]}) if v.name in values else v
-                 for v in plan.space.variables]
-    return Space(variables, fixed=plan.space.fixed, constraints=plan.space.constraints)
-
-
-__all__ = ["CURRENT", "NO_DEMOS", "POOL", "Knob", "Plan", "plan_space", "with_defaults"]
+__all__ = ["CURRENT", "NO_DEMOS", "POOL", "Knob", "Plan", "plan_space"]

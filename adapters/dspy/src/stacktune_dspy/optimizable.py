@@ -13,11 +13,13 @@ from typing import Any, Literal
 import dspy
 
 from stacktune import Evaluation, Metric, ResultCallback, Space, evaluate_examples, record_usage
+from stacktune.pricing import Prices, check_prices
 from stacktune_dspy.build import build_program
 from stacktune_dspy.discovery import PredictorInfo, find_predictors, predictor_at
-from stacktune_dspy.knobs import CURRENT, Plan, plan_space, with_defaults
+from stacktune_dspy.knobs import CURRENT, Plan, plan_space
 from stacktune_dspy.options import (
     ADAPTER_KEYS,
+    DEFAULT_RANGES,
     DEFAULT_REASONING_HINTS,
     InstructionProposer,
     TuningOptions,
@@ -64,12 +66,15 @@ class DSPyOptimizable:
     instructions (current text plus ``instructions`` candidates and the
     ``instruction_proposer``'s), its demos (current, none, named ``demo_sets``, or
     ``n_demos`` drawn from a pool taken from ``trainset``/``demo_pool``), its LM call
-    settings (``temperature``, ``max_tokens``, ``top_p`` ranges; None to skip one) and,
+    settings (``temperature``, ``max_tokens``, ``top_p`` ranges, by default those of
+    ``stacktune.SAMPLING_KNOBS`` widened to hold the current value; None to skip one) and,
     for a ``Predict``/``ChainOfThought`` slot in your code, its module type
     (``<slot>.module``) with the reasoning field's description as a CoT-only variable.
     For the program: the DSPy ``adapter`` and, given ``lms``, the LM (``lm_scope``
     "program" or "predictor"). ``lm`` is the LM for predictors that have none (else
-    ``dspy.settings.lm``).
+    ``dspy.settings.lm``). Cost comes from ``stacktune.pricing`` by each call's model
+    name; ``prices`` (``{model: stacktune.Price}``) override it, e.g. ``FREE`` for a
+    local server.
     """
 
     def __init__(
@@ -87,12 +92,13 @@ class DSPyOptimizable:
         demo_sets: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
         max_demos: int = 4,
         demo_seeds: int = 4,
-        temperature: tuple[float, float] | None = (0.0, 1.5),
-        max_tokens: tuple[int, int] | None = (64, 2048),
-        top_p: tuple[float, float] | None = (0.1, 1.0),
+        temperature: tuple[float, float] | None = DEFAULT_RANGES["temperature"],
+        max_tokens: tuple[float, float] | None = DEFAULT_RANGES["max_tokens"],
+        top_p: tuple[float, float] | None = DEFAULT_RANGES["top_p"],
         swap_modules: bool = True,
         reasoning_hints: Sequence[str] = DEFAULT_REASONING_HINTS,
         input_keys: Sequence[str] | None = None,
+        prices: Prices | None = None,
     ) -> None:
         if not isinstance(program, dspy.Module) or isinstance(program, type):
             raise TypeError(f"DSPyOptimizable needs a dspy.Module instance, got {program!r}")
@@ -101,7 +107,7 @@ class DSPyOptimizable:
             instruction_proposer=instruction_proposer, trainset=tuple(trainset), demo_pool=dict(demo_pool or {}),
             demo_sets=dict(demo_sets or {}), max_demos=max_demos, demo_seeds=demo_seeds, temperature=temperature,
             max_tokens=max_tokens, top_p=top_p, swap_modules=swap_modules, reasoning_hints=tuple(reasoning_hints),
-            input_keys=tuple(input_keys) if input_keys is not None else None,
+            input_keys=tuple(input_keys) if input_keys is not None else None, prices=check_prices(prices),
         )
         self._shared = _Shared(program, options)
         self._program = program
@@ -144,7 +150,7 @@ class DSPyOptimizable:
     # -- the protocol ---------------------------------------------------------------
     def extract_variables(self) -> Space:
         plan = self._shared.plan
-        return with_defaults(plan, self._values) if self._values else plan.space
+        return plan.space.with_defaults(self._values) if self._values else plan.space
 
     def apply_configuration(self, configuration: Mapping[str, object]) -> DSPyOptimizable:
         space = self.extract_variables()
@@ -163,7 +169,7 @@ class DSPyOptimizable:
 
         def run(example: object) -> Any:
             inputs = self._inputs_of(example)
-            sink = HistorySink()
+            sink = HistorySink(self._shared.options.prices)
             try:
                 with dspy.context(caller_modules=[sink], **overrides):
                     return program(**inputs)

@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 import dspy
 
+from stacktune import SAMPLING_KNOBS
+from stacktune.pricing import Price
+
 #: DSPy's own reasoning field description, and one plainer hint to try against it.
 DEFAULT_REASONING_HINTS: tuple[str, ...] = ("${reasoning}", "Think step by step in order to produce the answer.")
 
@@ -15,8 +18,10 @@ DEFAULT_REASONING_HINTS: tuple[str, ...] = ("${reasoning}", "Think step by step 
 _ADAPTERS: dict[str, type[dspy.Adapter]] = {"chat": dspy.ChatAdapter, "json": dspy.JSONAdapter, "xml": dspy.XMLAdapter}
 ADAPTER_KEYS: tuple[str, ...] = tuple(_ADAPTERS)
 
-#: The LM call settings that become variables (in ``Predict.config``).
+#: The LM call settings that become variables (in ``Predict.config``), searched as ``stacktune.SAMPLING_KNOBS`` says.
 SETTINGS: tuple[str, ...] = ("temperature", "max_tokens", "top_p")
+#: Each setting's default range: the catalogue's (widened to hold a predictor's value; a range you give is kept).
+DEFAULT_RANGES: dict[str, tuple[float, float] | None] = {name: SAMPLING_KNOBS[name].range for name in SETTINGS}
 
 #: ``proposer(path, predictor) -> candidate instructions`` (e.g. wrapping DSPy's GroundedProposer).
 InstructionProposer = Callable[[str, dspy.Predict], Sequence[str]]
@@ -37,12 +42,13 @@ class TuningOptions:
     demo_sets: Mapping[str, Mapping[str, Sequence[Any]]] = field(default_factory=dict)
     max_demos: int = 4
     demo_seeds: int = 4
-    temperature: tuple[float, float] | None = (0.0, 1.5)
-    max_tokens: tuple[int, int] | None = (64, 2048)
-    top_p: tuple[float, float] | None = (0.1, 1.0)
+    temperature: tuple[float, float] | None = DEFAULT_RANGES["temperature"]
+    max_tokens: tuple[float, float] | None = DEFAULT_RANGES["max_tokens"]
+    top_p: tuple[float, float] | None = DEFAULT_RANGES["top_p"]
     swap_modules: bool = True
     reasoning_hints: Sequence[str] = DEFAULT_REASONING_HINTS
     input_keys: Sequence[str] | None = None
+    prices: Mapping[str, Price] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.lm_scope not in ("program", "predictor"):
@@ -87,5 +93,5 @@ def adapter_key(adapter: object) -> str:
     return next((key for key, cls in _ADAPTERS.items() if type(adapter) is cls), "current")
 
 
-__all__ = ["ADAPTER_KEYS", "DEFAULT_REASONING_HINTS", "SETTINGS", "InstructionProposer", "TuningOptions",
-           "adapter_key", "make_adapter"]
+__all__ = ["ADAPTER_KEYS", "DEFAULT_RANGES", "DEFAULT_REASONING_HINTS", "SETTINGS", "InstructionProposer",
+           "TuningOptions", "adapter_key", "make_adapter"]

@@ -4,9 +4,10 @@ DSPy appends every finished LM call to the history of the LM *and* of each modul
 ``settings.caller_modules``. Putting a fresh :class:`HistorySink` first in that list
 (inside ``dspy.context``, so per thread) collects exactly the calls of one example,
 whatever LM objects the program uses and however many threads run at once. Each
-entry carries the provider's token counts and DSPy's cost estimate (None when DSPy
-knows no price); an answer served from DSPy's cache has empty ``usage`` but keeps
-the stored response, whose token counts we report as cached.
+entry carries the provider's token counts and the LM's model name, priced by
+``stacktune.pricing`` (the user's ``prices`` first, then the shared table; a model with
+no known price is an unpriced call); an answer served from DSPy's cache has empty
+``usage`` but keeps the stored response, whose token counts we report as cached.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
 from stacktune import Usage
+from stacktune.pricing import Prices, call_cost
 
 
 class HistorySink:
     """Stands in a ``caller_modules`` list to receive the LM history entries of one example."""
 
-    def __init__(self) -> None:
+    def __init__(self, prices: Prices | None = None) -> None:
         self.history: list[dict[str, Any]] = []
+        self.prices = prices
 
     def usage(self) -> Usage:
-        return usage_from_history(self.history)
+        return usage_from_history(self.history, prices=self.prices)
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
@@ -59,8 +62,11 @@ def _tokens_of_response(response: object) -> tuple[int, int] | None:
     return counts if any(counts) else None
 
 
-def usage_from_history(entries: Iterable[Mapping[str, Any]]) -> Usage:
-    """Sum DSPy history entries into a stacktune Usage (no latencies: the caller times examples)."""
+def usage_from_history(entries: Iterable[Mapping[str, Any]], *, prices: Prices | None = None) -> Usage:
+    """Sum DSPy history entries into a stacktune Usage (no latencies: the caller times examples).
+
+    Each call is priced from its tokens and its LM's model name (``prices`` first).
+    """
     calls = input_tokens = output_tokens = unpriced = cache_hits = cached_tokens = 0
     cost = cached_cost = 0.0
     for entry in entries:
@@ -75,8 +81,8 @@ def usage_from_history(entries: Iterable[Mapping[str, Any]]) -> Usage:
             inputs, outputs = stored or (0, 0)
         input_tokens += inputs
         output_tokens += outputs
-        cost_field = entry.get("cost")
-        price = float(cost_field) if _is_number(cost_field) else None
+        model = entry.get("model")
+        price = call_cost(model if isinstance(model, str) else None, inputs, outputs, prices=prices)
         if price is None:
             unpriced += 1
         else:

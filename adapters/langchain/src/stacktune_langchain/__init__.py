@@ -6,11 +6,10 @@ alternative models offered by the user) as one stacktune Space; applying a
 configuration gives a new runnable, the original stays as it was.
 """
 
-from stacktune_langchain._bounds import DEFAULT_MAX_TOKENS, KNOWN_BOUNDS
+from stacktune.pricing import Prices
 from stacktune_langchain._catalogue import DEFAULT_SAMPLING_PARAMS
 from stacktune_langchain._declared import RUNTIME_KEYS
 from stacktune_langchain.adapter import LangChainOptimizable
-from stacktune_langchain.usage import Prices, UsageCallbackHandler
+from stacktune_langchain.usage import UsageCallbackHandler
 
-__all__ = ["DEFAULT_MAX_TOKENS", "DEFAULT_SAMPLING_PARAMS", "KNOWN_BOUNDS", "RUNTIME_KEYS", "LangChainOptimizable",
-           "Prices", "UsageCallbackHandler"]
+__all__ = ["DEFAULT_SAMPLING_PARAMS", "RUNTIME_KEYS", "LangChainOptimizable", "Prices", "UsageCallbackHandler"]

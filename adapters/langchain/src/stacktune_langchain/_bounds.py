@@ -1,10 +1,11 @@
 """From a pydantic field or a LangChain annotation to a numeric stacktune variable.
 
-Bounds come, in this order, from the user, from the annotation (``Annotated[...,
-Interval(...)]``, ``Field(ge=..., le=...)``), and from what is known about common
-sampling parameters (temperature 0..2, top_p 0..1, max_tokens 1..model profile or
-:data:`DEFAULT_MAX_TOKENS`). A knob whose bounds stay unknown is not tunable and is
-reported as skipped instead of guessed.
+This module reads what a field says about itself (``Annotated[..., Interval(...)]``,
+``Field(ge=..., le=...)``, a model profile's ``max_output_tokens``); the ranges, scales
+and unset stand-ins of known knobs come from ``stacktune.SAMPLING_KNOBS``, where a
+field's bounds and a profile's cap narrow the catalogue's range. The user's bounds come
+first. A knob whose bounds stay unknown is not tunable and is reported as skipped
+instead of guessed.
 """
 
 from __future__ import annotations
@@ -19,28 +20,7 @@ from typing import Any, Literal, Union
 
 import annotated_types as at
 
-from stacktune import Float, Int, Variable
-
-#: Upper bound of max_tokens-like knobs when the model's profile does not say.
-DEFAULT_MAX_TOKENS = 1024
-
-#: Fields that bound the length of the answer.
-MAX_TOKENS_FIELDS = frozenset({"max_tokens", "max_completion_tokens", "max_output_tokens", "num_predict",
-                               "max_new_tokens"})
-
-#: Known ranges of common sampling parameters: kind, low, high.
-KNOWN_BOUNDS: Mapping[str, tuple[Literal["float", "int"], float, float]] = {
-    "temperature": ("float", 0.0, 2.0),
-    "top_p": ("float", 0.0, 1.0),
-    "top_k": ("int", 1, 100),
-    "frequency_penalty": ("float", -2.0, 2.0),
-    "presence_penalty": ("float", -2.0, 2.0),
-}
-
-
-#: Stand-in defaults of knobs a model leaves unset (None): the value that changes nothing.
-UNSET_STANDINS: Mapping[str, float] = {"temperature": 1.0, "top_p": 1.0, "frequency_penalty": 0.0,
-                                       "presence_penalty": 0.0}
+from stacktune import InvalidVariable, SamplingKnob, Variable, find_knob, knob_variable
 
 
 @dataclass(frozen=True)
@@ -105,14 +85,14 @@ def numeric_kind(annotation: Any, extra_metadata: Iterable[Any] = ()) -> Numeric
     return NumericKind(kind, low, high)
 
 
-def max_tokens_cap(model: object) -> int:
-    """The model profile's max_output_tokens when it has one, else :data:`DEFAULT_MAX_TOKENS`."""
+def profile_cap(model: object) -> int | None:
+    """The model profile's max_output_tokens, when it has one."""
     profile = getattr(model, "profile", None)
     if isinstance(profile, Mapping):
         cap = profile.get("max_output_tokens")
         if isinstance(cap, int) and cap > 0:
             return cap
-    return DEFAULT_MAX_TOKENS
+    return None
 
 
 def numeric_variable(name: str, field_name: str, annotated: NumericKind, current: object, *,
@@ -120,40 +100,30 @@ def numeric_variable(name: str, field_name: str, annotated: NumericKind, current
                      description: str | None = None) -> Variable | str:
     """A Float/Int for one numeric knob, or the reason it cannot be tuned.
 
-    The current value is the default, and the bounds widen to hold it, so the program
-    as it is stays a point of its own space; only ``user_bounds`` are taken as they are
-    (the default is then the nearest bound). An unset knob (None) gets a stand-in
-    default: :data:`UNSET_STANDINS`, the upper bound for max_tokens, else the lower bound.
+    A knob of the catalogue (``temperature``, ``max_completion_tokens``...) follows
+    ``stacktune.knob_variable``: its range narrowed by the field's bounds and the model
+    profile's cap, widened to hold the current value, a stand-in default when it is
+    unset (None). Another number needs bounds from its annotation or from the user.
     """
-    known = KNOWN_BOUNDS.get(field_name)
-    kind = annotated.kind or (known[0] if known else None)
-    is_max_tokens = field_name in MAX_TOKENS_FIELDS
-    if is_max_tokens:
-        kind = kind or "int"
-    if kind is None:
+    known = find_knob(field_name)
+    floor, cap = annotated.low, annotated.high
+    if known is not None and known.kind != "choice":
+        knob = known
+        if knob.name == "max_tokens":
+            profile = profile_cap(model)
+            cap = profile if cap is None else cap if profile is None else min(cap, profile)
+    elif annotated.kind is None:
         return "not a number"
-    low, high = annotated.low, annotated.high
-    if is_max_tokens:
-        low = 1 if low is None else low
-        high = max_tokens_cap(model) if high is None else high
-    elif known is not None:
-        low = known[1] if low is None else low
-        high = known[2] if high is None else high
-    if user_bounds is not None:
-        low, high = user_bounds
-    if low is None or high is None:
-        return "no bounds known: give them with bounds={name: (low, high)}"
-    if isinstance(current, bool) or not isinstance(current, (int, float)):
-        current = high if is_max_tokens else UNSET_STANDINS.get(field_name, low)
-    if user_bounds is None:
-        low, high = min(low, current), max(high, current)
-    default = min(max(current, low), high)
-    log = is_max_tokens and low > 0
-    if kind == "int":
-        ilow, ihigh = math.ceil(low), math.floor(high)
-        return Int(name, ilow, ihigh, log=log and ilow > 0, description=description,
-                   default=min(max(round(default), ilow), ihigh))
-    return Float(name, float(low), float(high), description=description, default=float(default))
+    else:
+        span = (floor, cap) if floor is not None and cap is not None else None
+        knob, floor, cap = SamplingKnob(name=field_name, kind=annotated.kind, range=span), None, None
+        if span is None and user_bounds is None:
+            return "no bounds known: give them with bounds={name: (low, high)}"
+    number = current if isinstance(current, (int, float)) and not isinstance(current, bool) else None
+    try:
+        return knob_variable(name, knob, number, bounds=user_bounds, cap=cap, floor=floor, description=description)
+    except InvalidVariable as exc:  # e.g. a seed, searched only over bounds the user gives
+        return f"{exc}: give them with bounds={{name: (low, high)}}"
 
 
 def choice_values(annotation: Any) -> list[Any] | None:
@@ -168,5 +138,4 @@ def choice_values(annotation: Any) -> list[Any] | None:
     return None
 
 
-__all__ = ["DEFAULT_MAX_TOKENS", "KNOWN_BOUNDS", "UNSET_STANDINS", "MAX_TOKENS_FIELDS", "NumericKind", "choice_values",
-           "max_tokens_cap", "numeric_kind", "numeric_variable", "unwrap"]
+__all__ = ["NumericKind", "choice_values", "numeric_kind", "numeric_variable", "profile_cap", "unwrap"]

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
 from stacktune import Categorical, Constraint, Float, Int, InvalidConfiguration, InvalidVariable, Space, Variable
+from stacktune.knobs import leaves_unset
 from stacktune.space import ConstraintCheck
 from stacktune_langchain._bounds import numeric_kind, numeric_variable
-from stacktune_langchain._declared import (
-    Choices,
-    DeclaredKnob,
-    bound_configurable,
-    categorical_with_current,
-    declared_knobs,
-)
+from stacktune_langchain._declared import Choices, DeclaredKnob, bound_configurable, declared_knobs
 from stacktune_langchain._tree import Found, ModelSite, TextSite, walk
 
 #: The sampling parameters exposed on every chat model by default (when the model has them).
@@ -50,28 +45,12 @@ class Catalogue:
     declared: tuple[DeclaredKnob, ...]
     models: tuple[ModelKnobs, ...]
     texts: Mapping[str, TextSite]
-    choices: Mapping[str, Mapping[Any, object]]
     skipped: Mapping[str, str] = field(default_factory=dict)
     unset: Mapping[str, Any] = field(default_factory=dict)
     """Knobs the runnable leaves None, with their stand-in default: configuring it keeps them None."""
-    constraints: tuple[Constraint, ...] = ()
 
     def is_unset(self, name: str, value: Any) -> bool:
-        return name in self.unset and type(self.unset[name]) is type(value) and self.unset[name] == value
-
-    def resolve(self, name: str, value: Any) -> Any:
-        """The object behind a configuration value (a Categorical's key), the value itself otherwise."""
-        choices = self.choices.get(name)
-        if choices is None:
-            return value
-        for key, choice in choices.items():
-            if type(key) is type(value) and key == value:
-                return choice
-        raise InvalidConfiguration(name, value, f"one of {list(choices)!r}", reason="unknown choice")
-
-    def make_space(self, variables: Sequence[Variable]) -> Space:
-        """A Space of these variables with the user's constraints."""
-        return Space(variables, constraints=self.constraints)
+        return leaves_unset(self.unset.get(name), value)
 
 
 @dataclass(frozen=True)
@@ -147,7 +126,7 @@ def _model_knobs(site: ModelSite, candidates: Any, options: Options, parents: se
     choice = None
     models = [site.model]
     if candidates is not None:
-        variable = categorical_with_current(site.name, _labelled(site.model, candidates), site.model,
+        variable = Categorical.with_current(site.name, _labelled(site.model, candidates), site.model,
                                             description="chat model")
         variables.append(variable.model_copy(update={"when": when}) if when else variable)
         choice = site.name
@@ -184,7 +163,7 @@ def _text_variable(site: TextSite, candidates: Choices | None) -> Categorical:
             raise InvalidConfiguration(
                 site.name, text, f"texts using only the prompt's inputs {sorted(site.available)}",
                 reason=f"candidate #{index} uses {sorted(missing)}, which the chain's input does not provide")
-    return categorical_with_current(site.name, candidates or [], site.text, description="prompt text")
+    return Categorical.with_current(site.name, candidates or [], site.text, description="prompt text")
 
 
 def build_catalogue(runnable: Runnable[Any, Any], options: Options) -> Catalogue:
@@ -219,12 +198,9 @@ def build_catalogue(runnable: Runnable[Any, Any], options: Options) -> Catalogue
         raise ValueError("models= and prompts= need undeclared=True: they join the undeclared knobs")
     _check_collisions(variables, {k.variable.name for k in knobs})
     variables = _overridden(variables, options)
-    choices = {v.name: v.choices for v in variables if isinstance(v, Categorical)}
     standins = {v.name: v.default for v in variables if v.name in unset and v.default is not None}
-    rules = tuple(c if isinstance(c, Constraint) else Constraint(name=getattr(c, "__name__", f"constraint{i}"), check=c)
-                  for i, c in enumerate(options.constraints))
-    catalogue = Catalogue(Space(), tuple(knobs), tuple(model_knobs), texts, choices, skipped, standins, rules)
-    return replace(catalogue, space=catalogue.make_space(variables))
+    space = Space(variables, constraints=options.constraints)
+    return Catalogue(space, tuple(knobs), tuple(model_knobs), texts, skipped, standins)
 
 
 def _check_collisions(variables: Sequence[Variable], declared: set[str]) -> None:

@@ -20,7 +20,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.runnables.base import RunnableBindingBase
 from langchain_core.runnables.utils import ConfigurableFieldSpec
 
-from stacktune import Categorical, InvalidConfiguration, Variable
+from stacktune import Categorical, Variable
 from stacktune_langchain._bounds import choice_values, numeric_kind, numeric_variable
 from stacktune_langchain._tree import DeclaredField
 
@@ -76,25 +76,6 @@ def _multi_enum(annotation: Any) -> list[Any] | None:
     return None
 
 
-def categorical_with_current(name: str, choices: Choices, current: object, *,
-                             description: str | None = None) -> Categorical:
-    """A Categorical of the user's choices that also holds the current value, as its default.
-
-    The program as it is must stay a point of its own space, so a current value the
-    user did not list joins the choices (first, under the key ``current`` in a mapping).
-    """
-    plain = Categorical(name, choices, description=description) if len(choices) else None
-    if current is None and plain is not None:
-        return plain
-    try:
-        if plain is not None:
-            return Categorical(name, plain.choices, default=plain.key_for(current), description=description)
-    except InvalidConfiguration:
-        pass
-    items: Choices = {"current": current, **choices} if isinstance(choices, Mapping) else [current, *choices]
-    return Categorical(name, items, default=current, description=description)
-
-
 def declared_knobs(specs: Sequence[ConfigurableFieldSpec], fields: Mapping[str, DeclaredField], *,
                    current: Mapping[str, Any], choices: Mapping[str, Choices],
                    bounds: Mapping[str, tuple[float, float]], runtime_keys: frozenset[str],
@@ -108,7 +89,7 @@ def declared_knobs(specs: Sequence[ConfigurableFieldSpec], fields: Mapping[str, 
             skipped[spec.id] = "runtime key, not a hyperparameter"
             continue
         if spec.id in choices:
-            variable = categorical_with_current(spec.id, choices[spec.id], value, description=spec.description)
+            variable = Categorical.with_current(spec.id, choices[spec.id], value, description=spec.description)
             knobs.append(DeclaredKnob(variable, spec.id))
             continue
         options = _multi_enum(spec.annotation)
@@ -160,5 +141,4 @@ def _conditioned(knobs: list[DeclaredKnob]) -> list[DeclaredKnob]:
     return sorted(result, key=lambda k: len(k.variable.when or {}))
 
 
-__all__ = ["RUNTIME_KEYS", "DeclaredKnob", "bound_configurable", "categorical_with_current", "conditions_of",
-           "declared_knobs"]
+__all__ = ["RUNTIME_KEYS", "DeclaredKnob", "bound_configurable", "conditions_of", "declared_knobs"]

@@ -17,8 +17,6 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from stacktune import (
     Constraint,
     Evaluation,
-    Float,
-    Int,
     Metric,
     ResultCallback,
     Space,
@@ -27,6 +25,7 @@ from stacktune import (
     evaluate_examples,
     record_usage,
 )
+from stacktune.pricing import Prices, check_prices
 from stacktune.space import ConstraintCheck
 from stacktune_langchain._catalogue import (
     DEFAULT_SAMPLING_PARAMS,
@@ -38,7 +37,7 @@ from stacktune_langchain._catalogue import (
 )
 from stacktune_langchain._declared import RUNTIME_KEYS, Choices
 from stacktune_langchain._tree import Plan, rebuild
-from stacktune_langchain.usage import Prices, UsageCallbackHandler
+from stacktune_langchain.usage import UsageCallbackHandler
 
 
 class LangChainOptimizable:
@@ -61,7 +60,8 @@ class LangChainOptimizable:
         sampling_params: the chat model parameters exposed on undeclared models.
         undeclared: also expose knobs the chain does not declare (default True).
         runtime_keys: configurable keys that are not hyperparameters (left out).
-        prices: USD per million input/output tokens by model name, for the cost.
+        prices: ``{model name: stacktune.Price}`` overriding ``stacktune.pricing``'s table
+            (``stacktune.FREE`` for a local server); a model priced nowhere is unpriced.
         constraints: rules over whole configurations (``stacktune.Constraint`` or
             functions returning a message when a combination is not allowed).
     """
@@ -81,7 +81,7 @@ class LangChainOptimizable:
         self._original = runnable
         self._catalogue = build_catalogue(runnable, options)
         self._input_of = input_of
-        self._prices = dict(prices or {})
+        self._prices = check_prices(prices)
         self._overrides: dict[str, Any] = {}
         self._native: Runnable[Any, Any] = runnable
 
@@ -108,10 +108,7 @@ class LangChainOptimizable:
     def extract_variables(self) -> Space:
         """Every knob, with the value this runnable has now as its default."""
         space = self._catalogue.space
-        if not self._overrides:
-            return space
-        variables = [_with_default(v, self._overrides[v.name]) if v.name in self._overrides else v for v in space]
-        return self._catalogue.make_space(variables)
+        return space.with_defaults(self._overrides) if self._overrides else space
 
     def apply_configuration(self, configuration: Mapping[str, object]) -> LangChainOptimizable:
         """A new LangChainOptimizable with the configuration applied; unknown or invalid keys raise."""
@@ -164,21 +161,13 @@ class LangChainOptimizable:
                                         max_concurrency=max_concurrency)
 
 
-def _with_default(variable: Variable, value: Any) -> Variable:
-    if isinstance(variable, Float):
-        value = float(value)
-    elif isinstance(variable, Int):
-        value = int(value)
-    return variable.model_copy(update={"default": value})
-
-
 def _build(original: Runnable[Any, Any], catalogue: Catalogue, overrides: Mapping[str, Any]) -> Runnable[Any, Any]:
     """The original runnable with every applied value: a rebuilt tree, then its declared config."""
     space = catalogue.space
     defaults = {v.name: v.default for v in space}
 
     def value(name: str) -> Any:
-        return catalogue.resolve(name, overrides[name] if name in overrides else defaults[name])
+        return space.resolve({name: overrides[name] if name in overrides else defaults[name]})[name]
 
     def kept(name: str) -> bool:
         """Set this parameter: configured (to anything but an unset knob's stand-in) or carried."""

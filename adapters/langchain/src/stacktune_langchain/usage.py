@@ -3,8 +3,10 @@
 ``get_usage_metadata_callback`` keys usage by model name and drops answers without
 one (fakes, some OpenAI-compatible servers); this handler sums every answer. Token
 counts come from ``AIMessage.usage_metadata`` and, failing that, from the provider's
-``llm_output["token_usage"]``. An answer served from LangChain's cache (whose cost
-LangChain zeroes) is counted as a cache hit.
+``llm_output["token_usage"]``. Each call is priced by ``stacktune.pricing`` from its
+model name and provider (the user's ``prices`` first); a model priced nowhere is an
+unpriced call. An answer served from LangChain's cache (whose cost LangChain zeroes) is
+counted as a cache hit.
 """
 
 from __future__ import annotations
@@ -17,9 +19,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.outputs import LLMResult
 
 from stacktune import Usage
-
-#: USD per million input tokens and per million output tokens, by model name.
-Prices = Mapping[str, tuple[float, float]]
+from stacktune.pricing import Prices, call_cost
 
 
 def _int(value: object) -> int:
@@ -27,7 +27,7 @@ def _int(value: object) -> int:
 
 
 class UsageCallbackHandler(BaseCallbackHandler):
-    """Sums calls, tokens and (with a price table) cost of every LLM call it sees.
+    """Sums calls, tokens and cost of every LLM call it sees.
 
     One handler per example: pass it in ``config={"callbacks": [handler]}``. It is
     thread-safe because a chain may call several models at once.
@@ -49,15 +49,15 @@ class UsageCallbackHandler(BaseCallbackHandler):
         self.model_names: list[str] = []
 
     def on_llm_end(self, response: LLMResult, **kwargs: Any) -> None:
-        input_tokens, output_tokens, model_name, cached = _tokens_of(response)
-        price = self._prices.get(model_name or "")
-        cost = (input_tokens * price[0] + output_tokens * price[1]) / 1e6 if price else 0.0
+        input_tokens, output_tokens, model_name, provider, cached = _tokens_of(response)
+        priced = call_cost(model_name, input_tokens, output_tokens, provider=provider, prices=self._prices)
+        cost = priced or 0.0
         with self._lock:
             self.calls += 1
             self.input_tokens += input_tokens
             self.output_tokens += output_tokens
             self.cost_usd += cost
-            self.unpriced_calls += price is None
+            self.unpriced_calls += priced is None
             if model_name:
                 self.model_names.append(model_name)
             if cached:
@@ -80,12 +80,13 @@ class UsageCallbackHandler(BaseCallbackHandler):
                          latencies=(latency,) if latency is not None else ())
 
 
-def _tokens_of(response: LLMResult) -> tuple[int, int, str | None, bool]:
-    """Input tokens, output tokens, model name and whether the answer came from the cache."""
+def _tokens_of(response: LLMResult) -> tuple[int, int, str | None, str | None, bool]:
+    """Input tokens, output tokens, model name, provider and whether the answer came from the cache."""
     input_tokens = output_tokens = 0
     found = cached = False
     llm_output = response.llm_output or {}
     model_name = llm_output.get("model_name") if isinstance(llm_output.get("model_name"), str) else None
+    provider: str | None = None
     for generations in response.generations:
         for generation in generations:
             message = getattr(generation, "message", None)
@@ -95,15 +96,18 @@ def _tokens_of(response: LLMResult) -> tuple[int, int, str | None, bool]:
                 input_tokens += _int(metadata.get("input_tokens"))
                 output_tokens += _int(metadata.get("output_tokens"))
                 cached = cached or ("total_cost" in metadata and metadata.get("total_cost") == 0)
-            name = (getattr(message, "response_metadata", None) or {}).get("model_name")
+            response_metadata = getattr(message, "response_metadata", None) or {}
+            name, source = response_metadata.get("model_name"), response_metadata.get("model_provider")
             if model_name is None and isinstance(name, str):
                 model_name = name
+            if provider is None and isinstance(source, str):
+                provider = source
     if not found:
         token_usage = llm_output.get("token_usage") or llm_output.get("usage") or {}
         if isinstance(token_usage, Mapping):
             input_tokens = _int(token_usage.get("prompt_tokens", token_usage.get("input_tokens")))
             output_tokens = _int(token_usage.get("completion_tokens", token_usage.get("output_tokens")))
-    return input_tokens, output_tokens, model_name, cached
+    return input_tokens, output_tokens, model_name, provider, cached
 
 
-__all__ = ["Prices", "UsageCallbackHandler"]
+__all__ = ["UsageCallbackHandler"]

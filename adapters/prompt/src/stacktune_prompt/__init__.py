@@ -5,25 +5,16 @@ to ``stacktune.create_study(...).optimize(prompt, dataset, metric)``: the plugin
 in a :class:`PromptAdapter` that tunes its instructions, demos, sampling, model and parser.
 """
 
+from stacktune.pricing import FREE, Price
 from stacktune_prompt.adapter import PromptAdapter
 from stacktune_prompt.cache import DEFAULT_CACHE_DIR, CachedResponse, ResponseCache, cache_key
-from stacktune_prompt.models import (
-    DEFAULT_PRICES,
-    FREE,
-    ChatModel,
-    Endpoint,
-    EndpointError,
-    Price,
-    RetryPolicy,
-    TransientError,
-    is_transient,
-)
+from stacktune_prompt.models import ChatModel, Endpoint, EndpointError, RetryPolicy, TransientError, is_transient
 from stacktune_prompt.prompt import OutputFormat, Parser, Prompt, Reply, SearchRanges, template_fields
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_CACHE_DIR", "DEFAULT_PRICES", "FREE", "CachedResponse", "ChatModel", "Endpoint", "EndpointError",
+    "DEFAULT_CACHE_DIR", "FREE", "CachedResponse", "ChatModel", "Endpoint", "EndpointError",
     "OutputFormat", "Parser", "Price", "Prompt", "PromptAdapter", "Reply", "ResponseCache", "RetryPolicy",
     "SearchRanges", "TransientError", "cache_key", "is_transient", "template_fields",
 ]

@@ -12,16 +12,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stacktune import (
+    SAMPLING_KNOBS,
     Categorical,
     Evaluation,
-    Float,
     Int,
-    InvalidVariable,
     Metric,
     ResultCallback,
     Space,
     Variable,
     evaluate_examples,
+    knob_variable,
 )
 from stacktune_prompt.prompt import Prompt
 
@@ -53,8 +53,8 @@ class PromptAdapter:
         p = self.prompt
         variables: list[Variable] = []
         if len(p.instruction_candidates) > 1:
-            variables.append(Categorical("instructions", list(p.instruction_candidates), default=p.instructions,
-                                         description="the system text"))
+            variables.append(Categorical.with_current("instructions", p.instruction_candidates, p.instructions,
+                                                      description="the system text"))
         if p.demo_limit > 0:
             variables.append(Int(name="n_demos", low=0, high=p.demo_limit, default=p.n_demos,
                                  description="demos shown"))
@@ -63,15 +63,12 @@ class PromptAdapter:
                 variables.append(Categorical("demo_order", orders, default=p.demo_order_key(p.demo_order),
                                              when={"n_demos": list(range(1, p.demo_limit + 1))},
                                              description="which demos (the first n_demos of an ordering)"))
-        ranges = p.ranges
-        if ranges.temperature is not None:
-            variables.append(_ranged(Float, "temperature", ranges.temperature, p.temperature, step=ranges.step))
-        if ranges.top_p is not None:
-            variables.append(_ranged(Float, "top_p", ranges.top_p, p.top_p, step=ranges.step))
-        if ranges.max_tokens is not None:
-            low, high = ranges.max_tokens
-            log = low >= 1 and high >= 8 * low  # wide ranges: 4 vs 8 tokens matters more than 504 vs 508
-            variables.append(_ranged(Int, "max_tokens", ranges.max_tokens, p.max_tokens, log=log))
+        for knob in ("temperature", "top_p", "max_tokens"):
+            bounds = getattr(p.ranges, knob)
+            if bounds is not None:  # the catalogue's rules; the user's grid for the knobs that have one
+                spec = SAMPLING_KNOBS[knob]
+                spec = spec.model_copy(update={"step": p.ranges.step}) if spec.step is not None else spec
+                variables.append(knob_variable(knob, spec, getattr(p, knob), bounds=bounds))
         if len(p.models) > 1:
             variables.append(Categorical("model", list(p.models), default=p.model))
         if len(p.parsers) > 1:
@@ -81,18 +78,8 @@ class PromptAdapter:
     def apply_configuration(self, configuration: Mapping[str, object]) -> PromptAdapter:
         """A new adapter around a new Prompt; the original Prompt is frozen and stays as it is."""
         space = self.extract_variables()
-        valid = space.validate_configuration(configuration)
-        changes: dict[str, Any] = {}
-        for name, value in valid.items():
-            variable = space[name]
-            if isinstance(variable, Categorical):  # the key's choice: a text, an ordering, a model or parser name
-                changes[name] = variable.resolve(value)
-            elif isinstance(variable, Float):
-                changes[name] = float(value)  # type: ignore[arg-type]
-            elif isinstance(variable, Int):
-                changes[name] = int(value)  # type: ignore[arg-type]
-            else:
-                changes[name] = value
+        # keys become their choice (a text, an ordering, a model or parser name), numbers their kind
+        changes: dict[str, Any] = space.resolve(space.validate_configuration(configuration))
         return PromptAdapter(dataclasses.replace(self.prompt, **changes))
 
     def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
@@ -108,22 +95,6 @@ class PromptAdapter:
     def to_native(self) -> Prompt:
         """The configured Prompt, ready to use in the application."""
         return self.prompt
-
-
-def _ranged(kind: type[Float] | type[Int], name: str, bounds: tuple[Any, Any], current: Any, **options: Any
-            ) -> Float | Int:
-    low, high = bounds
-    if not low <= current <= high:
-        raise InvalidVariable(
-            f"the Prompt's {name}={current!r} is outside its search range [{low}, {high}]; "
-            f"widen it with ranges=SearchRanges({name}=(...)) or set ranges.{name}=None to not search it"
-        )
-    if kind is Float:
-        step = options.get("step")
-        if step is not None and abs((high - low) / step - round((high - low) / step)) > 1e-6:
-            options["step"] = None  # a range that is not a whole number of steps: search continuously
-        return Float(name=name, low=float(low), high=float(high), default=float(current), **options)
-    return Int(name=name, low=int(low), high=int(high), default=int(current), **options)
 
 
 __all__ = ["PromptAdapter"]

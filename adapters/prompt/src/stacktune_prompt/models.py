@@ -21,6 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 import tenacity
 
+from stacktune.pricing import Price, Prices, call_cost
+
 
 @runtime_checkable
 class ChatModel(Protocol):
@@ -54,37 +56,13 @@ def is_transient(exc: BaseException) -> bool:
 
 
 @dataclass(frozen=True)
-class Price:
-    """USD per million input (prompt) and output (completion) tokens."""
-
-    input_per_mtok: float
-    output_per_mtok: float
-
-    def cost(self, input_tokens: int, output_tokens: int) -> float:
-        return (input_tokens * self.input_per_mtok + output_tokens * self.output_per_mtok) / 1e6
-
-
-FREE = Price(0.0, 0.0)
-
-#: Public list prices (USD per 1M tokens, mid-2025). Extend or override per prompt with
-#: ``Prompt(prices={...})`` or per endpoint with ``Endpoint(price=...)``.
-DEFAULT_PRICES: Mapping[str, Price] = {
-    "gpt-4o": Price(2.50, 10.00),
-    "gpt-4o-mini": Price(0.15, 0.60),
-    "gpt-4.1": Price(2.00, 8.00),
-    "gpt-4.1-mini": Price(0.40, 1.60),
-    "gpt-4.1-nano": Price(0.10, 0.40),
-}
-
-
-@dataclass(frozen=True)
 class Endpoint:
     """An OpenAI-compatible ``/chat/completions`` endpoint.
 
     The API key is read from the environment variable ``api_key_env`` at call time; it is
     never stored on the object, in the cache or in any repr. ``timeout`` bounds each HTTP
-    call (seconds). ``price`` overrides the price table for this endpoint (e.g. ``FREE``
-    for a server on your own machine). ``transport`` lets tests plug in
+    call (seconds). ``price`` overrides the price table (``stacktune.pricing``) for this
+    endpoint (e.g. ``FREE`` for a server on your own machine). ``transport`` lets tests plug in
     ``httpx.MockTransport``.
     """
 
@@ -175,14 +153,19 @@ def cache_identity(model: object) -> str:
     return f"client:{kind}" + (f"|{path}" if path else "")
 
 
-def price_for(model: object, prices: Mapping[str, Price]) -> Price | None:
-    """The price of one model's calls; in-process models are free unless they carry a ``price``."""
+def model_call_cost(model: object, input_tokens: int, output_tokens: int, prices: Prices) -> float | None:
+    """USD for one call of a model object, or None when its price is unknown (an unpriced call).
+
+    A model's own ``price`` wins; an :class:`Endpoint` is priced by its model name (the
+    user's ``prices`` first, then ``stacktune.pricing``'s table); an in-process model runs
+    on your machine, so it is free unless it carries a ``price``.
+    """
     own = getattr(model, "price", None)
     if isinstance(own, Price):
-        return own
+        return own.cost(input_tokens, output_tokens)
     if isinstance(model, Endpoint):
-        return prices.get(model.model)
-    return FREE
+        return call_cost(model.model, input_tokens, output_tokens, prices=prices)
+    return 0.0
 
 
 @dataclass(frozen=True)
@@ -228,6 +211,6 @@ class RetryPolicy:
 
 
 __all__ = [
-    "DEFAULT_PRICES", "FREE", "ChatModel", "Endpoint", "EndpointError", "Price", "RetryPolicy", "TransientError",
-    "cache_identity", "is_transient", "price_for",
+    "ChatModel", "Endpoint", "EndpointError", "RetryPolicy", "TransientError", "cache_identity", "is_transient",
+    "model_call_cost",
 ]

@@ -19,9 +19,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from stacktune import Usage, record_usage
+from stacktune import SAMPLING_KNOBS, Categorical, Usage, record_usage
+from stacktune.pricing import Price, check_prices
 from stacktune_prompt.cache import CachedResponse, ResponseCache, cache_key
-from stacktune_prompt.models import DEFAULT_PRICES, ChatModel, Price, RetryPolicy, cache_identity, price_for
+from stacktune_prompt.models import ChatModel, RetryPolicy, cache_identity, model_call_cost
 
 Parser = Callable[[str], Any]
 
@@ -40,18 +41,24 @@ class OutputFormat:
     answer: str | None = None
 
 
+def _catalogue_range(knob: str) -> tuple[float, float] | None:
+    return SAMPLING_KNOBS[knob].range
+
+
 @dataclass(frozen=True)
 class SearchRanges:
     """Where the search may move the sampling knobs; ``None`` keeps the current value unsearched.
 
-    ``step`` puts temperature and top_p on a grid so that a configuration can repeat
-    (and then costs nothing, thanks to the cache).
+    The defaults are the ranges of ``stacktune.SAMPLING_KNOBS`` (the same in every
+    adapter), widened to hold the Prompt's current value; a range you give is taken as
+    it is. ``step`` puts temperature and top_p on a grid so that a configuration can
+    repeat (and then costs nothing, thanks to the cache).
     """
 
-    temperature: tuple[float, float] | None = (0.0, 1.5)
-    top_p: tuple[float, float] | None = (0.1, 1.0)
-    max_tokens: tuple[int, int] | None = (1, 1024)
-    step: float | None = 0.05
+    temperature: tuple[float, float] | None = _catalogue_range("temperature")
+    top_p: tuple[float, float] | None = _catalogue_range("top_p")
+    max_tokens: tuple[float, float] | None = _catalogue_range("max_tokens")
+    step: float | None = SAMPLING_KNOBS["temperature"].step
 
 
 @dataclass(frozen=True)
@@ -167,14 +174,12 @@ class Prompt:
         parsers, parser_name = self._normalize_parsers()
         set_(self, "parsers", MappingProxyType(parsers))
         set_(self, "parser", parser_name)
-        candidates = tuple(dict.fromkeys(self.instruction_candidates))  # order kept: the space must not move
-        if self.instructions not in candidates:
-            candidates = (self.instructions, *candidates)
-        set_(self, "instruction_candidates", candidates)
+        candidates = Categorical.with_current("instructions", list(self.instruction_candidates), self.instructions)
+        set_(self, "instruction_candidates", tuple(candidates.choices.values()))
         set_(self, "demos", tuple(MappingProxyType(dict(_fields(d, (), f"demo #{i}"))) for i, d in
                                   enumerate(self.demos)))
         set_(self, "stop", tuple(self.stop))
-        set_(self, "prices", MappingProxyType(dict(self.prices)))
+        set_(self, "prices", MappingProxyType(check_prices(self.prices)))
         set_(self, "cache", _normalize_cache(self.cache))
         self._check()
 
@@ -343,11 +348,11 @@ class Prompt:
         return self.reply(example).prediction
 
     def _usage(self, recorded: CachedResponse, cached: bool) -> Usage:
-        price = price_for(self.client, {**DEFAULT_PRICES, **self.prices})
+        priced = model_call_cost(self.client, recorded.input_tokens, recorded.output_tokens, self.prices)
         tokens = recorded.input_tokens + recorded.output_tokens
-        cost = price.cost(recorded.input_tokens, recorded.output_tokens) if price else 0.0
+        cost = priced or 0.0
         return Usage(calls=1, input_tokens=recorded.input_tokens, output_tokens=recorded.output_tokens,
-                     cost_usd=cost, unpriced_calls=0 if price else 1, cache_hits=int(cached),
+                     cost_usd=cost, unpriced_calls=int(priced is None), cache_hits=int(cached),
                      cached_tokens=tokens if cached else 0, cached_cost_usd=cost if cached else 0.0,
                      latencies=(recorded.latency,))
 
