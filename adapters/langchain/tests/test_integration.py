@@ -72,7 +72,8 @@ def test_real_study_of_ten_trials(chain: Any) -> None:
         assert evaluation is not None
         assert evaluation.n_failures == 0 and evaluation.calls == len(DATASET)
         assert evaluation.input_tokens > 10 * len(DATASET)  # real prompt token counts from the server
-        assert 0 < evaluation.output_tokens <= MAX_TOKENS * len(DATASET)
+        # the server's cap holds (its count may include the end-of-answer token: +1 per example)
+        assert 0 < evaluation.output_tokens <= (MAX_TOKENS + 1) * len(DATASET)
         assert evaluation.mean_latency > 0
         assert trial.values["tokens"] > 0 and 0.0 <= trial.values["score"] <= 1.0
     best = max(trials, key=lambda t: t.values["score"])
