@@ -18,7 +18,7 @@ from stacktune import (
     record_usage,
     score_prediction,
 )
-from stacktune.evaluation import as_score, example_order
+from stacktune.evaluation import as_score, planned
 
 
 def run_square(example: int) -> int:
@@ -273,7 +273,7 @@ class TestExampleOrder:
             return example
 
         dataset = list(range(6))
-        with example_order(self.ORDER):
+        with planned(order=self.ORDER):
             evaluation = evaluate_examples(dataset, run, lambda e, p: float(p),
                                            on_result=lambda index, score: reported.append(index))
         assert ran == list(self.ORDER) and reported == list(self.ORDER)
@@ -291,9 +291,9 @@ class TestExampleOrder:
         async def arun(example: int) -> int:
             return run(example)
 
-        with example_order(self.ORDER):
+        with planned(order=self.ORDER):
             evaluate_examples(list(range(6)), run, is_even, max_concurrency=1)
-        with example_order(self.ORDER):
+        with planned(order=self.ORDER):
             asyncio.run(aevaluate_examples(list(range(6)), arun, is_even, max_concurrency=2))
         assert started[:6] == list(self.ORDER) and started[6:] == list(self.ORDER)
 
@@ -304,15 +304,42 @@ class TestExampleOrder:
             evaluate_examples(list(range(6)), lambda e: inner.append(e) or e, is_even)
             return example
 
-        with example_order(self.ORDER):
+        with planned(order=self.ORDER):
             evaluate_examples(list(range(6)), run, is_even)
             assert inner[:6] == list(range(6)), "a nested evaluation runs in dataset order"
             seen: list[int] = []
             evaluate_examples(list(range(3)), lambda e: seen.append(e) or e, is_even)
             assert seen == [0, 1, 2], "another dataset ignores the order"
 
+    @pytest.mark.parametrize("mode", ["sequential", "threads", "async"])
+    def test_failures_are_reported_as_they_land_before_their_score(self, mode: str) -> None:
+        heard: list[tuple[str, int]] = []
+
+        def run(example: int) -> int:
+            if example % 3 == 0:
+                raise ConnectionError(f"no server for {example}")
+            return example
+
+        async def arun(example: int) -> int:
+            return run(example)
+
+        def on_result(index: int, score: float) -> None:
+            heard.append(("score", index))
+            if index == 3:
+                raise RuntimeError("stop")
+
+        with planned(on_failure=lambda failure: heard.append(("failure", failure.index))), \
+                pytest.raises(RuntimeError, match="stop"):
+            if mode == "async":
+                asyncio.run(aevaluate_examples(list(range(9)), arun, is_even, on_result=on_result))
+            else:
+                evaluate_examples(list(range(9)), run, is_even, on_result=on_result,
+                                  max_concurrency=1 if mode == "sequential" else 2)
+        assert heard[:2] == [("failure", 0), ("score", 0)]
+        assert ("failure", 3) in heard and heard.index(("failure", 3)) == heard.index(("score", 3)) - 1
+
     def test_an_order_must_be_a_permutation(self) -> None:
-        with pytest.raises(ValueError, match="permutation"), example_order([0, 0, 1]):
+        with pytest.raises(ValueError, match="permutation"), planned(order=[0, 0, 1]):
             pass
 
 

@@ -234,10 +234,11 @@ class FlakyProgram(ToyProgram):
 class TestFailuresAndInterruptions:
     def test_a_failing_trial_is_recorded_and_the_study_goes_on(self, storage: optuna.storages.BaseStorage) -> None:
         study = create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
-        study.optimize(FlakyProgram(), toy_dataset(3), toy_metric, n_trials=15)
+        study.optimize(FlakyProgram(), toy_dataset(3), toy_metric, n_trials=15, failed_trials_in_a_row=10)
         failed = [t for t in study.trials if t.state == "fail"]
         assert failed and all("ConnectionError: backend unreachable" in (t.error or "") for t in failed)
         assert study.completed_trials()
+        assert len([t for t in study.trials if not t.rejected_by]) == 15, "the study went on"
 
     def test_failing_examples_are_counted_not_fatal(self, storage: optuna.storages.BaseStorage) -> None:
         study = create_study(storage=storage)

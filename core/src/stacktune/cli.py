@@ -13,6 +13,7 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
+from stacktune.errors import Terminated
 from stacktune.evaluation import EvaluationSummary
 from stacktune.objectives import BUILTIN_OBJECTIVES
 from stacktune.plugins import get_plugin_manager, plugin_names
@@ -167,10 +168,11 @@ def optimize_command(task: str, n_trials: int, objectives: tuple[str, ...], stor
     try:
         study.optimize(setup.target, setup.dataset, setup.metric, n_trials=n_trials, timeout=timeout, budget=budget,
                        n_jobs=n_jobs, max_concurrency=max_concurrency, show_progress_bar=progress)
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: every finished trial is stored; run the same command to resume[/]")
+    except KeyboardInterrupt as exc:
+        console.print("[yellow]interrupted: every finished trial is stored, the interrupted ones as failed; "
+                      "run the same command to resume[/]")
         print_study(study)
-        sys.exit(130)
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
     console.print(f"{n_trials} trials in {time.perf_counter() - start:.1f}s")
     print_study(study)
 

@@ -36,8 +36,20 @@ class NoAdapterFound(StacktuneError, TypeError):
     """No installed plugin knows how to optimize the given target."""
 
 
-class BudgetExhausted(StacktuneError):
+class RunStopped(StacktuneError):
+    """Raised inside an evaluation to end the trial and the run early; what the trial did is kept."""
+
+
+class BudgetExhausted(RunStopped):
     """Raised inside an evaluation when the study's budget is spent; the trial is kept."""
+
+
+class TimeoutReached(RunStopped):
+    """Raised inside an evaluation when ``optimize``'s timeout has passed; the trial is kept."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM) during ``optimize``: handled like Ctrl-C."""
 
 
 class MetricError(StacktuneError, ValueError):

@@ -16,7 +16,8 @@ guarantees:
   example's index in the dataset; when it raises (the study stops the trial), no new example
   starts, those in flight finish, and the exception propagates;
 - **order**: the study may ask for the examples to be started in a given order
-  (:func:`example_order`); indices and the Evaluation stay in dataset order.
+  and to hear of each failed example (:func:`planned`); indices and the Evaluation stay in
+  dataset order.
 """
 
 from __future__ import annotations
@@ -153,40 +154,52 @@ def score_prediction(metric: Metric, example: Any, prediction: Any) -> float:
     return as_score(metric(example, prediction), metric)
 
 
-# -- the order the study asks for ----------------------------------------------------------
-_PLANNED_ORDER: contextvars.ContextVar[tuple[int, ...] | None] = contextvars.ContextVar(
-    "stacktune_example_order", default=None
-)
+# -- what the study asks of the next evaluation ---------------------------------------------------
+FailureCallback = Callable[["ExampleFailure"], None]
+
+
+class _Plan:
+    def __init__(self, order: tuple[int, ...] | None, on_failure: FailureCallback | None) -> None:
+        self.order = order
+        self.on_failure = on_failure
+
+
+_PLAN: contextvars.ContextVar[_Plan | None] = contextvars.ContextVar("stacktune_evaluation_plan", default=None)
 
 
 @contextmanager
-def example_order(order: Sequence[int]) -> Iterator[None]:
-    """Ask the runner to start the examples of the next evaluation in this order (dataset indices).
+def planned(*, order: Sequence[int] | None = None, on_failure: FailureCallback | None = None) -> Iterator[None]:
+    """Ask the runner, for the next evaluation, to start the examples in ``order`` and report failures.
 
-    The study uses it to give each raced trial its own order without permuting the dataset:
-    indices reported to ``on_result`` and the Evaluation stay in dataset order. Only the
-    first evaluation run in this context (not one nested inside it) follows the order, and an
-    evaluation of a dataset of another length ignores it.
+    The study uses it to give each raced trial its own order without permuting the dataset
+    (indices reported to ``on_result`` and the Evaluation stay in dataset order), and to learn
+    of failed examples as they land (``on_failure(failure)``, before ``on_result``), even in a
+    trial stopped early. Only the first evaluation run in this context follows the plan, not one
+    nested inside it; an evaluation of a dataset of another length ignores the order.
     """
-    planned = tuple(order)
-    if sorted(planned) != list(range(len(planned))):
-        raise ValueError(f"an example order must be a permutation of 0..{len(planned) - 1}, got {planned[:10]}...")
-    token = _PLANNED_ORDER.set(planned)
+    planned_order = tuple(order) if order is not None else None
+    if planned_order is not None and sorted(planned_order) != list(range(len(planned_order))):
+        raise ValueError(f"an example order must be a permutation of 0..{len(planned_order) - 1}, "
+                         f"got {planned_order[:10]}...")
+    token = _PLAN.set(_Plan(planned_order, on_failure))
     try:
         yield
     finally:
-        _PLANNED_ORDER.reset(token)
+        _PLAN.reset(token)
 
 
 @contextmanager
-def _take_order(n: int) -> Iterator[Sequence[int]]:
-    """The planned order for a dataset of ``n`` (or dataset order); nested evaluations see none."""
-    planned = _PLANNED_ORDER.get()
-    token = _PLANNED_ORDER.set(None)
+def _take_plan(n: int) -> Iterator[tuple[Sequence[int], FailureCallback | None]]:
+    """The plan for a dataset of ``n`` (dataset order, no failure callback by default); nested ones see none."""
+    plan = _PLAN.get()
+    token = _PLAN.set(None)
     try:
-        yield planned if planned is not None and len(planned) == n else range(n)
+        order: Sequence[int] = range(n)
+        if plan is not None and plan.order is not None and len(plan.order) == n:
+            order = plan.order
+        yield order, plan.on_failure if plan is not None else None
     finally:
-        _PLANNED_ORDER.reset(token)
+        _PLAN.reset(token)
 
 
 # -- one example ---------------------------------------------------------------------------
@@ -231,16 +244,19 @@ async def _arun_one(index: int, example: Any, arun_example: ARunExample, metric:
 class _Results:
     """What has landed, in dataset order; tells ``on_result`` as each example lands."""
 
-    def __init__(self, n: int, on_result: ResultCallback | None) -> None:
+    def __init__(self, n: int, on_result: ResultCallback | None, on_failure: FailureCallback | None) -> None:
         self.scores = [0.0] * n
         self.usages = [Usage()] * n
         self.failures: list[ExampleFailure] = []
         self.on_result = on_result
+        self.on_failure = on_failure
 
     def land(self, index: int, outcome: _Outcome) -> None:
         self.scores[index], self.usages[index], failure = outcome
         if failure is not None:
             self.failures.append(failure)
+            if self.on_failure is not None:
+                self.on_failure(failure)
         if self.on_result is not None:
             self.on_result(index, self.scores[index])
 
@@ -261,8 +277,8 @@ def evaluate_examples(dataset: Sequence[Any], run_example: RunExample, metric: M
     At most ``max_concurrency`` examples are in flight; see the module docstring for the rules.
     """
     _check_concurrency(max_concurrency)
-    results = _Results(len(dataset), on_result)
-    with _take_order(len(dataset)) as order:
+    with _take_plan(len(dataset)) as (order, on_failure):
+        results = _Results(len(dataset), on_result, on_failure)
         if max_concurrency == 1 or len(dataset) <= 1:
             for index in order:
                 results.land(index, _run_one(index, dataset[index], run_example, metric))
@@ -301,9 +317,9 @@ async def aevaluate_examples(dataset: Sequence[Any], arun_example: ARunExample, 
                              on_result: ResultCallback | None = None, max_concurrency: int = 1) -> Evaluation:
     """:func:`evaluate_examples` on the event loop: ``max_concurrency`` examples awaited at once."""
     _check_concurrency(max_concurrency)
-    results = _Results(len(dataset), on_result)
     stopped: list[BaseException] = []
-    with _take_order(len(dataset)) as order:
+    with _take_plan(len(dataset)) as (order, on_failure):
+        results = _Results(len(dataset), on_result, on_failure)
         upcoming = iter(order)
 
         async def worker() -> None:
@@ -327,5 +343,5 @@ async def aevaluate_examples(dataset: Sequence[Any], arun_example: ARunExample, 
 
 __all__ = [
     "ARunExample", "Evaluation", "EvaluationSummary", "ExampleFailure", "Metric", "ResultCallback", "RunExample",
-    "aevaluate_examples", "as_score", "evaluate_examples", "example_order", "score_prediction",
+    "FailureCallback", "aevaluate_examples", "as_score", "evaluate_examples", "planned", "score_prediction",
 ]

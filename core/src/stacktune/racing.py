@@ -18,7 +18,7 @@ total is the sum of two beta-binomials, computed exactly. Other scores use a nor
 predictive on the paired differences with a shrunk variance. The trial stops when the
 probability of beating the incumbent falls under ``delta``.
 
-The study hands the trial's order to the runner (:func:`stacktune.evaluation.example_order`),
+The study hands the trial's order to the runner (:func:`stacktune.evaluation.planned`),
 which reports each score with its dataset index. A stopped trial is stored as pruned, its
 estimated final score in its record; the sampler
 (:class:`~stacktune.racing_sampler.RacingSampler`) learns from that estimate as if the

@@ -40,6 +40,7 @@ class TrialRecord(BaseModel):
     examples_evaluated: int = 0
     examples_saved: int = 0
     error: str | None = None
+    warning: str | None = Field(None, description="a complete trial with many failed examples says so here")
     rejected_by: str | None = Field(None, description="the constraint a sampled configuration broke")
     estimated_score: float | None = Field(None, description="a trial the race stopped: its estimated mean score "
                                                             "over the whole dataset (what the sampler learns)")

@@ -180,6 +180,10 @@ def _check_numeric_bounds(low: float, high: float, log: bool, step: float | None
             raise InvalidVariable(
                 "Samplers and other components in Optuna only accept step is 1 when `log` argument is True."
             )
+        if (high - low) % step:
+            # Optuna would warn and quietly move `high`; a knob's range should mean what it says.
+            raise InvalidVariable(f"The range (high - low = {high - low}) must be divisible by `step` "
+                                  f"(step={step}, low={low}, high={high}); use high={high - (high - low) % step}.")
     elif step is not None:
         if log:
             raise InvalidVariable("The parameter `step` is not supported when `log` is true.")
@@ -421,7 +425,13 @@ def _keyed_choices(name: str, choices: Sequence[object] | Mapping[Any, object]) 
     if isinstance(choices, (str, bytes)):
         raise InvalidVariable(f"Categorical {name!r}: choices must be a sequence or mapping, not a string")
     values: dict[Any, Any] = {}
+    seen: list[object] = []
     for index, value in enumerate(choices):
+        twice = next((i for i, earlier in enumerate(seen) if _equal(earlier, value)), None)
+        if twice is not None:
+            raise InvalidVariable(f"Categorical {name!r}: choice {_slug(repr(value), 60)} is given twice (positions "
+                                  f"{twice} and {index}); give each choice once")
+        seen.append(value)
         key = choice_key(value, index)
         if any(_same_primitive(key, k) for k in values):
             key = f"{key}#{index}"

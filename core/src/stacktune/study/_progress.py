@@ -35,10 +35,13 @@ class TrialProgress:
         with self._lock:
             self.examples += 1
 
-    def trial_done(self, spent: Usage) -> None:
+    def trial_done(self, spent: Usage, note: str = "") -> None:
+        """One more trial; ``note`` (e.g. how many of its examples failed) is shown until the next one."""
         if self._bar.disable:
             return
         status = f"{self._best()}examples {self.examples} calls {spent.spent_calls} tokens {spent.spent_tokens}"
+        if note:
+            status += f" [yellow]last trial: {note[:60]}[/]"
         self._bar.update(self._task, advance=1, status=status)
 
 

@@ -3,8 +3,13 @@
 Each worker thread claims a trial, asks Optuna for a configuration that meets the space's
 constraints, applies it, evaluates it and tells Optuna how it ended, storing one
 :class:`~stacktune.records.TrialRecord`. While a trial runs, each example's score passes
-through a short chain of *stoppers* (the budget, Optuna's pruner, the race); any of them
-ends the trial early by raising, and the runner then starts no new example.
+through a short chain of *stoppers* (the run's end: Ctrl-C/SIGTERM, the timeout and the
+budget; Optuna's pruner; the race); any of them ends the trial early by raising, and the
+runner then starts no new example.
+
+Failures are judged here too: a trial whose examples all failed (a dead server, a missing
+key, a broken metric) is a failed trial with the first error, and several of them in a row
+stop the run with that error as its reason, instead of burning through every trial.
 """
 
 from __future__ import annotations
@@ -15,20 +20,21 @@ import math
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from stacktune.errors import BudgetExhausted, InvalidConfiguration
-from stacktune.evaluation import Evaluation, Metric, ResultCallback, example_order
+from stacktune.errors import BudgetExhausted, InvalidConfiguration, RunStopped, Terminated, TimeoutReached
+from stacktune.evaluation import Evaluation, ExampleFailure, Metric, ResultCallback, planned
 from stacktune.objectives import Objective
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate
 from stacktune.racing import Lane, Race
 from stacktune.records import MAX_RECORDED_FAILURES, TrialRecord
 from stacktune.space import Configuration, Space
+from stacktune.study._heartbeat import Heartbeat, reclaim_stale_trials
 from stacktune.study._progress import TrialProgress
 from stacktune.study.budget import Budget
 from stacktune.usage import UsageMeter, metering
@@ -45,11 +51,16 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Limits:
-    """When a run stops starting trials."""
+    """When a run stops: its trials, its clock, its budget, and how many failed trials in a row it bears."""
 
     n_trials: int | None = None
     deadline: float | None = None  # time.monotonic()
     budget: Budget | None = None
+    failed_trials_in_a_row: int = 3
+    grace_period: float = 60.0  # seconds without a heartbeat before a RUNNING trial is reclaimed
+
+#: A trial where more than this share of the examples failed says so (in its record and the progress line).
+FAILURE_SHARE_TO_REPORT = 0.2
 
 
 # -- the examples of one trial, and the stoppers that watch them ---------------------------------
@@ -59,11 +70,21 @@ class Landed:
     def __init__(self, n: int) -> None:
         self.n = n
         self.scores: dict[int, float] = {}
+        self.failures: list[ExampleFailure] = []
         self._lock = threading.Lock()
 
     def add(self, index: int, score: float) -> None:
         with self._lock:
             self.scores[index] = score
+
+    def fail(self, failure: ExampleFailure) -> None:
+        with self._lock:
+            self.failures.append(failure)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every example that landed failed (and at least one landed)."""
+        return bool(self.failures) and len(self.failures) >= len(self.scores)
 
     @property
     def done(self) -> int:
@@ -83,6 +104,20 @@ class Stopper(Protocol):
     """Looks at each landed example and raises to end the trial."""
 
     def check(self, landed: Landed, index: int, score: float) -> None: ...
+
+
+class RunEndStopper:
+    """Ends the trial when the run ends: Ctrl-C or SIGTERM elsewhere in the process, or the timeout."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def check(self, landed: Landed, index: int, score: float) -> None:
+        if self.run.terminated.is_set():
+            raise Terminated("the process was asked to stop")
+        deadline = self.run.limits.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutReached("timeout reached")
 
 
 class BudgetStopper:
@@ -210,8 +245,13 @@ class Run:
         self.meter = UsageMeter()
         self.lock = threading.Lock()
         self.halt = threading.Event()
+        self.terminated = threading.Event()  # SIGTERM or Ctrl-C: trials in flight stop and are stored failed
+        self.heartbeat = Heartbeat(optuna_study._storage, interval=max(0.05, min(10.0, limits.grace_period / 4)))
         self.started = 0
         self.rejections = 0
+        self.failed_in_a_row = 0
+        self.last_reclaim = 0.0
+        self.logged_failures: set[str] = set()
         self.stop_reason: str | None = None
 
     # -- when to stop --------------------------------------------------------------------------------
@@ -227,7 +267,13 @@ class Run:
         if halt:
             self.halt.set()
 
+    def terminate(self) -> None:
+        """Ctrl-C or SIGTERM: start nothing more; trials in flight stop at their next example, stored failed."""
+        self.stop("interrupted", halt=True)
+        self.terminated.set()
+
     def _claim_trial(self) -> bool:
+        self._reclaim_stale_trials()
         with self.lock:
             reason = self._stop_reason()
             if reason:
@@ -235,6 +281,15 @@ class Run:
                 return False
             self.started += 1
             return True
+
+    def _reclaim_stale_trials(self) -> None:
+        """Trials of dead processes on this study fail and run again (checked every heartbeat interval)."""
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last_reclaim < self.heartbeat.interval:
+                return
+            self.last_reclaim = now
+        reclaim_stale_trials(self.optuna_study, self.limits.grace_period)
 
     def _stop_reason(self) -> str | None:
         limits = self.limits
@@ -274,7 +329,7 @@ class Run:
                 return None
 
     def _stoppers(self, trial: optuna.Trial, lane: Lane | None) -> list[Stopper]:
-        stoppers: list[Stopper] = []
+        stoppers: list[Stopper] = [RunEndStopper(self)]
         if self.limits.budget is not None:
             stoppers.append(BudgetStopper(self.limits.budget, self.meter))
         if self.pruner is not None:
@@ -288,9 +343,20 @@ class Run:
         if asked is None:
             return
         trial, configuration = asked
+        self.heartbeat.add(trial._trial_id)
+        try:
+            self._run_trial(trial, configuration)
+        finally:
+            self.heartbeat.remove(trial._trial_id)
+
+    def _run_trial(self, trial: optuna.Trial, configuration: Configuration) -> None:
         landed = Landed(len(self.dataset))
         lane = self.race.lane(trial.number) if self.race is not None else None
         stoppers = self._stoppers(trial, lane)
+
+        def on_failure(failure: ExampleFailure) -> None:
+            landed.fail(failure)
+            self._log_first_failure(trial.number, failure)
 
         def on_result(index: int, score: float) -> None:
             landed.add(index, score)
@@ -300,55 +366,109 @@ class Run:
 
         def partial(note: str) -> TrialRecord:
             estimate = lane.estimate() if lane is not None and lane.stopped else None
-            scores = landed.in_dataset_order()
-            return TrialRecord(configuration=configuration, scores=scores, examples_evaluated=landed.done,
+            return TrialRecord(configuration=configuration, scores=landed.in_dataset_order(),
+                               failures=landed.failures[:MAX_RECORDED_FAILURES], examples_evaluated=landed.done,
                                examples_saved=landed.n - landed.done, error=note, estimated_score=estimate)
 
-        ordered: AbstractContextManager[None] = example_order(lane.order) if lane is not None else nullcontext()
         try:
             candidate = self.program.apply_configuration(configuration)
-            with ordered:  # a raced trial evaluates the examples in its own order
+            # a raced trial evaluates the examples in its own order; failures are heard as they land
+            with planned(order=lane.order if lane is not None else None, on_failure=on_failure):
                 evaluation = evaluate_candidate(candidate, self.dataset, self.metric, on_result, self.max_concurrency)
             values = objective_values(self.objectives, evaluation)
         except optuna.TrialPruned as exc:
-            self._end(trial, partial(str(exc)), TrialState.PRUNED)
-        except BudgetExhausted as exc:
+            if landed.all_failed:
+                self._failed(trial, partial(_all_failed(landed.failures, landed.done)))
+            else:
+                self._end(trial, partial(str(exc)), TrialState.PRUNED)
+        except RunStopped as exc:
             self.stop(str(exc))
             self._end(trial, partial(f"stopped: {exc}"), TrialState.PRUNED)
         except (KeyboardInterrupt, SystemExit):
-            self.stop("interrupted", halt=True)
+            self.terminate()
             self._end(trial, partial("interrupted"), TrialState.FAIL)
             raise
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
-            self._end(trial, partial(message[:2000]), TrialState.FAIL)
+            self._failed(trial, partial(message[:2000]))
             if isinstance(exc, InvalidConfiguration) or not self.catch_trial_errors:
                 # A configuration sampled from the adapter's own space was refused: a bug worth stopping for.
                 self.stop(message, halt=True)
                 raise
-            logger.warning("trial %d failed: %s", trial.number, message)
         else:
-            record = TrialRecord(configuration=configuration, evaluation=evaluation.summary(),
-                                 scores=list(evaluation.scores),
-                                 failures=list(evaluation.failures[:MAX_RECORDED_FAILURES]),
-                                 examples_evaluated=evaluation.n_examples)
-            self._end(trial, record, TrialState.COMPLETE, values=values)
+            self._complete(trial, configuration, evaluation, values)
+
+    def _complete(self, trial: optuna.Trial, configuration: Configuration, evaluation: Evaluation,
+                  values: Sequence[float]) -> None:
+        record = TrialRecord(configuration=configuration, evaluation=evaluation.summary(),
+                             scores=list(evaluation.scores),
+                             failures=list(evaluation.failures[:MAX_RECORDED_FAILURES]),
+                             examples_evaluated=evaluation.n_examples)
+        if evaluation.n_examples and evaluation.n_failures == evaluation.n_examples:
+            self._failed(trial, record.model_copy(update={"error": _all_failed(evaluation.failures,
+                                                                               evaluation.n_examples)}))
+            return
+        note = ""
+        if evaluation.n_failures > FAILURE_SHARE_TO_REPORT * evaluation.n_examples:
+            first = evaluation.failures[0]
+            note = (f"{evaluation.n_failures} of {evaluation.n_examples} examples failed "
+                    f"(first: {first.error_type}: {first.message[:200]})")
+            record = record.model_copy(update={"warning": note})
+        with self.lock:
+            self.failed_in_a_row = 0
+        self._end(trial, record, TrialState.COMPLETE, values=values, note=note)
+
+    def _failed(self, trial: optuna.Trial, record: TrialRecord) -> None:
+        """A failed trial; several in a row stop the run, their error as the reason."""
+        logger.warning("trial %d failed: %s", trial.number, record.error)
+        self._end(trial, record, TrialState.FAIL)
+        with self.lock:
+            self.failed_in_a_row += 1
+            failed = self.failed_in_a_row
+        if failed >= self.limits.failed_trials_in_a_row:
+            reason = f"{failed} trials in a row failed; the last: {record.error}"
+            logger.error("study %s stops: %s", self.optuna_study.study_name, reason)
+            self.stop(reason, halt=True)
+
+    def _log_first_failure(self, trial_number: int, failure: ExampleFailure) -> None:
+        """The first failure of each kind is logged; the rest are stored in their trial's record."""
+        kind = f"{failure.error_type}: {failure.message[:80]}"
+        with self.lock:
+            if kind in self.logged_failures:
+                return
+            self.logged_failures.add(kind)
+        logger.warning("example %d failed in trial %d: %s: %s (further failures like it are stored in the "
+                       "trials' records, not logged)", failure.index, trial_number, failure.error_type,
+                       failure.message)
 
     def _end(self, trial: optuna.Trial, record: TrialRecord, state: TrialState, *,
-             values: Sequence[float] | None = None, counted: bool = True) -> None:
+             values: Sequence[float] | None = None, counted: bool = True, note: str = "") -> None:
         """Store the record, tell Optuna, then let the race, the progress line and the observers know."""
-        record.write(trial)
-        if values is not None:
-            frozen = self.optuna_study.tell(trial, list(values) if len(values) > 1 else values[0])
-            if self.race is not None:
-                self.race.offer([s for s in record.scores if s is not None])
-        else:
-            frozen = self.optuna_study.tell(trial, state=state)
+        try:
+            record.write(trial)
+            if values is not None:
+                frozen = self.optuna_study.tell(trial, list(values) if len(values) > 1 else values[0])
+            else:
+                frozen = self.optuna_study.tell(trial, state=state)
+        except UpdateFinishedTrialError:
+            # Another process reclaimed this trial while it ran (its heartbeat was late): it runs again there.
+            logger.warning("trial %d was reclaimed by another process while it ran; its result is dropped",
+                           trial.number)
+            return
+        if values is not None and self.race is not None:
+            self.race.offer(record.scores)  # type: ignore[arg-type]  # a complete trial: every score is there
         if counted:
-            self.progress.trial_done(self.meter.total)
+            self.progress.trial_done(self.meter.total, note)
         for observer in self.observers:
             observer(self.optuna_study, frozen)
 
 
-__all__ = ["BudgetStopper", "Landed", "Limits", "Observer", "PrunerStopper", "RaceStopper", "Run", "Stopper",
-           "evaluate_candidate", "objective_values", "run_coroutine"]
+def _all_failed(failures: Sequence[ExampleFailure], n: int) -> str:
+    first = failures[0]
+    return f"every example failed ({n} of {n}); the first: {first.error_type}: {first.message}"
+
+
+__all__ = [
+    "FAILURE_SHARE_TO_REPORT", "BudgetStopper", "Landed", "Limits", "Observer", "PrunerStopper", "RaceStopper",
+    "Run", "RunEndStopper", "Stopper", "evaluate_candidate", "objective_values", "run_coroutine",
+]

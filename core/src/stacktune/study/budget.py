@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from stacktune.usage import Usage
@@ -20,10 +21,13 @@ class Budget:
     tokens: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("usd", "calls", "tokens"):
+        for name, kinds, what in (("usd", (int, float), "a number of USD"), ("calls", (int,), "a whole number"),
+                                  ("tokens", (int,), "a whole number")):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
-                raise ValueError(f"Budget.{name} must be a non-negative number, got {value!r}")
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"Budget.{name} must be {what} >= 0 (or None for no limit), got {value!r}")
 
     def exhausted_by(self, spent: Usage) -> str | None:
         """Which limit ``spent`` reached, or None."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import random
+import time
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -23,8 +26,54 @@ DEFAULT_STORAGE = "sqlite:///stacktune.db"
 Storage = str | optuna.storages.BaseStorage
 
 
-def _storage(storage: Storage | None) -> Storage:
-    return DEFAULT_STORAGE if storage is None else storage
+#: Creating the tables of a new database can race with another process creating them: retry this often.
+_OPEN_ATTEMPTS = 8
+
+
+def open_storage(storage: Storage | None) -> optuna.storages.BaseStorage:
+    """The Optuna storage for a URL (or the storage given), safe when several processes create it at once.
+
+    A new SQLite (or other RDB) database gets its tables from whichever process comes first;
+    the others' "table already exists" or "UNIQUE constraint failed" is retried, not raised.
+    Errors name the URL and the fix: an unknown scheme, a missing directory, a missing driver.
+    """
+    if storage is not None and not isinstance(storage, str):
+        return storage
+    url = DEFAULT_STORAGE if storage is None else storage
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            return optuna.storages.get_storage(url)
+        except ModuleNotFoundError as exc:
+            extra = " (pip install 'stacktune[postgres]' for PostgreSQL)" if "psycopg" in str(exc) else ""
+            raise StacktuneError(f"cannot open storage {url!r}: its database driver is not installed "
+                                 f"({exc}){extra}") from None
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors, sorted out below
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if _creation_race(message) and attempt + 1 < _OPEN_ATTEMPTS:
+                time.sleep(0.05 * (attempt + 1) + random.random() * 0.05)
+                continue
+            raise StacktuneError(f"cannot open storage {url!r}: {message}{_storage_hint(url, message)}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _creation_race(message: str) -> bool:
+    return any(sign in message for sign in ("already exists", "UNIQUE constraint failed", "database is locked",
+                                            "duplicate key value"))
+
+
+def _storage_hint(url: str, message: str) -> str:
+    if "unable to open database file" in message and url.startswith("sqlite:///"):
+        folder = os.path.dirname(url.removeprefix("sqlite:///")) or "."
+        return f"; does the directory {folder!r} exist?"
+    if "Could not parse" in message or "Can't load plugin" in message:
+        return "; give an Optuna storage URL such as sqlite:///stacktune.db or postgresql://user@host/db"
+    return ""
+
+
+def _url(storage: Storage | None) -> str | None:
+    if storage is None:
+        return DEFAULT_STORAGE
+    return storage if isinstance(storage, str) else None
 
 
 def create_study(
@@ -51,8 +100,8 @@ def create_study(
     """
     resolved = resolve_objectives(objectives)
     chosen = resolve_search(search, sampler, pruner)
-    url = _storage(storage)
-    optuna_study = optuna.create_study(storage=url, sampler=chosen.sampler(seed), pruner=chosen.pruner(),
+    optuna_study = optuna.create_study(storage=open_storage(storage), sampler=chosen.sampler(seed),
+                                       pruner=chosen.pruner(),
                                        study_name=study_name, load_if_exists=load_if_exists,
                                        directions=[o.direction for o in resolved])
     stored = optuna_study.user_attrs.get(ATTR_OBJECTIVES)
@@ -67,8 +116,7 @@ def create_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna_study.set_metric_names([o.name for o in resolved])
-    return Study(optuna_study, resolved, chosen, plugin_manager=plugin_manager,
-                 storage_url=url if isinstance(url, str) else None)
+    return Study(optuna_study, resolved, chosen, plugin_manager=plugin_manager, storage_url=_url(storage))
 
 
 def load_study(
@@ -83,9 +131,8 @@ def load_study(
 ) -> Study:
     """Load a stored study. Custom objectives are code: pass them again (matched by name)."""
     chosen = resolve_search(search, sampler, pruner)
-    url = _storage(storage)
-    optuna_study = optuna.load_study(study_name=study_name, storage=url, sampler=chosen.sampler(None),
-                                     pruner=chosen.pruner())
+    optuna_study = optuna.load_study(study_name=study_name, storage=open_storage(storage),
+                                     sampler=chosen.sampler(None), pruner=chosen.pruner())
     stored = optuna_study.user_attrs.get(ATTR_OBJECTIVES)
     if stored is None:
         names = optuna_study.metric_names or ["score"]
@@ -104,15 +151,14 @@ def load_study(
                     f"study {study_name!r} uses the custom objective {item['name']!r}: pass it again with "
                     f"load_study(..., objectives=[Objective({item['name']!r}, ...)])"
                 ) from None
-    return Study(optuna_study, resolved, chosen, plugin_manager=plugin_manager,
-                 storage_url=url if isinstance(url, str) else None)
+    return Study(optuna_study, resolved, chosen, plugin_manager=plugin_manager, storage_url=_url(storage))
 
 
 def study_summaries(storage: Storage | None = None) -> list[dict[str, Any]]:
     """Name, trial count and objectives of every study in a storage."""
-    summaries = optuna.get_all_study_summaries(storage=_storage(storage))
+    summaries = optuna.get_all_study_summaries(storage=open_storage(storage))
     return [{"study_name": s.study_name, "n_trials": s.n_trials,
              "objectives": s.user_attrs.get(ATTR_OBJECTIVES)} for s in summaries]
 
 
-__all__ = ["DEFAULT_STORAGE", "create_study", "load_study", "study_summaries"]
+__all__ = ["DEFAULT_STORAGE", "create_study", "load_study", "open_storage", "study_summaries"]

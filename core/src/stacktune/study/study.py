@@ -4,24 +4,33 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from stacktune.errors import StacktuneError
+from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
 from stacktune.plugins import get_plugin_manager, optimizable
 from stacktune.records import ATTR_SPACE
 from stacktune.search import Search
 from stacktune.space import Space
+from stacktune.study._arguments import (
+    check_budget,
+    check_count,
+    check_dataset,
+    check_metric,
+    check_n_jobs,
+    check_seconds,
+)
 from stacktune.study._progress import TrialProgress
 from stacktune.study._trials import Limits, Observer, Run
 from stacktune.study.budget import Budget
@@ -91,31 +100,41 @@ class Study:
         callbacks: Sequence[Observer] = (),
         show_progress_bar: bool | None = None,
         catch_trial_errors: bool = True,
+        failed_trials_in_a_row: int = 3,
+        grace_period: float = 60.0,
     ) -> None:
         """Run trials until ``n_trials`` more are done, ``timeout`` seconds pass or the budget is spent.
 
         ``target`` is anything an installed adapter accepts (or an Optimizable);
         ``space`` defaults to the target's own space. With no ``n_trials``, ``timeout``
-        or ``budget`` it runs until :meth:`stop` or Ctrl-C. Trials already told are
-        stored as they finish; an interrupted trial is marked failed. ``callbacks`` are
-        Optuna's: ``callback(optuna_study, frozen_trial)`` after every finished trial.
+        or ``budget`` it runs until :meth:`stop` or Ctrl-C. The timeout and the budget also
+        stop a running trial, within about one example per concurrent slot.
+
+        Nothing told is lost: trials are stored as they finish; a trial interrupted by Ctrl-C
+        or SIGTERM is stored failed. A RUNNING trial of a process that died (no heartbeat for
+        ``grace_period`` seconds) is marked failed and its configuration queued again.
+        ``failed_trials_in_a_row`` failed trials (every example failing counts) stop the run,
+        their error as the reason (``last_stop_reason``). ``callbacks`` are Optuna's:
+        ``callback(optuna_study, frozen_trial)`` after every finished trial.
         """
+        dataset = check_dataset(dataset)
+        metric = check_metric(metric)
+        n_trials = check_count("n_trials", n_trials, minimum=0, allow_none=True)
+        timeout = check_seconds("timeout", timeout)
+        grace_period = check_seconds("grace_period", grace_period) or 0.0
+        budget = check_budget(budget)
+        n_jobs = check_n_jobs(n_jobs)
+        check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
+        check_count("failed_trials_in_a_row", failed_trials_in_a_row, minimum=1, allow_none=False)
         program = optimizable(target, manager=self._plugin_manager)
         space = space if space is not None else program.extract_variables()
         if not isinstance(space, Space):
             raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
-        if not len(dataset):
-            raise ValueError("dataset is empty: there is nothing to evaluate a configuration on")
-        if n_trials is not None and n_trials < 0:
-            raise ValueError(f"n_trials must be >= 0, got {n_trials}")
-        if n_jobs == -1:
-            n_jobs = os.cpu_count() or 1
-        if n_jobs < 1:
-            raise ValueError(f"n_jobs must be >= 1 (or -1 for one per CPU), got {n_jobs}")
         self._check_space_compatible(space)
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
-        limits = Limits(n_trials=n_trials, budget=budget,
-                        deadline=time.monotonic() + timeout if timeout is not None else None)
+        limits = Limits(n_trials=n_trials, budget=budget, failed_trials_in_a_row=failed_trials_in_a_row,
+                        deadline=time.monotonic() + timeout if timeout is not None else None,
+                        grace_period=grace_period)
         if show_progress_bar is None:
             show_progress_bar = sys.stderr.isatty()
         self._stop_requested.clear()
@@ -125,7 +144,8 @@ class Study:
                       pruner=self._pruner(), max_concurrency=max_concurrency,
                       observers=(*callbacks, self._tell_plugins), catch_trial_errors=catch_trial_errors,
                       stop_requested=self._stop_requested, progress=progress)
-            _run_workers(run, n_jobs)
+            with run.heartbeat, _terminate_on_sigterm(run):
+                _run_workers(run, n_jobs)
         if run.stop_reason:
             logger.info("study %s stopped: %s", self.study_name, run.stop_reason)
         self.last_stop_reason = run.stop_reason
@@ -153,7 +173,12 @@ class Study:
         for variable in current.get("variables", []):
             old = stored_vars.get(variable["name"])
             if old is None:
-                continue
+                raise StacktuneError(
+                    f"study {self.study_name!r} was run without variable {variable['name']!r}: {variable['name']!r} "
+                    f"is new (stored variables: {sorted(stored_vars)}); a study's space may not grow: use a new "
+                    f"study name, or keep this study's space with space=space.drop({variable['name']!r}) "
+                    f"(or .fix({variable['name']}=...))"
+                )
             for key in ("kind", "keys", "low", "high", "log", "step"):
                 if old.get(key) != variable.get(key):
                     raise StacktuneError(
@@ -228,9 +253,34 @@ def _run_workers(run: Run, n_jobs: int) -> None:
         try:
             for future in futures:
                 future.result()
+        except (KeyboardInterrupt, SystemExit):
+            run.terminate()  # the trials in flight stop at their next example and are stored failed
+            raise
         except BaseException:
             run.halt.set()
             raise
+
+
+@contextmanager
+def _terminate_on_sigterm(run: Run) -> Iterator[None]:
+    """SIGTERM (a scheduler stopping the job, ``kill``) is handled like Ctrl-C: interrupted trials are stored failed.
+
+    Only in the main thread, and only when nobody else handles SIGTERM already.
+    """
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        run.terminate()
+        raise Terminated(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 __all__ = ["Study"]
