@@ -227,3 +227,48 @@ class TestTimeout:
         assert trials[0].error == "stopped: timeout reached"
         assert 0 < trials[0].examples_evaluated < 500 and program.counter.count < 500
         assert study.last_stop_reason == "timeout reached"
+
+
+class Metered(ToyProgram):
+    """A toy reporting each call as a real adapter would, with or without a price and token counts."""
+
+    def __init__(self, *args: Any, usage: Usage, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.usage = usage
+
+    def apply_configuration(self, configuration: Mapping[str, object]) -> Metered:
+        return self
+
+    def evaluate(self, dataset: Sequence[object], metric: Any, *, on_result: Any = None,
+                 max_concurrency: int = 1) -> stacktune.Evaluation:
+        def run(example: object) -> float:
+            self.counter.increment()
+            record_usage(self.usage)
+            return self.quality
+
+        return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
+
+
+class TestBudgetsThatHold:
+    def test_a_usd_budget_on_an_unpriced_model_is_an_error_naming_the_model(self) -> None:
+        program = Metered(usage=Usage(calls=1, input_tokens=9, unpriced_calls=1, unpriced_models=("my-llm",)))
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        with pytest.raises(stacktune.BudgetError, match=r"Budget\(usd=0.001\) cannot hold: 1 call\(s\) went to "
+                                                        r"'my-llm'.*stacktune.Price"):
+            study.optimize(program, toy_dataset(50), toy_metric, n_trials=100, budget=Budget(usd=0.001))
+        assert program.counter.count == 1, "stopped at the first unpriced call, not 2,000 calls later"
+        assert [t.state for t in study.trials if not t.rejected_by] == ["fail"]
+
+    def test_a_token_budget_without_token_counts_is_an_error(self) -> None:
+        program = Metered(usage=Usage(calls=1))
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        with pytest.raises(stacktune.BudgetError, match="reported no token counts"):
+            study.optimize(program, toy_dataset(50), toy_metric, n_trials=100, budget=Budget(tokens=1000))
+        assert program.counter.count == 3
+
+    def test_priced_calls_and_counted_tokens_are_budgeted_as_before(self) -> None:
+        program = Metered(usage=Usage(calls=1, input_tokens=10, cost_usd=0.001))
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(program, toy_dataset(50), toy_metric, n_trials=100, budget=Budget(usd=0.02, tokens=10_000))
+        assert study.last_stop_reason and study.last_stop_reason.startswith("USD budget 0.02 spent")
+        assert 20 <= program.counter.count <= 21

@@ -5,12 +5,16 @@ reasoning strategy, components) against your metric, on several objectives at on
 """
 
 from stacktune.errors import (
+    BudgetError,
     BudgetExhausted,
     InvalidConfiguration,
     InvalidVariable,
     MetricError,
     NoAdapterFound,
+    RunStopped,
     StacktuneError,
+    Terminated,
+    TimeoutReached,
 )
 from stacktune.evaluation import (
     Evaluation,
@@ -43,15 +47,13 @@ from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive
 __version__ = "0.1.0"
 
 __all__ = [
-    "BUILTIN_OBJECTIVES", "Budget", "BudgetExhausted", "Categorical", "Configuration", "Constraint", "Evaluation",
-    "ExampleFailure", "Float", "Int", "InvalidConfiguration", "InvalidVariable", "Metric", "MetricError",
-    "NoAdapterFound", "Objective", "OpaqueChoice", "Optimizable", "OptunaSearch", "Primitive", "Racing",
-    "RacingPolicy", "ResultCallback", "Search", "Space",
-    "StacktuneError", "Study", "SupportsAsyncEvaluate", "SupportsExport", "Task", "TaskSetup", "TrialResult", "Usage",
-    "UsageMeter", "Variable", "aevaluate_examples", "constraint", "create_plugin_manager", "create_study",
-    "evaluate_examples", "get_plugin_manager", "hookimpl", "hookspec", "is_optimizable", "load_study", "metering",
-    "optimizable", "record_usage", "score_prediction",
-    # the adapter kit: knobs and prices
-    "FREE", "SAMPLING_KNOBS", "Price", "Prices", "SamplingKnob", "call_cost", "find_knob", "knob_variable",
-    "leaves_unset", "price_for",
+    "BUILTIN_OBJECTIVES", "FREE", "SAMPLING_KNOBS", "Budget", "BudgetError", "BudgetExhausted", "Categorical",
+    "Configuration", "Constraint", "Evaluation", "ExampleFailure", "Float", "Int", "InvalidConfiguration",
+    "InvalidVariable", "Metric", "MetricError", "NoAdapterFound", "Objective", "OpaqueChoice", "Optimizable",
+    "OptunaSearch", "Price", "Prices", "Primitive", "Racing", "RacingPolicy", "ResultCallback", "RunStopped",
+    "SamplingKnob", "Search", "Space", "StacktuneError", "Study", "SupportsAsyncEvaluate", "SupportsExport", "Task",
+    "TaskSetup", "Terminated", "TimeoutReached", "TrialResult", "Usage", "UsageMeter", "Variable",
+    "aevaluate_examples", "call_cost", "constraint", "create_plugin_manager", "create_study", "evaluate_examples",
+    "find_knob", "get_plugin_manager", "hookimpl", "hookspec", "is_optimizable", "knob_variable", "leaves_unset",
+    "load_study", "metering", "optimizable", "price_for", "record_usage", "score_prediction",
 ]

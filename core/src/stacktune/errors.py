@@ -44,6 +44,10 @@ class BudgetExhausted(RunStopped):
     """Raised inside an evaluation when the study's budget is spent; the trial is kept."""
 
 
+class BudgetError(StacktuneError):
+    """A budget that cannot be enforced (a USD budget on an unpriced model, a token budget without token counts)."""
+
+
 class TimeoutReached(RunStopped):
     """Raised inside an evaluation when ``optimize``'s timeout has passed; the trial is kept."""
 

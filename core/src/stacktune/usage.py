@@ -41,6 +41,7 @@ class Usage(BaseModel):
     output_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_calls: int = 0
+    unpriced_models: tuple[str, ...] = Field(default=(), description="the models of the unpriced calls")
     cache_hits: int = 0
     cached_tokens: int = 0
     cached_cost_usd: float = 0.0
@@ -80,6 +81,8 @@ class Usage(BaseModel):
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
             unpriced_calls=self.unpriced_calls + other.unpriced_calls,
+            unpriced_models=self.unpriced_models + tuple(m for m in other.unpriced_models
+                                                          if m not in self.unpriced_models),
             cache_hits=self.cache_hits + other.cache_hits,
             cached_tokens=self.cached_tokens + other.cached_tokens,
             cached_cost_usd=self.cached_cost_usd + other.cached_cost_usd,

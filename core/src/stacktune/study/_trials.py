@@ -27,7 +27,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from stacktune.errors import BudgetExhausted, InvalidConfiguration, RunStopped, Terminated, TimeoutReached
+from stacktune.errors import BudgetError, BudgetExhausted, InvalidConfiguration, RunStopped, Terminated, TimeoutReached
 from stacktune.evaluation import Evaluation, ExampleFailure, Metric, ResultCallback, planned
 from stacktune.objectives import Objective
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate
@@ -128,7 +128,9 @@ class BudgetStopper:
         self.meter = meter
 
     def check(self, landed: Landed, index: int, score: float) -> None:
-        reason = self.budget.exhausted_by(self.meter.total)
+        spent = self.meter.total
+        self.budget.check_enforceable(spent)
+        reason = self.budget.exhausted_by(spent)
         if reason:
             raise BudgetExhausted(reason)
 
@@ -391,8 +393,9 @@ class Run:
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
             self._failed(trial, partial(message[:2000]))
-            if isinstance(exc, InvalidConfiguration) or not self.catch_trial_errors:
-                # A configuration sampled from the adapter's own space was refused: a bug worth stopping for.
+            if isinstance(exc, (InvalidConfiguration, BudgetError)) or not self.catch_trial_errors:
+                # A configuration sampled from the adapter's own space was refused (a bug), or a budget that
+                # cannot hold: worth stopping for.
                 self.stop(message, halt=True)
                 raise
         else:

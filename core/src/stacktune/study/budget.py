@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from stacktune.errors import BudgetError
 from stacktune.usage import Usage
+
+#: A token budget is judged unenforceable only after this many calls without any token count.
+_CALLS_BEFORE_JUDGING_TOKENS = 3
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,22 @@ class Budget:
                 continue
             if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"Budget.{name} must be {what} >= 0 (or None for no limit), got {value!r}")
+
+    def check_enforceable(self, spent: Usage) -> None:
+        """Raise :class:`~stacktune.BudgetError` when what was spent shows this budget could never trip.
+
+        A USD limit needs priced calls; a token limit needs answers that report their tokens.
+        """
+        if self.usd is not None and spent.unpriced_calls:
+            models = ", ".join(map(repr, spent.unpriced_models)) or "a model"
+            raise BudgetError(
+                f"Budget(usd={self.usd}) cannot hold: {spent.unpriced_calls} call(s) went to {models}, whose price "
+                f"is unknown. Give the adapter its price (prices={{model name: stacktune.Price(input_per_mtok, "
+                f"output_per_mtok)}}, or stacktune.FREE for a model on your machine), or budget calls or tokens")
+        if self.tokens is not None and spent.calls >= _CALLS_BEFORE_JUDGING_TOKENS and not spent.total_tokens:
+            raise BudgetError(
+                f"Budget(tokens={self.tokens}) cannot hold: {spent.calls} answers reported no token counts; "
+                f"budget calls instead (Budget(calls=...))")
 
     def exhausted_by(self, spent: Usage) -> str | None:
         """Which limit ``spent`` reached, or None."""
