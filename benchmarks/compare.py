@@ -119,7 +119,7 @@ def _study_run(name: str, table: Table, seed: int, budget: int, numeric: bool, *
             study.stop()
 
     study.optimize(program, _dataset(table, seed), recorded_score, n_trials=budget, callbacks=[callback],
-                   show_progress_bar=False)
+                   show_progress_bar=False, baseline=False)  # search strategies only
     return run
 
 

@@ -506,3 +506,28 @@ class TestRecords:
         record = TrialRecord.of(trial)
         assert record is not None and record.evaluation is not None and record.evaluation.n_examples == 2
         assert TrialRecord.of(optuna.trial.create_trial(value=0.5, user_attrs={"stacktune": "garbage"})) is None
+
+
+class TestBaseline:
+    def test_a_new_studys_first_trial_is_the_program_as_written(self, storage: optuna.storages.BaseStorage) -> None:
+        program = ToyProgram(strategy="direct", temperature=0.7, style="verbose")
+        study = create_study(storage=storage, seed=0)
+        study.optimize(program, shuffled(40), toy_metric, n_trials=6)
+        first = study.trials[0]
+        assert first.is_baseline and first.configuration == program.extract_variables().defaults()
+        assert first.state == "complete", "no incumbent to race yet: evaluated in full"
+        assert study.baseline == first and sum(t.is_baseline for t in study.trials) == 1
+
+    def test_resuming_adds_no_second_baseline_and_it_can_be_turned_off(self, file_storage: str) -> None:
+        study = create_study(storage=file_storage, study_name="base", seed=0)
+        study.optimize(ToyProgram(), shuffled(40), toy_metric, n_trials=2)
+        study.optimize(ToyProgram(), shuffled(40), toy_metric, n_trials=2)
+        assert sum(t.is_baseline for t in load_study("base", storage=file_storage).trials) == 1
+        plain = create_study(storage=file_storage, study_name="plain", seed=0)
+        plain.optimize(ToyProgram(), shuffled(40), toy_metric, n_trials=2, baseline=False)
+        assert plain.baseline is None
+
+    def test_nothing_is_queued_when_nothing_runs(self, storage: optuna.storages.BaseStorage) -> None:
+        study = create_study(storage=storage)
+        study.optimize(ToyProgram(), toy_dataset(3), toy_metric, timeout=0.0)
+        assert study.optuna_study.trials == []

@@ -22,6 +22,8 @@ from stacktune.variables import Primitive
 ATTR_OBJECTIVES = "stacktune:objectives"
 ATTR_SPACE = "stacktune:space"
 ATTR_TRIAL = "stacktune"
+#: On the trial that evaluates the program as the user wrote it (a study's first, by default).
+BASELINE_ATTR = "stacktune:baseline"
 
 #: How many example failures a trial's record keeps (the first ones, by example index).
 MAX_RECORDED_FAILURES = 20
@@ -76,4 +78,4 @@ def estimated_score(trial: FrozenTrial) -> float | None:
     return record.estimated_score if record is not None else None
 
 
-__all__ = ["ATTR_OBJECTIVES", "ATTR_SPACE", "ATTR_TRIAL", "MAX_RECORDED_FAILURES", "TrialRecord", "estimated_score"]
+__all__ = ["ATTR_OBJECTIVES", "ATTR_SPACE", "ATTR_TRIAL", "BASELINE_ATTR", "MAX_RECORDED_FAILURES", "TrialRecord", "estimated_score"]

@@ -32,7 +32,7 @@ from stacktune.evaluation import Evaluation, ExampleFailure, Metric, ResultCallb
 from stacktune.objectives import Objective
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate
 from stacktune.racing import Lane, Race
-from stacktune.records import MAX_RECORDED_FAILURES, TrialRecord
+from stacktune.records import BASELINE_ATTR, MAX_RECORDED_FAILURES, TrialRecord
 from stacktune.space import Configuration, Space
 from stacktune.study._heartbeat import Heartbeat, reclaim_stale_trials
 from stacktune.study._progress import TrialProgress
@@ -229,8 +229,10 @@ class Run:
     def __init__(self, optuna_study: optuna.Study, objectives: Sequence[Objective], program: Optimizable,
                  space: Space, dataset: Sequence[Any], metric: Metric, *, limits: Limits, race: Race | None,
                  pruner: optuna.pruners.BasePruner | None, max_concurrency: int, observers: Sequence[Observer],
-                 catch_trial_errors: bool, stop_requested: threading.Event, progress: TrialProgress) -> None:
+                 catch_trial_errors: bool, stop_requested: threading.Event, progress: TrialProgress,
+                 baseline: Configuration | None = None) -> None:
         self.optuna_study = optuna_study
+        self.baseline = baseline  # queued as the first trial this run asks for
         self.objectives = tuple(objectives)
         self.program = program
         self.space = space
@@ -310,6 +312,10 @@ class Run:
     # -- one trial -----------------------------------------------------------------------------------
     def _ask_valid(self) -> tuple[optuna.Trial, Configuration] | None:
         """Ask until a configuration meets the constraints; rejected ones are stored as pruned."""
+        with self.lock:
+            baseline, self.baseline = self.baseline, None
+        if baseline is not None:
+            self.optuna_study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
         while True:
             trial = self.optuna_study.ask()
             configuration = self.space.suggest(trial)

@@ -11,7 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 from stacktune.evaluation import EvaluationSummary, ExampleFailure
 from stacktune.plugins import optimizable
 from stacktune.protocol import Optimizable, SupportsExport
-from stacktune.records import TrialRecord
+from stacktune.records import BASELINE_ATTR, TrialRecord
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class TrialResult:
     examples_saved: int = 0
     duration_s: float | None = None
     estimated_score: float | None = None
+    is_baseline: bool = False
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial, objective_names: Sequence[str]) -> TrialResult:
@@ -55,6 +56,7 @@ class TrialResult:
             examples_saved=record.examples_saved,
             estimated_score=record.estimated_score if trial.state == TrialState.PRUNED else None,
             duration_s=duration,
+            is_baseline=bool(trial.user_attrs.get(BASELINE_ATTR)),
         )
 
     def apply_to(self, target: object) -> Optimizable:

@@ -20,7 +20,7 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
 from stacktune.plugins import get_plugin_manager, optimizable
-from stacktune.records import ATTR_SPACE
+from stacktune.records import ATTR_SPACE, BASELINE_ATTR
 from stacktune.search import Search
 from stacktune.space import Space
 from stacktune.study._arguments import (
@@ -102,6 +102,7 @@ class Study:
         catch_trial_errors: bool = True,
         failed_trials_in_a_row: int = 3,
         grace_period: float = 60.0,
+        baseline: bool = True,
     ) -> None:
         """Run trials until ``n_trials`` more are done, ``timeout`` seconds pass or the budget is spent.
 
@@ -116,6 +117,10 @@ class Study:
         ``failed_trials_in_a_row`` failed trials (every example failing counts) stop the run,
         their error as the reason (``last_stop_reason``). ``callbacks`` are Optuna's:
         ``callback(optuna_study, frozen_trial)`` after every finished trial.
+
+        With ``baseline`` (the default), a new study's first trial is the program as it is
+        (its space's defaults), so every result can be read against what you had
+        (:attr:`baseline`).
         """
         dataset = check_dataset(dataset)
         metric = check_metric(metric)
@@ -143,7 +148,9 @@ class Study:
                       race=self.search.race(n_examples=len(dataset), objectives=self.objectives),
                       pruner=self._pruner(), max_concurrency=max_concurrency,
                       observers=(*callbacks, self._tell_plugins), catch_trial_errors=catch_trial_errors,
-                      stop_requested=self._stop_requested, progress=progress)
+                      stop_requested=self._stop_requested, progress=progress,
+                      baseline=space.defaults() if baseline and not self.optuna_study.get_trials(deepcopy=False)
+                      else None)
             with run.heartbeat, _terminate_on_sigterm(run):
                 _run_workers(run, n_jobs)
         if run.stop_reason:
@@ -227,6 +234,14 @@ class Study:
         """The non-dominated complete trials (for one objective: the best ones), by trial number."""
         trials = self.optuna_study.best_trials
         return sorted((TrialResult.from_frozen(t, self.objective_names) for t in trials), key=lambda r: r.number)
+
+    @property
+    def baseline(self) -> TrialResult | None:
+        """Trial 0 of a study started with ``baseline=True``: the program as the user wrote it."""
+        for trial in self.optuna_study.get_trials(deepcopy=False):
+            if trial.user_attrs.get(BASELINE_ATTR):
+                return TrialResult.from_frozen(trial, self.objective_names)
+        return None
 
     @property
     def examples_saved(self) -> int:
