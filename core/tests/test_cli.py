@@ -68,3 +68,21 @@ def test_plugins_command_lists_tasks(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["plugins"])
     assert result.exit_code == 0, result.output
     assert "toy" in result.output
+
+
+def test_optimize_reports_the_baseline_and_the_held_out_split(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["optimize", "toy", "--trials", "8", "--no-progress", "--seed", "0",
+                                 "--objective", "score", "--storage", "sqlite:///s.db"])
+    assert result.exit_code == 0, result.output
+    assert "baseline (trial 0, the program as written): score" in result.output
+    assert "held out (40 examples), trial" in result.output  # the toy task's holdout has 40 examples
+
+
+def test_verify_evaluates_a_stored_study_on_the_tasks_holdout(runner: CliRunner) -> None:
+    runner.invoke(cli, ["optimize", "toy", "--trials", "6", "--no-progress", "--objective", "score",
+                        "--study-name", "v", "--storage", "sqlite:///s.db"])
+    result = runner.invoke(cli, ["verify", "v", "--task", "toy", "--top", "2", "--storage", "sqlite:///s.db"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("held out (40 examples)") == 2
+    missing = runner.invoke(cli, ["verify", "nope", "--task", "toy", "--storage", "sqlite:///s.db"])
+    assert missing.exit_code != 0 and "no study 'nope'" in missing.output

@@ -531,3 +531,37 @@ class TestBaseline:
         study = create_study(storage=storage)
         study.optimize(ToyProgram(), toy_dataset(3), toy_metric, timeout=0.0)
         assert study.optuna_study.trials == []
+
+
+class TestVerify:
+    def test_the_best_trials_are_evaluated_in_full_on_held_out_examples_and_stored(self, file_storage: str) -> None:
+        program = ToyProgram()
+        study = create_study(storage=file_storage, study_name="verified", seed=0)
+        study.optimize(program, shuffled(40), toy_metric, n_trials=15)
+        before = program.counter.count
+        heldout = shuffled(60, seed=1)
+        results = study.verify(program, heldout, toy_metric, top=2)
+        assert len(results) == 2 and program.counter.count - before == 2 * 60, "in full, no racing"
+        best = study.best
+        assert results[0].number == best.number and results[0].search == best.values
+        expected = program.apply_configuration(best.configuration).evaluate(heldout, toy_metric).score
+        assert results[0].heldout["score"] == pytest.approx(expected)
+        assert results[0].gap["score"] == pytest.approx(expected - best.values["score"])
+        assert results[0].evaluation.n_examples == 60
+        reloaded = load_study("verified", storage=file_storage).verified()
+        assert [v.number for v in reloaded] == sorted(r.number for r in results)
+        assert {v.dataset for v in reloaded} == {stacktune.study.dataset_fingerprint(heldout)}
+
+    def test_a_multi_objective_study_verifies_its_front(self, storage: optuna.storages.BaseStorage) -> None:
+        study = create_study(storage=storage, objectives=("score", "tokens"), seed=0)
+        study.optimize(ToyProgram(), toy_dataset(10), toy_metric, n_trials=12)
+        front = {json_key(t.configuration) for t in study.pareto_front()}
+        results = study.verify(ToyProgram(), toy_dataset(20), toy_metric)
+        assert {json_key(r.configuration) for r in results} == front
+        assert all(set(r.heldout) == {"score", "tokens"} for r in results)
+
+
+def json_key(configuration: Mapping[str, Any]) -> str:
+    import json
+
+    return json.dumps(dict(configuration), sort_keys=True)

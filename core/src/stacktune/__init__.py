@@ -39,7 +39,7 @@ from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExpor
 from stacktune.racing import RacingPolicy
 from stacktune.search import OptunaSearch, Racing, Search
 from stacktune.space import Configuration, Constraint, Space, constraint
-from stacktune.study import Budget, Study, TrialResult, create_study, load_study
+from stacktune.study import Budget, Study, TrialResult, Verification, create_study, load_study
 from stacktune.tasks import Task, TaskSetup
 from stacktune.usage import Usage, UsageMeter, metering, record_usage
 from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive, Variable
@@ -52,7 +52,7 @@ __all__ = [
     "InvalidVariable", "Metric", "MetricError", "NoAdapterFound", "Objective", "OpaqueChoice", "Optimizable",
     "OptunaSearch", "Price", "Prices", "Primitive", "Racing", "RacingPolicy", "ResultCallback", "RunStopped",
     "SamplingKnob", "Search", "Space", "StacktuneError", "Study", "SupportsAsyncEvaluate", "SupportsExport", "Task",
-    "TaskSetup", "Terminated", "TimeoutReached", "TrialResult", "Usage", "UsageMeter", "Variable",
+    "TaskSetup", "Terminated", "TimeoutReached", "TrialResult", "Usage", "Verification", "UsageMeter", "Variable",
     "aevaluate_examples", "call_cost", "constraint", "create_plugin_manager", "create_study", "evaluate_examples",
     "find_knob", "get_plugin_manager", "hookimpl", "hookspec", "is_optimizable", "knob_variable", "leaves_unset",
     "load_study", "metering", "optimizable", "price_for", "record_usage", "score_prediction",

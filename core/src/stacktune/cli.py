@@ -80,6 +80,13 @@ def print_study(study: Study, *, out: Console = console) -> None:
     best, worst = ranked[0], ranked[-1]
     out.print(f"{first.name}: best {best.values[first.name]:.4g} (trial {best.number}) vs worst "
               f"{worst.values[first.name]:.4g} (trial {worst.number}) over {len(complete)} complete trials")
+    baseline = study.baseline
+    if baseline is not None and baseline.values:
+        shown = ", ".join(f"{name} {value:.4g}" for name, value in baseline.values.items())
+        out.print(f"baseline (trial {baseline.number}, the program as written): {shown}")
+    for check in study.verified():
+        shown = ", ".join(f"{name} {check.search[name]:.4g} -> {value:.4g}" for name, value in check.heldout.items())
+        out.print(f"held out ({check.evaluation.n_examples} examples), trial {check.number}: {shown}")
     if study.examples_saved:
         raced = sum(1 for t in study.trials if t.estimated_score is not None)
         how = f"racing stopped {raced} trials early and" if raced else "pruning"
@@ -174,6 +181,35 @@ def optimize_command(task: str, n_trials: int, objectives: tuple[str, ...], stor
         print_study(study)
         sys.exit(143 if isinstance(exc, Terminated) else 130)
     console.print(f"{n_trials} trials in {time.perf_counter() - start:.1f}s")
+    if setup.holdout and study.completed_trials():
+        study.verify(setup.target, setup.holdout, setup.metric, max_concurrency=max_concurrency)
+    print_study(study)
+
+
+@cli.command("verify")
+@click.argument("study_name")
+@click.option("--task", "task_name", required=True, help="The task whose held-out split to use (its `holdout`).")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
+@click.option("--top", type=click.IntRange(min=1), default=1, show_default=True,
+              help="How many of the best trials (one objective; several: the Pareto front).")
+@click.option("--option", "options", multiple=True, help="key=value passed to the task (repeatable).")
+def verify_command(study_name: str, task_name: str, storage: str, top: int, options: tuple[str, ...]) -> None:
+    """Evaluate the chosen trials of a stored study again, in full, on the task's held-out examples.
+
+    Example: stacktune verify demo-sentiment --task sentiment --storage sqlite:///demo.db
+    """
+    try:
+        found = find_task(task_name)
+    except LookupError as exc:
+        raise click.UsageError(str(exc)) from None
+    setup = found.build(**_parse_options(options))
+    if not setup.holdout:
+        raise click.UsageError(f"task {task_name!r} has no held-out split (TaskSetup.holdout is empty)")
+    try:
+        study = load_study(study_name, storage=storage)
+    except KeyError:
+        raise click.UsageError(f"no study {study_name!r} in {storage}") from None
+    study.verify(setup.target, setup.holdout, setup.metric, top=top)
     print_study(study)
 
 

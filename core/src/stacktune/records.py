@@ -78,4 +78,7 @@ def estimated_score(trial: FrozenTrial) -> float | None:
     return record.estimated_score if record is not None else None
 
 
-__all__ = ["ATTR_OBJECTIVES", "ATTR_SPACE", "ATTR_TRIAL", "BASELINE_ATTR", "MAX_RECORDED_FAILURES", "TrialRecord", "estimated_score"]
+__all__ = [
+    "ATTR_OBJECTIVES", "ATTR_SPACE", "ATTR_TRIAL", "BASELINE_ATTR", "MAX_RECORDED_FAILURES", "TrialRecord",
+    "estimated_score",
+]

@@ -4,6 +4,7 @@
 - :mod:`~stacktune.study.study`: the :class:`Study` and its results;
 - :mod:`~stacktune.study.results`: :class:`TrialResult`, one trial as users see it;
 - :mod:`~stacktune.study.budget`: :class:`Budget`;
+- :mod:`~stacktune.study.verify`: the chosen trials evaluated again on held-out examples;
 - ``_trials``: the trial loop and its per-example stoppers; ``_progress``: the progress line.
 """
 
@@ -11,5 +12,9 @@ from stacktune.study.budget import Budget
 from stacktune.study.create import DEFAULT_STORAGE, create_study, load_study, study_summaries
 from stacktune.study.results import TrialResult
 from stacktune.study.study import Study
+from stacktune.study.verify import Verification, dataset_fingerprint
 
-__all__ = ["DEFAULT_STORAGE", "Budget", "Study", "TrialResult", "create_study", "load_study", "study_summaries"]
+__all__ = [
+    "DEFAULT_STORAGE", "Budget", "Study", "TrialResult", "Verification", "create_study", "dataset_fingerprint",
+    "load_study", "study_summaries",
+]

@@ -35,6 +35,7 @@ from stacktune.study._progress import TrialProgress
 from stacktune.study._trials import Limits, Observer, Run
 from stacktune.study.budget import Budget
 from stacktune.study.results import TrialResult
+from stacktune.study.verify import Verification, verified, verify
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -234,6 +235,20 @@ class Study:
         """The non-dominated complete trials (for one objective: the best ones), by trial number."""
         trials = self.optuna_study.best_trials
         return sorted((TrialResult.from_frozen(t, self.objective_names) for t in trials), key=lambda r: r.number)
+
+    def verify(self, target: object, dataset: Sequence[Any], metric: Metric, *, top: int = 1,
+               max_concurrency: int = 1) -> list[Verification]:
+        """Evaluate the best ``top`` trials (or the Pareto front) in full on held-out ``dataset``.
+
+        The results are stored in the study (see :meth:`verified`); each says the gap between
+        the search's figures and the held-out ones. Use examples the search never saw.
+        """
+        program = optimizable(target, manager=self._plugin_manager)
+        return verify(self, program, dataset, metric, top=top, max_concurrency=max_concurrency)
+
+    def verified(self) -> list[Verification]:
+        """The held-out results stored by :meth:`verify`, by trial number."""
+        return verified(self)
 
     @property
     def baseline(self) -> TrialResult | None:
