@@ -1,6 +1,6 @@
 """stacktune-dspy: tune every knob of a DSPy program without touching it.
 
-``stacktune.optimizable(program)`` (or :class:`DSPyOptimizable` with options) finds
+``stacktune.optimizable(program)`` (or :class:`DSPyAdapter` with options) finds
 the instructions, demos, LM call settings, module types, LM and adapter of any
 ``dspy.Module``; :func:`save` / :func:`load` keep a tuned program, including what
 DSPy's own ``save()`` does not.
@@ -8,7 +8,7 @@ DSPy's own ``save()`` does not.
 
 from stacktune_dspy.candidates import Candidates, candidates_from_programs
 from stacktune_dspy.discovery import PredictorInfo, find_predictors
-from stacktune_dspy.optimizable import DSPyOptimizable, context
+from stacktune_dspy.optimizable import DSPyAdapter, context
 from stacktune_dspy.options import DEFAULT_REASONING_HINTS
 from stacktune_dspy.persist import load, save, sidecar_path
 from stacktune_dspy.specs import LMSpec
@@ -17,6 +17,6 @@ from stacktune_dspy.usage import usage_from_history
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_REASONING_HINTS", "Candidates", "DSPyOptimizable", "LMSpec", "PredictorInfo",
+    "DEFAULT_REASONING_HINTS", "Candidates", "DSPyAdapter", "LMSpec", "PredictorInfo",
     "candidates_from_programs", "context", "find_predictors", "load", "save", "sidecar_path", "usage_from_history",
 ]

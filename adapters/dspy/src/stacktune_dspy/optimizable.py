@@ -28,7 +28,7 @@ from stacktune_dspy.options import (
 from stacktune_dspy.specs import as_spec
 from stacktune_dspy.usage import HistorySink
 
-#: The attribute of an exported program that holds what DSPy keeps outside programs (the adapter).
+#: The attribute of an exported program that holds what DSPy keeps outside programs (its DSPy adapter).
 SETTINGS_ATTRIBUTE = "_stacktune"
 
 
@@ -59,7 +59,7 @@ class _Shared:
             return self._plan
 
 
-class DSPyOptimizable:
+class DSPyAdapter:
     """Tune every knob of a DSPy program without touching it.
 
     Finds per predictor (keyed by its DSPy path, e.g. ``answer.predict``): its
@@ -101,7 +101,7 @@ class DSPyOptimizable:
         prices: Prices | None = None,
     ) -> None:
         if not isinstance(program, dspy.Module) or isinstance(program, type):
-            raise TypeError(f"DSPyOptimizable needs a dspy.Module instance, got {program!r}")
+            raise TypeError(f"DSPyAdapter needs a dspy.Module instance, got {program!r}")
         options = TuningOptions(
             lm=lm, lms=lms, lm_scope=lm_scope, adapters=tuple(adapters), instructions=dict(instructions or {}),
             instruction_proposer=instruction_proposer, trainset=tuple(trainset), demo_pool=dict(demo_pool or {}),
@@ -114,7 +114,7 @@ class DSPyOptimizable:
         self._values: dict[str, Any] = {}
 
     @classmethod
-    def _configured(cls, shared: _Shared, program: dspy.Module, values: dict[str, Any]) -> DSPyOptimizable:
+    def _configured(cls, shared: _Shared, program: dspy.Module, values: dict[str, Any]) -> DSPyAdapter:
         new = cls.__new__(cls)
         new._shared = shared
         new._program = program
@@ -122,7 +122,7 @@ class DSPyOptimizable:
         return new
 
     def __repr__(self) -> str:
-        return (f"DSPyOptimizable({type(self._program).__qualname__}, predictors="
+        return (f"DSPyAdapter({type(self._program).__qualname__}, predictors="
                 f"{[p.path for p in self._shared.predictors]}, configured={bool(self._values)})")
 
     # -- introspection --------------------------------------------------------------
@@ -143,7 +143,7 @@ class DSPyOptimizable:
 
     @property
     def adapter(self) -> str | None:
-        """The adapter key this object runs with, or None for whatever DSPy is configured with."""
+        """The DSPy adapter key (chat/json/xml) this object runs with, or None for whatever DSPy is configured with."""
         key = self._values.get("adapter")
         return None if key in (None, CURRENT) else str(key)
 
@@ -152,14 +152,14 @@ class DSPyOptimizable:
         plan = self._shared.plan
         return plan.space.with_defaults(self._values) if self._values else plan.space
 
-    def apply_configuration(self, configuration: Mapping[str, object]) -> DSPyOptimizable:
+    def apply_configuration(self, configuration: Mapping[str, object]) -> DSPyAdapter:
         space = self.extract_variables()
         valid = space.validate_configuration(configuration)
         # Complete it: every variable active under the given values, the rest at their defaults
         # (e.g. n_demos when only demos="pool" is given).
         values: dict[str, Any] = space.fix(**valid).defaults()
         program = build_program(self._shared.program, self._shared.plan, values)
-        return DSPyOptimizable._configured(self._shared, program, values)
+        return DSPyAdapter._configured(self._shared, program, values)
 
     def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
                  max_concurrency: int = 1) -> Evaluation:
@@ -182,7 +182,7 @@ class DSPyOptimizable:
     def to_native(self) -> dspy.Module:
         """A plain DSPy program with this configuration (save it with :func:`stacktune_dspy.save`).
 
-        Predictors without an LM get the adapter's ``lm``; the DSPy adapter, which DSPy
+        Predictors without an LM get this object's ``lm``; the DSPy adapter, which DSPy
         keeps in its settings rather than in programs, is recorded on the program and
         applied by :func:`stacktune_dspy.context` (and kept by ``save``/``load``).
         """
@@ -229,7 +229,7 @@ class DSPyOptimizable:
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
             raise ValueError(
                 "cannot tell which fields of the example are inputs: use dspy.Example(...).with_inputs(...) "
-                "or pass input_keys=[...] to the adapter"
+                "or pass input_keys=[...] to DSPyAdapter"
             )
         return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
@@ -242,10 +242,10 @@ def _has(example: object, key: str) -> bool:
 
 
 def context(program: dspy.Module) -> AbstractContextManager[Any]:
-    """``dspy.context`` with the settings an exported program was tuned with (its adapter)."""
+    """``dspy.context`` with the settings an exported program was tuned with (its DSPy adapter)."""
     settings = getattr(program, SETTINGS_ATTRIBUTE, None) or {}
     key = settings.get("adapter")
     return dspy.context(adapter=make_adapter(key)) if key else nullcontext()
 
 
-__all__ = ["SETTINGS_ATTRIBUTE", "DSPyOptimizable", "context"]
+__all__ = ["SETTINGS_ATTRIBUTE", "DSPyAdapter", "context"]

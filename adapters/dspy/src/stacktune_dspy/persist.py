@@ -20,7 +20,7 @@ import dspy
 
 from stacktune_dspy.build import swap
 from stacktune_dspy.discovery import compiled_module_paths, current_path, find_predictors, get_path, predictor_at
-from stacktune_dspy.optimizable import SETTINGS_ATTRIBUTE, DSPyOptimizable
+from stacktune_dspy.optimizable import SETTINGS_ATTRIBUTE, DSPyAdapter
 
 FORMAT = "stacktune-dspy/1"
 
@@ -58,9 +58,9 @@ def sidecar_state(program: dspy.Module) -> dict[str, Any]:
             "compiled": compiled_module_paths(program), "config": config, "frozen": frozen}
 
 
-def save(program: dspy.Module | DSPyOptimizable, path: str | Path) -> Path:
+def save(program: dspy.Module | DSPyAdapter, path: str | Path) -> Path:
     """``program.save(path)`` (JSON) plus the sidecar; returns the sidecar's path."""
-    if isinstance(program, DSPyOptimizable):
+    if isinstance(program, DSPyAdapter):
         program = program.to_native()
     path = Path(path)
     if path.suffix != ".json":

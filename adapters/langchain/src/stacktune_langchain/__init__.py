@@ -1,6 +1,6 @@
 """stacktune-langchain: tune any LangChain Runnable with stacktune.
 
-``LangChainOptimizable(chain)`` exposes the chain's declared knobs (``config_specs``)
+``LangChainAdapter(chain)`` exposes the chain's declared knobs (``config_specs``)
 and the ones it does not declare (chat models' sampling parameters, prompt texts,
 alternative models offered by the user) as one stacktune Space; applying a
 configuration gives a new runnable, the original stays as it was.
@@ -9,7 +9,7 @@ configuration gives a new runnable, the original stays as it was.
 from stacktune.pricing import Prices
 from stacktune_langchain._catalogue import DEFAULT_SAMPLING_PARAMS
 from stacktune_langchain._declared import RUNTIME_KEYS
-from stacktune_langchain.adapter import LangChainOptimizable
+from stacktune_langchain.adapter import LangChainAdapter
 from stacktune_langchain.usage import UsageCallbackHandler
 
-__all__ = ["DEFAULT_SAMPLING_PARAMS", "RUNTIME_KEYS", "LangChainOptimizable", "Prices", "UsageCallbackHandler"]
+__all__ = ["DEFAULT_SAMPLING_PARAMS", "RUNTIME_KEYS", "LangChainAdapter", "Prices", "UsageCallbackHandler"]

@@ -55,7 +55,7 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class Options:
-    """What the user adds to or changes in the extracted space (see LangChainOptimizable)."""
+    """What the user adds to or changes in the extracted space (see LangChainAdapter)."""
 
     prompts: PromptCandidates | None = None
     models: ModelCandidates | None = None

@@ -1,4 +1,4 @@
-"""LangChainOptimizable: any Runnable as a stacktune Optimizable.
+"""LangChainAdapter: any Runnable as a stacktune Optimizable.
 
 The user hands over the chain they already have. Declared knobs (``config_specs``) are
 applied through ``with_config(configurable=...)`` after checking every key, because
@@ -40,7 +40,7 @@ from stacktune_langchain._tree import Plan, rebuild
 from stacktune_langchain.usage import UsageCallbackHandler
 
 
-class LangChainOptimizable:
+class LangChainAdapter:
     """A LangChain runnable that stacktune can tune, evaluate and hand back.
 
     Args:
@@ -74,7 +74,7 @@ class LangChainOptimizable:
                  runtime_keys: frozenset[str] | Sequence[str] = RUNTIME_KEYS, prices: Prices | None = None,
                  constraints: Sequence[Constraint | ConstraintCheck] = ()) -> None:
         if not isinstance(runnable, Runnable):
-            raise TypeError(f"LangChainOptimizable needs a langchain_core Runnable, got {type(runnable).__name__}")
+            raise TypeError(f"LangChainAdapter needs a langchain_core Runnable, got {type(runnable).__name__}")
         options = Options(prompts=prompts, models=models, choices=dict(choices or {}), bounds=dict(bounds or {}),
                           variables=tuple(variables), exclude=tuple(exclude), sampling_params=tuple(sampling_params),
                           undeclared=undeclared, runtime_keys=frozenset(runtime_keys), constraints=tuple(constraints))
@@ -110,8 +110,8 @@ class LangChainOptimizable:
         space = self._catalogue.space
         return space.with_defaults(self._overrides) if self._overrides else space
 
-    def apply_configuration(self, configuration: Mapping[str, object]) -> LangChainOptimizable:
-        """A new LangChainOptimizable with the configuration applied; unknown or invalid keys raise."""
+    def apply_configuration(self, configuration: Mapping[str, object]) -> LangChainAdapter:
+        """A new LangChainAdapter with the configuration applied; unknown or invalid keys raise."""
         valid = self.extract_variables().validate_configuration(configuration)
         derived = object.__new__(type(self))
         derived.__dict__.update(self.__dict__)
@@ -124,7 +124,7 @@ class LangChainOptimizable:
         return self._native
 
     def __repr__(self) -> str:
-        return f"LangChainOptimizable({self._original.get_name()}, variables={list(self._catalogue.space.names)})"
+        return f"LangChainAdapter({self._original.get_name()}, variables={list(self._catalogue.space.names)})"
 
     # -- running ------------------------------------------------------------------
     def _input(self, example: Any) -> Any:
@@ -202,4 +202,4 @@ def _build(original: Runnable[Any, Any], catalogue: Catalogue, overrides: Mappin
     return tree.with_config(configurable=configurable)
 
 
-__all__ = ["LangChainOptimizable"]
+__all__ = ["LangChainAdapter"]
