@@ -8,7 +8,7 @@ import dspy
 import pytest
 
 from stacktune_dspy import find_predictors
-from stacktune_dspy.discovery import compiled_module_paths, current_path, get_path
+from stacktune_dspy._discovery import compiled_module_paths, current_path, get_path
 
 
 class Wide(dspy.Module):

@@ -19,6 +19,6 @@ def stacktune_optimizable(target: Any) -> Any:
     module_class = getattr(dspy, "Module", None) if dspy is not None else None
     if module_class is None or isinstance(target, type) or not isinstance(target, module_class):
         return None
-    from stacktune_dspy.optimizable import DSPyAdapter
+    from stacktune_dspy._adapter import DSPyAdapter
 
     return DSPyAdapter(target)

@@ -21,6 +21,6 @@ def stacktune_optimizable(target: Any) -> Any:
 
     if not isinstance(target, Runnable):
         return None
-    from stacktune_langchain.adapter import LangChainAdapter
+    from stacktune_langchain._adapter import LangChainAdapter
 
     return LangChainAdapter(target)

@@ -18,9 +18,9 @@ from typing import Any
 
 import dspy
 
-from stacktune_dspy.build import swap
-from stacktune_dspy.discovery import compiled_module_paths, current_path, find_predictors, get_path, predictor_at
-from stacktune_dspy.optimizable import SETTINGS_ATTRIBUTE, DSPyAdapter
+from stacktune_dspy._adapter import SETTINGS_ATTRIBUTE, DSPyAdapter
+from stacktune_dspy._build import swap
+from stacktune_dspy._discovery import compiled_module_paths, current_path, find_predictors, get_path, predictor_at
 
 FORMAT = "stacktune-dspy/1"
 

@@ -37,7 +37,7 @@ from stacktune_langchain._catalogue import (
 )
 from stacktune_langchain._declared import RUNTIME_KEYS, Choices
 from stacktune_langchain._tree import Plan, rebuild
-from stacktune_langchain.usage import UsageCallbackHandler
+from stacktune_langchain._usage import UsageCallbackHandler
 
 
 class LangChainAdapter:

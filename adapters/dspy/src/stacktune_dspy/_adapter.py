@@ -14,10 +14,10 @@ import dspy
 
 from stacktune import Evaluation, Metric, ResultCallback, Space, evaluate_examples, record_usage
 from stacktune.pricing import Prices, check_prices
-from stacktune_dspy.build import build_program
-from stacktune_dspy.discovery import PredictorInfo, find_predictors, predictor_at
-from stacktune_dspy.knobs import CURRENT, Plan, plan_space
-from stacktune_dspy.options import (
+from stacktune_dspy._build import build_program
+from stacktune_dspy._discovery import PredictorInfo, find_predictors, predictor_at
+from stacktune_dspy._knobs import CURRENT, Plan, plan_space
+from stacktune_dspy._options import (
     ADAPTER_KEYS,
     DEFAULT_RANGES,
     DEFAULT_REASONING_HINTS,
@@ -25,8 +25,8 @@ from stacktune_dspy.options import (
     TuningOptions,
     make_adapter,
 )
-from stacktune_dspy.specs import as_spec
-from stacktune_dspy.usage import HistorySink
+from stacktune_dspy._specs import as_spec
+from stacktune_dspy._usage import HistorySink
 
 #: The attribute of an exported program that holds what DSPy keeps outside programs (its DSPy adapter).
 SETTINGS_ATTRIBUTE = "_stacktune"

@@ -16,9 +16,9 @@ from typing import Any, Literal
 import dspy
 
 from stacktune import Categorical, Int, Space, knob_variable
-from stacktune_dspy.discovery import PredictorInfo, predictor_at
-from stacktune_dspy.options import SETTINGS, TuningOptions, adapter_key
-from stacktune_dspy.specs import LMSpec, spec_choices, spec_of_current
+from stacktune_dspy._discovery import PredictorInfo, predictor_at
+from stacktune_dspy._options import SETTINGS, TuningOptions, adapter_key
+from stacktune_dspy._specs import LMSpec, spec_choices, spec_of_current
 
 CURRENT = "current"
 NO_DEMOS = "none"

@@ -16,10 +16,10 @@ from typing import Any, cast
 import dspy
 
 from stacktune import Categorical, leaves_unset
-from stacktune_dspy.discovery import ModuleKind, PredictorInfo, get_path, predictor_at, set_path, site_kind
-from stacktune_dspy.knobs import CURRENT, POOL, REASONING, Knob, Plan
-from stacktune_dspy.options import SETTINGS
-from stacktune_dspy.specs import LMSpec
+from stacktune_dspy._discovery import ModuleKind, PredictorInfo, get_path, predictor_at, set_path, site_kind
+from stacktune_dspy._knobs import CURRENT, POOL, REASONING, Knob, Plan
+from stacktune_dspy._options import SETTINGS
+from stacktune_dspy._specs import LMSpec
 
 
 def _copy_state(source: dspy.Predict, target: dspy.Predict) -> None:
