@@ -115,7 +115,7 @@ def test_current_lm_matching_a_spec_is_its_default(program: Any) -> None:
     assert space["lm"].default == "small"
 
 
-def test_each_lm_choice_is_built_once_per_plan(program: Any, lm: dspy.LM, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_lm_choice_is_built_once_per_knob_map(program: Any, lm: dspy.LM, monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[str] = []
     build = LMSpec.build
 

@@ -16,7 +16,7 @@ from stacktune import Evaluation, Metric, ResultCallback, Space, evaluate_exampl
 from stacktune.pricing import Prices, check_prices
 from stacktune_dspy._build import build_program
 from stacktune_dspy._discovery import PredictorInfo, find_predictors, predictor_at
-from stacktune_dspy._knobs import CURRENT, Plan, plan_space
+from stacktune_dspy._knobs import CURRENT, KnobMap, build_knob_map
 from stacktune_dspy._options import (
     ADAPTER_KEYS,
     DEFAULT_RANGES,
@@ -33,16 +33,16 @@ SETTINGS_ATTRIBUTE = "_stacktune"
 
 
 class _Shared:
-    """What the original and every configured copy share: the untouched program and its plan."""
+    """What the original and every configured copy share: the untouched program and its knob map."""
 
     def __init__(self, program: dspy.Module, options: TuningOptions) -> None:
         self.program = program
         self.predictors = tuple(find_predictors(program))
         options.check_paths([p.path for p in self.predictors])
         self.default_lm = self._default_lm(options.lm)
-        # The plan sees the LM built from an ``lm=`` spec, not the spec.
+        # The knob map sees the LM built from an ``lm=`` spec, not the spec.
         self.options = options if self.default_lm is options.lm else dataclasses.replace(options, lm=self.default_lm)
-        self._plan: Plan | None = None
+        self._knob_map: KnobMap | None = None
         self._lock = threading.Lock()
 
     @staticmethod
@@ -52,11 +52,11 @@ class _Shared:
         return as_spec(lm).build()
 
     @property
-    def plan(self) -> Plan:
+    def knob_map(self) -> KnobMap:
         with self._lock:  # the proposer may call an LM: run it once, whichever thread asks first
-            if self._plan is None:
-                self._plan = plan_space(self.program, self.predictors, self.options)
-            return self._plan
+            if self._knob_map is None:
+                self._knob_map = build_knob_map(self.program, self.predictors, self.options)
+            return self._knob_map
 
 
 class DSPyAdapter:
@@ -149,8 +149,8 @@ class DSPyAdapter:
 
     # -- the protocol ---------------------------------------------------------------
     def extract_variables(self) -> Space:
-        plan = self._shared.plan
-        return plan.space.with_defaults(self._values) if self._values else plan.space
+        knob_map = self._shared.knob_map
+        return knob_map.space.with_defaults(self._values) if self._values else knob_map.space
 
     def apply_configuration(self, configuration: Mapping[str, object]) -> DSPyAdapter:
         space = self.extract_variables()
@@ -158,7 +158,7 @@ class DSPyAdapter:
         # Complete it: every variable active under the given values, the rest at their defaults
         # (e.g. n_demos when only demos="pool" is given).
         values: dict[str, Any] = space.fix(**valid).defaults()
-        program = build_program(self._shared.program, self._shared.plan, values)
+        program = build_program(self._shared.program, self._shared.knob_map, values)
         return DSPyAdapter._configured(self._shared, program, values)
 
     def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,

@@ -40,8 +40,12 @@ class Knob:
 
 
 @dataclass
-class Plan:
-    """The space of a program plus what apply needs to honour it."""
+class KnobMap:
+    """The space of a program and, for each variable, the knob it sets: what applying needs to honour it.
+
+    Built once per original program (configured copies share it); the LangChain adapter's
+    ``KnobMap`` is the same idea for a runnable.
+    """
 
     space: Space
     knobs: tuple[Knob, ...]
@@ -99,7 +103,7 @@ class _Builder:
 
     @cached_property
     def spec_params(self) -> list[set[str]]:
-        """The request parameters each LM choice declares (its dspy.LM built once per plan, not per predictor)."""
+        """The request parameters each LM choice declares (its dspy.LM built once per knob map, not per predictor)."""
         declared = (_declared_params(spec.build()) for spec in self.specs.values())
         return [params for params in declared if params is not None]
 
@@ -228,7 +232,7 @@ class _Builder:
                                     unset_as=variable.default if current is None else None))
 
 
-def plan_space(program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> Plan:
+def build_knob_map(program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> KnobMap:
     """Every knob of ``program`` with its current value as default."""
     builder = _Builder(program, infos, options)
     builder.adapter()
@@ -241,7 +245,7 @@ def plan_space(program: dspy.Module, infos: Sequence[PredictorInfo], options: Tu
         builder.predictor_lm(info)
         builder.settings(info)
     knobs = tuple(builder.knobs)
-    return Plan(Space(builder.variables), knobs, tuple(infos), builder.pools, builder.specs)
+    return KnobMap(Space(builder.variables), knobs, tuple(infos), builder.pools, builder.specs)
 
 
-__all__ = ["CURRENT", "NO_DEMOS", "POOL", "Knob", "Plan", "plan_space"]
+__all__ = ["CURRENT", "NO_DEMOS", "POOL", "Knob", "KnobMap", "build_knob_map"]

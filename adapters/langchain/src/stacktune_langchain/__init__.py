@@ -8,8 +8,8 @@ configuration gives a new runnable, the original stays as it was.
 
 from stacktune.pricing import Prices
 from stacktune_langchain._adapter import LangChainAdapter
-from stacktune_langchain._catalogue import DEFAULT_SAMPLING_PARAMS
 from stacktune_langchain._declared import RUNTIME_KEYS
+from stacktune_langchain._knobs import DEFAULT_SAMPLING_PARAMS
 from stacktune_langchain._usage import UsageCallbackHandler
 
 __all__ = ["DEFAULT_SAMPLING_PARAMS", "RUNTIME_KEYS", "LangChainAdapter", "Prices", "UsageCallbackHandler"]

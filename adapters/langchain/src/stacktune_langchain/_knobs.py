@@ -1,4 +1,4 @@
-"""The catalogue of a runnable's knobs: its Space and how each variable reaches the tree.
+"""The knob map of a runnable: its Space and how each variable reaches the tree.
 
 Built once per original runnable (configured copies share it): declared knobs from
 ``config_specs``, undeclared ones from a walk of the tree, the user's candidates and
@@ -40,7 +40,13 @@ class ModelKnobs:
 
 
 @dataclass(frozen=True)
-class Catalogue:
+class KnobMap:
+    """The space of a runnable and, for each variable, the knob it sets: what applying needs to honour it.
+
+    Built once per original runnable (configured copies share it); the DSPy adapter's
+    ``KnobMap`` is the same idea for a program.
+    """
+
     space: Space
     declared: tuple[DeclaredKnob, ...]
     models: tuple[ModelKnobs, ...]
@@ -54,7 +60,7 @@ class Catalogue:
 
 
 @dataclass(frozen=True)
-class Options:
+class TuningOptions:
     """What the user adds to or changes in the extracted space (see LangChainAdapter)."""
 
     prompts: PromptCandidates | None = None
@@ -118,7 +124,7 @@ def _labelled(current: BaseChatModel, candidates: Any) -> Mapping[Any, object]:
     return labelled
 
 
-def _model_knobs(site: ModelSite, candidates: Any, options: Options, parents: set[str], unset: set[str]
+def _model_knobs(site: ModelSite, candidates: Any, options: TuningOptions, parents: set[str], unset: set[str]
                  ) -> tuple[ModelKnobs, list[Variable], dict[str, str]]:
     when = _when(site.when, parents)
     variables: list[Variable] = []
@@ -166,7 +172,7 @@ def _text_variable(site: TextSite, candidates: Choices | None) -> Categorical:
     return Categorical.with_current(site.name, candidates or [], site.text, description="prompt text")
 
 
-def build_catalogue(runnable: Runnable[Any, Any], options: Options) -> Catalogue:
+def build_knob_map(runnable: Runnable[Any, Any], options: TuningOptions) -> KnobMap:
     """Every knob of ``runnable`` with the user's options applied."""
     found: Found = walk(runnable)
     knobs, skipped = declared_knobs(runnable.config_specs, found.fields, current=bound_configurable(runnable),
@@ -200,7 +206,7 @@ def build_catalogue(runnable: Runnable[Any, Any], options: Options) -> Catalogue
     variables = _overridden(variables, options)
     standins = {v.name: v.default for v in variables if v.name in unset and v.default is not None}
     space = Space(variables, constraints=options.constraints)
-    return Catalogue(space, tuple(knobs), tuple(model_knobs), texts, skipped, standins)
+    return KnobMap(space, tuple(knobs), tuple(model_knobs), texts, skipped, standins)
 
 
 def _check_collisions(variables: Sequence[Variable], declared: set[str]) -> None:
@@ -213,7 +219,7 @@ def _check_collisions(variables: Sequence[Variable], declared: set[str]) -> None
         seen.add(variable.name)
 
 
-def _overridden(variables: list[Variable], options: Options) -> list[Variable]:
+def _overridden(variables: list[Variable], options: TuningOptions) -> list[Variable]:
     names = [v.name for v in variables]
     for name in options.bounds:
         if name not in names:
@@ -251,5 +257,5 @@ def _keep_current(replacement: Variable, original: Variable) -> Variable:
     return replacement.model_copy(update={"default": key})
 
 
-__all__ = ["DEFAULT_SAMPLING_PARAMS", "Catalogue", "ModelCandidates", "ModelKnobs", "Options", "PromptCandidates",
-           "build_catalogue"]
+__all__ = ["DEFAULT_SAMPLING_PARAMS", "KnobMap", "ModelCandidates", "ModelKnobs", "PromptCandidates", "TuningOptions",
+           "build_knob_map"]
