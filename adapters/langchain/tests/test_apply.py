@@ -204,9 +204,9 @@ def test_values_already_bound_with_config_are_the_current_ones(mixed_chain: Runn
     assert native.config["configurable"] == {"style": "careful", "llm": "cold"}  # type: ignore[attr-defined]
 
 
-def test_declared_choices_pass_the_chosen_object() -> None:
+def test_declared_candidates_pass_the_chosen_object() -> None:
     model = QuizChatModel(model_name="a").configurable_fields(model_name=ConfigurableField(id="name"))
-    adapter = LangChainAdapter(model, choices={"name": {"small": "a", "large": "b"}})
+    adapter = LangChainAdapter(model, candidates={"name": {"small": "a", "large": "b"}})
     native = adapter.apply_configuration({"name": "large"}).to_native()
     assert native.config["configurable"] == {"name": "b"}  # type: ignore[attr-defined]
 

@@ -233,15 +233,15 @@ def test_overrides_naming_no_knob_are_rejected(simple_chain: Runnable[Any, Any],
         LangChainAdapter(simple_chain, **{option: given[option]})
 
 
-def test_declared_string_field_needs_choices() -> None:
+def test_declared_string_field_needs_candidates() -> None:
     model = ChatOpenAI(base_url=DUMMY_URL, api_key="dummy", model="a")  # type: ignore[arg-type]
     chain = model.configurable_fields(model_name=ConfigurableField(id="model_name"))
     adapter = LangChainAdapter(chain)
     assert "model_name" not in adapter.extract_variables() and "model_name" in adapter.skipped
-    chosen = LangChainAdapter(chain, choices={"model_name": ["a", "b"]}).extract_variables()["model_name"]
+    chosen = LangChainAdapter(chain, candidates={"model_name": ["a", "b"]}).extract_variables()["model_name"]
     assert isinstance(chosen, Categorical) and chosen.keys == ("a", "b") and chosen.default == "a"
     with pytest.raises(InvalidConfiguration, match="model_nam"):
-        LangChainAdapter(chain, choices={"model_nam": ["a"]})
+        LangChainAdapter(chain, candidates={"model_nam": ["a"]})
 
 
 def test_undeclared_off_keeps_only_declared(mixed_chain: Runnable[Any, Any]) -> None:

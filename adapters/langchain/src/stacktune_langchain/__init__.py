@@ -8,8 +8,9 @@ configuration gives a new runnable, the original stays as it was.
 
 from stacktune.pricing import Prices
 from stacktune_langchain._adapter import LangChainAdapter
-from stacktune_langchain._declared import RUNTIME_KEYS
-from stacktune_langchain._knobs import DEFAULT_SAMPLING_PARAMS
+from stacktune_langchain._declared import RUNTIME_KEYS, KnobCandidates
+from stacktune_langchain._knobs import DEFAULT_SAMPLING_PARAMS, ModelCandidates, PromptCandidates
 from stacktune_langchain._usage import UsageCallbackHandler
 
-__all__ = ["DEFAULT_SAMPLING_PARAMS", "RUNTIME_KEYS", "LangChainAdapter", "Prices", "UsageCallbackHandler"]
+__all__ = ["DEFAULT_SAMPLING_PARAMS", "RUNTIME_KEYS", "KnobCandidates", "LangChainAdapter", "ModelCandidates", "Prices",
+           "PromptCandidates", "UsageCallbackHandler"]

@@ -27,7 +27,7 @@ from stacktune import (
 )
 from stacktune.pricing import Prices, check_prices
 from stacktune.space import ConstraintCheck
-from stacktune_langchain._declared import RUNTIME_KEYS, Choices
+from stacktune_langchain._declared import RUNTIME_KEYS, KnobCandidates
 from stacktune_langchain._knobs import (
     DEFAULT_SAMPLING_PARAMS,
     KnobMap,
@@ -52,7 +52,7 @@ class LangChainAdapter:
         models: alternative chat models per model site (``{"step1.model": [...]}`` or
             ``{"step1.model": {"small": m1, "big": m2}}``), or a plain list/mapping of
             models when the chain has a single chat model.
-        choices: candidates for declared ``configurable_fields`` that are not numbers
+        candidates: candidates for declared ``configurable_fields`` that are not numbers
             (a system prompt, a model name), by config id.
         bounds: ``{variable: (low, high)}`` replacing the bounds of numeric knobs.
         variables: whole variables replacing extracted ones of the same name.
@@ -68,16 +68,18 @@ class LangChainAdapter:
 
     def __init__(self, runnable: Runnable[Any, Any], *, input_of: Callable[[Any], Any] | None = None,
                  prompts: PromptCandidates | None = None, models: ModelCandidates | None = None,
-                 choices: Mapping[str, Choices] | None = None, bounds: Mapping[str, tuple[float, float]] | None = None,
-                 variables: Sequence[Variable] = (), exclude: Sequence[str] = (),
+                 candidates: Mapping[str, KnobCandidates] | None = None,
+                 bounds: Mapping[str, tuple[float, float]] | None = None, variables: Sequence[Variable] = (),
+                 exclude: Sequence[str] = (),
                  sampling_params: Sequence[str] = DEFAULT_SAMPLING_PARAMS, undeclared: bool = True,
                  runtime_keys: frozenset[str] | Sequence[str] = RUNTIME_KEYS, prices: Prices | None = None,
                  constraints: Sequence[Constraint | ConstraintCheck] = ()) -> None:
         if not isinstance(runnable, Runnable):
             raise TypeError(f"LangChainAdapter needs a langchain_core Runnable, got {type(runnable).__name__}")
-        options = TuningOptions(prompts=prompts, models=models, choices=dict(choices or {}), bounds=dict(bounds or {}),
-                          variables=tuple(variables), exclude=tuple(exclude), sampling_params=tuple(sampling_params),
-                          undeclared=undeclared, runtime_keys=frozenset(runtime_keys), constraints=tuple(constraints))
+        options = TuningOptions(prompts=prompts, models=models, candidates=dict(candidates or {}),
+                                bounds=dict(bounds or {}), variables=tuple(variables), exclude=tuple(exclude),
+                                sampling_params=tuple(sampling_params), undeclared=undeclared,
+                                runtime_keys=frozenset(runtime_keys), constraints=tuple(constraints))
         self._original = runnable
         self._knob_map = build_knob_map(runnable, options)
         self._input_of = input_of
@@ -102,7 +104,7 @@ class LangChainAdapter:
 
     @property
     def skipped(self) -> dict[str, str]:
-        """Knobs found but not tunable as they are, with the reason (give bounds or choices to include them)."""
+        """Knobs found but not tunable as they are, with the reason (give bounds or candidates to include them)."""
         return dict(self._knob_map.skipped)
 
     def extract_variables(self) -> Space:

@@ -19,13 +19,13 @@ from stacktune import Categorical, Constraint, Float, Int, InvalidConfiguration,
 from stacktune.knobs import leaves_unset
 from stacktune.space import ConstraintCheck
 from stacktune_langchain._bounds import numeric_kind, numeric_variable
-from stacktune_langchain._declared import Choices, DeclaredKnob, bound_configurable, declared_knobs
+from stacktune_langchain._declared import DeclaredKnob, KnobCandidates, bound_configurable, declared_knobs
 from stacktune_langchain._tree import Found, ModelSite, TextSite, walk
 
 #: The sampling parameters exposed on every chat model by default (when the model has them).
 DEFAULT_SAMPLING_PARAMS = ("temperature", "top_p", "max_tokens")
 
-PromptCandidates = Mapping[str, Choices] | Sequence[str]
+PromptCandidates = Mapping[str, KnobCandidates] | Sequence[str]
 ModelCandidates = Mapping[str, Sequence[BaseChatModel] | Mapping[str, BaseChatModel]] | Sequence[BaseChatModel] \
     | Mapping[str, BaseChatModel]
 
@@ -65,7 +65,7 @@ class TuningOptions:
 
     prompts: PromptCandidates | None = None
     models: ModelCandidates | None = None
-    choices: Mapping[str, Choices] = field(default_factory=dict)
+    candidates: Mapping[str, KnobCandidates] = field(default_factory=dict)
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     variables: Sequence[Variable] = ()
     exclude: Sequence[str] = ()
@@ -159,7 +159,7 @@ def _model_knobs(site: ModelSite, candidates: Any, options: TuningOptions, paren
     return ModelKnobs(site, choice, params), variables, skipped
 
 
-def _text_variable(site: TextSite, candidates: Choices | None) -> Categorical:
+def _text_variable(site: TextSite, candidates: KnobCandidates | None) -> Categorical:
     given = list(candidates.values()) if isinstance(candidates, Mapping) else list(candidates or ())
     for index, text in enumerate(given):
         if not isinstance(text, str):
@@ -176,10 +176,10 @@ def build_knob_map(runnable: Runnable[Any, Any], options: TuningOptions) -> Knob
     """Every knob of ``runnable`` with the user's options applied."""
     found: Found = walk(runnable)
     knobs, skipped = declared_knobs(runnable.config_specs, found.fields, current=bound_configurable(runnable),
-                                    choices=options.choices, bounds=options.bounds,
+                                    candidates=options.candidates, bounds=options.bounds,
                                     runtime_keys=options.runtime_keys)
     declared_ids = {spec.id for spec in runnable.config_specs}
-    for name in options.choices:
+    for name in options.candidates:
         if name not in declared_ids:
             raise _unknown("declared ids", name, declared_ids)
     variables: list[Variable] = [k.variable for k in knobs]
