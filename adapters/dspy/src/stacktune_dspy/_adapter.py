@@ -68,8 +68,8 @@ class DSPyAdapter:
     ``n_demos`` drawn from a pool taken from ``trainset``/``demo_pool``), its LM call
     settings (``temperature``, ``max_tokens``, ``top_p`` ranges, by default those of
     ``stacktune.SAMPLING_KNOBS`` widened to hold the current value; None to skip one) and,
-    for a ``Predict``/``ChainOfThought`` slot in your code, its module type
-    (``<slot>.module``) with the reasoning field's description as a CoT-only variable.
+    for a ``Predict``/``ChainOfThought`` your code holds (its *site*), its module type
+    (``<site>.module``) with the reasoning field's description as a CoT-only variable.
     For the program: the DSPy ``adapter`` and, given ``lms``, the LM (``lm_scope``
     "program" or "predictor"). ``lm`` is the LM for predictors that have none (else
     ``dspy.settings.lm``). Cost comes from ``stacktune.pricing`` by each call's model

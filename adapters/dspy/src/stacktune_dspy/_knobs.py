@@ -1,9 +1,9 @@
 """The knobs of a DSPy program as a stacktune Space.
 
 Names are ``<predictor path>.<knob>`` (``answer.predict.instructions``), ``<site>.module``
-for a swappable slot, and ``adapter`` / ``lm`` for the whole program. Names never
+for a site (a swappable Predict/ChainOfThought), and ``adapter`` / ``lm`` for the whole program. Names never
 change when a site is swapped: ``answer.predict.demos`` still means the demos of the
-predictor in slot ``answer`` after it became a plain ``Predict``.
+predictor at site ``answer`` after it became a plain ``Predict``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class Knob:
     role: Role
     predictor: PredictorInfo | None = None
     setting: str | None = None
-    unset_as: float | int | None = None
+    stand_in: float | int | None = None  # the default standing for "unset" (stacktune.leaves_unset)
 
 
 @dataclass
@@ -229,7 +229,7 @@ class _Builder:
                                      description=_describe(info, f"LM call setting {setting}"))
             # unset now: the provider decides, and applying exactly the stand-in default keeps it so
             self.add(variable, Knob(name, "setting", info, setting=setting,
-                                    unset_as=variable.default if current is None else None))
+                                    stand_in=variable.default if current is None else None))
 
 
 def build_knob_map(program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> KnobMap:

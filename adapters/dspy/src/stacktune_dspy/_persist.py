@@ -1,7 +1,7 @@
 """Saving a tuned program: DSPy's own file plus a small sidecar for what DSPy does not keep.
 
 ``program.save("best.json")`` stores instructions, field descriptions, demos and each
-predictor's LM. It does not store: which slots were swapped between Predict and
+predictor's LM. It does not store: which sites were swapped between Predict and
 ChainOfThought (the architecture), each predictor's call settings
 (``Predict.config``: temperature, max_tokens, top_p), the DSPy adapter, and the state
 of predictors inside compiled sub-modules (DSPy's save skips them). :func:`save`

@@ -52,11 +52,11 @@ class KnobMap:
     models: tuple[ModelKnobs, ...]
     texts: Mapping[str, TextSite]
     skipped: Mapping[str, str] = field(default_factory=dict)
-    unset: Mapping[str, Any] = field(default_factory=dict)
+    stand_ins: Mapping[str, Any] = field(default_factory=dict)
     """Knobs the runnable leaves None, with their stand-in default: configuring it keeps them None."""
 
     def is_unset(self, name: str, value: Any) -> bool:
-        return leaves_unset(self.unset.get(name), value)
+        return leaves_unset(self.stand_ins.get(name), value)
 
 
 @dataclass(frozen=True)
@@ -204,9 +204,9 @@ def build_knob_map(runnable: Runnable[Any, Any], options: TuningOptions) -> Knob
         raise ValueError("models= and prompts= need undeclared=True: they join the undeclared knobs")
     _check_collisions(variables, {k.variable.name for k in knobs})
     variables = _overridden(variables, options)
-    standins = {v.name: v.default for v in variables if v.name in unset and v.default is not None}
+    stand_ins = {v.name: v.default for v in variables if v.name in unset and v.default is not None}
     space = Space(variables, constraints=options.constraints)
-    return KnobMap(space, tuple(knobs), tuple(model_knobs), texts, skipped, standins)
+    return KnobMap(space, tuple(knobs), tuple(model_knobs), texts, skipped, stand_ins)
 
 
 def _check_collisions(variables: Sequence[Variable], declared: set[str]) -> None:
