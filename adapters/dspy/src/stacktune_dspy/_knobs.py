@@ -41,11 +41,7 @@ class Knob:
 
 @dataclass
 class KnobMap:
-    """The space of a program and, for each variable, the knob it sets: what applying needs to honour it.
-
-    Built once per original program (configured copies share it); the LangChain adapter's
-    ``KnobMap`` is the same idea for a runnable.
-    """
+    """The space of a program plus what applying needs to honour it: the knob behind each variable."""
 
     space: Space
     knobs: tuple[Knob, ...]

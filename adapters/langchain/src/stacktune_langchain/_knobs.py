@@ -41,11 +41,7 @@ class ModelKnobs:
 
 @dataclass(frozen=True)
 class KnobMap:
-    """The space of a runnable and, for each variable, the knob it sets: what applying needs to honour it.
-
-    Built once per original runnable (configured copies share it); the DSPy adapter's
-    ``KnobMap`` is the same idea for a program.
-    """
+    """A runnable's space and how each of its variables reaches the tree (shared by configured copies)."""
 
     space: Space
     declared: tuple[DeclaredKnob, ...]
