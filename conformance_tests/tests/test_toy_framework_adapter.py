@@ -27,14 +27,14 @@ def manager():  # type: ignore[no-untyped-def]
 def test_plugin_wraps_a_chain(manager) -> None:  # type: ignore[no-untyped-def]
     chain = Chain(TEMPLATES[0])
     wrapped = stacktune.optimizable(chain, manager=manager)
-    assert isinstance(wrapped, toy_framework_adapter.ChainOptimizable)
+    assert isinstance(wrapped, toy_framework_adapter.ChainAdapter)
     assert wrapped.to_native() is chain
     with pytest.raises(stacktune.NoAdapterFound):
         stacktune.optimizable("not a chain", manager=manager)
 
 
 def test_templates_are_applied_by_their_keys() -> None:
-    adapter = toy_framework_adapter.ChainOptimizable(Chain(TEMPLATES[0]), TEMPLATES)
+    adapter = toy_framework_adapter.ChainAdapter(Chain(TEMPLATES[0]), TEMPLATES)
     template = adapter.extract_variables()["template"]
     assert template.keys == ("template0", "template1")  # type: ignore[union-attr]
     assert template.default == "template0"
@@ -48,7 +48,7 @@ def test_templates_are_applied_by_their_keys() -> None:
 
 def test_a_study_finds_the_configuration_that_answers_everything() -> None:
     study = stacktune.create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
-    study.optimize(toy_framework_adapter.ChainOptimizable(Chain(TEMPLATES[0]), TEMPLATES), DATASET, exact,
+    study.optimize(toy_framework_adapter.ChainAdapter(Chain(TEMPLATES[0]), TEMPLATES), DATASET, exact,
                    n_trials=30)
     assert study.best.values["score"] == 1.0
     best = study.best.configuration

@@ -1,16 +1,16 @@
 import pytest
 from toy_framework import Chain
-from toy_framework_adapter import ChainOptimizable
+from toy_framework_adapter import ChainAdapter
 
 from stacktune_conformance import OptimizableTests
 
 TEMPLATES = ["Q: {question}\nA:", "Add the numbers and reply with only the number.\n{question}"]
 
 
-class TestChainOptimizable(OptimizableTests):
+class TestChainAdapter(OptimizableTests):
     @pytest.fixture
     def optimizable(self):
-        return ChainOptimizable(Chain(TEMPLATES[1], reasoning="steps"), templates=TEMPLATES)
+        return ChainAdapter(Chain(TEMPLATES[1], reasoning="steps"), templates=TEMPLATES)
 
     @pytest.fixture
     def dataset(self):

@@ -22,7 +22,7 @@ def calm_steps(config: Mapping[str, Any]) -> str | None:
     return None
 
 
-class ChainOptimizable:
+class ChainAdapter:
     """A Chain's knobs: prompt template, temperature, reasoning and its number of steps."""
 
     def __init__(self, chain: Chain, templates: Sequence[str] = ()) -> None:
@@ -40,14 +40,14 @@ class ChainOptimizable:
             Int("steps", 1, 4, default=self.chain.steps, when={"reasoning": "steps"}),
         ], constraints=[calm_steps])
 
-    def apply_configuration(self, configuration: Mapping[str, object]) -> ChainOptimizable:
+    def apply_configuration(self, configuration: Mapping[str, object]) -> ChainAdapter:
         space = self.extract_variables()
         # Raises InvalidConfiguration naming the variable; missing names keep their value.
         changes: dict[str, Any] = space.validate_configuration(configuration)
         if "template" in changes:
             changes["template"] = self.templates[changes["template"]]  # choice key -> text
         # Chain is frozen: replace() makes a new one and the original never changes.
-        return ChainOptimizable(dataclasses.replace(self.chain, **changes), list(self.templates.values()))
+        return ChainAdapter(dataclasses.replace(self.chain, **changes), list(self.templates.values()))
 
     def evaluate(self, dataset: Sequence[Any], metric: Metric, *, on_result: stacktune.ResultCallback | None = None,
                  max_concurrency: int = 1) -> Evaluation:
@@ -72,6 +72,6 @@ class ChainOptimizable:
 
 
 @hookimpl
-def stacktune_optimizable(target: object) -> ChainOptimizable | None:
+def stacktune_optimizable(target: object) -> ChainAdapter | None:
     """Lets stacktune.optimizable(chain) find this adapter (through the entry point)."""
-    return ChainOptimizable(target) if isinstance(target, Chain) else None
+    return ChainAdapter(target) if isinstance(target, Chain) else None

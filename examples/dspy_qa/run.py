@@ -29,7 +29,7 @@ import optuna
 import stacktune
 import stacktune_dspy
 from stacktune import Categorical, Space
-from stacktune_dspy import DSPyOptimizable, LMSpec
+from stacktune_dspy import DSPyAdapter, LMSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from program import DEV, INSTRUCTION_CANDIDATES, TRAIN, CapitalQA, examples, names_the_city
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     with endpoint(args.base_url, args.offline) as base_url:
         lms = lm_choices(base_url, args.offline)
         program = CapitalQA()
-        tunable = DSPyOptimizable(
+        tunable = DSPyAdapter(
             program, lm=lms["greedy"], lms=lms, trainset=examples(TRAIN), max_demos=3,
             instructions={"*": INSTRUCTION_CANDIDATES}, max_tokens=(16, 160),
         )

@@ -20,7 +20,7 @@ import optuna
 
 import stacktune
 from stacktune import Categorical, Float, Int, Space
-from stacktune_langchain import LangChainOptimizable
+from stacktune_langchain import LangChainAdapter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from chain import INSTRUCTION_CANDIDATES, accuracy, build_chain
@@ -65,14 +65,14 @@ def main() -> None:
     _, dev = split()
     with server_url(args.base_url) as url:
         chain = build_chain(url)
-        adapter = LangChainOptimizable(
+        adapter = LangChainAdapter(
             chain,
             prompts={INSTRUCTION_KNOB: INSTRUCTION_CANDIDATES},
             # the server ignores max_tokens from ChatOpenAI (see chain.py); the example texts stay fixed
             exclude=["*.max_tokens", "*.human*", "*.ai*"],
         )
         print("variables found on the example chain:")
-        describe(LangChainOptimizable(chain).extract_variables())
+        describe(LangChainAdapter(chain).extract_variables())
         print("\nsearched:")
         describe(adapter.extract_variables())
 

@@ -9,7 +9,7 @@ import dspy
 import pytest
 
 from stacktune import InvalidConfiguration
-from stacktune_dspy import DSPyOptimizable
+from stacktune_dspy import DSPyAdapter
 
 
 def snapshot(program: Any) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def tuned_program(program: Any, trainset: list[Any]) -> Any:
     return program
 
 
-def everything(adapter: DSPyOptimizable) -> dict[str, Any]:
+def everything(adapter: DSPyAdapter) -> dict[str, Any]:
     """A configuration that moves every knob away from its default."""
     space = adapter.extract_variables()
     return {
@@ -54,7 +54,7 @@ def everything(adapter: DSPyOptimizable) -> dict[str, Any]:
 
 def test_original_and_shared_objects_unchanged(tuned_program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
     before = snapshot(tuned_program)
-    adapter = DSPyOptimizable(tuned_program, lm=lm, trainset=trainset, instructions={"*": ["Be brief."]},
+    adapter = DSPyAdapter(tuned_program, lm=lm, trainset=trainset, instructions={"*": ["Be brief."]},
                               lms={"big": "openai/big"})
     space_before = adapter.extract_variables()
     space_json = space_before.to_json()  # extract_variables() returns the same cached Space: compare by value too
@@ -73,7 +73,7 @@ def test_original_and_shared_objects_unchanged(tuned_program: Any, lm: dspy.LM, 
 
 
 def test_every_knob_reaches_the_new_program(tuned_program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
-    adapter = DSPyOptimizable(tuned_program, lm=lm, trainset=trainset, instructions={"*": ["Be brief."]},
+    adapter = DSPyAdapter(tuned_program, lm=lm, trainset=trainset, instructions={"*": ["Be brief."]},
                               lms={"big": "openai/big"})
     applied = adapter.apply_configuration(everything(adapter))
     new = applied.program
@@ -94,7 +94,7 @@ def test_every_knob_reaches_the_new_program(tuned_program: Any, lm: dspy.LM, tra
 
 
 def test_defaults_rebuild_the_original(tuned_program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
-    adapter = DSPyOptimizable(tuned_program, lm=lm, trainset=trainset)
+    adapter = DSPyAdapter(tuned_program, lm=lm, trainset=trainset)
     same = adapter.apply_configuration(adapter.extract_variables().defaults()).program
     assert isinstance(same.answer, dspy.ChainOfThought)
     assert [d.toDict() for d in same.rewrite.demos] == [d.toDict() for d in tuned_program.rewrite.demos]
@@ -105,7 +105,7 @@ def test_defaults_rebuild_the_original(tuned_program: Any, lm: dspy.LM, trainset
 
 
 def test_stand_in_defaults_leave_unset_settings_unset(program: Any, lm: dspy.LM) -> None:
-    adapter = DSPyOptimizable(program, lm=lm)
+    adapter = DSPyAdapter(program, lm=lm)
     assert adapter.apply_configuration(adapter.extract_variables().defaults()).program.rewrite.config == {}
     applied = adapter.apply_configuration({"rewrite.temperature": 1.0, "rewrite.top_p": 0.5,
                                            "rewrite.max_tokens": 4096})  # the catalogue's stand-in: its top
@@ -114,7 +114,7 @@ def test_stand_in_defaults_leave_unset_settings_unset(program: Any, lm: dspy.LM)
 
 
 def test_applied_values_become_defaults(program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
-    adapter = DSPyOptimizable(program, lm=lm, trainset=trainset)
+    adapter = DSPyAdapter(program, lm=lm, trainset=trainset)
     config = {"answer.module": "predict", "rewrite.demos": "pool", "rewrite.n_demos": 2, "adapter": "json",
               "rewrite.temperature": 0.4}
     applied = adapter.apply_configuration(config)
@@ -128,7 +128,7 @@ def test_applied_values_become_defaults(program: Any, lm: dspy.LM, trainset: lis
 
 def test_partial_configuration_completes_newly_active_variables_with_their_defaults(
         program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
-    adapter = DSPyOptimizable(program, lm=lm, trainset=trainset, max_demos=2)
+    adapter = DSPyAdapter(program, lm=lm, trainset=trainset, max_demos=2)
     space = adapter.extract_variables()
     assert space["rewrite.n_demos"].default == 2 and len(trainset) > 2
     applied = adapter.apply_configuration({"rewrite.demos": "pool"})
@@ -139,7 +139,7 @@ def test_partial_configuration_completes_newly_active_variables_with_their_defau
 
 
 def test_swapped_paths_keep_their_variable_names(program: Any, lm: dspy.LM) -> None:
-    adapter = DSPyOptimizable(program, lm=lm, instructions={"answer.predict": ["Short answer."]})
+    adapter = DSPyAdapter(program, lm=lm, instructions={"answer.predict": ["Short answer."]})
     applied = adapter.apply_configuration({"answer.module": "predict", "answer.predict.temperature": 0.3})
     assert [name for name, _ in applied.program.named_predictors()] == ["rewrite", "answer"]
     again = applied.apply_configuration({"answer.predict.instructions": "Short answer."})
@@ -151,7 +151,7 @@ def test_swapped_paths_keep_their_variable_names(program: Any, lm: dspy.LM) -> N
 
 
 def test_demo_draws_depend_on_the_seed(program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
-    adapter = DSPyOptimizable(program, lm=lm, trainset=trainset, demo_seeds=8)
+    adapter = DSPyAdapter(program, lm=lm, trainset=trainset, demo_seeds=8)
 
     def drawn(seed: int) -> list[str]:
         config = {"rewrite.demos": "pool", "rewrite.n_demos": 2, "rewrite.demo_seed": seed}
@@ -162,7 +162,7 @@ def test_demo_draws_depend_on_the_seed(program: Any, lm: dspy.LM, trainset: list
 
 
 def test_each_configuration_builds_its_own_lm(program: Any, lm: dspy.LM) -> None:
-    adapter = DSPyOptimizable(program, lm=lm, lms={"a": {"model": "openai/a", "temperature": 0.1}})
+    adapter = DSPyAdapter(program, lm=lm, lms={"a": {"model": "openai/a", "temperature": 0.1}})
     first = adapter.apply_configuration({"lm": "a"}).program
     second = adapter.apply_configuration({"lm": "a"}).program
     assert first.rewrite.lm is not second.rewrite.lm
@@ -179,7 +179,7 @@ def test_each_configuration_builds_its_own_lm(program: Any, lm: dspy.LM) -> None
 ])
 def test_invalid_configurations_name_the_variable(program: Any, lm: dspy.LM, trainset: list[Any],
                                                   config: dict[str, Any], culprit: str) -> None:
-    adapter = DSPyOptimizable(program, lm=lm, trainset=trainset)
+    adapter = DSPyAdapter(program, lm=lm, trainset=trainset)
     with pytest.raises(InvalidConfiguration) as error:
         adapter.apply_configuration(config)
     assert error.value.variable == culprit

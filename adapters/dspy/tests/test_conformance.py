@@ -8,7 +8,7 @@ import dspy
 import pytest
 
 from stacktune_conformance import OptimizableTests
-from stacktune_dspy import DSPyOptimizable, LMSpec
+from stacktune_dspy import DSPyAdapter, LMSpec
 from stacktune_dspy.testing import ScriptedEngine
 
 
@@ -16,7 +16,7 @@ class TestDSPyAdapter(OptimizableTests):
     @pytest.fixture
     def optimizable(self, program: Any, lm: dspy.LM, engine: ScriptedEngine, trainset: list[Any]) -> Any:
         other = LMSpec("scripted/other", {"engine": engine, "cache": False, "num_retries": 0})
-        return DSPyOptimizable(program, lm=lm, lms={"other": other}, trainset=trainset,
+        return DSPyAdapter(program, lm=lm, lms={"other": other}, trainset=trainset,
                                instructions={"*": ["Answer with the city name only."]})
 
     @pytest.fixture

@@ -8,7 +8,7 @@ import dspy
 import pytest
 
 from stacktune_dspy import find_predictors
-from stacktune_dspy.discovery import compiled_module_paths, current_path, get_path
+from stacktune_dspy._discovery import compiled_module_paths, current_path, get_path
 
 
 class Wide(dspy.Module):
@@ -41,7 +41,7 @@ def test_paths_match_dspy_named_predictors() -> None:
     assert found == [name for name, _ in program.named_predictors()]
 
 
-def test_sites_only_for_predict_and_cot_slots_in_user_code() -> None:
+def test_sites_only_for_predict_and_cot_held_by_user_code() -> None:
     infos = {info.path: info for info in find_predictors(Wide())}
     assert (infos["first"].site, infos["first"].kind) == ("first", "predict")
     assert (infos["steps[0]"].site, infos["steps[0]"].kind) == ("steps[0]", "predict")
@@ -85,7 +85,7 @@ def test_get_path_reaches_sites(path: str) -> None:
     assert isinstance(get_path(program, path), (dspy.Predict, dspy.ChainOfThought))
 
 
-def test_current_path_follows_the_slot(program: Any) -> None:
+def test_current_path_follows_the_site(program: Any) -> None:
     [_, answer] = find_predictors(program)
     assert current_path(program, answer) == "answer.predict"
     program.answer = dspy.Predict("question, query -> answer")

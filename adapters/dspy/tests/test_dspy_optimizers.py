@@ -11,7 +11,7 @@ from dspy.teleprompt import BootstrapFewShot
 from dspy.utils import DummyLM
 
 import stacktune_dspy
-from stacktune_dspy import DSPyOptimizable, candidates_from_programs
+from stacktune_dspy import DSPyAdapter, candidates_from_programs
 
 DUMMY_ANSWERS = {
     country: {"query": f"capital of {country}", "reasoning": f"{country} is a country.", "answer": capital}
@@ -29,7 +29,7 @@ def compiled(program: Any, trainset: list[Any], metric: Any) -> Any:
 
 def test_bootstrap_output_is_found_flagged_and_keeps_its_demos(compiled: Any) -> None:
     assert compiled._compiled and len(compiled.answer.predict.demos) == 2
-    adapter = DSPyOptimizable(compiled, lm=DummyLM(DUMMY_ANSWERS))
+    adapter = DSPyAdapter(compiled, lm=DummyLM(DUMMY_ANSWERS))
     assert [p.path for p in adapter.predictors] == ["rewrite", "answer.predict"]
     assert all(p.compiled and not p.frozen for p in adapter.predictors)
     space = adapter.extract_variables()
@@ -40,7 +40,7 @@ def test_bootstrap_output_is_found_flagged_and_keeps_its_demos(compiled: Any) ->
 
 
 def test_bootstrap_output_tuned_further(compiled: Any, dataset: list[Any], metric: Any, tmp_path: Path) -> None:
-    adapter = DSPyOptimizable(compiled)  # the LM comes from the caller's dspy.context
+    adapter = DSPyAdapter(compiled)  # the LM comes from the caller's dspy.context
     tuned = adapter.apply_configuration({"answer.module": "predict", "answer.predict.temperature": 0.2})
     assert type(tuned.program.answer) is dspy.Predict
     assert [d.toDict() for d in tuned.program.answer.demos] == [d.toDict() for d in compiled.answer.predict.demos]
@@ -68,10 +68,10 @@ def test_optimizer_finds_become_candidates(program: Any, compiled: Any, lm: dspy
     found = candidates_from_programs({"boot": compiled, "copro": better})
     assert found.instructions["rewrite"][-1] == "Turn the question into a search query."
     assert set(found.demo_sets["answer.predict"]) == {"boot", "copro"}
-    space = DSPyOptimizable(program, lm=lm, **found.as_options()).extract_variables()
+    space = DSPyAdapter(program, lm=lm, **found.as_options()).extract_variables()
     assert "Turn the question into a search query." in space["rewrite.instructions"].choices.values()
     assert space["answer.predict.demos"].keys == ("none", "boot", "copro")
-    applied = DSPyOptimizable(program, lm=lm, **found.as_options()).apply_configuration(
+    applied = DSPyAdapter(program, lm=lm, **found.as_options()).apply_configuration(
         {"answer.predict.demos": "boot"})
     assert len(applied.program.answer.predict.demos) == 2 and program.answer.predict.demos == []
 

@@ -10,13 +10,13 @@ import dspy
 import pytest
 
 from stacktune import FREE, Price, call_cost
-from stacktune_dspy import DSPyOptimizable, usage_from_history
+from stacktune_dspy import DSPyAdapter, usage_from_history
 from stacktune_dspy.testing import ScriptedEngine, scripted_lm
 
 
 def test_scores_and_usage_of_one_evaluation(program: Any, lm: dspy.LM, engine: ScriptedEngine,
                                             dataset: list[Any], metric: Any) -> None:
-    adapter = DSPyOptimizable(program, lm=lm)
+    adapter = DSPyAdapter(program, lm=lm)
     seen: list[tuple[int, float]] = []
     evaluation = adapter.evaluate(dataset, metric, on_result=lambda i, s: seen.append((i, s)))
     assert evaluation.scores == (1.0, 1.0, 1.0, 1.0) and evaluation.score == 1.0
@@ -30,7 +30,7 @@ def test_scores_and_usage_of_one_evaluation(program: Any, lm: dspy.LM, engine: S
 
 
 def test_usage_counts_only_this_evaluation(program: Any, lm: dspy.LM, dataset: list[Any], metric: Any) -> None:
-    adapter = DSPyOptimizable(program, lm=lm)
+    adapter = DSPyAdapter(program, lm=lm)
     first = adapter.evaluate(dataset[:1], metric)
     with dspy.context(lm=lm):
         program(question="What is the capital of Peru?")  # calls outside any evaluation
@@ -43,7 +43,7 @@ def test_usage_counts_only_this_evaluation(program: Any, lm: dspy.LM, dataset: l
 def test_concurrent_evaluation_matches_sequential(program: Any, lm: dspy.LM, dataset: list[Any],
                                                   metric: Any) -> None:
     dataset = dataset + [dspy.Example(question="What is the capital of Atlantis?", answer="?").with_inputs("question")]
-    adapter = DSPyOptimizable(program, lm=lm)
+    adapter = DSPyAdapter(program, lm=lm)
     sequential = adapter.evaluate(dataset, metric)
     parallel = adapter.evaluate(dataset, metric, max_concurrency=4)
     assert parallel.scores == sequential.scores == (1.0, 1.0, 1.0, 1.0, 0.0)
@@ -59,7 +59,7 @@ def test_runs_in_worker_threads_under_dspy_context(program: Any, dataset: list[A
         return {name: "Paris" for name in fields}
 
     # No dspy.configure anywhere: the LM reaches the workers only through dspy.context.
-    adapter = DSPyOptimizable(program, lm=scripted_lm(respond))
+    adapter = DSPyAdapter(program, lm=scripted_lm(respond))
     evaluation = adapter.evaluate(dataset, metric, max_concurrency=2)
     assert evaluation.n_failures == 0
     assert threads and all(name.startswith("stacktune-eval") for name in threads)
@@ -75,7 +75,7 @@ def test_parse_failures_and_lm_errors_score_zero_and_are_counted(program: Any, d
         return {name: "Paris" if name == "answer" else "x" for name in fields}
 
     engine = ScriptedEngine(respond)
-    evaluation = DSPyOptimizable(program, lm=scripted_lm(engine=engine)).evaluate(dataset, metric)
+    evaluation = DSPyAdapter(program, lm=scripted_lm(engine=engine)).evaluate(dataset, metric)
     assert evaluation.scores == (1.0, 0.0, 0.0, 0.0)
     failed = {f.index: f for f in evaluation.failures}
     assert sorted(failed) == [1, 2]
@@ -89,7 +89,7 @@ def test_parse_failures_and_lm_errors_score_zero_and_are_counted(program: Any, d
 
 def test_adapter_choice_reaches_the_prompt(program: Any, lm: dspy.LM, engine: ScriptedEngine,
                                            dataset: list[Any], metric: Any) -> None:
-    adapter = DSPyOptimizable(program, lm=lm)
+    adapter = DSPyAdapter(program, lm=lm)
     for key, style in (("json", "json"), ("xml", "xml"), ("chat", "chat")):
         engine.calls.clear()
         evaluation = adapter.apply_configuration({"adapter": key}).evaluate(dataset[:1], metric)
@@ -99,7 +99,7 @@ def test_adapter_choice_reaches_the_prompt(program: Any, lm: dspy.LM, engine: Sc
 
 def test_call_settings_reach_the_lm(program: Any, lm: dspy.LM, engine: ScriptedEngine, dataset: list[Any],
                                     metric: Any) -> None:
-    applied = DSPyOptimizable(program, lm=lm).apply_configuration(
+    applied = DSPyAdapter(program, lm=lm).apply_configuration(
         {"answer.predict.temperature": 0.7, "answer.predict.max_tokens": 123, "answer.predict.top_p": 0.9,
          "rewrite.temperature": 0.0})
     applied.evaluate(dataset[:1], metric)
@@ -110,7 +110,7 @@ def test_call_settings_reach_the_lm(program: Any, lm: dspy.LM, engine: ScriptedE
 
 def test_module_swap_changes_the_prompt(program: Any, lm: dspy.LM, engine: ScriptedEngine, dataset: list[Any],
                                         metric: Any) -> None:
-    applied = DSPyOptimizable(program, lm=lm).apply_configuration({"answer.module": "predict",
+    applied = DSPyAdapter(program, lm=lm).apply_configuration({"answer.module": "predict",
                                                                    "rewrite.module": "cot"})
     assert applied.evaluate(dataset[:1], metric).score == 1.0
     rewrite_call, answer_call = engine.calls
@@ -126,13 +126,13 @@ def test_on_result_raising_stops_the_evaluation(program: Any, lm: dspy.LM, engin
         raise Stop
 
     with pytest.raises(Stop):
-        DSPyOptimizable(program, lm=lm).evaluate(dataset, metric, on_result=stop)
+        DSPyAdapter(program, lm=lm).evaluate(dataset, metric, on_result=stop)
     assert len(engine.calls) == 2  # only the first example ran
 
 
 def test_dict_examples_use_the_forward_parameters(program: Any, lm: dspy.LM, metric: Any) -> None:
     data = [{"question": "What is the capital of Japan?", "answer": "Tokyo"}]
-    evaluation = DSPyOptimizable(program, lm=lm).evaluate(data, lambda ex, p: p.answer == ex["answer"])
+    evaluation = DSPyAdapter(program, lm=lm).evaluate(data, lambda ex, p: p.answer == ex["answer"])
     assert evaluation.scores == (1.0,)
 
 
@@ -168,12 +168,12 @@ def test_usage_from_history_prices_known_models_from_the_table() -> None:
 
 def test_the_prices_option_prices_the_program_calls(program: Any, lm: dspy.LM, metric: Any,
                                                     dataset: list[Any]) -> None:
-    free = DSPyOptimizable(program, lm=lm, prices={lm.model: FREE}).evaluate(dataset, metric).usage
+    free = DSPyAdapter(program, lm=lm, prices={lm.model: FREE}).evaluate(dataset, metric).usage
     assert free.calls > 0 and free.unpriced_calls == 0 and free.cost_usd == 0.0
-    dear = DSPyOptimizable(program, lm=lm, prices={lm.model: Price(1e6, 1e6)}).evaluate(dataset, metric).usage
+    dear = DSPyAdapter(program, lm=lm, prices={lm.model: Price(1e6, 1e6)}).evaluate(dataset, metric).usage
     assert dear.cost_usd == pytest.approx(dear.input_tokens + dear.output_tokens)
     with pytest.raises(TypeError, match=r"prices\['x'\] must be a stacktune.pricing.Price"):
-        DSPyOptimizable(program, lm=lm, prices={"x": 0.5})  # type: ignore[dict-item]
+        DSPyAdapter(program, lm=lm, prices={"x": 0.5})  # type: ignore[dict-item]
 
 
 def test_answers_from_dspy_cache_are_counted_as_cache_hits(program: Any, engine: ScriptedEngine,
@@ -182,7 +182,7 @@ def test_answers_from_dspy_cache_are_counted_as_cache_hits(program: Any, engine:
     from dspy.clients.cache import Cache
 
     monkeypatch.setattr(dspy, "cache", Cache(enable_disk_cache=False, enable_memory_cache=True, disk_cache_dir=None))
-    adapter = DSPyOptimizable(program, lm=scripted_lm(engine=engine, cache=True))
+    adapter = DSPyAdapter(program, lm=scripted_lm(engine=engine, cache=True))
     first = adapter.evaluate(dataset, metric)
     second = adapter.evaluate(dataset, metric)
     assert len(engine.calls) == 8  # the second evaluation never reached the engine

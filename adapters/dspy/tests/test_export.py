@@ -10,13 +10,13 @@ import dspy
 import pytest
 
 import stacktune_dspy
-from stacktune_dspy import DSPyOptimizable
+from stacktune_dspy import DSPyAdapter
 from stacktune_dspy.testing import ScriptedEngine
 
 
 @pytest.fixture
-def configured(program: Any, trainset: list[Any]) -> DSPyOptimizable:
-    adapter = DSPyOptimizable(program, trainset=trainset, instructions={"*": ["Be brief."]},
+def configured(program: Any, trainset: list[Any]) -> DSPyAdapter:
+    adapter = DSPyAdapter(program, trainset=trainset, instructions={"*": ["Be brief."]},
                               lms={"local": {"model": "openai/smollm2", "api_base": "http://127.0.0.1:9/v1",
                                              "api_key": "local"}})
     space = adapter.extract_variables()
@@ -28,7 +28,7 @@ def configured(program: Any, trainset: list[Any]) -> DSPyOptimizable:
     })
 
 
-def test_to_native_is_an_independent_dspy_program(configured: DSPyOptimizable) -> None:
+def test_to_native_is_an_independent_dspy_program(configured: DSPyAdapter) -> None:
     native = configured.to_native()
     assert isinstance(native, dspy.Module) and native is not configured.program
     assert [name for name, _ in native.named_predictors()] == ["rewrite.predict", "answer"]
@@ -37,21 +37,21 @@ def test_to_native_is_an_independent_dspy_program(configured: DSPyOptimizable) -
 
 
 def test_to_native_gives_predictors_the_default_lm(program: Any, lm: dspy.LM) -> None:
-    native = DSPyOptimizable(program, lm=lm).to_native()
+    native = DSPyAdapter(program, lm=lm).to_native()
     assert native.rewrite.lm is lm and native.answer.predict.lm is lm
     assert program.rewrite.lm is None
 
 
-def test_context_applies_the_tuned_adapter(configured: DSPyOptimizable) -> None:
+def test_context_applies_the_tuned_adapter(configured: DSPyAdapter) -> None:
     native = configured.to_native()
     with stacktune_dspy.context(native):
         assert isinstance(dspy.settings.adapter, dspy.JSONAdapter)
-    plain = DSPyOptimizable(dspy.Predict("q -> a")).to_native()
+    plain = DSPyAdapter(dspy.Predict("q -> a")).to_native()
     with stacktune_dspy.context(plain):
         assert dspy.settings.adapter is None
 
 
-def test_save_load_round_trip(configured: DSPyOptimizable, qa_class: type, tmp_path: Path) -> None:
+def test_save_load_round_trip(configured: DSPyAdapter, qa_class: type, tmp_path: Path) -> None:
     path = tmp_path / "best.json"
     sidecar = stacktune_dspy.save(configured, path)
     assert sidecar == tmp_path / "best.stacktune.json" and path.exists()
@@ -80,7 +80,7 @@ def test_save_load_round_trip(configured: DSPyOptimizable, qa_class: type, tmp_p
 
 def test_loaded_program_behaves_like_the_exported_one(program: Any, trainset: list[Any], engine: ScriptedEngine,
                                                       lm: dspy.LM, qa_class: type, tmp_path: Path) -> None:
-    configured = DSPyOptimizable(program, trainset=trainset).apply_configuration(
+    configured = DSPyAdapter(program, trainset=trainset).apply_configuration(
         {"adapter": "xml", "answer.module": "predict", "answer.predict.demos": "pool", "answer.predict.n_demos": 2,
          "rewrite.temperature": 0.6})
     stacktune_dspy.save(configured, tmp_path / "p.json")
@@ -105,7 +105,7 @@ def test_frozen_predictors_survive_save_and_load(program: Any, lm: dspy.LM, tmp_
 
     qa = program.deepcopy()
     qa._compiled = True
-    adapter = DSPyOptimizable(outer_with(qa), instructions={"qa.rewrite": ["Rewrite tersely."]})
+    adapter = DSPyAdapter(outer_with(qa), instructions={"qa.rewrite": ["Rewrite tersely."]})
     configured = adapter.apply_configuration({"qa.rewrite.instructions": "Rewrite tersely.",
                                               "qa.answer.predict.temperature": 0.1})
     path = tmp_path / "outer.json"

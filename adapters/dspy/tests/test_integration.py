@@ -14,7 +14,7 @@ import pytest
 
 import stacktune
 import stacktune_dspy
-from stacktune_dspy import DSPyOptimizable, LMSpec
+from stacktune_dspy import DSPyAdapter, LMSpec
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +39,7 @@ def local_spec(server: Any, name: str, **kwargs: Any) -> LMSpec:
 
 def test_study_of_ten_trials_on_the_local_model(local_server: Any, tmp_path: Path) -> None:
     greedy = local_spec(local_server, "greedy", temperature=0.0, max_tokens=32)
-    adapter = DSPyOptimizable(
+    adapter = DSPyAdapter(
         dspy.Predict("question -> answer"), lm=greedy,
         lms={"greedy": greedy, "warm": local_spec(local_server, "warm", temperature=0.7, max_tokens=32)},
         trainset=examples(TRAIN), instructions={"*": ["Answer with the name of the city only."]},
@@ -74,14 +74,14 @@ def test_study_of_ten_trials_on_the_local_model(local_server: Any, tmp_path: Pat
     stacktune_dspy.save(native, path)
     loaded = stacktune_dspy.load(dspy.Predict("question -> answer"), path, allow_unsafe_lm_state=True,
                                  lm_kwargs={"api_key": "local"})
-    again = DSPyOptimizable(loaded).evaluate(dataset[:2], names_the_city)
+    again = DSPyAdapter(loaded).evaluate(dataset[:2], names_the_city)
     assert again.usage.calls >= 2 - again.n_failures and again.usage.input_tokens > 0
     assert stacktune_dspy.context(loaded) is not None
 
 
 def test_max_tokens_and_adapter_reach_the_server(local_server: Any) -> None:
     program = dspy.ChainOfThought("question -> answer")
-    adapter = DSPyOptimizable(program, lm=local_spec(local_server, "greedy", temperature=0.0), max_tokens=(8, 64))
+    adapter = DSPyAdapter(program, lm=local_spec(local_server, "greedy", temperature=0.0), max_tokens=(8, 64))
     short = adapter.apply_configuration({"predict.max_tokens": 8, "adapter": "json"})
     evaluation = short.evaluate(examples({"France": "Paris"}), names_the_city)
     assert evaluation.usage.calls >= 1

@@ -10,7 +10,7 @@ import pytest
 
 import stacktune
 from stacktune import NoAdapterFound, create_plugin_manager
-from stacktune_dspy import DSPyOptimizable, plugin
+from stacktune_dspy import DSPyAdapter, plugin
 
 
 def test_entry_point_is_registered() -> None:
@@ -22,7 +22,7 @@ def test_optimizable_wraps_any_dspy_module(program: Any) -> None:
     manager = create_plugin_manager()
     for target in (program, dspy.Predict("q -> a"), dspy.ChainOfThought("q -> a")):
         wrapped = stacktune.optimizable(target, manager=manager)
-        assert isinstance(wrapped, DSPyOptimizable) and wrapped.program is target
+        assert isinstance(wrapped, DSPyAdapter) and wrapped.program is target
 
 
 def test_hook_declines_other_targets(program: Any) -> None:
@@ -35,7 +35,7 @@ def test_hook_declines_other_targets(program: Any) -> None:
 
 
 def test_offline_study_through_the_plugin(program: Any, lm: dspy.LM, dataset: list[Any], metric: Any) -> None:
-    adapter = DSPyOptimizable(program, lm=lm, instructions={"*": ["Be brief."]})
+    adapter = DSPyAdapter(program, lm=lm, instructions={"*": ["Be brief."]})
     study = stacktune.create_study(storage=optuna.storages.InMemoryStorage(), objectives=("score", "tokens"), seed=1)
     study.optimize(adapter, dataset, metric, n_trials=6, n_jobs=2, max_concurrency=2)
     trials = study.completed_trials()

@@ -8,7 +8,7 @@ import dspy
 import pytest
 
 from stacktune import Categorical, Float, Int, Space
-from stacktune_dspy import DSPyOptimizable, LMSpec
+from stacktune_dspy import DSPyAdapter, LMSpec
 
 
 def kinds(space: Space) -> dict[str, str]:
@@ -16,7 +16,7 @@ def kinds(space: Space) -> dict[str, str]:
 
 
 def test_multi_predictor_program_with_cot_default_variables(program: Any, lm: dspy.LM) -> None:
-    space = DSPyOptimizable(program, lm=lm).extract_variables()
+    space = DSPyAdapter(program, lm=lm).extract_variables()
     assert kinds(space) == {
         "adapter": "categorical",
         "rewrite.module": "categorical",
@@ -47,7 +47,7 @@ def test_multi_predictor_program_with_cot_default_variables(program: Any, lm: ds
 
 def test_every_kind_of_variable_with_all_options(program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
     program.rewrite.demos = [trainset[0]]
-    adapter = DSPyOptimizable(
+    adapter = DSPyAdapter(
         program, lm=lm, trainset=trainset, instructions={"answer.predict": ["Answer with one word."], "*": ["Be brief."]},
         lms={"small": "openai/small", "big": {"model": "openai/big", "api_key": "sk-secret"}},
         demo_sets={"answer.predict": {"hand": [trainset[1]]}},
@@ -78,7 +78,7 @@ def test_every_kind_of_variable_with_all_options(program: Any, lm: dspy.LM, trai
 
 
 def test_space_json_round_trip_keeps_names_and_hides_secrets(program: Any, lm: dspy.LM) -> None:
-    adapter = DSPyOptimizable(program, lm=lm, lms={"big": {"model": "openai/big", "api_key": "sk-secret"}},
+    adapter = DSPyAdapter(program, lm=lm, lms={"big": {"model": "openai/big", "api_key": "sk-secret"}},
                               instructions={"*": ["Be brief."]})
     space = adapter.extract_variables()
     text = space.to_json()
@@ -93,7 +93,7 @@ def test_space_json_round_trip_keeps_names_and_hides_secrets(program: Any, lm: d
 def test_pool_keeps_only_examples_with_the_predictors_fields(program: Any, lm: dspy.LM) -> None:
     examples = [dspy.Example(question="q", answer="a"), dspy.Example(question="q", query="x", answer="a"),
                 dspy.Example(text="unrelated")]
-    adapter = DSPyOptimizable(program, lm=lm, trainset=examples, max_demos=8)
+    adapter = DSPyAdapter(program, lm=lm, trainset=examples, max_demos=8)
     space = adapter.extract_variables()
     assert space["rewrite.n_demos"].high == 1  # only the example with question+query fits question -> query
     assert space["answer.predict.n_demos"].high == 1  # only question+query(+answer) fits the answer step
@@ -101,7 +101,7 @@ def test_pool_keeps_only_examples_with_the_predictors_fields(program: Any, lm: d
 
 
 def test_lm_per_predictor_scope(program: Any, lm: dspy.LM) -> None:
-    space = DSPyOptimizable(program, lm=lm, lms=["openai/a", "openai/b"], lm_scope="predictor").extract_variables()
+    space = DSPyAdapter(program, lm=lm, lms=["openai/a", "openai/b"], lm_scope="predictor").extract_variables()
     assert "lm" not in space
     assert space["rewrite.lm"].keys == ("current", "openai/a", "openai/b")
     assert space["answer.predict.lm"].keys == ("current", "openai/a", "openai/b")
@@ -110,12 +110,12 @@ def test_lm_per_predictor_scope(program: Any, lm: dspy.LM) -> None:
 def test_current_lm_matching_a_spec_is_its_default(program: Any) -> None:
     small = dspy.LM("openai/small", api_base="http://127.0.0.1:9/v1", api_key="k")
     program.set_lm(small)
-    space = DSPyOptimizable(program, lms={"small": LMSpec.from_lm(small), "big": "openai/big"}).extract_variables()
+    space = DSPyAdapter(program, lms={"small": LMSpec.from_lm(small), "big": "openai/big"}).extract_variables()
     assert space["lm"].keys == ("small", "big")
     assert space["lm"].default == "small"
 
 
-def test_each_lm_choice_is_built_once_per_plan(program: Any, lm: dspy.LM, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_lm_choice_is_built_once_per_knob_map(program: Any, lm: dspy.LM, monkeypatch: pytest.MonkeyPatch) -> None:
     built: list[str] = []
     build = LMSpec.build
 
@@ -124,14 +124,14 @@ def test_each_lm_choice_is_built_once_per_plan(program: Any, lm: dspy.LM, monkey
         return build(self)
 
     monkeypatch.setattr(LMSpec, "build", counting_build)
-    space = DSPyOptimizable(program, lm=lm, lms=["openai/a", "openai/b"]).extract_variables()
+    space = DSPyAdapter(program, lm=lm, lms=["openai/a", "openai/b"]).extract_variables()
     assert "rewrite.temperature" in space and "answer.predict.temperature" in space
     assert built == ["openai/a", "openai/b"]  # asked what each takes once, not once per predictor
 
 
 def test_current_settings_are_defaults_and_widen_the_range(program: Any, lm: dspy.LM) -> None:
     program.rewrite.config = {"temperature": 1.9, "max_tokens": 8}
-    space = DSPyOptimizable(program, lm=lm).extract_variables()
+    space = DSPyAdapter(program, lm=lm).extract_variables()
     temperature = space["rewrite.temperature"]
     assert isinstance(temperature, Float)
     assert (temperature.low, temperature.high, temperature.default) == (0.0, 1.9, 1.9)
@@ -145,12 +145,12 @@ def test_settings_the_lm_does_not_support_are_skipped(program: Any) -> None:
         def supported_params(self) -> set[str]:
             return {"temperature", "max_tokens"}
 
-    space = DSPyOptimizable(program, lm=NoTopP("fake/model")).extract_variables()
+    space = DSPyAdapter(program, lm=NoTopP("fake/model")).extract_variables()
     assert "rewrite.temperature" in space and "rewrite.top_p" not in space
 
 
 def test_settings_and_adapters_can_be_turned_off(program: Any, lm: dspy.LM) -> None:
-    space = DSPyOptimizable(program, lm=lm, adapters=(), temperature=None, max_tokens=None, top_p=None,
+    space = DSPyAdapter(program, lm=lm, adapters=(), temperature=None, max_tokens=None, top_p=None,
                             swap_modules=False).extract_variables()
     # Without swaps, the CoT's reasoning description is still a knob (unconditional).
     assert kinds(space) == {"answer.predict.reasoning": "categorical"}
@@ -164,7 +164,7 @@ def test_instruction_proposer_is_called_once_per_predictor(program: Any, lm: dsp
         calls.append(path)
         return [f"Proposed for {predictor.signature.signature}"]
 
-    adapter = DSPyOptimizable(program, lm=lm, instruction_proposer=propose)
+    adapter = DSPyAdapter(program, lm=lm, instruction_proposer=propose)
     space = adapter.extract_variables()
     adapter.apply_configuration({}).extract_variables()
     assert calls == ["rewrite", "answer.predict"]
@@ -175,7 +175,7 @@ def test_frozen_predictors_are_variables_flagged_in_descriptions(program: Any, l
     outer = dspy.Module()
     program._compiled = True
     outer.qa = program
-    space = DSPyOptimizable(outer, lm=lm).extract_variables()
+    space = DSPyAdapter(outer, lm=lm).extract_variables()
     assert "qa.rewrite.temperature" in space and "qa.answer.predict.temperature" in space
     description = space["qa.answer.predict.temperature"].description or ""
     assert "frozen by an earlier DSPy optimizer" in description
@@ -191,16 +191,16 @@ def test_frozen_predictors_are_variables_flagged_in_descriptions(program: Any, l
 ])
 def test_bad_options_are_rejected_with_the_culprit(program: Any, options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        DSPyOptimizable(program, **options)
+        DSPyAdapter(program, **options)
 
 
 def test_bad_candidates_are_rejected_naming_the_predictor(program: Any, lm: dspy.LM) -> None:
     with pytest.raises(ValueError, match="'rewrite'"):
-        DSPyOptimizable(program, lm=lm, instructions={"rewrite": [""]}).extract_variables()
+        DSPyAdapter(program, lm=lm, instructions={"rewrite": [""]}).extract_variables()
     with pytest.raises(ValueError, match="reserved"):
-        DSPyOptimizable(program, lm=lm, demo_sets={"rewrite": {"pool": []}}).extract_variables()
+        DSPyAdapter(program, lm=lm, demo_sets={"rewrite": {"pool": []}}).extract_variables()
 
 
 def test_not_a_module_is_refused() -> None:
     with pytest.raises(TypeError, match="dspy.Module instance"):
-        DSPyOptimizable(dspy.Predict)  # type: ignore[arg-type]
+        DSPyAdapter(dspy.Predict)  # type: ignore[arg-type]

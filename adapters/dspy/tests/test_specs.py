@@ -6,7 +6,7 @@ import dspy
 import pytest
 
 from stacktune_dspy import LMSpec
-from stacktune_dspy.specs import as_spec, spec_choices
+from stacktune_dspy._specs import as_spec, spec_choices
 
 
 def test_spec_round_trips_through_a_built_lm() -> None:

@@ -19,7 +19,7 @@ from langchain_core.runnables import (
 from langchain_openai import ChatOpenAI
 
 from stacktune import InvalidConfiguration, SupportsExport, optimizable
-from stacktune_langchain import LangChainOptimizable
+from stacktune_langchain import LangChainAdapter
 from stacktune_langchain.testing import QuizChatModel
 
 from .conftest import CAREFUL, SYSTEM, quiz_prompt
@@ -32,7 +32,7 @@ def fingerprint(runnable: Runnable[Any, Any]) -> str:
     return repr(runnable)
 
 
-def key_of(adapter: LangChainOptimizable, name: str, text: str) -> Any:
+def key_of(adapter: LangChainAdapter, name: str, text: str) -> Any:
     variable = adapter.extract_variables()[name]
     return next(k for k, v in variable.choices.items() if v == text)  # type: ignore[union-attr]
 
@@ -40,7 +40,7 @@ def key_of(adapter: LangChainOptimizable, name: str, text: str) -> Any:
 def test_undeclared_knobs_change_a_copy_and_the_answer(simple_chain: Runnable[Any, Any]) -> None:
     before = fingerprint(simple_chain)
     model = simple_chain.steps[1]  # type: ignore[attr-defined]
-    adapter = LangChainOptimizable(simple_chain, prompts={"step0.prompt.system": [CAREFUL]})
+    adapter = LangChainAdapter(simple_chain, prompts={"step0.prompt.system": [CAREFUL]})
     assert simple_chain.invoke(QUESTION) == "The answer is 6."
     tuned = adapter.apply_configuration({"step1.model.temperature": 0.2,
                                          "step0.prompt.system": key_of(adapter, "step0.prompt.system", CAREFUL)})
@@ -55,7 +55,7 @@ def test_undeclared_knobs_change_a_copy_and_the_answer(simple_chain: Runnable[An
 
 def test_declared_knobs_go_through_with_config(mixed_chain: Runnable[Any, Any]) -> None:
     before = fingerprint(mixed_chain)
-    adapter = LangChainOptimizable(mixed_chain)
+    adapter = LangChainAdapter(mixed_chain)
     assert adapter.to_native() is mixed_chain
     tuned = adapter.apply_configuration({"style": "careful", "llm==quiz/temperature": 0.3})
     native = tuned.to_native()
@@ -69,7 +69,7 @@ def test_declared_knobs_go_through_with_config(mixed_chain: Runnable[Any, Any]) 
 
 def test_alternative_choice_and_its_undeclared_knob(mixed_chain: Runnable[Any, Any]) -> None:
     knob = "draft.step1.llm==cold.model.max_tokens"
-    adapter = LangChainOptimizable(mixed_chain, bounds={knob: (1, 64)})  # short answers: below the catalogue's 16
+    adapter = LangChainAdapter(mixed_chain, bounds={knob: (1, 64)})  # short answers: below the catalogue's 16
     tuned = adapter.apply_configuration({"llm": "cold", knob: 2})
     native = tuned.to_native()
     draft = native.bound.steps__["draft"]  # type: ignore[attr-defined]
@@ -87,7 +87,7 @@ def test_alternative_choice_and_its_undeclared_knob(mixed_chain: Runnable[Any, A
 ])
 def test_typos_and_invalid_values_are_rejected(simple_chain: Runnable[Any, Any], configuration: dict[str, Any],
                                                culprit: str) -> None:
-    adapter = LangChainOptimizable(simple_chain)
+    adapter = LangChainAdapter(simple_chain)
     with pytest.raises(InvalidConfiguration) as info:
         adapter.apply_configuration(configuration)
     assert info.value.variable == culprit
@@ -96,18 +96,18 @@ def test_typos_and_invalid_values_are_rejected(simple_chain: Runnable[Any, Any],
 def test_typo_in_a_declared_key_is_rejected_unlike_with_config(mixed_chain: Runnable[Any, Any]) -> None:
     mixed_chain.with_config(configurable={"stlye": "careful"})  # LangChain itself says nothing
     with pytest.raises(InvalidConfiguration, match="stlye.*unknown variable"):
-        LangChainOptimizable(mixed_chain).apply_configuration({"stlye": "careful"})
+        LangChainAdapter(mixed_chain).apply_configuration({"stlye": "careful"})
     with pytest.raises(InvalidConfiguration, match="'style'.*unknown choice"):
-        LangChainOptimizable(mixed_chain).apply_configuration({"style": "carefull"})
+        LangChainAdapter(mixed_chain).apply_configuration({"style": "carefull"})
 
 
 def test_inactive_conditional_knob_is_rejected(mixed_chain: Runnable[Any, Any]) -> None:
     with pytest.raises(InvalidConfiguration, match="inactive"):
-        LangChainOptimizable(mixed_chain).apply_configuration({"llm==quiz/temperature": 0.1, "llm": "cold"})
+        LangChainAdapter(mixed_chain).apply_configuration({"llm==quiz/temperature": 0.1, "llm": "cold"})
 
 
 def test_extract_after_apply_shows_applied_values(mixed_chain: Runnable[Any, Any]) -> None:
-    adapter = LangChainOptimizable(mixed_chain)
+    adapter = LangChainAdapter(mixed_chain)
     configuration = {"style": "careful", "review.step1.model.temperature": 1.5, "review.step1.model.max_tokens": 32}
     tuned = adapter.apply_configuration(configuration)
     space = tuned.extract_variables()
@@ -120,7 +120,7 @@ def test_extract_after_apply_shows_applied_values(mixed_chain: Runnable[Any, Any
 
 
 def test_defaults_behave_like_the_original(mixed_chain: Runnable[Any, Any]) -> None:
-    adapter = LangChainOptimizable(mixed_chain)
+    adapter = LangChainAdapter(mixed_chain)
     defaults = adapter.extract_variables().defaults()
     native = adapter.apply_configuration(defaults).to_native()
     draft = RunnableParallel(draft=mixed_chain.steps__["draft"])  # type: ignore[attr-defined]
@@ -129,7 +129,7 @@ def test_defaults_behave_like_the_original(mixed_chain: Runnable[Any, Any]) -> N
 
 def test_switching_models_keeps_the_node_parameters(simple_chain: Runnable[Any, Any]) -> None:
     big = QuizChatModel(model_name="big", temperature=1.0)
-    adapter = LangChainOptimizable(simple_chain, models={"big": big})
+    adapter = LangChainAdapter(simple_chain, models={"big": big})
     tuned = adapter.apply_configuration({"step1.model": "big", "step1.model.top_p": 0.5})
     chosen = tuned.to_native().steps[1]  # type: ignore[attr-defined]
     assert (chosen.model_name, chosen.temperature, chosen.top_p) == ("big", 0.7, 0.5)
@@ -140,7 +140,7 @@ def test_switching_models_keeps_the_node_parameters(simple_chain: Runnable[Any, 
 def test_binding_kwargs_are_updated_where_they_live() -> None:
     model = QuizChatModel(temperature=0.2)
     chain = quiz_prompt() | model.bind(temperature=0.9, stop=["\n"])
-    tuned = LangChainOptimizable(chain).apply_configuration({"step1.model.temperature": 0.1,
+    tuned = LangChainAdapter(chain).apply_configuration({"step1.model.temperature": 0.1,
                                                              "step1.model.top_p": 0.4})
     binding = tuned.to_native().steps[1]  # type: ignore[attr-defined]
     assert isinstance(binding, RunnableBinding)
@@ -152,7 +152,7 @@ def test_branches_and_fallbacks_are_rebuilt(openai_model: ChatOpenAI) -> None:
     slow = QuizChatModel(model_name="slow").with_fallbacks([openai_model])
     branch = RunnableBranch((RunnableLambda(lambda x: "!" in x["question"]), quiz_prompt() | QuizChatModel()),
                             quiz_prompt() | slow)
-    tuned = LangChainOptimizable(branch).apply_configuration({
+    tuned = LangChainAdapter(branch).apply_configuration({
         "default.step1.primary.model.temperature": 0.4, "default.step1.fallback0.model.temperature": 0.0})
     native = tuned.to_native()
     fallbacks = native.default.steps[1]  # type: ignore[attr-defined]
@@ -164,18 +164,18 @@ def test_branches_and_fallbacks_are_rebuilt(openai_model: ChatOpenAI) -> None:
 def test_prompt_template_text_is_replaced() -> None:
     prompt = PromptTemplate.from_template("{question}")
     chain = prompt | QuizChatModel(temperature=0.1)
-    adapter = LangChainOptimizable(chain, prompts=["Be careful. {question}"])
+    adapter = LangChainAdapter(chain, prompts=["Be careful. {question}"])
     native = adapter.apply_configuration({"step0.prompt": "Be careful. {question}"}).to_native()
     assert native.steps[0].template == "Be careful. {question}"  # type: ignore[attr-defined]
     assert native.invoke(QUESTION).text == "The answer is 5." and chain.invoke(QUESTION).text == "The answer is 6."
     with pytest.raises(InvalidConfiguration, match=r"candidate #1 uses \['hint'\]"):
-        LangChainOptimizable(chain, prompts=["Be careful. {question}", "Careful with {question} ({hint})"])
+        LangChainAdapter(chain, prompts=["Be careful. {question}", "Careful with {question} ({hint})"])
 
 
 def test_chat_prompt_text_change_recomputes_inputs() -> None:
     prompt = quiz_prompt().partial(hint="think")
     chain = prompt | QuizChatModel(temperature=0.1)
-    adapter = LangChainOptimizable(chain, prompts={"step0.prompt.system": ["Be careful, {hint}."]})
+    adapter = LangChainAdapter(chain, prompts={"step0.prompt.system": ["Be careful, {hint}."]})
     key = key_of(adapter, "step0.prompt.system", "Be careful, {hint}.")
     native = adapter.apply_configuration({"step0.prompt.system": key}).to_native()
     new_prompt = native.steps[0]  # type: ignore[attr-defined]
@@ -189,7 +189,7 @@ def test_multi_option_field_is_reassembled() -> None:
     model = QuizChatModel().configurable_fields(
         tags=ConfigurableFieldMultiOption(id="stops", options={"dot": ".", "nl": "\n"}, default=["nl"]),
     )
-    adapter = LangChainOptimizable(model, undeclared=False)
+    adapter = LangChainAdapter(model, undeclared=False)
     native = adapter.apply_configuration({"stops[dot]": True}).to_native()
     assert native.config["configurable"] == {"stops": ["dot", "nl"]}  # type: ignore[attr-defined]
     native = adapter.apply_configuration({"stops[nl]": False}).to_native()
@@ -198,29 +198,29 @@ def test_multi_option_field_is_reassembled() -> None:
 
 def test_values_already_bound_with_config_are_the_current_ones(mixed_chain: Runnable[Any, Any]) -> None:
     bound = mixed_chain.with_config(configurable={"style": "careful"})
-    adapter = LangChainOptimizable(bound)
+    adapter = LangChainAdapter(bound)
     assert adapter.extract_variables()["style"].default == "careful"
     native = adapter.apply_configuration({"llm": "cold"}).to_native()
     assert native.config["configurable"] == {"style": "careful", "llm": "cold"}  # type: ignore[attr-defined]
 
 
-def test_declared_choices_pass_the_chosen_object() -> None:
+def test_declared_candidates_pass_the_chosen_object() -> None:
     model = QuizChatModel(model_name="a").configurable_fields(model_name=ConfigurableField(id="name"))
-    adapter = LangChainOptimizable(model, choices={"name": {"small": "a", "large": "b"}})
+    adapter = LangChainAdapter(model, candidates={"name": {"small": "a", "large": "b"}})
     native = adapter.apply_configuration({"name": "large"}).to_native()
     assert native.config["configurable"] == {"name": "b"}  # type: ignore[attr-defined]
 
 
 def test_export_through_the_plugin_and_protocol(simple_chain: Runnable[Any, Any]) -> None:
     adapter = optimizable(simple_chain)
-    assert isinstance(adapter, LangChainOptimizable) and isinstance(adapter, SupportsExport)
+    assert isinstance(adapter, LangChainAdapter) and isinstance(adapter, SupportsExport)
     native = adapter.apply_configuration({"step1.model.temperature": 0.0}).to_native()  # type: ignore[attr-defined]
     assert isinstance(native, Runnable) and native.steps[1].temperature == 0.0
 
 
 def test_unset_knobs_stay_unset_unless_configured(openai_model: ChatOpenAI) -> None:
     chain = quiz_prompt() | openai_model
-    adapter = LangChainOptimizable(chain)
+    adapter = LangChainAdapter(chain)
     space = adapter.extract_variables()
     same = adapter.apply_configuration(space.defaults()).to_native().steps[1]  # type: ignore[attr-defined]
     assert (same.top_p, same.max_tokens, same.temperature) == (None, None, 0.3)
@@ -236,7 +236,7 @@ def test_constraints_reject_combinations(simple_chain: Runnable[Any, Any]) -> No
             return "careful answers need a low temperature"
         return None
 
-    adapter = LangChainOptimizable(simple_chain, prompts={"step0.prompt.system": {"careful": CAREFUL}},
+    adapter = LangChainAdapter(simple_chain, prompts={"step0.prompt.system": {"careful": CAREFUL}},
                                    constraints=[cool_when_careful])
     assert adapter.extract_variables().constraint_names == ("cool_when_careful",)
     with pytest.raises(InvalidConfiguration, match="cool_when_careful.*low temperature"):
@@ -246,6 +246,6 @@ def test_constraints_reject_combinations(simple_chain: Runnable[Any, Any]) -> No
 
 def test_copies_do_not_keep_the_originals_cached_serialization(openai_model: ChatOpenAI) -> None:
     assert openai_model._serialized["kwargs"]["temperature"] == 0.3  # cached, as after a first call
-    native = LangChainOptimizable(openai_model).apply_configuration({"model.temperature": 1.1}).to_native()
+    native = LangChainAdapter(openai_model).apply_configuration({"model.temperature": 1.1}).to_native()
     assert native._serialized["kwargs"]["temperature"] == 1.1  # what callbacks and tracers are shown
     assert openai_model._serialized["kwargs"]["temperature"] == 0.3

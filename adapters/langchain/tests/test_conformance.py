@@ -11,7 +11,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import ConfigurableField
 
 from stacktune_conformance import OptimizableTests
-from stacktune_langchain import LangChainOptimizable
+from stacktune_langchain import LangChainAdapter
 from stacktune_langchain.testing import QuizChatModel, quiz_dataset, quiz_metric
 
 
@@ -24,13 +24,13 @@ def not_too_hot(configuration: Mapping[str, Any]) -> str | None:
 
 class TestLangChainAdapter(OptimizableTests):
     @pytest.fixture
-    def optimizable(self) -> LangChainOptimizable:
+    def optimizable(self) -> LangChainAdapter:
         model = QuizChatModel(fail_on="boom").configurable_fields(
             temperature=ConfigurableField(id="temperature"),
         ).configurable_alternatives(ConfigurableField(id="llm"), default_key="quiz", prefix_keys=True,
                                     cold=QuizChatModel(model_name="cold", temperature=0.1, fail_on="boom"))
         prompt = ChatPromptTemplate([("system", "You answer sums."), ("human", "{question}")])
-        return LangChainOptimizable(prompt | model | StrOutputParser(),
+        return LangChainAdapter(prompt | model | StrOutputParser(),
                                     prompts={"step0.prompt.system": ["Be careful: you answer sums."]},
                                     constraints=[not_too_hot])
 

@@ -14,7 +14,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from stacktune import Price, SupportsAsyncEvaluate, UsageMeter, call_cost, metering
-from stacktune_langchain import LangChainOptimizable, UsageCallbackHandler
+from stacktune_langchain import LangChainAdapter, UsageCallbackHandler
 from stacktune_langchain.testing import QuizChatModel, quiz_dataset, quiz_metric
 
 from .conftest import CAREFUL, quiz_prompt
@@ -39,7 +39,7 @@ class Counter:
 
 def test_scores_and_usage_add_up(simple_chain: Runnable[Any, Any]) -> None:
     dataset = quiz_dataset(5)
-    adapter = LangChainOptimizable(simple_chain, prompts={"step0.prompt.system": [CAREFUL]})
+    adapter = LangChainAdapter(simple_chain, prompts={"step0.prompt.system": [CAREFUL]})
     seen: list[tuple[int, float]] = []
     evaluation = adapter.evaluate(dataset, quiz_metric, on_result=lambda i, s: seen.append((i, s)))
     assert evaluation.scores == (0.0,) * 5 and evaluation.is_consistent()
@@ -58,7 +58,7 @@ def test_usage_without_model_name_is_still_counted() -> None:
     chain = quiz_prompt() | QuizChatModel(model_name="")
     dataset = quiz_dataset(3)
     with get_usage_metadata_callback() as langchain_counter:
-        evaluation = LangChainOptimizable(chain).evaluate(dataset, quiz_metric)
+        evaluation = LangChainAdapter(chain).evaluate(dataset, quiz_metric)
     assert langchain_counter.usage_metadata == {}  # LangChain's own helper lost it all
     assert (evaluation.usage.input_tokens, evaluation.usage.output_tokens) == expected_tokens(dataset)
 
@@ -73,13 +73,13 @@ class LegacyUsageModel(QuizChatModel):
 
 
 def test_usage_from_llm_output_token_usage() -> None:
-    evaluation = LangChainOptimizable(quiz_prompt() | LegacyUsageModel()).evaluate(quiz_dataset(2), quiz_metric)
+    evaluation = LangChainAdapter(quiz_prompt() | LegacyUsageModel()).evaluate(quiz_dataset(2), quiz_metric)
     assert (evaluation.usage.calls, evaluation.usage.input_tokens, evaluation.usage.output_tokens) == (2, 22, 6)
 
 
 def test_prices_give_a_cost() -> None:
     dataset = quiz_dataset(2)
-    adapter = LangChainOptimizable(quiz_prompt() | QuizChatModel(), prices={"quiz": Price(1.0, 2.0)})
+    adapter = LangChainAdapter(quiz_prompt() | QuizChatModel(), prices={"quiz": Price(1.0, 2.0)})
     usage = adapter.evaluate(dataset, quiz_metric).usage
     inputs, outputs = expected_tokens(dataset)
     assert usage.cost_usd == pytest.approx((inputs * 1.0 + outputs * 2.0) / 1e6) and usage.unpriced_calls == 0
@@ -87,7 +87,7 @@ def test_prices_give_a_cost() -> None:
 
 def test_a_known_model_is_priced_from_the_shared_table() -> None:
     dataset = quiz_dataset(2)
-    usage = LangChainOptimizable(quiz_prompt() | QuizChatModel(model_name="gpt-4o-mini")).evaluate(
+    usage = LangChainAdapter(quiz_prompt() | QuizChatModel(model_name="gpt-4o-mini")).evaluate(
         dataset, quiz_metric).usage
     inputs, outputs = expected_tokens(dataset)
     assert usage.unpriced_calls == 0 and usage.cost_usd > 0
@@ -97,12 +97,12 @@ def test_a_known_model_is_priced_from_the_shared_table() -> None:
 
 def test_prices_must_be_price_values() -> None:
     with pytest.raises(TypeError, match=r"prices\['quiz'\] must be a stacktune.pricing.Price"):
-        LangChainOptimizable(QuizChatModel(), prices={"quiz": (1.0, 2.0)})  # type: ignore[dict-item]
+        LangChainAdapter(QuizChatModel(), prices={"quiz": (1.0, 2.0)})  # type: ignore[dict-item]
 
 
 def test_cache_hits_are_counted() -> None:
     dataset = quiz_dataset(3)
-    adapter = LangChainOptimizable(quiz_prompt() | QuizChatModel(cache=InMemoryCache()))
+    adapter = LangChainAdapter(quiz_prompt() | QuizChatModel(cache=InMemoryCache()))
     first = adapter.evaluate(dataset, quiz_metric).usage
     second = adapter.evaluate(dataset, quiz_metric).usage
     assert first.cache_hits == 0 and second.cache_hits == 3
@@ -112,7 +112,7 @@ def test_cache_hits_are_counted() -> None:
 def test_failures_are_counted_and_do_not_stop_the_rest() -> None:
     dataset = quiz_dataset(4)
     chain = quiz_prompt() | QuizChatModel(fail_on=dataset[1]["question"], temperature=0.1)
-    evaluation = LangChainOptimizable(chain).evaluate(dataset, quiz_metric)
+    evaluation = LangChainAdapter(chain).evaluate(dataset, quiz_metric)
     assert evaluation.n_failures == 1 and evaluation.failures[0].index == 1
     assert evaluation.failures[0].error_type == "ValueError"
     assert evaluation.usage.calls == 4  # the failed call is a call too
@@ -125,14 +125,14 @@ def test_failing_metric_is_a_failure(simple_chain: Runnable[Any, Any]) -> None:
             raise KeyError("no")
         return 1.0
 
-    evaluation = LangChainOptimizable(simple_chain).evaluate(quiz_dataset(3), metric)
+    evaluation = LangChainAdapter(simple_chain).evaluate(quiz_dataset(3), metric)
     assert evaluation.scores == (0.0, 1.0, 1.0) and evaluation.n_failures == 1
 
 
 def test_concurrency_gives_the_same_scores() -> None:
     dataset = quiz_dataset(8)
     chain = quiz_prompt() | QuizChatModel(temperature=0.1, fail_on=dataset[5]["question"])
-    adapter = LangChainOptimizable(chain, prompts={"step0.prompt.system": {"careful": CAREFUL}})
+    adapter = LangChainAdapter(chain, prompts={"step0.prompt.system": {"careful": CAREFUL}})
     mixed = [dict(ex, question=ex["question"] + (" careful" if i % 2 else "")) for i, ex in enumerate(dataset)]
     sequential = adapter.evaluate(mixed, quiz_metric)
     parallel = adapter.evaluate(mixed, quiz_metric, max_concurrency=4)
@@ -142,7 +142,7 @@ def test_concurrency_gives_the_same_scores() -> None:
 
 def test_on_result_raising_stops_the_evaluation() -> None:
     counter = Counter()
-    adapter = LangChainOptimizable(RunnableLambda(counter) | quiz_prompt() | QuizChatModel())
+    adapter = LangChainAdapter(RunnableLambda(counter) | quiz_prompt() | QuizChatModel())
 
     def stop(index: int, score: float) -> None:
         if index == 1:
@@ -156,13 +156,13 @@ def test_on_result_raising_stops_the_evaluation() -> None:
 def test_usage_reaches_the_study_meter(simple_chain: Runnable[Any, Any]) -> None:
     meter = UsageMeter()
     with metering(meter):
-        LangChainOptimizable(simple_chain).evaluate(quiz_dataset(3), quiz_metric, max_concurrency=2)
+        LangChainAdapter(simple_chain).evaluate(quiz_dataset(3), quiz_metric, max_concurrency=2)
     assert meter.total.calls == 3 and meter.total.total_tokens > 0
 
 
 def test_input_of_maps_examples_to_inputs(simple_chain: Runnable[Any, Any]) -> None:
     dataset = [("What is 1 + 1?", 2), ("What is 2 + 2?", 4)]
-    adapter = LangChainOptimizable(simple_chain, input_of=lambda ex: {"question": ex[0]})
+    adapter = LangChainAdapter(simple_chain, input_of=lambda ex: {"question": ex[0]})
     evaluation = adapter.evaluate(dataset, lambda ex, out: str(ex[1] + 1) in out)
     assert evaluation.scores == (1.0, 1.0)
 
@@ -172,7 +172,7 @@ def test_input_of_maps_examples_to_inputs(simple_chain: Runnable[Any, Any]) -> N
 def test_aevaluate_matches_evaluate() -> None:
     dataset = quiz_dataset(6)
     chain = quiz_prompt() | QuizChatModel(temperature=0.1, fail_on=dataset[2]["question"])
-    adapter = LangChainOptimizable(chain)
+    adapter = LangChainAdapter(chain)
     assert isinstance(adapter, SupportsAsyncEvaluate)
     mixed = [dict(ex, question=ex["question"] + (" careful" if i % 2 else "")) for i, ex in enumerate(dataset)]
     seen: list[int] = []
@@ -189,7 +189,7 @@ def test_aevaluate_matches_evaluate() -> None:
 
 def test_aevaluate_stops_when_on_result_raises() -> None:
     counter = Counter()
-    adapter = LangChainOptimizable(RunnableLambda(counter) | quiz_prompt() | QuizChatModel())
+    adapter = LangChainAdapter(RunnableLambda(counter) | quiz_prompt() | QuizChatModel())
 
     def stop(index: int, score: float) -> None:
         raise RuntimeError("pruned")
@@ -201,7 +201,7 @@ def test_aevaluate_stops_when_on_result_raises() -> None:
 
 def test_aevaluate_rejects_bad_concurrency(simple_chain: Runnable[Any, Any]) -> None:
     with pytest.raises(ValueError, match="max_concurrency"):
-        asyncio.run(LangChainOptimizable(simple_chain).aevaluate(quiz_dataset(1), quiz_metric, max_concurrency=0))
+        asyncio.run(LangChainAdapter(simple_chain).aevaluate(quiz_dataset(1), quiz_metric, max_concurrency=0))
 
 
 def test_handler_counts_errors_as_calls() -> None:

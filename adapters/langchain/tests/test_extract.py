@@ -21,7 +21,7 @@ from langchain_openai import ChatOpenAI
 from pydantic import Field
 
 from stacktune import Categorical, Float, Int, InvalidConfiguration, InvalidVariable, Space
-from stacktune_langchain import LangChainOptimizable
+from stacktune_langchain import LangChainAdapter
 from stacktune_langchain.testing import QuizChatModel
 
 from .conftest import CAREFUL, DUMMY_URL, SYSTEM, quiz_prompt
@@ -32,7 +32,7 @@ def kinds(space: Space) -> dict[str, str]:
 
 
 def test_mixed_chain_finds_declared_and_undeclared_knobs(mixed_chain: Runnable[Any, Any]) -> None:
-    space = LangChainOptimizable(mixed_chain).extract_variables()
+    space = LangChainAdapter(mixed_chain).extract_variables()
     assert kinds(space) == {
         # declared: alternatives, prefixed configurable fields of each alternative
         "llm": "categorical",
@@ -60,7 +60,7 @@ def test_mixed_chain_finds_declared_and_undeclared_knobs(mixed_chain: Runnable[A
 
 
 def test_declared_bounds_come_from_annotation_and_known_ranges(mixed_chain: Runnable[Any, Any]) -> None:
-    space = LangChainOptimizable(mixed_chain).extract_variables()
+    space = LangChainAdapter(mixed_chain).extract_variables()
     temperature, top_p = space["llm==quiz/temperature"], space["llm==quiz/top_p"]
     assert isinstance(temperature, Float) and (temperature.low, temperature.high) == (0.0, 1.5)  # the catalogue's
     assert temperature.default == 0.7 and temperature.description == "sampling temperature"
@@ -69,7 +69,7 @@ def test_declared_bounds_come_from_annotation_and_known_ranges(mixed_chain: Runn
 
 
 def test_prefixed_and_nested_knobs_are_conditional_on_their_alternative(mixed_chain: Runnable[Any, Any]) -> None:
-    space = LangChainOptimizable(mixed_chain).extract_variables()
+    space = LangChainAdapter(mixed_chain).extract_variables()
     assert space["llm==quiz/temperature"].when == {"llm": ("quiz",)}
     assert space["draft.step1.llm==cold.model.temperature"].when == {"llm": ("cold",)}
     assert space["draft.step0.style==careful.prompt.system"].when == {"style": ("careful",)}
@@ -79,7 +79,7 @@ def test_prefixed_and_nested_knobs_are_conditional_on_their_alternative(mixed_ch
 
 
 def test_undeclared_chat_openai_sampling_parameters(openai_model: ChatOpenAI) -> None:
-    space = LangChainOptimizable(quiz_prompt() | openai_model).extract_variables()
+    space = LangChainAdapter(quiz_prompt() | openai_model).extract_variables()
     temperature, top_p, max_tokens = (space[f"step1.model.{p}"] for p in ("temperature", "top_p", "max_tokens"))
     assert isinstance(temperature, Float) and (temperature.low, temperature.high, temperature.default) == (0, 1.5, 0.3)
     # unset (None) on the model: the catalogue's stand-in defaults, which change nothing
@@ -91,7 +91,7 @@ def test_undeclared_chat_openai_sampling_parameters(openai_model: ChatOpenAI) ->
 def test_two_models_never_collide(openai_model: ChatOpenAI) -> None:
     chain = quiz_prompt() | openai_model | StrOutputParser() | (lambda text: {"question": text}) \
         | quiz_prompt() | QuizChatModel()
-    space = LangChainOptimizable(chain).extract_variables()
+    space = LangChainAdapter(chain).extract_variables()
     assert space["step1.model.temperature"].default == 0.3
     assert space["step5.model.temperature"].default == 0.7
     assert "step4.prompt.system" in space and "step0.prompt.system" in space
@@ -99,13 +99,13 @@ def test_two_models_never_collide(openai_model: ChatOpenAI) -> None:
 
 def test_max_tokens_bound_from_model_profile() -> None:
     model = QuizChatModel(profile={"max_output_tokens": 256}, max_tokens=64)
-    space = LangChainOptimizable(model).extract_variables()
+    space = LangChainAdapter(model).extract_variables()
     assert (space["model.max_tokens"].low, space["model.max_tokens"].high) == (16, 256)
     assert space["model.max_tokens"].default == 64
 
 
 def test_guessed_bounds_widen_to_hold_the_current_value() -> None:
-    space = LangChainOptimizable(QuizChatModel(max_tokens=5000)).extract_variables()
+    space = LangChainAdapter(QuizChatModel(max_tokens=5000)).extract_variables()
     assert space["model.max_tokens"].high == 5000 and space["model.max_tokens"].default == 5000
 
 
@@ -113,7 +113,7 @@ def test_field_ge_le_bounds_on_a_model_subclass() -> None:
     class Bounded(QuizChatModel):
         temperature: float = Field(default=0.4, ge=0.2, le=1.2)
 
-    space = LangChainOptimizable(Bounded()).extract_variables()
+    space = LangChainAdapter(Bounded()).extract_variables()
     assert (space["model.temperature"].low, space["model.temperature"].high) == (0.2, 1.2)
 
 
@@ -122,7 +122,7 @@ def test_declared_field_bounds_from_pydantic_field() -> None:
         top_p: float = Field(default=0.5, ge=0.05, le=0.95)
 
     chain = Bounded().configurable_fields(top_p=ConfigurableField(id="nucleus"))
-    space = LangChainOptimizable(chain).extract_variables()
+    space = LangChainAdapter(chain).extract_variables()
     # the catalogue's 0.1..1.0, narrowed to what the field accepts (0.05..0.95)
     assert (space["nucleus"].low, space["nucleus"].high, space["nucleus"].default) == (0.1, 0.95, 0.5)
     assert "model.top_p" not in space  # declared: not exposed a second time
@@ -136,7 +136,7 @@ def test_single_and_multi_option_fields() -> None:
     model = QuizChatModel().configurable_fields(
         tags=ConfigurableFieldMultiOption(id="tags", options={"a": "a", "b": "b"}, default=["a"]),
     )
-    space = LangChainOptimizable(prompt | model).extract_variables()
+    space = LangChainAdapter(prompt | model).extract_variables()
     template = space["template"]
     assert isinstance(template, Categorical) and template.keys == ("plain", "careful") and template.default == "plain"
     assert space["tags[a]"].default is True and space["tags[b]"].default is False
@@ -152,7 +152,7 @@ def test_runtime_keys_are_left_out() -> None:
         lambda session_id: histories.setdefault(session_id, InMemoryChatMessageHistory()),
         input_messages_key="question", history_messages_key="history")
     assert "session_id" in {spec.id for spec in chain.config_specs}
-    adapter = LangChainOptimizable(chain)
+    adapter = LangChainAdapter(chain)
     assert "session_id" not in adapter.extract_variables()
     assert adapter.skipped["session_id"].startswith("runtime key")
     # the history wrapper calls the chain from a closure: its declared knobs still show
@@ -164,7 +164,7 @@ def test_branches_fallbacks_and_bindings_are_walked(openai_model: ChatOpenAI) ->
     slow = QuizChatModel(model_name="slow").with_fallbacks([openai_model])
     branch = RunnableBranch((RunnableLambda(lambda x: "?" in x["question"]), quiz_prompt() | quick),
                             quiz_prompt() | slow)
-    space = LangChainOptimizable(branch).extract_variables()
+    space = LangChainAdapter(branch).extract_variables()
     # a binding's kwargs override the model's field: the bound value is the current one
     assert space["branch0.step1.model.temperature"].default == 0.9
     assert space["default.step1.primary.model.temperature"].default == 0.7
@@ -173,7 +173,7 @@ def test_branches_fallbacks_and_bindings_are_walked(openai_model: ChatOpenAI) ->
 
 
 def test_prompt_candidates_join_as_categorical(simple_chain: Runnable[Any, Any]) -> None:
-    adapter = LangChainOptimizable(simple_chain, prompts={"step0.prompt.system": [CAREFUL]})
+    adapter = LangChainAdapter(simple_chain, prompts={"step0.prompt.system": [CAREFUL]})
     system = adapter.extract_variables()["step0.prompt.system"]
     assert isinstance(system, Categorical)
     assert list(system.choices.values()) == [SYSTEM, CAREFUL] and system.resolve(system.default) == SYSTEM
@@ -181,34 +181,34 @@ def test_prompt_candidates_join_as_categorical(simple_chain: Runnable[Any, Any])
 
 def test_prompt_candidates_shorthand_needs_a_single_site(simple_chain: Runnable[Any, Any]) -> None:
     with pytest.raises(InvalidConfiguration, match=r"step0\.prompt\.human.*step0\.prompt\.system"):
-        LangChainOptimizable(simple_chain, prompts=[CAREFUL])
+        LangChainAdapter(simple_chain, prompts=[CAREFUL])
     single = PromptTemplate.from_template("Q: {question}") | QuizChatModel()
-    space = LangChainOptimizable(single, prompts={"long": "Be careful.\nQ: {question}"}).extract_variables()
+    space = LangChainAdapter(single, prompts={"long": "Be careful.\nQ: {question}"}).extract_variables()
     assert set(space["step0.prompt"].keys) == {"current", "long"}
 
 
 def test_prompt_candidate_with_unknown_input_is_rejected(simple_chain: Runnable[Any, Any]) -> None:
     with pytest.raises(InvalidConfiguration, match=r"candidate #0 uses \['context'\]"):
-        LangChainOptimizable(simple_chain, prompts={"step0.prompt.human": ["{context}: {question}"]})
+        LangChainAdapter(simple_chain, prompts={"step0.prompt.human": ["{context}: {question}"]})
 
 
 def test_unknown_candidate_site_is_rejected(simple_chain: Runnable[Any, Any]) -> None:
     with pytest.raises(InvalidConfiguration, match=r"'step0\.prompt\.sytem'.*step0\.prompt\.system"):
-        LangChainOptimizable(simple_chain, prompts={"step0.prompt.sytem": [CAREFUL]})
+        LangChainAdapter(simple_chain, prompts={"step0.prompt.sytem": [CAREFUL]})
 
 
 def test_model_candidates_join_as_categorical(simple_chain: Runnable[Any, Any]) -> None:
     big = QuizChatModel(model_name="big")
-    adapter = LangChainOptimizable(simple_chain, models={"big": big})
+    adapter = LangChainAdapter(simple_chain, models={"big": big})
     choice = adapter.extract_variables()["step1.model"]
     assert isinstance(choice, Categorical) and choice.keys == ("current", "big")
     assert choice.default == "current" and choice.resolve("big") is big
-    named = LangChainOptimizable(simple_chain, models=[big]).extract_variables()["step1.model"]
+    named = LangChainAdapter(simple_chain, models=[big]).extract_variables()["step1.model"]
     assert isinstance(named, Categorical) and named.keys == ("quiz", "big")
 
 
 def test_user_bounds_variables_and_exclude(simple_chain: Runnable[Any, Any]) -> None:
-    adapter = LangChainOptimizable(
+    adapter = LangChainAdapter(
         simple_chain,
         bounds={"step1.model.temperature": (0.0, 1.0)},
         variables=[Categorical("step1.model.top_p", [0.5, 1.0])],
@@ -216,7 +216,7 @@ def test_user_bounds_variables_and_exclude(simple_chain: Runnable[Any, Any]) -> 
     )
     space = adapter.extract_variables()
     assert (space["step1.model.temperature"].high, space["step1.model.temperature"].default) == (1.0, 0.7)
-    narrow = LangChainOptimizable(simple_chain, bounds={"step1.model.temperature": (0.0, 0.5)}).extract_variables()
+    narrow = LangChainAdapter(simple_chain, bounds={"step1.model.temperature": (0.0, 0.5)}).extract_variables()
     assert narrow["step1.model.temperature"].default == 0.5  # the user's bounds hold: the nearest one
     assert space["step1.model.top_p"].kind == "categorical" and space["step1.model.top_p"].default == 1.0
     assert set(space.names) == {"step1.model.temperature", "step1.model.top_p", "step0.prompt.system"}
@@ -230,22 +230,22 @@ def test_overrides_naming_no_knob_are_rejected(simple_chain: Runnable[Any, Any],
         "exclude": ["step1.model.temprature"],
     }
     with pytest.raises(InvalidConfiguration, match="temprature"):
-        LangChainOptimizable(simple_chain, **{option: given[option]})
+        LangChainAdapter(simple_chain, **{option: given[option]})
 
 
-def test_declared_string_field_needs_choices() -> None:
+def test_declared_string_field_needs_candidates() -> None:
     model = ChatOpenAI(base_url=DUMMY_URL, api_key="dummy", model="a")  # type: ignore[arg-type]
     chain = model.configurable_fields(model_name=ConfigurableField(id="model_name"))
-    adapter = LangChainOptimizable(chain)
+    adapter = LangChainAdapter(chain)
     assert "model_name" not in adapter.extract_variables() and "model_name" in adapter.skipped
-    chosen = LangChainOptimizable(chain, choices={"model_name": ["a", "b"]}).extract_variables()["model_name"]
+    chosen = LangChainAdapter(chain, candidates={"model_name": ["a", "b"]}).extract_variables()["model_name"]
     assert isinstance(chosen, Categorical) and chosen.keys == ("a", "b") and chosen.default == "a"
     with pytest.raises(InvalidConfiguration, match="model_nam"):
-        LangChainOptimizable(chain, choices={"model_nam": ["a"]})
+        LangChainAdapter(chain, candidates={"model_nam": ["a"]})
 
 
 def test_undeclared_off_keeps_only_declared(mixed_chain: Runnable[Any, Any]) -> None:
-    space = LangChainOptimizable(mixed_chain, undeclared=False).extract_variables()
+    space = LangChainAdapter(mixed_chain, undeclared=False).extract_variables()
     assert set(space.names) == {"llm", "style", "llm==quiz/temperature", "llm==quiz/top_p"}
 
 
@@ -253,26 +253,26 @@ def test_collision_between_declared_id_and_undeclared_name() -> None:
     chain = quiz_prompt() | QuizChatModel().configurable_fields(
         top_p=ConfigurableField(id="step1.model.temperature"))
     with pytest.raises(InvalidVariable, match="collides"):
-        LangChainOptimizable(chain)
+        LangChainAdapter(chain)
 
 
 def test_space_survives_json(mixed_chain: Runnable[Any, Any]) -> None:
-    space = LangChainOptimizable(mixed_chain, models={"review.step1.model": [QuizChatModel()]}).extract_variables()
+    space = LangChainAdapter(mixed_chain, models={"review.step1.model": [QuizChatModel()]}).extract_variables()
     again = Space.from_json(space.to_json())
     assert again.names == space.names and again.defaults() == space.defaults()
 
 
 def test_rejects_non_runnables() -> None:
     with pytest.raises(TypeError, match="Runnable"):
-        LangChainOptimizable("not a chain")  # type: ignore[arg-type]
+        LangChainAdapter("not a chain")  # type: ignore[arg-type]
 
 
 def test_seed_is_tuned_only_over_bounds_you_give(openai_model: ChatOpenAI) -> None:
     params = ("temperature", "seed")
-    asked = LangChainOptimizable(quiz_prompt() | openai_model, sampling_params=params)
+    asked = LangChainAdapter(quiz_prompt() | openai_model, sampling_params=params)
     assert "step1.model.seed" not in asked.extract_variables()
     assert "searched only over bounds you give" in asked.skipped["step1.model.seed"]
-    bounded = LangChainOptimizable(quiz_prompt() | openai_model, sampling_params=params,
+    bounded = LangChainAdapter(quiz_prompt() | openai_model, sampling_params=params,
                                    bounds={"step1.model.seed": (0, 3)})
     seed = bounded.extract_variables()["step1.model.seed"]
     assert isinstance(seed, Int) and (seed.low, seed.high, seed.default) == (0, 3, 0)

@@ -13,7 +13,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
 
 from stacktune import create_study
-from stacktune_langchain import LangChainOptimizable
+from stacktune_langchain import LangChainAdapter
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +54,7 @@ def chain(local_server: Any) -> Any:
 
 def test_real_study_of_ten_trials(chain: Any) -> None:
     before = repr(chain)
-    adapter = LangChainOptimizable(chain, exclude=["*.max_tokens", "*.human"], prompts={"step0.prompt.system": [
+    adapter = LangChainAdapter(chain, exclude=["*.max_tokens", "*.human"], prompts={"step0.prompt.system": [
         "Sentiment of the review: reply positive or negative.",
         "You classify reviews. Output only one word, positive or negative.",
     ]})
@@ -87,7 +87,7 @@ def test_async_evaluation_on_the_real_server(local_server: Any) -> None:
     # Our own event loop: a model with its own async client (an httpx.Timeout is not cached by
     # langchain-openai), not the process-wide one a study before this test used on stacktune's loop.
     chain = make_chain(local_server, timeout=httpx.Timeout(60.0))
-    adapter = LangChainOptimizable(chain).apply_configuration({"step1.model.temperature": 0.0})
+    adapter = LangChainAdapter(chain).apply_configuration({"step1.model.temperature": 0.0})
     evaluation = asyncio.run(adapter.aevaluate(DATASET[:4], accuracy, max_concurrency=2))  # type: ignore[attr-defined]
     assert evaluation.n_failures == 0 and evaluation.usage.calls == 4
     assert evaluation.usage.input_tokens > 0 and 0 < evaluation.usage.output_tokens <= 4 * MAX_TOKENS

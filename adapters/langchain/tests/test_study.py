@@ -10,7 +10,7 @@ from langchain_core.runnables import Runnable
 
 import stacktune
 from stacktune import NoAdapterFound, create_plugin_manager, create_study
-from stacktune_langchain import LangChainOptimizable, plugin
+from stacktune_langchain import LangChainAdapter, plugin
 from stacktune_langchain.testing import quiz_dataset, quiz_metric
 
 from .conftest import CAREFUL
@@ -20,7 +20,7 @@ def test_entry_point_plugin_wraps_runnables(simple_chain: Runnable[Any, Any]) ->
     manager = create_plugin_manager(load_entry_points=True)
     assert "langchain" in dict(manager.list_name_plugin())
     adapter = stacktune.optimizable(simple_chain, manager=manager)
-    assert isinstance(adapter, LangChainOptimizable) and adapter.original is simple_chain
+    assert isinstance(adapter, LangChainAdapter) and adapter.original is simple_chain
 
 
 def test_hook_declines_anything_else() -> None:
@@ -32,7 +32,7 @@ def test_hook_declines_anything_else() -> None:
 
 
 def test_offline_study_finds_the_careful_configuration(simple_chain: Runnable[Any, Any]) -> None:
-    adapter = LangChainOptimizable(simple_chain, prompts={"step0.prompt.system": {"careful": CAREFUL}},
+    adapter = LangChainAdapter(simple_chain, prompts={"step0.prompt.system": {"careful": CAREFUL}},
                                    exclude=["step1.model.top_p", "step1.model.max_tokens", "*.human"])
     study = create_study(storage=optuna.storages.InMemoryStorage(), objectives=["score", "tokens"], seed=3)
     study.optimize(adapter, quiz_dataset(4), quiz_metric, n_trials=25)

@@ -255,7 +255,7 @@ def test_retry_after_as_an_http_date() -> None:
     import email.utils
     import time
 
-    from stacktune_prompt.models import _retry_after
+    from stacktune_prompt._models import _retry_after
 
     assert _retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: no extra wait
     for usegmt in (True, False):  # "GMT" or "-0000" (a date without a zone): both are UTC

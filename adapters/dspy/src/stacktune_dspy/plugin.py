@@ -14,11 +14,11 @@ from stacktune import hookimpl
 
 @hookimpl
 def stacktune_optimizable(target: Any) -> Any:
-    """A :class:`~stacktune_dspy.DSPyOptimizable` for a ``dspy.Module`` instance, None otherwise."""
+    """A :class:`~stacktune_dspy.DSPyAdapter` for a ``dspy.Module`` instance, None otherwise."""
     dspy = sys.modules.get("dspy")
     module_class = getattr(dspy, "Module", None) if dspy is not None else None
     if module_class is None or isinstance(target, type) or not isinstance(target, module_class):
         return None
-    from stacktune_dspy.optimizable import DSPyOptimizable
+    from stacktune_dspy._adapter import DSPyAdapter
 
-    return DSPyOptimizable(target)
+    return DSPyAdapter(target)

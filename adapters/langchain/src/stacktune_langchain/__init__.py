@@ -1,15 +1,16 @@
 """stacktune-langchain: tune any LangChain Runnable with stacktune.
 
-``LangChainOptimizable(chain)`` exposes the chain's declared knobs (``config_specs``)
+``LangChainAdapter(chain)`` exposes the chain's declared knobs (``config_specs``)
 and the ones it does not declare (chat models' sampling parameters, prompt texts,
 alternative models offered by the user) as one stacktune Space; applying a
 configuration gives a new runnable, the original stays as it was.
 """
 
 from stacktune.pricing import Prices
-from stacktune_langchain._catalogue import DEFAULT_SAMPLING_PARAMS
-from stacktune_langchain._declared import RUNTIME_KEYS
-from stacktune_langchain.adapter import LangChainOptimizable
-from stacktune_langchain.usage import UsageCallbackHandler
+from stacktune_langchain._adapter import LangChainAdapter
+from stacktune_langchain._declared import RUNTIME_KEYS, KnobCandidates
+from stacktune_langchain._knobs import DEFAULT_SAMPLING_PARAMS, ModelCandidates, PromptCandidates
+from stacktune_langchain._usage import UsageCallbackHandler
 
-__all__ = ["DEFAULT_SAMPLING_PARAMS", "RUNTIME_KEYS", "LangChainOptimizable", "Prices", "UsageCallbackHandler"]
+__all__ = ["DEFAULT_SAMPLING_PARAMS", "RUNTIME_KEYS", "KnobCandidates", "LangChainAdapter", "ModelCandidates", "Prices",
+           "PromptCandidates", "UsageCallbackHandler"]

@@ -30,7 +30,8 @@ RUNTIME_KEYS = frozenset({
     "message_history", "history",
 })
 
-Choices = Sequence[object] | Mapping[Any, object]
+#: The candidates for one knob: a list, or a ``{key: object}`` mapping (``Categorical.with_current`` takes both).
+KnobCandidates = Sequence[object] | Mapping[Any, object]
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _multi_enum(annotation: Any) -> list[Any] | None:
 
 
 def declared_knobs(specs: Sequence[ConfigurableFieldSpec], fields: Mapping[str, DeclaredField], *,
-                   current: Mapping[str, Any], choices: Mapping[str, Choices],
+                   current: Mapping[str, Any], candidates: Mapping[str, KnobCandidates],
                    bounds: Mapping[str, tuple[float, float]], runtime_keys: frozenset[str],
                    ) -> tuple[list[DeclaredKnob], dict[str, str]]:
     """The declared knobs in sampling order (parents first), and the ids skipped with the reason."""
@@ -88,8 +89,8 @@ def declared_knobs(specs: Sequence[ConfigurableFieldSpec], fields: Mapping[str, 
         if spec.id in runtime_keys or spec.id.rsplit("/", 1)[-1] in runtime_keys:
             skipped[spec.id] = "runtime key, not a hyperparameter"
             continue
-        if spec.id in choices:
-            variable = Categorical.with_current(spec.id, choices[spec.id], value, description=spec.description)
+        if spec.id in candidates:
+            variable = Categorical.with_current(spec.id, candidates[spec.id], value, description=spec.description)
             knobs.append(DeclaredKnob(variable, spec.id))
             continue
         options = _multi_enum(spec.annotation)
@@ -126,7 +127,7 @@ def _numeric(spec: ConfigurableFieldSpec, declared: DeclaredField | None, value:
     made = numeric_variable(spec.id, field_name, numeric_kind(spec.annotation, metadata), value, model=model,
                             user_bounds=user_bounds, description=spec.description)
     if made == "not a number":
-        return f"{spec.annotation!r} is neither a number nor a choice: give candidates with choices={{id: [...]}}"
+        return f"{spec.annotation!r} is neither a number nor a choice: give them with candidates={{id: [...]}}"
     return made
 
 

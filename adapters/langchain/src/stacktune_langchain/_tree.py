@@ -112,8 +112,8 @@ class Found:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What to change: per model site a replacement and parameters, per text site the text."""
+class Edits:
+    """What a rebuild changes: per model site a replacement and parameters, per text site the text."""
 
     models: Mapping[str, tuple[BaseChatModel | None, Mapping[str, Any]]] = field(default_factory=dict)
     texts: Mapping[str, str] = field(default_factory=dict)
@@ -256,32 +256,32 @@ def _text_sites(prompt: BasePromptTemplate[Any], scope: Scope) -> list[TextSite]
     return sites
 
 
-def rebuild(node: Runnable[Any, Any], plan: Plan, scope: Scope | None = None) -> Runnable[Any, Any]:
-    """A copy of ``node`` with the plan applied; the same object where nothing changes."""
+def rebuild(node: Runnable[Any, Any], edits: Edits, scope: Scope | None = None) -> Runnable[Any, Any]:
+    """A copy of ``node`` with the edits applied; the same object where nothing changes."""
     scope = scope or Scope()
     if isinstance(node, RunnableBinding) and isinstance(node.bound, BaseChatModel):
-        return _rebuild_model(node.bound, dict(node.kwargs), plan, scope, binding=node)
+        return _rebuild_model(node.bound, dict(node.kwargs), edits, scope, binding=node)
     if isinstance(node, BaseChatModel):
-        return _rebuild_model(node, {}, plan, scope, binding=None)
+        return _rebuild_model(node, {}, edits, scope, binding=None)
     if isinstance(node, BasePromptTemplate):
-        return _rebuild_prompt(node, plan, scope)
+        return _rebuild_prompt(node, edits, scope)
     structure = _children(node, scope)
     if structure is None:
         return node
     kids, put = structure
-    new = [rebuild(child, plan, child_scope) for _, child, child_scope in kids]
+    new = [rebuild(child, edits, child_scope) for _, child, child_scope in kids]
     if all(a is b for a, b in zip(new, (child for _, child, _ in kids))):
         return node
     result: Runnable[Any, Any] = put(new)
     return result
 
 
-def _rebuild_model(model: BaseChatModel, kwargs: dict[str, Any], plan: Plan, scope: Scope,
+def _rebuild_model(model: BaseChatModel, kwargs: dict[str, Any], edits: Edits, scope: Scope,
                    binding: RunnableBinding[Any, Any] | None) -> Runnable[Any, Any]:
     name = f"{scope.prefix()}model"
-    if name not in plan.models:
+    if name not in edits.models:
         return binding if binding is not None else model
-    replacement, params = plan.models[name]
+    replacement, params = edits.models[name]
     target = replacement if replacement is not None else model
     fields = type(target).model_fields
     field_updates = {p: v for p, v in params.items() if p in fields and p not in kwargs}
@@ -298,9 +298,9 @@ def _with_text(template: PromptTemplate, text: str) -> PromptTemplate:
     return _copy(template, {"template": text, "input_variables": variables})
 
 
-def _rebuild_prompt(prompt: BasePromptTemplate[Any], plan: Plan, scope: Scope) -> Runnable[Any, Any]:
+def _rebuild_prompt(prompt: BasePromptTemplate[Any], edits: Edits, scope: Scope) -> Runnable[Any, Any]:
     sites = {s.name: s for s in _text_sites(prompt, scope)}
-    changes = {name: plan.texts[name] for name in sites if name in plan.texts}
+    changes = {name: edits.texts[name] for name in sites if name in edits.texts}
     if not changes:
         return prompt
     if isinstance(prompt, PromptTemplate):
@@ -329,4 +329,4 @@ def _message_names(prompt: ChatPromptTemplate, scope: Scope) -> dict[int, str]:
     return {i: f"{base}.{r}" if roles.count(r) == 1 else f"{base}.{r}{i}" for i, r in enumerate(roles)}
 
 
-__all__ = ["DeclaredField", "Found", "ModelSite", "Plan", "Scope", "TextSite", "rebuild", "walk"]
+__all__ = ["DeclaredField", "Edits", "Found", "ModelSite", "Scope", "TextSite", "rebuild", "walk"]

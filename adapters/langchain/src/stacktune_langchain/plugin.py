@@ -10,7 +10,7 @@ from stacktune import hookimpl
 
 @hookimpl
 def stacktune_optimizable(target: Any) -> Any:
-    """A LangChainOptimizable for any langchain_core Runnable, None for anything else.
+    """A LangChainAdapter for any langchain_core Runnable, None for anything else.
 
     LangChain is imported only when the target could be one of its objects, so other
     users of stacktune do not pay for importing it.
@@ -21,6 +21,6 @@ def stacktune_optimizable(target: Any) -> Any:
 
     if not isinstance(target, Runnable):
         return None
-    from stacktune_langchain.adapter import LangChainOptimizable
+    from stacktune_langchain._adapter import LangChainAdapter
 
-    return LangChainOptimizable(target)
+    return LangChainAdapter(target)

@@ -6,10 +6,10 @@ in a :class:`PromptAdapter` that tunes its instructions, demos, sampling, model 
 """
 
 from stacktune.pricing import FREE, Price
-from stacktune_prompt.adapter import PromptAdapter
-from stacktune_prompt.cache import DEFAULT_CACHE_DIR, CachedResponse, ResponseCache, cache_key
-from stacktune_prompt.models import ChatModel, Endpoint, EndpointError, RetryPolicy, TransientError, is_transient
-from stacktune_prompt.prompt import OutputFormat, Parser, Prompt, Reply, SearchRanges, template_fields
+from stacktune_prompt._adapter import PromptAdapter
+from stacktune_prompt._cache import DEFAULT_CACHE_DIR, CachedResponse, ResponseCache, cache_key
+from stacktune_prompt._models import ChatModel, Endpoint, EndpointError, RetryPolicy, TransientError, is_transient
+from stacktune_prompt._prompt import OutputFormat, Parser, Prompt, Reply, SearchRanges, template_fields
 
 __version__ = "0.1.0"
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stacktune import Optimizable, Task, hookimpl
-from stacktune_prompt.adapter import PromptAdapter
-from stacktune_prompt.prompt import Prompt
+from stacktune_prompt._adapter import PromptAdapter
+from stacktune_prompt._prompt import Prompt
 
 logger = logging.getLogger("stacktune.prompt")
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stacktune_prompt.models import cache_identity as _identity_of
+from stacktune_prompt._models import cache_identity as _identity_of
 
 POSITIVE_WORDS = frozenset({"good", "great", "love", "loved", "excellent", "wonderful", "happy", "best", "fun"})
 NEGATIVE_WORDS = frozenset({"bad", "awful", "hate", "hated", "terrible", "boring", "worst", "broke", "poor"})

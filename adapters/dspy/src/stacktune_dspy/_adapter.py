@@ -14,10 +14,10 @@ import dspy
 
 from stacktune import Evaluation, Metric, ResultCallback, Space, evaluate_examples, record_usage
 from stacktune.pricing import Prices, check_prices
-from stacktune_dspy.build import build_program
-from stacktune_dspy.discovery import PredictorInfo, find_predictors, predictor_at
-from stacktune_dspy.knobs import CURRENT, Plan, plan_space
-from stacktune_dspy.options import (
+from stacktune_dspy._build import build_program
+from stacktune_dspy._discovery import PredictorInfo, find_predictors, predictor_at
+from stacktune_dspy._knobs import CURRENT, KnobMap, build_knob_map
+from stacktune_dspy._options import (
     ADAPTER_KEYS,
     DEFAULT_RANGES,
     DEFAULT_REASONING_HINTS,
@@ -25,24 +25,24 @@ from stacktune_dspy.options import (
     TuningOptions,
     make_adapter,
 )
-from stacktune_dspy.specs import as_spec
-from stacktune_dspy.usage import HistorySink
+from stacktune_dspy._specs import as_spec
+from stacktune_dspy._usage import HistorySink
 
-#: The attribute of an exported program that holds what DSPy keeps outside programs (the adapter).
+#: The attribute of an exported program that holds what DSPy keeps outside programs (its DSPy adapter).
 SETTINGS_ATTRIBUTE = "_stacktune"
 
 
 class _Shared:
-    """What the original and every configured copy share: the untouched program and its plan."""
+    """What the original and every configured copy share: the untouched program and its knob map."""
 
     def __init__(self, program: dspy.Module, options: TuningOptions) -> None:
         self.program = program
         self.predictors = tuple(find_predictors(program))
         options.check_paths([p.path for p in self.predictors])
         self.default_lm = self._default_lm(options.lm)
-        # The plan sees the LM built from an ``lm=`` spec, not the spec.
+        # The knob map sees the LM built from an ``lm=`` spec, not the spec.
         self.options = options if self.default_lm is options.lm else dataclasses.replace(options, lm=self.default_lm)
-        self._plan: Plan | None = None
+        self._knob_map: KnobMap | None = None
         self._lock = threading.Lock()
 
     @staticmethod
@@ -52,14 +52,14 @@ class _Shared:
         return as_spec(lm).build()
 
     @property
-    def plan(self) -> Plan:
+    def knob_map(self) -> KnobMap:
         with self._lock:  # the proposer may call an LM: run it once, whichever thread asks first
-            if self._plan is None:
-                self._plan = plan_space(self.program, self.predictors, self.options)
-            return self._plan
+            if self._knob_map is None:
+                self._knob_map = build_knob_map(self.program, self.predictors, self.options)
+            return self._knob_map
 
 
-class DSPyOptimizable:
+class DSPyAdapter:
     """Tune every knob of a DSPy program without touching it.
 
     Finds per predictor (keyed by its DSPy path, e.g. ``answer.predict``): its
@@ -68,8 +68,8 @@ class DSPyOptimizable:
     ``n_demos`` drawn from a pool taken from ``trainset``/``demo_pool``), its LM call
     settings (``temperature``, ``max_tokens``, ``top_p`` ranges, by default those of
     ``stacktune.SAMPLING_KNOBS`` widened to hold the current value; None to skip one) and,
-    for a ``Predict``/``ChainOfThought`` slot in your code, its module type
-    (``<slot>.module``) with the reasoning field's description as a CoT-only variable.
+    for a ``Predict``/``ChainOfThought`` your code holds (its *site*), its module type
+    (``<site>.module``) with the reasoning field's description as a CoT-only variable.
     For the program: the DSPy ``adapter`` and, given ``lms``, the LM (``lm_scope``
     "program" or "predictor"). ``lm`` is the LM for predictors that have none (else
     ``dspy.settings.lm``). Cost comes from ``stacktune.pricing`` by each call's model
@@ -101,7 +101,7 @@ class DSPyOptimizable:
         prices: Prices | None = None,
     ) -> None:
         if not isinstance(program, dspy.Module) or isinstance(program, type):
-            raise TypeError(f"DSPyOptimizable needs a dspy.Module instance, got {program!r}")
+            raise TypeError(f"DSPyAdapter needs a dspy.Module instance, got {program!r}")
         options = TuningOptions(
             lm=lm, lms=lms, lm_scope=lm_scope, adapters=tuple(adapters), instructions=dict(instructions or {}),
             instruction_proposer=instruction_proposer, trainset=tuple(trainset), demo_pool=dict(demo_pool or {}),
@@ -114,7 +114,7 @@ class DSPyOptimizable:
         self._values: dict[str, Any] = {}
 
     @classmethod
-    def _configured(cls, shared: _Shared, program: dspy.Module, values: dict[str, Any]) -> DSPyOptimizable:
+    def _configured(cls, shared: _Shared, program: dspy.Module, values: dict[str, Any]) -> DSPyAdapter:
         new = cls.__new__(cls)
         new._shared = shared
         new._program = program
@@ -122,7 +122,7 @@ class DSPyOptimizable:
         return new
 
     def __repr__(self) -> str:
-        return (f"DSPyOptimizable({type(self._program).__qualname__}, predictors="
+        return (f"DSPyAdapter({type(self._program).__qualname__}, predictors="
                 f"{[p.path for p in self._shared.predictors]}, configured={bool(self._values)})")
 
     # -- introspection --------------------------------------------------------------
@@ -143,23 +143,23 @@ class DSPyOptimizable:
 
     @property
     def adapter(self) -> str | None:
-        """The adapter key this object runs with, or None for whatever DSPy is configured with."""
+        """The DSPy adapter key (chat/json/xml) this object runs with, or None for whatever DSPy is configured with."""
         key = self._values.get("adapter")
         return None if key in (None, CURRENT) else str(key)
 
     # -- the protocol ---------------------------------------------------------------
     def extract_variables(self) -> Space:
-        plan = self._shared.plan
-        return plan.space.with_defaults(self._values) if self._values else plan.space
+        knob_map = self._shared.knob_map
+        return knob_map.space.with_defaults(self._values) if self._values else knob_map.space
 
-    def apply_configuration(self, configuration: Mapping[str, object]) -> DSPyOptimizable:
+    def apply_configuration(self, configuration: Mapping[str, object]) -> DSPyAdapter:
         space = self.extract_variables()
         valid = space.validate_configuration(configuration)
         # Complete it: every variable active under the given values, the rest at their defaults
         # (e.g. n_demos when only demos="pool" is given).
         values: dict[str, Any] = space.fix(**valid).defaults()
-        program = build_program(self._shared.program, self._shared.plan, values)
-        return DSPyOptimizable._configured(self._shared, program, values)
+        program = build_program(self._shared.program, self._shared.knob_map, values)
+        return DSPyAdapter._configured(self._shared, program, values)
 
     def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
                  max_concurrency: int = 1) -> Evaluation:
@@ -182,7 +182,7 @@ class DSPyOptimizable:
     def to_native(self) -> dspy.Module:
         """A plain DSPy program with this configuration (save it with :func:`stacktune_dspy.save`).
 
-        Predictors without an LM get the adapter's ``lm``; the DSPy adapter, which DSPy
+        Predictors without an LM get this object's ``lm``; the DSPy adapter, which DSPy
         keeps in its settings rather than in programs, is recorded on the program and
         applied by :func:`stacktune_dspy.context` (and kept by ``save``/``load``).
         """
@@ -229,7 +229,7 @@ class DSPyOptimizable:
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
             raise ValueError(
                 "cannot tell which fields of the example are inputs: use dspy.Example(...).with_inputs(...) "
-                "or pass input_keys=[...] to the adapter"
+                "or pass input_keys=[...] to DSPyAdapter"
             )
         return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
@@ -242,10 +242,10 @@ def _has(example: object, key: str) -> bool:
 
 
 def context(program: dspy.Module) -> AbstractContextManager[Any]:
-    """``dspy.context`` with the settings an exported program was tuned with (its adapter)."""
+    """``dspy.context`` with the settings an exported program was tuned with (its DSPy adapter)."""
     settings = getattr(program, SETTINGS_ATTRIBUTE, None) or {}
     key = settings.get("adapter")
     return dspy.context(adapter=make_adapter(key)) if key else nullcontext()
 
 
-__all__ = ["SETTINGS_ATTRIBUTE", "DSPyOptimizable", "context"]
+__all__ = ["SETTINGS_ATTRIBUTE", "DSPyAdapter", "context"]

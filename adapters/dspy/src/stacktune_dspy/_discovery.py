@@ -3,9 +3,10 @@
 DSPy's ``named_predictors()`` skips sub-modules an earlier optimizer compiled
 (``_compiled``); :func:`find_predictors` walks the program the same way (same path
 names, so they match DSPy's saved state) but keeps going into compiled sub-modules
-and flags what it finds there. It also records each predictor's *site*: the slot of
-a ``dspy.Predict`` or ``dspy.ChainOfThought`` in user code, where one can be swapped
-for the other without touching the signature.
+and flags what it finds there. It also records each predictor's *site*: the path
+where user code holds a ``dspy.Predict`` or ``dspy.ChainOfThought`` (an attribute, a
+list item, a dict value), where one can be swapped for the other without touching the
+signature (the LangChain adapter's sites are likewise places named by their path).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ ModuleKind = Literal["predict", "cot"]
 class PredictorInfo:
     """One predictor as the adapter sees it.
 
-    ``path`` is DSPy's name for it (``answer.predict``); ``site`` the path of the
-    swappable slot (``answer``) or None; ``kind`` what sits in that slot now;
+    ``path`` is DSPy's name for it (``answer.predict``); ``site`` the path where it
+    can be swapped (``answer``) or None; ``kind`` what sits at that site now;
     ``frozen`` True when a compiled sub-module hides it from ``named_predictors()``;
     ``compiled`` True when any enclosing module (the root included) was compiled.
     """
@@ -49,7 +50,7 @@ class PredictorInfo:
 
 
 def _is_user_module(module: object) -> bool:
-    """Slots inside DSPy's own modules (ReAct, Refine...) are their code's business: never swapped."""
+    """Sites inside DSPy's own modules (ReAct, Refine...) are their code's business: never swapped."""
     return not type(module).__module__.startswith("dspy.")
 
 
@@ -58,7 +59,7 @@ def _join(parent: str, name: str) -> str:
 
 
 def _children(module: Any, prefix: str) -> Iterator[tuple[str, Any, bool]]:
-    """(path, value, swappable slot) for what DSPy's named_parameters() looks at, one level down."""
+    """(path, value, may be a site) for what DSPy's named_parameters() looks at, one level down."""
     for name, value in module.__dict__.items():
         path = _join(prefix, name)
         if isinstance(value, (Parameter, dspy.Module)):
@@ -79,12 +80,12 @@ def find_predictors(program: dspy.Module) -> list[PredictorInfo]:
     found: list[PredictorInfo] = []
     seen: set[int] = set()
 
-    def visit(path: str, value: Any, *, frozen: bool, compiled: bool, slot_ok: bool, owner: Any) -> None:
+    def visit(path: str, value: Any, *, frozen: bool, compiled: bool, site_ok: bool, owner: Any) -> None:
         if id(value) in seen:
             return
         if isinstance(value, dspy.Predict):
             seen.add(id(value))
-            swappable = type(value) is dspy.Predict and slot_ok and (owner is None or _is_user_module(owner))
+            swappable = type(value) is dspy.Predict and site_ok and (owner is None or _is_user_module(owner))
             found.append(PredictorInfo(path, path if swappable else None, "predict" if swappable else None,
                                        frozen, compiled))
             return
@@ -98,14 +99,14 @@ def find_predictors(program: dspy.Module) -> list[PredictorInfo]:
             inner = value.predict
             if id(inner) not in seen:
                 seen.add(id(inner))
-                swappable = slot_ok and (owner is None or _is_user_module(owner))
+                swappable = site_ok and (owner is None or _is_user_module(owner))
                 found.append(PredictorInfo(_join(path, "predict"), path if swappable else None,
                                            "cot" if swappable else None, child_frozen, child_compiled))
             return
-        for child_path, child, child_slot in _children(value, path):
-            visit(child_path, child, frozen=child_frozen, compiled=child_compiled, slot_ok=child_slot, owner=value)
+        for child_path, child, child_site_ok in _children(value, path):
+            visit(child_path, child, frozen=child_frozen, compiled=child_compiled, site_ok=child_site_ok, owner=value)
 
-    visit(ROOT, program, frozen=False, compiled=False, slot_ok=True, owner=None)
+    visit(ROOT, program, frozen=False, compiled=False, site_ok=True, owner=None)
     return found
 
 
@@ -151,8 +152,8 @@ def current_path(program: dspy.Module, info: PredictorInfo) -> str:
     """DSPy's path for ``info``'s predictor in ``program`` (changes when its site was swapped)."""
     if info.site is None:
         return info.path
-    slot = get_path(program, info.site)
-    return _join(info.site, "predict") if isinstance(slot, dspy.ChainOfThought) else info.site
+    held = get_path(program, info.site)
+    return _join(info.site, "predict") if isinstance(held, dspy.ChainOfThought) else info.site
 
 
 def site_kind(program: dspy.Module, site: str) -> ModuleKind:

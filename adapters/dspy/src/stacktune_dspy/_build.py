@@ -16,10 +16,10 @@ from typing import Any, cast
 import dspy
 
 from stacktune import Categorical, leaves_unset
-from stacktune_dspy.discovery import ModuleKind, PredictorInfo, get_path, predictor_at, set_path, site_kind
-from stacktune_dspy.knobs import CURRENT, POOL, REASONING, Knob, Plan
-from stacktune_dspy.options import SETTINGS
-from stacktune_dspy.specs import LMSpec
+from stacktune_dspy._discovery import ModuleKind, PredictorInfo, get_path, predictor_at, set_path, site_kind
+from stacktune_dspy._knobs import CURRENT, POOL, REASONING, Knob, KnobMap
+from stacktune_dspy._options import SETTINGS
+from stacktune_dspy._specs import LMSpec
 
 
 def _copy_state(source: dspy.Predict, target: dspy.Predict) -> None:
@@ -78,34 +78,34 @@ class _LMs:
 _RESOLVED_ROLES = ("instructions", "reasoning", "demos")
 
 
-def _resolve(plan: Plan, knob: Knob, key: Any) -> Any:
+def _resolve(knob_map: KnobMap, knob: Knob, key: Any) -> Any:
     """The object behind ``key`` (through the space's Categorical) for roles whose choices are objects."""
-    return cast(Categorical, plan.space[knob.name]).resolve(key) if knob.role in _RESOLVED_ROLES else key
+    return cast(Categorical, knob_map.space[knob.name]).resolve(key) if knob.role in _RESOLVED_ROLES else key
 
 
-def build_program(base: dspy.Module, plan: Plan, values: Mapping[str, Any]) -> dspy.Module:
+def build_program(base: dspy.Module, knob_map: KnobMap, values: Mapping[str, Any]) -> dspy.Module:
     """A deep copy of ``base`` with ``values`` (a complete, validated configuration) applied."""
     program = base.deepcopy()
-    for knob in plan.knobs:
+    for knob in knob_map.knobs:
         if knob.role == "module" and knob.name in values:
             site = cast(PredictorInfo, knob.predictor).site
             program = swap(program, cast(str, site), cast(ModuleKind, values[knob.name]))
-    lms = _LMs(plan.specs)
+    lms = _LMs(knob_map.specs)
     by_predictor: dict[str, list[Knob]] = {}
-    for knob in plan.knobs:
+    for knob in knob_map.knobs:
         if knob.predictor is not None:
             by_predictor.setdefault(knob.predictor.path, []).append(knob)
         elif knob.role == "lm" and values.get(knob.name, CURRENT) != CURRENT:
             lm = lms.get(str(values[knob.name]))
-            for info in plan.predictors:
+            for info in knob_map.predictors:
                 predictor_at(program, info).lm = lm
     for knobs in by_predictor.values():
         info = cast(PredictorInfo, knobs[0].predictor)
         predictor = predictor_at(program, info)
         given = {k.role if k.role != "setting" else cast(str, k.setting): k for k in knobs if k.name in values}
-        resolved = {role: _resolve(plan, k, values[k.name]) for role, k in given.items()
-                    if not leaves_unset(k.unset_as, values[k.name])}
-        _apply_predictor(predictor, resolved, plan.pools.get(info.path, []), lms)
+        resolved = {role: _resolve(knob_map, k, values[k.name]) for role, k in given.items()
+                    if not leaves_unset(k.stand_in, values[k.name])}
+        _apply_predictor(predictor, resolved, knob_map.pools.get(info.path, []), lms)
     return program
 
 

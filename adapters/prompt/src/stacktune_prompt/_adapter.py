@@ -23,7 +23,7 @@ from stacktune import (
     evaluate_examples,
     knob_variable,
 )
-from stacktune_prompt.prompt import Prompt
+from stacktune_prompt._prompt import Prompt
 
 
 class PromptAdapter:

@@ -29,7 +29,7 @@ InstructionProposer = Callable[[str, dspy.Predict], Sequence[str]]
 
 @dataclass(frozen=True)
 class TuningOptions:
-    """Which knobs to expose and their ranges; see :class:`stacktune_dspy.DSPyOptimizable`."""
+    """Which knobs to expose and their ranges; see :class:`stacktune_dspy.DSPyAdapter`."""
 
     lm: Any = None
     lms: Sequence[Any] | Mapping[str, Any] = ()

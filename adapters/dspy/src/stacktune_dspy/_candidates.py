@@ -13,7 +13,7 @@ from typing import Any
 
 import dspy
 
-from stacktune_dspy.discovery import find_predictors, predictor_at
+from stacktune_dspy._discovery import find_predictors, predictor_at
 
 
 @dataclass

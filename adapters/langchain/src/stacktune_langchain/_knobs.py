@@ -1,4 +1,4 @@
-"""The catalogue of a runnable's knobs: its Space and how each variable reaches the tree.
+"""The knob map of a runnable: its Space and how each variable reaches the tree.
 
 Built once per original runnable (configured copies share it): declared knobs from
 ``config_specs``, undeclared ones from a walk of the tree, the user's candidates and
@@ -19,13 +19,13 @@ from stacktune import Categorical, Constraint, Float, Int, InvalidConfiguration,
 from stacktune.knobs import leaves_unset
 from stacktune.space import ConstraintCheck
 from stacktune_langchain._bounds import numeric_kind, numeric_variable
-from stacktune_langchain._declared import Choices, DeclaredKnob, bound_configurable, declared_knobs
+from stacktune_langchain._declared import DeclaredKnob, KnobCandidates, bound_configurable, declared_knobs
 from stacktune_langchain._tree import Found, ModelSite, TextSite, walk
 
 #: The sampling parameters exposed on every chat model by default (when the model has them).
 DEFAULT_SAMPLING_PARAMS = ("temperature", "top_p", "max_tokens")
 
-PromptCandidates = Mapping[str, Choices] | Sequence[str]
+PromptCandidates = Mapping[str, KnobCandidates] | Sequence[str]
 ModelCandidates = Mapping[str, Sequence[BaseChatModel] | Mapping[str, BaseChatModel]] | Sequence[BaseChatModel] \
     | Mapping[str, BaseChatModel]
 
@@ -40,26 +40,28 @@ class ModelKnobs:
 
 
 @dataclass(frozen=True)
-class Catalogue:
+class KnobMap:
+    """A runnable's space and how each of its variables reaches the tree (shared by configured copies)."""
+
     space: Space
     declared: tuple[DeclaredKnob, ...]
     models: tuple[ModelKnobs, ...]
     texts: Mapping[str, TextSite]
     skipped: Mapping[str, str] = field(default_factory=dict)
-    unset: Mapping[str, Any] = field(default_factory=dict)
+    stand_ins: Mapping[str, Any] = field(default_factory=dict)
     """Knobs the runnable leaves None, with their stand-in default: configuring it keeps them None."""
 
     def is_unset(self, name: str, value: Any) -> bool:
-        return leaves_unset(self.unset.get(name), value)
+        return leaves_unset(self.stand_ins.get(name), value)
 
 
 @dataclass(frozen=True)
-class Options:
-    """What the user adds to or changes in the extracted space (see LangChainOptimizable)."""
+class TuningOptions:
+    """What the user adds to or changes in the extracted space (see LangChainAdapter)."""
 
     prompts: PromptCandidates | None = None
     models: ModelCandidates | None = None
-    choices: Mapping[str, Choices] = field(default_factory=dict)
+    candidates: Mapping[str, KnobCandidates] = field(default_factory=dict)
     bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     variables: Sequence[Variable] = ()
     exclude: Sequence[str] = ()
@@ -118,7 +120,7 @@ def _labelled(current: BaseChatModel, candidates: Any) -> Mapping[Any, object]:
     return labelled
 
 
-def _model_knobs(site: ModelSite, candidates: Any, options: Options, parents: set[str], unset: set[str]
+def _model_knobs(site: ModelSite, candidates: Any, options: TuningOptions, parents: set[str], unset: set[str]
                  ) -> tuple[ModelKnobs, list[Variable], dict[str, str]]:
     when = _when(site.when, parents)
     variables: list[Variable] = []
@@ -153,7 +155,7 @@ def _model_knobs(site: ModelSite, candidates: Any, options: Options, parents: se
     return ModelKnobs(site, choice, params), variables, skipped
 
 
-def _text_variable(site: TextSite, candidates: Choices | None) -> Categorical:
+def _text_variable(site: TextSite, candidates: KnobCandidates | None) -> Categorical:
     given = list(candidates.values()) if isinstance(candidates, Mapping) else list(candidates or ())
     for index, text in enumerate(given):
         if not isinstance(text, str):
@@ -166,14 +168,14 @@ def _text_variable(site: TextSite, candidates: Choices | None) -> Categorical:
     return Categorical.with_current(site.name, candidates or [], site.text, description="prompt text")
 
 
-def build_catalogue(runnable: Runnable[Any, Any], options: Options) -> Catalogue:
+def build_knob_map(runnable: Runnable[Any, Any], options: TuningOptions) -> KnobMap:
     """Every knob of ``runnable`` with the user's options applied."""
     found: Found = walk(runnable)
     knobs, skipped = declared_knobs(runnable.config_specs, found.fields, current=bound_configurable(runnable),
-                                    choices=options.choices, bounds=options.bounds,
+                                    candidates=options.candidates, bounds=options.bounds,
                                     runtime_keys=options.runtime_keys)
     declared_ids = {spec.id for spec in runnable.config_specs}
-    for name in options.choices:
+    for name in options.candidates:
         if name not in declared_ids:
             raise _unknown("declared ids", name, declared_ids)
     variables: list[Variable] = [k.variable for k in knobs]
@@ -198,9 +200,9 @@ def build_catalogue(runnable: Runnable[Any, Any], options: Options) -> Catalogue
         raise ValueError("models= and prompts= need undeclared=True: they join the undeclared knobs")
     _check_collisions(variables, {k.variable.name for k in knobs})
     variables = _overridden(variables, options)
-    standins = {v.name: v.default for v in variables if v.name in unset and v.default is not None}
+    stand_ins = {v.name: v.default for v in variables if v.name in unset and v.default is not None}
     space = Space(variables, constraints=options.constraints)
-    return Catalogue(space, tuple(knobs), tuple(model_knobs), texts, skipped, standins)
+    return KnobMap(space, tuple(knobs), tuple(model_knobs), texts, skipped, stand_ins)
 
 
 def _check_collisions(variables: Sequence[Variable], declared: set[str]) -> None:
@@ -213,7 +215,7 @@ def _check_collisions(variables: Sequence[Variable], declared: set[str]) -> None
         seen.add(variable.name)
 
 
-def _overridden(variables: list[Variable], options: Options) -> list[Variable]:
+def _overridden(variables: list[Variable], options: TuningOptions) -> list[Variable]:
     names = [v.name for v in variables]
     for name in options.bounds:
         if name not in names:
@@ -251,5 +253,5 @@ def _keep_current(replacement: Variable, original: Variable) -> Variable:
     return replacement.model_copy(update={"default": key})
 
 
-__all__ = ["DEFAULT_SAMPLING_PARAMS", "Catalogue", "ModelCandidates", "ModelKnobs", "Options", "PromptCandidates",
-           "build_catalogue"]
+__all__ = ["DEFAULT_SAMPLING_PARAMS", "KnobMap", "ModelCandidates", "ModelKnobs", "PromptCandidates", "TuningOptions",
+           "build_knob_map"]

@@ -21,8 +21,8 @@ from typing import Any
 
 from stacktune import SAMPLING_KNOBS, Categorical, Usage, record_usage
 from stacktune.pricing import Price, check_prices
-from stacktune_prompt.cache import CachedResponse, ResponseCache, cache_key
-from stacktune_prompt.models import ChatModel, RetryPolicy, cache_identity, model_call_cost
+from stacktune_prompt._cache import CachedResponse, ResponseCache, cache_key
+from stacktune_prompt._models import ChatModel, RetryPolicy, cache_identity, model_call_cost
 
 Parser = Callable[[str], Any]
 

@@ -1,9 +1,9 @@
 """The knobs of a DSPy program as a stacktune Space.
 
 Names are ``<predictor path>.<knob>`` (``answer.predict.instructions``), ``<site>.module``
-for a swappable slot, and ``adapter`` / ``lm`` for the whole program. Names never
+for a site (a swappable Predict/ChainOfThought), and ``adapter`` / ``lm`` for the whole program. Names never
 change when a site is swapped: ``answer.predict.demos`` still means the demos of the
-predictor in slot ``answer`` after it became a plain ``Predict``.
+predictor at site ``answer`` after it became a plain ``Predict``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any, Literal
 import dspy
 
 from stacktune import Categorical, Int, Space, knob_variable
-from stacktune_dspy.discovery import PredictorInfo, predictor_at
-from stacktune_dspy.options import SETTINGS, TuningOptions, adapter_key
-from stacktune_dspy.specs import LMSpec, spec_choices, spec_of_current
+from stacktune_dspy._discovery import PredictorInfo, predictor_at
+from stacktune_dspy._options import SETTINGS, TuningOptions, adapter_key
+from stacktune_dspy._specs import LMSpec, spec_choices, spec_of_current
 
 CURRENT = "current"
 NO_DEMOS = "none"
@@ -36,12 +36,12 @@ class Knob:
     role: Role
     predictor: PredictorInfo | None = None
     setting: str | None = None
-    unset_as: float | int | None = None
+    stand_in: float | int | None = None  # the default standing for "unset" (stacktune.leaves_unset)
 
 
 @dataclass
-class Plan:
-    """The space of a program plus what apply needs to honour it."""
+class KnobMap:
+    """The space of a program plus what applying needs to honour it: the knob behind each variable."""
 
     space: Space
     knobs: tuple[Knob, ...]
@@ -99,7 +99,7 @@ class _Builder:
 
     @cached_property
     def spec_params(self) -> list[set[str]]:
-        """The request parameters each LM choice declares (its dspy.LM built once per plan, not per predictor)."""
+        """The request parameters each LM choice declares (its dspy.LM built once per knob map, not per predictor)."""
         declared = (_declared_params(spec.build()) for spec in self.specs.values())
         return [params for params in declared if params is not None]
 
@@ -225,10 +225,10 @@ class _Builder:
                                      description=_describe(info, f"LM call setting {setting}"))
             # unset now: the provider decides, and applying exactly the stand-in default keeps it so
             self.add(variable, Knob(name, "setting", info, setting=setting,
-                                    unset_as=variable.default if current is None else None))
+                                    stand_in=variable.default if current is None else None))
 
 
-def plan_space(program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> Plan:
+def build_knob_map(program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> KnobMap:
     """Every knob of ``program`` with its current value as default."""
     builder = _Builder(program, infos, options)
     builder.adapter()
@@ -241,7 +241,7 @@ def plan_space(program: dspy.Module, infos: Sequence[PredictorInfo], options: Tu
         builder.predictor_lm(info)
         builder.settings(info)
     knobs = tuple(builder.knobs)
-    return Plan(Space(builder.variables), knobs, tuple(infos), builder.pools, builder.specs)
+    return KnobMap(Space(builder.variables), knobs, tuple(infos), builder.pools, builder.specs)
 
 
-__all__ = ["CURRENT", "NO_DEMOS", "POOL", "Knob", "Plan", "plan_space"]
+__all__ = ["CURRENT", "NO_DEMOS", "POOL", "Knob", "KnobMap", "build_knob_map"]

@@ -1,4 +1,4 @@
-"""LangChainOptimizable: any Runnable as a stacktune Optimizable.
+"""LangChainAdapter: any Runnable as a stacktune Optimizable.
 
 The user hands over the chain they already have. Declared knobs (``config_specs``) are
 applied through ``with_config(configurable=...)`` after checking every key, because
@@ -27,20 +27,20 @@ from stacktune import (
 )
 from stacktune.pricing import Prices, check_prices
 from stacktune.space import ConstraintCheck
-from stacktune_langchain._catalogue import (
+from stacktune_langchain._declared import RUNTIME_KEYS, KnobCandidates
+from stacktune_langchain._knobs import (
     DEFAULT_SAMPLING_PARAMS,
-    Catalogue,
+    KnobMap,
     ModelCandidates,
-    Options,
     PromptCandidates,
-    build_catalogue,
+    TuningOptions,
+    build_knob_map,
 )
-from stacktune_langchain._declared import RUNTIME_KEYS, Choices
-from stacktune_langchain._tree import Plan, rebuild
-from stacktune_langchain.usage import UsageCallbackHandler
+from stacktune_langchain._tree import Edits, rebuild
+from stacktune_langchain._usage import UsageCallbackHandler
 
 
-class LangChainOptimizable:
+class LangChainAdapter:
     """A LangChain runnable that stacktune can tune, evaluate and hand back.
 
     Args:
@@ -52,7 +52,7 @@ class LangChainOptimizable:
         models: alternative chat models per model site (``{"step1.model": [...]}`` or
             ``{"step1.model": {"small": m1, "big": m2}}``), or a plain list/mapping of
             models when the chain has a single chat model.
-        choices: candidates for declared ``configurable_fields`` that are not numbers
+        candidates: candidates for declared ``configurable_fields`` that are not numbers
             (a system prompt, a model name), by config id.
         bounds: ``{variable: (low, high)}`` replacing the bounds of numeric knobs.
         variables: whole variables replacing extracted ones of the same name.
@@ -68,18 +68,20 @@ class LangChainOptimizable:
 
     def __init__(self, runnable: Runnable[Any, Any], *, input_of: Callable[[Any], Any] | None = None,
                  prompts: PromptCandidates | None = None, models: ModelCandidates | None = None,
-                 choices: Mapping[str, Choices] | None = None, bounds: Mapping[str, tuple[float, float]] | None = None,
-                 variables: Sequence[Variable] = (), exclude: Sequence[str] = (),
+                 candidates: Mapping[str, KnobCandidates] | None = None,
+                 bounds: Mapping[str, tuple[float, float]] | None = None, variables: Sequence[Variable] = (),
+                 exclude: Sequence[str] = (),
                  sampling_params: Sequence[str] = DEFAULT_SAMPLING_PARAMS, undeclared: bool = True,
                  runtime_keys: frozenset[str] | Sequence[str] = RUNTIME_KEYS, prices: Prices | None = None,
                  constraints: Sequence[Constraint | ConstraintCheck] = ()) -> None:
         if not isinstance(runnable, Runnable):
-            raise TypeError(f"LangChainOptimizable needs a langchain_core Runnable, got {type(runnable).__name__}")
-        options = Options(prompts=prompts, models=models, choices=dict(choices or {}), bounds=dict(bounds or {}),
-                          variables=tuple(variables), exclude=tuple(exclude), sampling_params=tuple(sampling_params),
-                          undeclared=undeclared, runtime_keys=frozenset(runtime_keys), constraints=tuple(constraints))
+            raise TypeError(f"LangChainAdapter needs a langchain_core Runnable, got {type(runnable).__name__}")
+        options = TuningOptions(prompts=prompts, models=models, candidates=dict(candidates or {}),
+                                bounds=dict(bounds or {}), variables=tuple(variables), exclude=tuple(exclude),
+                                sampling_params=tuple(sampling_params), undeclared=undeclared,
+                                runtime_keys=frozenset(runtime_keys), constraints=tuple(constraints))
         self._original = runnable
-        self._catalogue = build_catalogue(runnable, options)
+        self._knob_map = build_knob_map(runnable, options)
         self._input_of = input_of
         self._prices = check_prices(prices)
         self._overrides: dict[str, Any] = {}
@@ -102,21 +104,21 @@ class LangChainOptimizable:
 
     @property
     def skipped(self) -> dict[str, str]:
-        """Knobs found but not tunable as they are, with the reason (give bounds or choices to include them)."""
-        return dict(self._catalogue.skipped)
+        """Knobs found but not tunable as they are, with the reason (give bounds or candidates to include them)."""
+        return dict(self._knob_map.skipped)
 
     def extract_variables(self) -> Space:
         """Every knob, with the value this runnable has now as its default."""
-        space = self._catalogue.space
+        space = self._knob_map.space
         return space.with_defaults(self._overrides) if self._overrides else space
 
-    def apply_configuration(self, configuration: Mapping[str, object]) -> LangChainOptimizable:
-        """A new LangChainOptimizable with the configuration applied; unknown or invalid keys raise."""
+    def apply_configuration(self, configuration: Mapping[str, object]) -> LangChainAdapter:
+        """A new LangChainAdapter with the configuration applied; unknown or invalid keys raise."""
         valid = self.extract_variables().validate_configuration(configuration)
         derived = object.__new__(type(self))
         derived.__dict__.update(self.__dict__)
         derived._overrides = {**self._overrides, **valid}
-        derived._native = _build(self._original, self._catalogue, derived._overrides)
+        derived._native = _build(self._original, self._knob_map, derived._overrides)
         return derived
 
     def to_native(self) -> Runnable[Any, Any]:
@@ -124,7 +126,7 @@ class LangChainOptimizable:
         return self._native
 
     def __repr__(self) -> str:
-        return f"LangChainOptimizable({self._original.get_name()}, variables={list(self._catalogue.space.names)})"
+        return f"LangChainAdapter({self._original.get_name()}, variables={list(self._knob_map.space.names)})"
 
     # -- running ------------------------------------------------------------------
     def _input(self, example: Any) -> Any:
@@ -161,9 +163,9 @@ class LangChainOptimizable:
                                         max_concurrency=max_concurrency)
 
 
-def _build(original: Runnable[Any, Any], catalogue: Catalogue, overrides: Mapping[str, Any]) -> Runnable[Any, Any]:
+def _build(original: Runnable[Any, Any], knob_map: KnobMap, overrides: Mapping[str, Any]) -> Runnable[Any, Any]:
     """The original runnable with every applied value: a rebuilt tree, then its declared config."""
-    space = catalogue.space
+    space = knob_map.space
     defaults = {v.name: v.default for v in space}
 
     def value(name: str) -> Any:
@@ -172,25 +174,25 @@ def _build(original: Runnable[Any, Any], catalogue: Catalogue, overrides: Mappin
     def kept(name: str) -> bool:
         """Set this parameter: configured (to anything but an unset knob's stand-in) or carried."""
         raw = overrides[name] if name in overrides else defaults[name]
-        return raw is not None and not catalogue.is_unset(name, raw)
+        return raw is not None and not knob_map.is_unset(name, raw)
 
     models: dict[str, tuple[Any, dict[str, Any]]] = {}
-    for knobs in catalogue.models:
+    for knobs in knob_map.models:
         switched = knobs.choice is not None and knobs.choice in overrides
         names = [n for n in knobs.params if n in space and (switched or n in overrides) and kept(n)]
         params = {knobs.params[n]: value(n) for n in names}
         if switched or params:
             models[knobs.site.name] = (value(knobs.choice) if switched and knobs.choice else None, params)
-    texts = {name: value(name) for name in catalogue.texts if name in overrides}
-    tree = rebuild(original, Plan(models, texts))
+    texts = {name: value(name) for name in knob_map.texts if name in overrides}
+    tree = rebuild(original, Edits(models, texts))
     configurable: dict[str, Any] = {}
-    for knob in catalogue.declared:
+    for knob in knob_map.declared:
         name = knob.variable.name
         if name not in space:
             continue
         if knob.option is None and name in overrides:
             configurable[knob.config_id] = value(name) if kept(name) or not knob.unset else None
-        elif knob.option is not None and any(k.variable.name in overrides for k in catalogue.declared
+        elif knob.option is not None and any(k.variable.name in overrides for k in knob_map.declared
                                              if k.config_id == knob.config_id):
             chosen = configurable.setdefault(knob.config_id, [])
             if value(name):
@@ -202,4 +204,4 @@ def _build(original: Runnable[Any, Any], catalogue: Catalogue, overrides: Mappin
     return tree.with_config(configurable=configurable)
 
 
-__all__ = ["LangChainOptimizable"]
+__all__ = ["LangChainAdapter"]

@@ -1,7 +1,7 @@
 """Saving a tuned program: DSPy's own file plus a small sidecar for what DSPy does not keep.
 
 ``program.save("best.json")`` stores instructions, field descriptions, demos and each
-predictor's LM. It does not store: which slots were swapped between Predict and
+predictor's LM. It does not store: which sites were swapped between Predict and
 ChainOfThought (the architecture), each predictor's call settings
 (``Predict.config``: temperature, max_tokens, top_p), the DSPy adapter, and the state
 of predictors inside compiled sub-modules (DSPy's save skips them). :func:`save`
@@ -18,9 +18,9 @@ from typing import Any
 
 import dspy
 
-from stacktune_dspy.build import swap
-from stacktune_dspy.discovery import compiled_module_paths, current_path, find_predictors, get_path, predictor_at
-from stacktune_dspy.optimizable import SETTINGS_ATTRIBUTE, DSPyOptimizable
+from stacktune_dspy._adapter import SETTINGS_ATTRIBUTE, DSPyAdapter
+from stacktune_dspy._build import swap
+from stacktune_dspy._discovery import compiled_module_paths, current_path, find_predictors, get_path, predictor_at
 
 FORMAT = "stacktune-dspy/1"
 
@@ -58,9 +58,9 @@ def sidecar_state(program: dspy.Module) -> dict[str, Any]:
             "compiled": compiled_module_paths(program), "config": config, "frozen": frozen}
 
 
-def save(program: dspy.Module | DSPyOptimizable, path: str | Path) -> Path:
+def save(program: dspy.Module | DSPyAdapter, path: str | Path) -> Path:
     """``program.save(path)`` (JSON) plus the sidecar; returns the sidecar's path."""
-    if isinstance(program, DSPyOptimizable):
+    if isinstance(program, DSPyAdapter):
         program = program.to_native()
     path = Path(path)
     if path.suffix != ".json":
