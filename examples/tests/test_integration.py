@@ -1,9 +1,11 @@
-"""Against the real SmolLM2-135M served by llama.cpp's OpenAI-compatible server (marked integration)."""
+"""The sentiment example against the real SmolLM2-135M served by llama.cpp (marked integration).
+
+Moved from adapters/prompt/tests/test_integration.py when the example left stacktune-prompt.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,8 @@ import httpx
 import pytest
 
 import stacktune
+from stacktune_examples.sentiment import task as sentiment
 from stacktune_prompt import FREE, Endpoint, PromptAdapter, RetryPolicy
-from stacktune_prompt.plugin import find_example, load_example_task
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +38,7 @@ class CountingTransport(httpx.HTTPTransport):
 
 @pytest.fixture(scope="module")
 def example() -> Any:
-    path = find_example("sentiment")
-    if path is None:
-        pytest.skip("examples/sentiment is not in this checkout")
-    load_example_task(path)
-    return sys.modules["stacktune_examples_sentiment_task"]
+    return sentiment
 
 
 def _endpoint(server: Any, transport: httpx.BaseTransport | None = None) -> Endpoint:
