@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +42,23 @@ def example() -> Any:
     return sentiment
 
 
-def _endpoint(server: Any, transport: httpx.BaseTransport | None = None) -> Endpoint:
-    return Endpoint(server.base_url, server.model, price=FREE, timeout=60.0, transport=transport)
+@pytest.fixture
+def endpoint() -> Iterator[Callable[..., Endpoint]]:
+    """Endpoints to a server; their connections are closed when the test ends."""
+    made: list[Endpoint] = []
+
+    def make(server: Any, transport: httpx.BaseTransport | None = None) -> Endpoint:
+        made.append(Endpoint(server.base_url, server.model, price=FREE, timeout=60.0, transport=transport))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
 
 
-def test_a_real_study_finds_a_better_configuration_than_its_worst(example: Any, local_server: Any,
-                                                                  tmp_path: Path) -> None:
-    prompt = example.make_prompt(_endpoint(local_server), cache=tmp_path / "cache")
+def test_a_real_study_finds_a_better_configuration_than_its_worst(example: Any, local_server: Any, tmp_path: Path,
+                                                                  endpoint: Callable[..., Endpoint]) -> None:
+    prompt = example.make_prompt(endpoint(local_server), cache=tmp_path / "cache")
     dev = example.load("dev")[:12]
     study = stacktune.create_study("integration", storage=f"sqlite:///{tmp_path / 'study.db'}", seed=0)
     space = PromptAdapter(prompt).extract_variables()
@@ -67,10 +78,10 @@ def test_a_real_study_finds_a_better_configuration_than_its_worst(example: Any, 
     assert best.evaluation["unpriced_calls"] == 0 and best.evaluation["cost_usd"] == 0.0
 
 
-def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any, local_server: Any,
-                                                                    tmp_path: Path) -> None:
+def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any, local_server: Any, tmp_path: Path,
+                                                                    endpoint: Callable[..., Endpoint]) -> None:
     transport = CountingTransport()
-    prompt = example.make_prompt(_endpoint(local_server, transport), cache=tmp_path / "cache")
+    prompt = example.make_prompt(endpoint(local_server, transport), cache=tmp_path / "cache")
     adapter = PromptAdapter(prompt).apply_configuration({"parser": "sentence", "max_tokens": 8})
     dev = example.load("dev")[:6]
     first = adapter.evaluate(dev, example.accuracy)
@@ -87,14 +98,15 @@ def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any
     assert again.usage.total_tokens == usage.total_tokens and again.usage.latencies == usage.latencies
 
 
-def test_a_server_killed_mid_study_fails_examples_without_losing_the_study(example: Any, tmp_path: Path) -> None:
+def test_a_server_killed_mid_study_fails_examples_without_losing_the_study(
+        example: Any, tmp_path: Path, endpoint: Callable[..., Endpoint]) -> None:
     from stacktune_llamacpp import serve
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     dev = example.load("dev")[:4]
     scored = 0
     with serve() as server:
-        prompt = dataclasses.replace(example.make_prompt(_endpoint(server), cache=False), retry=QUICK)
+        prompt = dataclasses.replace(example.make_prompt(endpoint(server), cache=False), retry=QUICK)
 
         def metric(example_row: dict[str, Any], prediction: object) -> bool:
             nonlocal scored
