@@ -8,10 +8,12 @@ export FORCE_CMAKE := 1
 # DSPy/LiteLLM must not try to download a price table (no internet).
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-MEMBERS  := $(patsubst %/pyproject.toml,%,$(wildcard core/pyproject.toml conformance_tests/pyproject.toml adapters/*/pyproject.toml plugins/*/pyproject.toml))
+# examples/ is the dev-only distribution stacktune-examples: it registers the example tasks.
+MEMBERS  := $(patsubst %/pyproject.toml,%,$(wildcard core/pyproject.toml conformance_tests/pyproject.toml adapters/*/pyproject.toml plugins/*/pyproject.toml examples/pyproject.toml))
 SRC_DIRS := $(wildcard core/src conformance_tests/src adapters/*/src plugins/*/src)
 
-DEMO_TASK    ?= $(if $(wildcard examples/sentiment/task.py),sentiment,toy)
+# `sentiment` is registered by stacktune-examples; `toy` (the core's own) when examples/ is absent.
+DEMO_TASK    ?= $(if $(wildcard examples/pyproject.toml),sentiment,toy)
 DEMO_TRIALS  ?= 20
 
 .PHONY: setup demo test lint typecheck unit integration benchmark clean

@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no internet needed
 
@@ -29,40 +26,18 @@ import optuna
 import stacktune
 import stacktune_dspy
 from stacktune import Categorical, Space
-from stacktune_dspy import DSPyAdapter, LMSpec
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from program import DEV, INSTRUCTION_CANDIDATES, TRAIN, CapitalQA, examples, names_the_city
+from stacktune_examples._shared import serving
+from stacktune_examples.dspy_qa.program import DEV, CapitalQA, examples, names_the_city
+from stacktune_examples.dspy_qa.task import lm_choices, make_optimizable
 
 
 @contextlib.contextmanager
 def endpoint(base_url: str | None, offline: bool) -> Iterator[str | None]:
-    if offline or base_url:
-        yield base_url
-        return
-    from stacktune_llamacpp import serve
-
-    print("starting the local model's server (SmolLM2-135M through llama.cpp)...", flush=True)
-    with serve() as server:
-        yield server.base_url
-
-
-def lm_choices(base_url: str | None, offline: bool) -> dict[str, LMSpec]:
-    """The LMs to choose from, as specs. With one local model: greedy or sampled decoding."""
-    endpoint_kwargs: dict[str, Any]
     if offline:
-        from stacktune_dspy.testing import ScriptedEngine
-
-        def respond(prompt: str, fields: Sequence[str]) -> dict[str, str]:
-            city = next((c for country, c in {**DEV, **TRAIN}.items() if country in prompt), "unknown")
-            return {name: (city if name == "answer" else "It is well known.") for name in fields}
-
-        model, endpoint_kwargs = "scripted/capitals", {"engine": ScriptedEngine(respond)}
-    else:
-        model, endpoint_kwargs = "openai/smollm2", {"api_base": base_url, "api_key": "local"}
-    common = {**endpoint_kwargs, "cache": False, "num_retries": 0}
-    return {name: LMSpec(model, {**common, "temperature": temperature}, name=name)
-            for name, temperature in (("greedy", 0.0), ("sampled", 0.7))}
+        yield None
+        return
+    with serving(base_url) as url:
+        yield url
 
 
 def describe(space: Space) -> None:
@@ -87,13 +62,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with endpoint(args.base_url, args.offline) as base_url:
         lms = lm_choices(base_url, args.offline)
-        program = CapitalQA()
-        tunable = DSPyAdapter(
-            program, lm=lms["greedy"], lms=lms, trainset=examples(TRAIN), max_demos=3,
-            instructions={"*": INSTRUCTION_CANDIDATES}, max_tokens=(16, 160),
-        )
+        tunable = make_optimizable(lms)
         space = tunable.extract_variables()
-        print(f"{len(space)} variables on {type(program).__name__}:")
+        print(f"{len(space)} variables on {type(tunable.program).__name__}:")
         describe(space)
 
         dataset = examples(DEV)

@@ -10,36 +10,17 @@ deploys the best configuration as a plain runnable.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import optuna
 
 import stacktune
 from stacktune import Categorical, Float, Int, Space
+from stacktune_examples._shared import serving
+from stacktune_examples.langchain_sentiment.chain import accuracy, build_chain
+from stacktune_examples.langchain_sentiment.data import split
+from stacktune_examples.langchain_sentiment.task import make_optimizable
 from stacktune_langchain import LangChainAdapter
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from chain import INSTRUCTION_CANDIDATES, accuracy, build_chain
-from data import split
-
-#: The zero-shot prompt's system message, as stacktune names it (path in the chain + role).
-INSTRUCTION_KNOB = "step0.prompt_style==zero_shot.prompt.system"
-
-
-@contextlib.contextmanager
-def server_url(base_url: str | None) -> Iterator[str]:
-    if base_url:
-        yield base_url
-        return
-    from stacktune_llamacpp import serve
-
-    print("starting the local model's server (SmolLM2-135M through llama.cpp)...")
-    with serve() as server:
-        yield server.base_url
 
 
 def describe(space: Space) -> None:
@@ -63,16 +44,10 @@ def main() -> None:
     args = parser.parse_args()
 
     _, dev = split()
-    with server_url(args.base_url) as url:
-        chain = build_chain(url)
-        adapter = LangChainAdapter(
-            chain,
-            prompts={INSTRUCTION_KNOB: INSTRUCTION_CANDIDATES},
-            # the server ignores max_tokens from ChatOpenAI (see chain.py); the example texts stay fixed
-            exclude=["*.max_tokens", "*.human*", "*.ai*"],
-        )
+    with serving(args.base_url) as url:
+        adapter = make_optimizable(url)
         print("variables found on the example chain:")
-        describe(LangChainAdapter(chain).extract_variables())
+        describe(LangChainAdapter(build_chain(url)).extract_variables())
         print("\nsearched:")
         describe(adapter.extract_variables())
 

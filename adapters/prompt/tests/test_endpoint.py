@@ -198,6 +198,27 @@ def test_endpoint_settings_are_checked() -> None:
     assert Endpoint("http://llm.test/v1/", "m").cache_identity == "endpoint:http://llm.test/v1|m"
 
 
+class _ClosableTransport(httpx.MockTransport):
+    closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_close_releases_the_connections_and_a_later_call_opens_new_ones() -> None:
+    transport = _ClosableTransport(Server(ok("positive")))
+    endpoint = Endpoint("http://llm.test/v1", "m", transport=transport)
+    endpoint.close()  # nothing opened yet: nothing to close
+    assert transport.closed == 0
+    endpoint.create_chat_completion(messages=[{"role": "user", "content": "hi"}])
+    endpoint.close()
+    endpoint.close()
+    assert transport.closed == 1
+    endpoint.create_chat_completion(messages=[{"role": "user", "content": "hi"}])
+    endpoint.close()
+    assert transport.closed == 2
+
+
 class _SlowHandler(BaseHTTPRequestHandler):
     release = threading.Event()
 

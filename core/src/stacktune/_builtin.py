@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from stacktune.plugins import hookimpl
+from stacktune.hookspecs import hookimpl
 from stacktune.tasks import Task, TaskSetup
 
 

@@ -1,4 +1,7 @@
-"""The pluggy wiring: hook specifications, the plugin manager factory, ``optimizable()``.
+"""The pluggy wiring: the plugin manager factory, the process-wide manager, ``optimizable()``.
+
+The hook specifications and the ``hookimpl``/``hookspec`` markers live in
+:mod:`stacktune.hookspecs` (re-exported here).
 
 Adapters and other plugins are separate distributions that declare an entry point in
 the ``stacktune.plugins`` group pointing at a module or object with ``@hookimpl``
@@ -11,46 +14,17 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from stacktune import _builtin
 from stacktune.errors import NoAdapterFound
+from stacktune.hookspecs import PROJECT_NAME, HookSpecs, hookimpl, hookspec
 from stacktune.protocol import Optimizable, is_optimizable
 
-if TYPE_CHECKING:
-    import click
-
-    from stacktune.study import Study, TrialResult
-    from stacktune.tasks import Task
-
-PROJECT_NAME = "stacktune"
 ENTRY_POINT_GROUP = "stacktune.plugins"
 DISABLE_PLUGINS_ENV = "STACKTUNE_DISABLE_PLUGINS"
 DISABLE_AUTOLOAD_ENV = "STACKTUNE_DISABLE_PLUGIN_AUTOLOAD"
-
-hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
-
-
-class HookSpecs:
-    """Every hook a stacktune plugin may implement."""
-
-    @hookspec(firstresult=True)
-    def stacktune_optimizable(self, target: Any) -> Optimizable | None:  # type: ignore[empty-body]
-        """Wrap ``target`` in an Optimizable if this plugin knows its type, else return None."""
-
-    @hookspec
-    def stacktune_trial_finished(self, study: Study, result: TrialResult) -> None:
-        """Observe every finished trial (complete, pruned or failed): trackers, exporters, loggers."""
-
-    @hookspec
-    def stacktune_register_tasks(self) -> Sequence[Task]:  # type: ignore[empty-body]
-        """Offer named tasks (program, data, metric) to ``stacktune optimize <task>``."""
-
-    @hookspec
-    def stacktune_add_commands(self, cli: click.Group) -> None:
-        """Add sub-commands to the ``stacktune`` command line (e.g. ``stacktune local serve``)."""
 
 
 def _blocked_names() -> list[str]:
@@ -72,8 +46,6 @@ def create_plugin_manager(*, load_entry_points: bool | None = None,
     """
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(HookSpecs)
-    from stacktune import _builtin
-
     manager.register(_builtin, name="stacktune.builtin")
     for name in _blocked_names():
         manager.set_blocked(name)

@@ -203,14 +203,14 @@ time.sleep(600)
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux-only")
 def test_the_server_dies_with_a_killed_parent() -> None:
-    parent = subprocess.Popen([sys.executable, "-c", ORPHAN_PARENT, FAKE_SERVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert parent.stdout is not None
-        child = int(parent.stdout.readline())
-        assert _process_exists(child)
-    finally:
-        parent.kill()
-        parent.wait()
+    with subprocess.Popen([sys.executable, "-c", ORPHAN_PARENT, FAKE_SERVER], stdout=subprocess.PIPE,
+                          text=True) as parent:  # closes the pipe and waits on the way out
+        try:
+            assert parent.stdout is not None
+            child = int(parent.stdout.readline())
+            assert _process_exists(child)
+        finally:
+            parent.kill()
     for _ in range(200):  # the kernel sends SIGTERM at once; allow for a slow, busy machine
         if not _child_alive(child):
             break

@@ -96,6 +96,15 @@ class Endpoint:
         # One pooled client per endpoint object; httpx.Client is thread-safe.
         return httpx.Client(timeout=self.timeout, transport=self.transport)
 
+    def close(self) -> None:
+        """Close the pooled connections now, not whenever the garbage collector gets to them.
+
+        Safe to call twice; a later call opens a new pool.
+        """
+        client = self.__dict__.pop("_client", None)
+        if client is not None:
+            client.close()
+
     def _headers(self) -> dict[str, str]:
         if self.api_key_env is None:
             return {}

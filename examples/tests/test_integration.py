@@ -1,10 +1,13 @@
-"""Against the real SmolLM2-135M served by llama.cpp's OpenAI-compatible server (marked integration)."""
+"""The sentiment example against the real SmolLM2-135M served by llama.cpp (marked integration).
+
+Moved from adapters/prompt/tests/test_integration.py when the example left stacktune-prompt.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +15,8 @@ import httpx
 import pytest
 
 import stacktune
+from stacktune_examples.sentiment import task as sentiment
 from stacktune_prompt import FREE, Endpoint, PromptAdapter, RetryPolicy
-from stacktune_prompt.plugin import find_example, load_example_task
 
 pytestmark = pytest.mark.integration
 
@@ -36,20 +39,26 @@ class CountingTransport(httpx.HTTPTransport):
 
 @pytest.fixture(scope="module")
 def example() -> Any:
-    path = find_example("sentiment")
-    if path is None:
-        pytest.skip("examples/sentiment is not in this checkout")
-    load_example_task(path)
-    return sys.modules["stacktune_examples_sentiment_task"]
+    return sentiment
 
 
-def _endpoint(server: Any, transport: httpx.BaseTransport | None = None) -> Endpoint:
-    return Endpoint(server.base_url, server.model, price=FREE, timeout=60.0, transport=transport)
+@pytest.fixture
+def endpoint() -> Iterator[Callable[..., Endpoint]]:
+    """Endpoints to a server; their connections are closed when the test ends."""
+    made: list[Endpoint] = []
+
+    def make(server: Any, transport: httpx.BaseTransport | None = None) -> Endpoint:
+        made.append(Endpoint(server.base_url, server.model, price=FREE, timeout=60.0, transport=transport))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
 
 
-def test_a_real_study_finds_a_better_configuration_than_its_worst(example: Any, local_server: Any,
-                                                                  tmp_path: Path) -> None:
-    prompt = example.make_prompt(_endpoint(local_server), cache=tmp_path / "cache")
+def test_a_real_study_finds_a_better_configuration_than_its_worst(example: Any, local_server: Any, tmp_path: Path,
+                                                                  endpoint: Callable[..., Endpoint]) -> None:
+    prompt = example.make_prompt(endpoint(local_server), cache=tmp_path / "cache")
     dev = example.load("dev")[:12]
     study = stacktune.create_study("integration", storage=f"sqlite:///{tmp_path / 'study.db'}", seed=0)
     space = PromptAdapter(prompt).extract_variables()
@@ -69,10 +78,10 @@ def test_a_real_study_finds_a_better_configuration_than_its_worst(example: Any, 
     assert best.evaluation.unpriced_calls == 0 and best.evaluation.cost_usd == 0.0
 
 
-def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any, local_server: Any,
-                                                                    tmp_path: Path) -> None:
+def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any, local_server: Any, tmp_path: Path,
+                                                                    endpoint: Callable[..., Endpoint]) -> None:
     transport = CountingTransport()
-    prompt = example.make_prompt(_endpoint(local_server, transport), cache=tmp_path / "cache")
+    prompt = example.make_prompt(endpoint(local_server, transport), cache=tmp_path / "cache")
     adapter = PromptAdapter(prompt).apply_configuration({"parser": "sentence", "max_tokens": 8})
     dev = example.load("dev")[:6]
     first = adapter.evaluate(dev, example.accuracy)
@@ -89,14 +98,15 @@ def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any
     assert again.usage.total_tokens == usage.total_tokens and again.usage.latencies == usage.latencies
 
 
-def test_a_server_killed_mid_study_fails_examples_without_losing_the_study(example: Any, tmp_path: Path) -> None:
+def test_a_server_killed_mid_study_fails_examples_without_losing_the_study(
+        example: Any, tmp_path: Path, endpoint: Callable[..., Endpoint]) -> None:
     from stacktune_llamacpp import serve
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     dev = example.load("dev")[:4]
     scored = 0
     with serve() as server:
-        prompt = dataclasses.replace(example.make_prompt(_endpoint(server), cache=False), retry=QUICK)
+        prompt = dataclasses.replace(example.make_prompt(endpoint(server), cache=False), retry=QUICK)
 
         def metric(example_row: dict[str, Any], prediction: object) -> bool:
             nonlocal scored
@@ -109,7 +119,9 @@ def test_a_server_killed_mid_study_fails_examples_without_losing_the_study(examp
         study.optimize(prompt, dev, metric, n_trials=3)
     stored = stacktune.load_study("killed", storage=storage)
     trials = stored.trials
-    assert [t.state for t in trials] == ["complete"] * 3
-    failures = [t.evaluation.n_failures for t in trials]
+    # a trial with some failed examples completes; one where every example failed is a failed trial
+    assert [t.state for t in trials] == ["complete", "complete", "fail"]
+    failures = [len(t.failures) for t in trials]
     assert failures == [0, 2, 4], failures
-    assert trials[2].values["score"] == 0.0
+    assert (trials[2].error or "").startswith("every example failed (4 of 4); the first: ")
+    assert server.base_url in (trials[2].error or ""), "the error names the dead server"

@@ -1,56 +1,24 @@
-"""The sentiment example: its data, its task registration and `stacktune optimize sentiment` (offline)."""
+"""The sentiment example: its data, its prompt and `stacktune optimize sentiment` (offline).
+
+Moved from adapters/prompt/tests/test_example.py when the example left stacktune-prompt.
+"""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections import Counter
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from stacktune import Task, TaskSetup, create_plugin_manager, load_study
+from stacktune import TaskSetup, load_study
 from stacktune.cli import cli
-from stacktune.tasks import available_tasks
+from stacktune_examples.sentiment import task as example
 from stacktune_prompt import FREE, Endpoint, Prompt, PromptAdapter
-from stacktune_prompt.plugin import find_example, load_example_task, stacktune_register_tasks
 from stacktune_prompt.testing import KeywordSentimentModel
 
-TASK_FILE = find_example("sentiment")
-pytestmark = pytest.mark.skipif(TASK_FILE is None, reason="examples/sentiment is not in this checkout")
 
-
-@pytest.fixture(scope="module")
-def example() -> Any:
-    assert TASK_FILE is not None
-    load_example_task(TASK_FILE)
-    import sys
-
-    return sys.modules["stacktune_examples_sentiment_task"]
-
-
-def test_the_plugin_registers_the_sentiment_task() -> None:
-    tasks = {task.name: task for task in stacktune_register_tasks()}
-    assert isinstance(tasks["sentiment"], Task)
-    assert tasks["sentiment"].objectives == ("score", "latency")
-    assert "sentiment" in available_tasks(create_plugin_manager())
-
-
-def test_find_example_walks_up_from_a_start(tmp_path: Path) -> None:
-    task = tmp_path / "examples" / "demo" / "task.py"
-    task.parent.mkdir(parents=True)
-    task.write_text("x = 1\n")
-    assert find_example("demo", tmp_path / "a" / "b" / "c.py") == task
-    assert find_example("missing", tmp_path / "a" / "c.py") is None
-    with pytest.raises(TypeError, match="must define `task = stacktune.Task"):
-        load_example_task(task)
-
-
-def test_the_dataset_is_large_balanced_and_split(example: Any) -> None:
+def test_the_dataset_is_large_balanced_and_split() -> None:
     rows = example.load()
     assert len(rows) >= 120
     assert Counter(r["label"] for r in rows) == {"positive": len(rows) // 2, "negative": len(rows) // 2}
@@ -66,11 +34,11 @@ def test_the_dataset_is_large_balanced_and_split(example: Any) -> None:
     ("positive", "positive"), ("The review is Negative.", "negative"), ("It is positive, not negative", "positive"),
     ("I'm glad you liked it", None), ("nonpositive", None),
 ])
-def test_parse_label(example: Any, text: str, label: str | None) -> None:
+def test_parse_label(text: str, label: str | None) -> None:
     assert example.parse_label(text) == label
 
 
-def test_the_prompt_exposes_every_knob(example: Any) -> None:
+def test_the_prompt_exposes_every_knob() -> None:
     prompt = example.make_prompt(KeywordSentimentModel(), cache=False)
     space = PromptAdapter(prompt).extract_variables()
     assert space.names == ("instructions", "n_demos", "demo_order", "temperature", "top_p", "max_tokens", "parser")
@@ -78,7 +46,7 @@ def test_the_prompt_exposes_every_knob(example: Any) -> None:
     assert space.defaults()["parser"] == "word" and space.defaults()["n_demos"] == 2
 
 
-def test_build_with_a_base_url_uses_an_endpoint(example: Any, tmp_path: Path) -> None:
+def test_build_with_a_base_url_uses_an_endpoint(tmp_path: Path) -> None:
     setup = example.build(base_url="http://127.0.0.1:9/v1", cache_dir=str(tmp_path))
     assert isinstance(setup, TaskSetup) and isinstance(setup.target, Prompt)
     endpoint = setup.target.client
@@ -89,33 +57,6 @@ def test_build_with_a_base_url_uses_an_endpoint(example: Any, tmp_path: Path) ->
     assert remote.price is None and remote.api_key_env == "KEY"
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['colour'\]"):
         example.build(colour="blue")
-
-
-class _FakeOpenAI(BaseHTTPRequestHandler):
-    model = KeywordSentimentModel()
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        body.pop("model")
-        answer = json.dumps(self.model.create_chat_completion(**body)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
 
 
 def test_stacktune_optimize_sentiment_end_to_end_over_http(fake_openai: str, tmp_path: Path) -> None:
@@ -133,7 +74,7 @@ def test_stacktune_optimize_sentiment_end_to_end_over_http(fake_openai: str, tmp
     assert (tmp_path / "cache" / "responses.sqlite3").is_file()
 
 
-def test_the_in_process_model_runs_on_one_thread_unless_told(example: Any, tmp_path: Path,
+def test_the_in_process_model_runs_on_one_thread_unless_told(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STACKTUNE_LOCAL_THREADS", raising=False)
     assert example.build(cache_dir=str(tmp_path)).target.client.n_threads == 1  # creating it loads nothing
