@@ -62,37 +62,66 @@ class TaskGrid:
     description: str
 
 
-def _task(name: str, path: Path, *, grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any],
-          description: str) -> TaskGrid:
+def _task(
+    name: str, path: Path, *, grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any], description: str
+) -> TaskGrid:
     """A task module's dev split and metric, with the grid the benchmark sweeps over its knobs."""
     module = _load_module(f"bench_{name}_task", path)
-    return TaskGrid(name=name, module=module, grid=grid, fixed=fixed, dataset=module.load("dev"),
-                    metric=module.accuracy, description=description)
+    return TaskGrid(
+        name=name,
+        module=module,
+        grid=grid,
+        fixed=fixed,
+        dataset=module.load("dev"),
+        metric=module.accuracy,
+        description=description,
+    )
 
 
 def sentiment() -> TaskGrid:
-    return _task("sentiment", ROOT / "examples" / "sentiment" / "task.py",
-                 grid={"instructions": [0, 1, 3], "n_demos": [0, 2, 4], "temperature": [0.0, 0.5, 1.0],
-                       "parser": ["word", "sentence"]},
-                 fixed={"top_p": 1.0, "max_tokens": 8, "demo_order": 0},
-                 description="positive/negative reviews (examples/sentiment), dev split")
+    return _task(
+        "sentiment",
+        ROOT / "examples" / "sentiment" / "task.py",
+        grid={
+            "instructions": [0, 1, 3],
+            "n_demos": [0, 2, 4],
+            "temperature": [0.0, 0.5, 1.0],
+            "parser": ["word", "sentence"],
+        },
+        fixed={"top_p": 1.0, "max_tokens": 8, "demo_order": 0},
+        description="positive/negative reviews (examples/sentiment), dev split",
+    )
 
 
 def headlines() -> TaskGrid:
-    return _task("headlines", HERE / "tasks" / "headlines.py",
-                 grid={"instructions": [0, 1, 3, 4], "n_demos": [0, 2, 4], "temperature": [0.0, 0.6, 1.2],
-                       "parser": ["word", "letter"]},
-                 fixed={"demo_order": 0},
-                 description="news headline topic, 4 classes (benchmarks/tasks/headlines.py), dev split")
+    return _task(
+        "headlines",
+        HERE / "tasks" / "headlines.py",
+        grid={
+            "instructions": [0, 1, 3, 4],
+            "n_demos": [0, 2, 4],
+            "temperature": [0.0, 0.6, 1.2],
+            "parser": ["word", "letter"],
+        },
+        fixed={"demo_order": 0},
+        description="news headline topic, 4 classes (benchmarks/tasks/headlines.py), dev split",
+    )
 
 
 def emotions() -> TaskGrid:
-    return _task("emotions", HERE / "tasks" / "emotions.py",
-                 grid={"instructions": [0, 1, 2, 4], "n_demos": [0, 2, 4], "temperature": [0.0, 0.6, 1.2],
-                       "parser": ["word", "sentence"]},
-                 fixed={"demo_order": 0},
-                 description="emotion of a sentence, 4 classes (benchmarks/tasks/emotions.py), dev split; held "
-                             "out: recorded after the racing defaults were chosen")
+    return _task(
+        "emotions",
+        HERE / "tasks" / "emotions.py",
+        grid={
+            "instructions": [0, 1, 2, 4],
+            "n_demos": [0, 2, 4],
+            "temperature": [0.0, 0.6, 1.2],
+            "parser": ["word", "sentence"],
+        },
+        fixed={"demo_order": 0},
+        description="emotion of a sentence, 4 classes (benchmarks/tasks/emotions.py), dev split; held "
+        "out: recorded after the racing defaults were chosen",
+    )
 
 
 TASKS: dict[str, Callable[[], TaskGrid]] = {"sentiment": sentiment, "headlines": headlines, "emotions": emotions}
@@ -128,8 +157,7 @@ def _adapter_configuration(task: TaskGrid, adapter: Any, configuration: Mapping[
 def run_configuration(task: TaskGrid, adapter: Any, configuration: Mapping[str, Any]) -> dict[str, Any]:
     """Every example of the task under one configuration: score, tokens, latency, failure."""
     applied = adapter.apply_configuration(_adapter_configuration(task, adapter, configuration))
-    record: dict[str, list[Any]] = {"scores": [], "input_tokens": [], "output_tokens": [], "latency": [],
-                                    "failed": []}
+    record: dict[str, list[Any]] = {"scores": [], "input_tokens": [], "output_tokens": [], "latency": [], "failed": []}
     for example in task.dataset:
         evaluation = applied.evaluate([example], task.metric)
         usage = evaluation.usage
@@ -191,8 +219,11 @@ def build(task_name: str, *, out: Path | None = None, limit: int | None = None) 
     todo = [c for c in configurations(task.grid) if config_id(c) not in done]
     if limit is not None:
         todo = todo[:limit]
-    print(f"{task.name}: {len(done)} configurations recorded, {len(todo)} to run "
-          f"({len(task.dataset)} examples each) -> {path}", flush=True)
+    print(
+        f"{task.name}: {len(done)} configurations recorded, {len(todo)} to run "
+        f"({len(task.dataset)} examples each) -> {path}",
+        flush=True,
+    )
     adapter = PromptAdapter(task.module.make_prompt(LocalModel(), cache=False))
     for number, configuration in enumerate(todo, 1):
         start = time.perf_counter()
@@ -200,8 +231,11 @@ def build(task_name: str, *, out: Path | None = None, limit: int | None = None) 
         table["results"].append(record)
         write_atomically(path, table)
         accuracy = sum(record["scores"]) / len(record["scores"])
-        print(f"[{number}/{len(todo)}] {config_id(configuration)} accuracy {accuracy:.3f} "
-              f"({time.perf_counter() - start:.1f}s)", flush=True)
+        print(
+            f"[{number}/{len(todo)}] {config_id(configuration)} accuracy {accuracy:.3f} "
+            f"({time.perf_counter() - start:.1f}s)",
+            flush=True,
+        )
     return path
 
 

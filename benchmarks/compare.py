@@ -99,13 +99,22 @@ def _dataset(table: Table, seed: int) -> list[int]:
     return order
 
 
-def _study_run(name: str, table: Table, seed: int, budget: int, numeric: bool, *,
-               sampler: optuna.samplers.BaseSampler | None, pruner: optuna.pruners.BasePruner | None) -> Run:
+def _study_run(
+    name: str,
+    table: Table,
+    seed: int,
+    budget: int,
+    numeric: bool,
+    *,
+    sampler: optuna.samplers.BaseSampler | None,
+    pruner: optuna.pruners.BasePruner | None,
+) -> Run:
     """Any strategy expressed as a stacktune study (with or without Optuna's sampler/pruner)."""
     counter = Counter()
     program = ReplayProgram(table, counter=counter, numeric=numeric)
-    study = stacktune.create_study(storage=optuna.storages.InMemoryStorage(), sampler=sampler, pruner=pruner,
-                                   seed=seed, load_if_exists=False)
+    study = stacktune.create_study(
+        storage=optuna.storages.InMemoryStorage(), sampler=sampler, pruner=pruner, seed=seed, load_if_exists=False
+    )
     run = Run(name, seed, budget)
     best: list[float] = [-math.inf]
     incumbent: list[float | None] = [None]
@@ -118,14 +127,22 @@ def _study_run(name: str, table: Table, seed: int, budget: int, numeric: bool, *
         if counter.count >= budget:
             study.stop()
 
-    study.optimize(program, _dataset(table, seed), recorded_score, n_trials=budget, callbacks=[callback],
-                   show_progress_bar=False, baseline=False)  # search strategies only
+    study.optimize(
+        program,
+        _dataset(table, seed),
+        recorded_score,
+        n_trials=budget,
+        callbacks=[callback],
+        show_progress_bar=False,
+        baseline=False,
+    )  # search strategies only
     return run
 
 
 def random_search(table: Table, seed: int, budget: int, numeric: bool) -> Run:
-    return _study_run("random", table, seed, budget, numeric, sampler=optuna.samplers.RandomSampler(seed=seed),
-                      pruner=None)
+    return _study_run(
+        "random", table, seed, budget, numeric, sampler=optuna.samplers.RandomSampler(seed=seed), pruner=None
+    )
 
 
 def tpe_full(table: Table, seed: int, budget: int, numeric: bool) -> Run:
@@ -154,8 +171,9 @@ def stacktune_default(table: Table, seed: int, budget: int, numeric: bool) -> Ru
     return _study_run("stacktune", table, seed, budget, numeric, sampler=None, pruner=None)
 
 
-def tpe_minibatch(table: Table, seed: int, budget: int, numeric: bool, *, minibatch: int = 10,
-                  full_eval_steps: int = 5) -> Run:
+def tpe_minibatch(
+    table: Table, seed: int, budget: int, numeric: bool, *, minibatch: int = 10, full_eval_steps: int = 5
+) -> Run:
     """MIPROv2's search: TPE told minibatch scores; every few trials the configuration with the best
     mean minibatch score (not yet fully evaluated) is evaluated on all examples and added to the study.
     The incumbent is the best fully evaluated configuration; the first full evaluation is the default."""
@@ -298,8 +316,9 @@ def summarize(table: Table, runs: Sequence[Run], seconds: float) -> Summary:
     )
 
 
-def ratio_interval(calls: Sequence[float], baseline: Sequence[float], *, level: float = 0.9,
-                   resamples: int = 2000, seed: int = 0) -> tuple[float, float] | None:
+def ratio_interval(
+    calls: Sequence[float], baseline: Sequence[float], *, level: float = 0.9, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
     """A paired bootstrap interval of ``median(calls) / median(baseline)``, both measured on the same seeds.
 
     Resampling whole seeds keeps each seed's pair together. A resample where the baseline never
@@ -333,8 +352,15 @@ def _load(name: str) -> Table:
     return Table.load(name)
 
 
-def compare(table: Table | str, *, seeds: Iterable[int], budget: int | None = None, numeric: bool = True,
-            strategies: Sequence[str] = tuple(STRATEGIES), workers: int = 1) -> tuple[Table, list[Summary]]:
+def compare(
+    table: Table | str,
+    *,
+    seeds: Iterable[int],
+    budget: int | None = None,
+    numeric: bool = True,
+    strategies: Sequence[str] = tuple(STRATEGIES),
+    workers: int = 1,
+) -> tuple[Table, list[Summary]]:
     """Run every strategy on every seed; one Summary per strategy (in the given order)."""
     loaded = _load(table) if isinstance(table, str) else table
     budget = budget or default_budget(loaded)
@@ -384,8 +410,10 @@ def render(table: Table, summaries: Sequence[Summary], budget: int, n_seeds: int
             bounds = ratio_interval(s.calls, baseline.calls) if s is not baseline else None
             if bounds is not None:
                 interval = "-".join(f"{b:.2f}" if math.isfinite(b) else "never" for b in bounds)
-        lines.append(f"| {s.strategy} | {_fmt_calls(s.median_calls)} | {ratio} | {interval} | {s.success:.0%} "
-                     f"| {s.final:.3f} ({s.final_relative:.1%}) | {s.trials:.0f} | {s.seconds:.0f} |")
+        lines.append(
+            f"| {s.strategy} | {_fmt_calls(s.median_calls)} | {ratio} | {interval} | {s.success:.0%} "
+            f"| {s.final:.3f} ({s.final_relative:.1%}) | {s.trials:.0f} | {s.seconds:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -403,8 +431,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown strategies {unknown}; known: {list(STRATEGIES)}")
     for name in [t for t in args.tables.split(",") if t]:
-        table, summaries = compare(name, seeds=range(args.seeds), budget=args.budget, numeric=not args.categorical,
-                                   strategies=strategies, workers=args.workers)
+        table, summaries = compare(
+            name,
+            seeds=range(args.seeds),
+            budget=args.budget,
+            numeric=not args.categorical,
+            strategies=strategies,
+            workers=args.workers,
+        )
         print(render(table, summaries, args.budget or default_budget(table), args.seeds), flush=True)
         print(flush=True)
 

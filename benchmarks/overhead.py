@@ -49,8 +49,9 @@ class Trivial:
     def apply_configuration(self, configuration: Mapping[str, object]) -> Trivial:
         return Trivial({**self.configuration, **configuration})
 
-    def evaluate(self, dataset: Sequence[object], metric: Any, *, on_result: Any = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self, dataset: Sequence[object], metric: Any, *, on_result: Any = None, max_concurrency: int = 1
+    ) -> Evaluation:
         c = self.configuration
         score = value_of(float(c["x"]), int(c["k"]), str(c["mode"]))
         if on_result is not None:

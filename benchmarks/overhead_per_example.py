@@ -62,11 +62,13 @@ def report_all(trial: optuna.Trial, scores: Sequence[float], per_example: bool) 
         report(trial, index, score, total, per_example)
 
 
-def with_history(storage: Any, pruner: optuna.pruners.BasePruner, n: int, per_example: bool,
-                 rng: random.Random) -> tuple[optuna.Study, list[float]]:
+def with_history(
+    storage: Any, pruner: optuna.pruners.BasePruner, n: int, per_example: bool, rng: random.Random
+) -> tuple[optuna.Study, list[float]]:
     """A study with finished trials reported like Study.optimize does; returns it and the best scores."""
-    study = optuna.create_study(storage=storage, direction="maximize", pruner=pruner,
-                                sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(
+        storage=storage, direction="maximize", pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0)
+    )
     best: list[float] = []
     for _ in range(HISTORY):
         trial = study.ask()
@@ -78,8 +80,9 @@ def with_history(storage: Any, pruner: optuna.pruners.BasePruner, n: int, per_ex
     return study, best
 
 
-def time_optuna(storage: Any, pruner: optuna.pruners.BasePruner, n: int, trials: int, per_example: bool,
-                rng: random.Random) -> list[float]:
+def time_optuna(
+    storage: Any, pruner: optuna.pruners.BasePruner, n: int, trials: int, per_example: bool, rng: random.Random
+) -> list[float]:
     """Seconds per example of report + should_prune, one value per example checked."""
     study, _ = with_history(storage, pruner, n, per_example, rng)
     costs: list[float] = []
@@ -142,21 +145,29 @@ def main() -> None:
             "stacktune default (racing)": lambda s, r: time_racing(s, n, trials, r),
             "MedianPruner": lambda s, r: time_optuna(s, optuna.pruners.MedianPruner(), n, trials, False, r),
             "SuccessiveHalvingPruner": lambda s, r: time_optuna(
-                s, optuna.pruners.SuccessiveHalvingPruner(min_resource=5), n, trials, False, r),
+                s, optuna.pruners.SuccessiveHalvingPruner(min_resource=5), n, trials, False, r
+            ),
             "WilcoxonPruner (n_startup_steps=14)": lambda s, r: time_optuna(
-                s, optuna.pruners.WilcoxonPruner(n_startup_steps=14), n, trials, True, r),
+                s, optuna.pruners.WilcoxonPruner(n_startup_steps=14), n, trials, True, r
+            ),
             "WilcoxonPruner (default)": lambda s, r: time_optuna(
-                s, optuna.pruners.WilcoxonPruner(), n, max(1, trials // 5), True, r),
+                s, optuna.pruners.WilcoxonPruner(), n, max(1, trials // 5), True, r
+            ),
         }
-        print(f"{n} examples per trial, 0/1 scores, {HISTORY} finished trials in the study; "
-              f"milliseconds per example (report + decide)")
+        print(
+            f"{n} examples per trial, 0/1 scores, {HISTORY} finished trials in the study; "
+            f"milliseconds per example (report + decide)"
+        )
         print(f"| {'strategy':<36} | {'storage':<9} | {'mean ms':>9} | {'median ms':>9} | {'slowest ms':>10} |")
         print(f"|{'-' * 38}|{'-' * 11}|{'-' * 11}|{'-' * 11}|{'-' * 12}|")
         for name, measure in strategies.items():
             for storage_name, storage in storages.items():
                 costs = measure(storage(), random.Random(0))
-                print(f"| {name:<36} | {storage_name:<9} | {statistics.fmean(costs) * 1e3:>9.3f} "
-                      f"| {statistics.median(costs) * 1e3:>9.3f} | {max(costs) * 1e3:>10.1f} |", flush=True)
+                print(
+                    f"| {name:<36} | {storage_name:<9} | {statistics.fmean(costs) * 1e3:>9.3f} "
+                    f"| {statistics.median(costs) * 1e3:>9.3f} | {max(costs) * 1e3:>10.1f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -65,9 +65,10 @@ class Table:
         self.means = [sum(s) / len(s) for s in self.scores]
         if not self.numeric:
             self.numeric = frozenset(
-                name for name, values in self.grid.items()
-                if name not in CATEGORICAL_NAMES and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                         for v in values)
+                name
+                for name, values in self.grid.items()
+                if name not in CATEGORICAL_NAMES
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
             )
 
     @classmethod
@@ -87,10 +88,13 @@ class Table:
         for values in grid.values():
             expected *= len(values)
         if len(results) != expected:
-            raise ValueError(f"table {data.get('task')!r} has {len(results)} configurations, the grid has {expected}: "
-                             f"finish building it (benchmarks/build_table.py resumes)")
+            raise ValueError(
+                f"table {data.get('task')!r} has {len(results)} configurations, the grid has {expected}: "
+                f"finish building it (benchmarks/build_table.py resumes)"
+            )
         return cls(
-            name=str(data.get("task", "table")), grid=grid,
+            name=str(data.get("task", "table")),
+            grid=grid,
             configurations=[dict(r["configuration"]) for r in results],
             scores=[[float(s) for s in r["scores"]] for r in results],
             input_tokens=[list(r.get("input_tokens", [0] * len(r["scores"]))) for r in results],
@@ -150,8 +154,9 @@ class Table:
                 variables.append(Categorical(name, list(values), default=default))
         return Space(variables)
 
-    def subset(self, *, grid: Mapping[str, Sequence[Any]] | None = None,
-               examples: Sequence[int] | None = None) -> Table:
+    def subset(
+        self, *, grid: Mapping[str, Sequence[Any]] | None = None, examples: Sequence[int] | None = None
+    ) -> Table:
         """A smaller table (for tests): a sub-grid and/or some examples."""
         grid = grid or {}
         keep = [i for i, c in enumerate(self.configurations) if all(c[n] in grid[n] for n in grid)]
@@ -161,14 +166,25 @@ class Table:
         def pick(rows: list[list[Any]]) -> list[list[Any]]:
             return [[rows[i][j] for j in cols] for i in keep]
 
-        return Table(self.name, new_grid, [self.configurations[i] for i in keep], pick(self.scores),
-                     pick(self.input_tokens), pick(self.output_tokens), pick(self.latency), dict(self.meta),
-                     self.numeric)
+        return Table(
+            self.name,
+            new_grid,
+            [self.configurations[i] for i in keep],
+            pick(self.scores),
+            pick(self.input_tokens),
+            pick(self.output_tokens),
+            pick(self.latency),
+            dict(self.meta),
+            self.numeric,
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        results = [{"configuration": c, "scores": s, "input_tokens": it, "output_tokens": ot, "latency": lat}
-                   for c, s, it, ot, lat in zip(self.configurations, self.scores, self.input_tokens,
-                                                self.output_tokens, self.latency)]
+        results = [
+            {"configuration": c, "scores": s, "input_tokens": it, "output_tokens": ot, "latency": lat}
+            for c, s, it, ot, lat in zip(
+                self.configurations, self.scores, self.input_tokens, self.output_tokens, self.latency
+            )
+        ]
         return {**self.meta, "task": self.name, "grid": self.grid, "results": results}
 
 
@@ -193,8 +209,14 @@ class ReplayProgram:
     real adapter; every example served is counted in ``counter``.
     """
 
-    def __init__(self, table: Table, configuration: Mapping[str, Any] | None = None, *,
-                 counter: Counter | None = None, numeric: bool = True) -> None:
+    def __init__(
+        self,
+        table: Table,
+        configuration: Mapping[str, Any] | None = None,
+        *,
+        counter: Counter | None = None,
+        numeric: bool = True,
+    ) -> None:
         self.table = table
         self.numeric = numeric
         self.counter = counter or Counter()
@@ -216,8 +238,14 @@ class ReplayProgram:
     def row(self) -> int:
         return self.table.index(self.configuration)
 
-    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         """Serve the recorded results through ``stacktune.evaluate_examples`` (failures, on_result, metering)."""
         row = self.row
         table = self.table
@@ -225,8 +253,14 @@ class ReplayProgram:
         def run_example(example: object) -> float:
             j = _example_index(example, table.n_examples)
             self.counter.add()
-            record_usage(Usage(calls=1, input_tokens=table.input_tokens[row][j],
-                               output_tokens=table.output_tokens[row][j], latencies=(table.latency[row][j],)))
+            record_usage(
+                Usage(
+                    calls=1,
+                    input_tokens=table.input_tokens[row][j],
+                    output_tokens=table.output_tokens[row][j],
+                    latencies=(table.latency[row][j],),
+                )
+            )
             return table.scores[row][j]
 
         return evaluate_examples(dataset, run_example, metric, on_result=on_result, max_concurrency=max_concurrency)

@@ -24,8 +24,16 @@ def accuracy(example: dict[str, Any], prediction: object) -> bool:
     return bool(prediction == example["label"])
 
 
-def make_prompt(model: Any, *, instructions: Sequence[str], parsers: Mapping[str, OutputFormat], template: str,
-                demos: Sequence[Mapping[str, Any]], parser: str = "word", cache: Any = False) -> Prompt:
+def make_prompt(
+    model: Any,
+    *,
+    instructions: Sequence[str],
+    parsers: Mapping[str, OutputFormat],
+    template: str,
+    demos: Sequence[Mapping[str, Any]],
+    parser: str = "word",
+    cache: Any = False,
+) -> Prompt:
     """The prompt whose knobs the benchmark grid sweeps (it starts from the first instructions)."""
     return Prompt(
         instructions=instructions[0],

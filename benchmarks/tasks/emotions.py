@@ -27,10 +27,20 @@ INSTRUCTIONS = [
 ]
 
 _SYNONYMS = {
-    "joy": "joy", "happy": "joy", "happiness": "joy", "joyful": "joy",
-    "anger": "anger", "angry": "anger", "furious": "anger",
-    "sadness": "sadness", "sad": "sadness", "grief": "sadness",
-    "fear": "fear", "afraid": "fear", "scared": "fear", "fearful": "fear",
+    "joy": "joy",
+    "happy": "joy",
+    "happiness": "joy",
+    "joyful": "joy",
+    "anger": "anger",
+    "angry": "anger",
+    "furious": "anger",
+    "sadness": "sadness",
+    "sad": "sadness",
+    "grief": "sadness",
+    "fear": "fear",
+    "afraid": "fear",
+    "scared": "fear",
+    "fearful": "fear",
 }
 _LABEL = re.compile(r"\b(" + "|".join(sorted(_SYNONYMS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
@@ -42,10 +52,14 @@ def parse_emotion(text: str) -> str | None:
 
 
 FORMATS = {
-    "word": OutputFormat(parse_emotion, instructions="Answer with one word: joy, anger, sadness or fear.",
-                         answer="{label}"),
-    "sentence": OutputFormat(parse_emotion, instructions="Answer with one sentence: The emotion is <emotion>.",
-                             answer="The emotion is {label}."),
+    "word": OutputFormat(
+        parse_emotion, instructions="Answer with one word: joy, anger, sadness or fear.", answer="{label}"
+    ),
+    "sentence": OutputFormat(
+        parse_emotion,
+        instructions="Answer with one sentence: The emotion is <emotion>.",
+        answer="The emotion is {label}.",
+    ),
 }
 
 
@@ -59,5 +73,6 @@ def load(split: str | None = None) -> list[dict[str, Any]]:
 
 def make_prompt(model: Any, *, cache: Any = False) -> Prompt:
     """The prompt whose knobs the benchmark grid sweeps."""
-    return classification.make_prompt(model, instructions=INSTRUCTIONS, parsers=FORMATS,
-                                      template="Sentence: {text}", demos=load("train"), cache=cache)
+    return classification.make_prompt(
+        model, instructions=INSTRUCTIONS, parsers=FORMATS, template="Sentence: {text}", demos=load("train"), cache=cache
+    )

@@ -22,15 +22,20 @@ LABELS = ("sports", "technology", "food", "politics")
 INSTRUCTIONS = [
     "Classify the news headline into one topic: sports, technology, food or politics.",
     "What is this headline about? Choose sports, technology, food or politics.",
-    "You are a news editor. Put the headline in the right section of the paper: sports, technology, food "
-    "or politics.",
+    "You are a news editor. Put the headline in the right section of the paper: sports, technology, food or politics.",
     "Read the headline and name its topic.",
     "You are a helpful assistant.",
 ]
 
 _SYNONYMS = {
-    "sport": "sports", "sports": "sports", "technology": "technology", "tech": "technology",
-    "food": "food", "cooking": "food", "politics": "politics", "political": "politics",
+    "sport": "sports",
+    "sports": "sports",
+    "technology": "technology",
+    "tech": "technology",
+    "food": "food",
+    "cooking": "food",
+    "politics": "politics",
+    "political": "politics",
 }
 _LABEL = re.compile(r"\b(" + "|".join(sorted(_SYNONYMS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
@@ -50,13 +55,17 @@ def parse_letter(text: str) -> str | None:
 
 
 FORMATS = {
-    "word": OutputFormat(parse_topic, instructions="Answer with one word: sports, technology, food or politics.",
-                         answer="{label}"),
-    "sentence": OutputFormat(parse_topic, instructions="Answer with one sentence: The topic is <topic>.",
-                             answer="The topic is {label}."),
-    "letter": OutputFormat(parse_letter, instructions="Answer with one letter: A for sports, B for technology, "
-                                                      "C for food, D for politics.",
-                           answer="{letter}"),
+    "word": OutputFormat(
+        parse_topic, instructions="Answer with one word: sports, technology, food or politics.", answer="{label}"
+    ),
+    "sentence": OutputFormat(
+        parse_topic, instructions="Answer with one sentence: The topic is <topic>.", answer="The topic is {label}."
+    ),
+    "letter": OutputFormat(
+        parse_letter,
+        instructions="Answer with one letter: A for sports, B for technology, C for food, D for politics.",
+        answer="{letter}",
+    ),
 }
 
 
@@ -73,5 +82,6 @@ def load(split: str | None = None) -> list[dict[str, Any]]:
 
 def make_prompt(model: Any, *, cache: Any = False) -> Prompt:
     """The prompt whose knobs the benchmark grid sweeps."""
-    return classification.make_prompt(model, instructions=INSTRUCTIONS, parsers=FORMATS,
-                                      template="Headline: {text}", demos=load("train"), cache=cache)
+    return classification.make_prompt(
+        model, instructions=INSTRUCTIONS, parsers=FORMATS, template="Headline: {text}", demos=load("train"), cache=cache
+    )

@@ -32,9 +32,15 @@ class TopicEcho:
 @pytest.fixture
 def headlines() -> TaskGrid:
     task = build_table.headlines()
-    return TaskGrid(name="headlines", module=task.module,
-                    grid={"instructions": [0, 4], "n_demos": [0, 2], "temperature": [0.0], "parser": ["word"]},
-                    fixed=task.fixed, dataset=task.dataset[:6], metric=task.metric, description="test")
+    return TaskGrid(
+        name="headlines",
+        module=task.module,
+        grid={"instructions": [0, 4], "n_demos": [0, 2], "temperature": [0.0], "parser": ["word"]},
+        fixed=task.fixed,
+        dataset=task.dataset[:6],
+        metric=task.metric,
+        description="test",
+    )
 
 
 def test_configurations_cover_the_grid_in_a_fixed_order() -> None:
@@ -80,11 +86,17 @@ def test_every_recorded_table_is_complete_for_its_task(name: str) -> None:
 def test_run_configuration_records_every_example(headlines: TaskGrid) -> None:
     model = TopicEcho()
     adapter = PromptAdapter(headlines.module.make_prompt(model, cache=False))
-    record = run_configuration(headlines, adapter, {"instructions": 4, "n_demos": 2, "temperature": 0.0,
-                                                    "parser": "word"})
+    record = run_configuration(
+        headlines, adapter, {"instructions": 4, "n_demos": 2, "temperature": 0.0, "parser": "word"}
+    )
     assert len(record["scores"]) == len(model.requests) == 6
-    expected = [float(("sports" if any(w in row["text"].lower() for w in ("goal", "match", "wins", "champion"))
-                       else "politics") == row["label"]) for row in headlines.dataset]
+    expected = [
+        float(
+            ("sports" if any(w in row["text"].lower() for w in ("goal", "match", "wins", "champion")) else "politics")
+            == row["label"]
+        )
+        for row in headlines.dataset
+    ]
     assert record["scores"] == expected
     assert record["input_tokens"] == [11] * 6 and record["output_tokens"] == [1] * 6
     first = model.requests[0]["messages"]
@@ -92,11 +104,21 @@ def test_run_configuration_records_every_example(headlines: TaskGrid) -> None:
     assert len(first) == 1 + 2 * 2 + 1, "system, two demos (user + assistant), the headline"
 
 
-def test_a_table_of_another_grid_is_refused(headlines: TaskGrid, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                            ) -> None:
-    monkeypatch.setattr(build_table, "empty_table", lambda task: {
-        "task": task.name, "grid": dict(task.grid), "fixed": dict(task.fixed), "instructions": {},
-        "examples": [r["id"] for r in task.dataset], "results": []})
+def test_a_table_of_another_grid_is_refused(
+    headlines: TaskGrid, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        build_table,
+        "empty_table",
+        lambda task: {
+            "task": task.name,
+            "grid": dict(task.grid),
+            "fixed": dict(task.fixed),
+            "instructions": {},
+            "examples": [r["id"] for r in task.dataset],
+            "results": [],
+        },
+    )
     path = tmp_path / "t.json"
     table = build_table.empty_table(headlines)
     write_atomically(path, {**table, "results": [{"configuration": {"instructions": 0}}]})

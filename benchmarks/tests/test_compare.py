@@ -98,22 +98,30 @@ class TestSummarize:
     def test_median_success_and_final(self) -> None:
         table = one_row_table([0.4, 0.8, 1.0])  # best 1.0: the target is 0.95
         runs = [
-            Run("s", 0, budget=100, trace=[(20, 0.4), (50, 1.0)]),   # reaches it at 50
-            Run("s", 1, budget=100, trace=[(20, 0.8), (80, 1.0)]),   # at 80
+            Run("s", 0, budget=100, trace=[(20, 0.4), (50, 1.0)]),  # reaches it at 50
+            Run("s", 1, budget=100, trace=[(20, 0.8), (80, 1.0)]),  # at 80
             Run("s", 2, budget=100, trace=[(20, 0.8), (110, 1.0)]),  # after the budget: never
         ]
         runs[0].trials, runs[1].trials, runs[2].trials = 2, 4, 6
         summary = summarize(table, runs, seconds=1.5)
-        assert summary == Summary(strategy="s", calls=(50.0, 80.0, math.inf),
-                                  final=pytest.approx((1.0 + 1.0 + 0.8) / 3),
-                                  final_relative=pytest.approx((1.0 + 1.0 + 0.8) / 3), trials=4.0, seconds=1.5)
+        assert summary == Summary(
+            strategy="s",
+            calls=(50.0, 80.0, math.inf),
+            final=pytest.approx((1.0 + 1.0 + 0.8) / 3),
+            final_relative=pytest.approx((1.0 + 1.0 + 0.8) / 3),
+            trials=4.0,
+            seconds=1.5,
+        )
         assert summary.median_calls == 80.0
         assert summary.success == pytest.approx(2 / 3)
 
     def test_most_seeds_failing_make_the_median_infinite(self) -> None:
         table = one_row_table([0.25, 0.5])  # best 0.5: the target is 0.475
-        runs = [Run("s", 0, budget=100, trace=[(10, 0.5)]), Run("s", 1, budget=100, trace=[(10, 0.25)]),
-                Run("s", 2, budget=100)]
+        runs = [
+            Run("s", 0, budget=100, trace=[(10, 0.5)]),
+            Run("s", 1, budget=100, trace=[(10, 0.25)]),
+            Run("s", 2, budget=100),
+        ]
         summary = summarize(table, runs, seconds=0.0)
         assert summary.median_calls == math.inf
         assert summary.success == pytest.approx(1 / 3)
@@ -170,8 +178,9 @@ def test_the_small_table_is_what_the_tests_assume(small: Table) -> None:
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
-def test_every_strategy_stays_within_one_trial_of_the_budget(name: str, small: Table,
-                                                             runs: dict[str, list[Run]]) -> None:
+def test_every_strategy_stays_within_one_trial_of_the_budget(
+    name: str, small: Table, runs: dict[str, list[Run]]
+) -> None:
     for seed, run in zip(SEEDS, runs[name]):
         assert (run.strategy, run.seed, run.budget) == (name, seed, BUDGET)
         assert run.trials >= 1 and run.trace, "the first trial is evaluated in full: an incumbent exists"
@@ -206,8 +215,9 @@ def test_full_evaluations_pay_the_whole_dataset_per_trial(small: Table, runs: di
             assert [c for c, _ in run.trace] == [small.n_examples * (i + 1) for i in range(run.trials)]
 
 
-def test_the_minibatch_search_starts_with_a_full_evaluation_of_the_default(small: Table,
-                                                                         runs: dict[str, list[Run]]) -> None:
+def test_the_minibatch_search_starts_with_a_full_evaluation_of_the_default(
+    small: Table, runs: dict[str, list[Run]]
+) -> None:
     default = small.space().defaults()
     for run in runs["tpe-minibatch"]:
         assert run.trace[0] == (small.n_examples, small.true_score(default))
@@ -263,11 +273,9 @@ def test_render_on_hand_made_summaries() -> None:
     table = one_row_table([0.5, 1.0])
     summaries = [
         # 40 seeds each: enough for a bootstrap that rarely draws a majority of "never"
-        Summary(BASELINE, calls=(200.0,) * 30 + (math.inf,) * 10, final=0.9, final_relative=0.9, trials=10,
-                seconds=3),
+        Summary(BASELINE, calls=(200.0,) * 30 + (math.inf,) * 10, final=0.9, final_relative=0.9, trials=10, seconds=3),
         Summary("stacktune", calls=(50.0,) * 40, final=1.0, final_relative=1.0, trials=30, seconds=1),
-        Summary("random", calls=(10.0,) * 10 + (math.inf,) * 30, final=0.5, final_relative=0.5, trials=10,
-                seconds=0),
+        Summary("random", calls=(10.0,) * 10 + (math.inf,) * 30, final=0.5, final_relative=0.5, trials=10, seconds=0),
     ]
     text = render(table, summaries, budget=500, n_seeds=4)
     header = text.splitlines()[0]
@@ -275,7 +283,9 @@ def test_render_on_hand_made_summaries() -> None:
     assert header.endswith("budget 500 calls, 4 seeds")
     assert render_row(text, BASELINE) == ["tpe-full", "200", "1.00", "-", "75%", "0.900 (90.0%)", "10", "3"]
     assert render_row(text, "stacktune")[:4] == ["stacktune", "50", "0.25", "0.25-0.25"]
-    assert render_row(text, "random")[:5] == ["random", "never", "-", "-", "25%"], "it never gets there: no ratio, no interval"
+    assert render_row(text, "random")[:5] == ["random", "never", "-", "-", "25%"], (
+        "it never gets there: no ratio, no interval"
+    )
 
 
 def test_render_without_a_baseline_has_no_ratio() -> None:
@@ -310,8 +320,7 @@ def test_main_on_a_table_file(small_path: Path, small: Table, capsys: pytest.Cap
         render_row(out, name)
 
 
-def test_main_with_the_default_budget_and_some_strategies(small_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_with_the_default_budget_and_some_strategies(small_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["--seeds", "1", "--tables", str(small_path), "--strategies", "tpe-full,stacktune", "--categorical"])
     out = capsys.readouterr().out
     assert f"budget {16 * 40} calls, 1 seeds" in out

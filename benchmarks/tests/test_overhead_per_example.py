@@ -30,8 +30,9 @@ def test_scores_are_zero_or_one_and_seeded() -> None:
 
 @pytest.mark.parametrize("per_example", [False, True])
 def test_the_history_is_reported_like_study_optimize(per_example: bool) -> None:
-    study, best = with_history(optuna.storages.InMemoryStorage(), optuna.pruners.NopPruner(), N, per_example,
-                               random.Random(0))
+    study, best = with_history(
+        optuna.storages.InMemoryStorage(), optuna.pruners.NopPruner(), N, per_example, random.Random(0)
+    )
     trials = study.get_trials(deepcopy=False)
     assert len(trials) == HISTORY and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert len(best) == N and statistics.fmean(best) == max(t.value for t in trials)
@@ -74,16 +75,22 @@ def test_racing_costs_a_positive_time_per_example_fed() -> None:
     assert all(len(t.intermediate_values) == 1 for t in timed), "one storage write per raced trial"
 
 
-def test_main_prints_a_row_per_strategy_and_storage(monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_prints_a_row_per_strategy_and_storage(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # 6 examples: the default WilcoxonPruner runs scipy's exact test, cheap at this size
     monkeypatch.setattr(sys, "argv", ["overhead_per_example.py", "--examples", "6", "--trials", "1"])
     main()
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("6 examples per trial, 0/1 scores, 20 finished trials in the study")
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[3:]]
-    strategies = ["stacktune default (racing)", "MedianPruner", "SuccessiveHalvingPruner",
-                  "WilcoxonPruner (n_startup_steps=14)", "WilcoxonPruner (default)"]
+    strategies = [
+        "stacktune default (racing)",
+        "MedianPruner",
+        "SuccessiveHalvingPruner",
+        "WilcoxonPruner (n_startup_steps=14)",
+        "WilcoxonPruner (default)",
+    ]
     assert [(r[0], r[1]) for r in rows] == [(s, storage) for s in strategies for storage in ("in-memory", "sqlite")]
     for row in rows:
         mean, median, slowest = (float(v) for v in row[2:])

@@ -21,9 +21,15 @@ def tiny_table() -> Table:
     results = []
     for row, values in enumerate(itertools.product(*GRID.values())):
         scores = [0.0 if (j + row) % 3 == 0 else 1.0 for j in range(6)]
-        results.append({"configuration": dict(zip(GRID, values)), "scores": scores,
-                        "input_tokens": [10 + j for j in range(6)], "output_tokens": [2] * 6,
-                        "latency": [0.1 * (j + 1) for j in range(6)]})
+        results.append(
+            {
+                "configuration": dict(zip(GRID, values)),
+                "scores": scores,
+                "input_tokens": [10 + j for j in range(6)],
+                "output_tokens": [2] * 6,
+                "latency": [0.1 * (j + 1) for j in range(6)],
+            }
+        )
     return Table.from_dict({"task": "tiny", "grid": GRID, "results": results})
 
 
@@ -31,12 +37,21 @@ class TestTable:
     def test_numeric_variables_are_ranges_that_snap_to_the_grid(self) -> None:
         table = tiny_table()
         space = table.space()
-        assert isinstance(space["temperature"], Float) and (space["temperature"].low, space["temperature"].high) == (0.0, 1.0)
+        assert isinstance(space["temperature"], Float) and (space["temperature"].low, space["temperature"].high) == (
+            0.0,
+            1.0,
+        )
         assert isinstance(space["n_demos"], Int)
         assert space["instructions"].kind == "categorical", "instruction indices stay categorical"
         assert table.snap({"instructions": 3, "n_demos": 3, "temperature": 0.74, "parser": "word"}) == {
-            "instructions": 3, "n_demos": 2, "temperature": 0.5, "parser": "word"}
-        assert table.snap({"instructions": 3, "n_demos": 4, "temperature": 0.76, "parser": "word"})["temperature"] == 1.0
+            "instructions": 3,
+            "n_demos": 2,
+            "temperature": 0.5,
+            "parser": "word",
+        }
+        assert (
+            table.snap({"instructions": 3, "n_demos": 4, "temperature": 0.76, "parser": "word"})["temperature"] == 1.0
+        )
         assert all(v.kind == "categorical" for v in table.space(numeric=False))
 
     def test_true_score_is_the_mean_over_all_examples(self) -> None:
@@ -56,9 +71,17 @@ class TestTable:
         small = tiny_table().subset(grid={"parser": ["word"], "n_demos": [0, 4]}, examples=[0, 2, 4])
         assert len(small.configurations) == 2 * 2 * 3 and small.n_examples == 3
         assert small.grid["n_demos"] == [0, 4]
-        assert small.true_score({"instructions": 0, "n_demos": 4, "temperature": 0.0, "parser": "word"}) == \
-            pytest.approx(sum(tiny_table().scores[tiny_table().index(
-                {"instructions": 0, "n_demos": 4, "temperature": 0.0, "parser": "word"})][j] for j in (0, 2, 4)) / 3)
+        assert small.true_score(
+            {"instructions": 0, "n_demos": 4, "temperature": 0.0, "parser": "word"}
+        ) == pytest.approx(
+            sum(
+                tiny_table().scores[
+                    tiny_table().index({"instructions": 0, "n_demos": 4, "temperature": 0.0, "parser": "word"})
+                ][j]
+                for j in (0, 2, 4)
+            )
+            / 3
+        )
 
     def test_unknown_choice(self) -> None:
         with pytest.raises(ValueError, match="parser='json' is not in the grid"):

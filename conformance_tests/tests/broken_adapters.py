@@ -29,7 +29,11 @@ class MutatingToy(_SameTypeToy):
     def apply_configuration(self, configuration: Mapping[str, object]) -> ToyProgram:
         applied = super().apply_configuration(configuration)
         self.strategy, self.steps, self.temperature, self.style = (
-            applied.strategy, applied.steps, applied.temperature, applied.style)
+            applied.strategy,
+            applied.steps,
+            applied.temperature,
+            applied.style,
+        )
         return applied
 
 
@@ -45,8 +49,14 @@ class IgnoringToy(_SameTypeToy):
 class SwallowingToy(_SameTypeToy):
     """Catches what on_result raises, so a study could never prune it."""
 
-    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         def swallow(index: int, score: float) -> None:
             try:
                 if on_result is not None:
@@ -60,12 +70,23 @@ class SwallowingToy(_SameTypeToy):
 class WrongUsageToy(_SameTypeToy):
     """Reports one call and one latency for the whole run instead of one per example."""
 
-    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         evaluation = super().evaluate(dataset, metric, on_result=on_result, max_concurrency=max_concurrency)
         usage = evaluation.usage
-        wrong = Usage(calls=1, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                      cost_usd=usage.cost_usd, latencies=(usage.total_latency,))
+        wrong = Usage(
+            calls=1,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost_usd=usage.cost_usd,
+            latencies=(usage.total_latency,),
+        )
         return evaluation.model_copy(update={"usage": wrong})
 
 
@@ -80,8 +101,14 @@ class LenientToy(_SameTypeToy):
 class FragileToy(_SameTypeToy):
     """Runs examples in a plain loop: one raising metric kills the whole evaluation."""
 
-    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         scores = []
         for index, example in enumerate(dataset):
             scores.append(float(metric(example, self.quality)))
@@ -97,10 +124,17 @@ class CompleteToy(_SameTypeToy):
     def to_native(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "steps": self.steps, "temperature": self.temperature, "style": self.style}
 
-    async def aevaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                        max_concurrency: int = 1) -> Evaluation:
-        return await asyncio.to_thread(self.evaluate, dataset, metric, on_result=on_result,
-                                       max_concurrency=max_concurrency)
+    async def aevaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
+        return await asyncio.to_thread(
+            self.evaluate, dataset, metric, on_result=on_result, max_concurrency=max_concurrency
+        )
 
 
 class NoneExportToy(CompleteToy):
@@ -113,6 +147,12 @@ class NoneExportToy(CompleteToy):
 class DeafAsyncToy(CompleteToy):
     """An aevaluate that never calls on_result."""
 
-    async def aevaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                        max_concurrency: int = 1) -> Evaluation:
+    async def aevaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         return await asyncio.to_thread(self.evaluate, dataset, metric, max_concurrency=max_concurrency)

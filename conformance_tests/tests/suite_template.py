@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-_TEMPLATE = '''
+_TEMPLATE = """
 import pytest
 from stacktune.testing import toy_dataset, toy_metric
 from stacktune_conformance import OptimizableTests
@@ -21,7 +21,7 @@ class TestAdapter(OptimizableTests):
     @pytest.fixture
     def metric(self):
         return toy_metric
-{extra}'''
+{extra}"""
 
 
 def suite_module(adapter: str, *, n_examples: int, extra: str = "") -> str:

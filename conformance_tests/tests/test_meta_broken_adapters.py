@@ -19,11 +19,11 @@ OPTIONAL = ("test_export_to_native", "test_async_evaluate_matches_sync", "test_f
 
 from suite_template import suite_module  # noqa: E402
 
-FAILING_EXAMPLE = '''
+FAILING_EXAMPLE = """
     @pytest.fixture
     def failing_example(self):
         return "not a difficulty"
-'''
+"""
 
 
 @pytest.fixture
@@ -43,11 +43,13 @@ def test_correct_toy_program_passes_the_whole_suite(pytester: pytest.Pytester, r
     pytester.makepyfile(broken_adapters="from stacktune.testing import ToyProgram\n")
     result = run_suite("ToyProgram")
     result.assert_outcomes(passed=N_TESTS - len(OPTIONAL), skipped=len(OPTIONAL))
-    result.stdout.fnmatch_lines([
-        "SKIPPED*does not implement stacktune.SupportsExport*",
-        "SKIPPED*does not implement stacktune.SupportsAsyncEvaluate*",
-        "SKIPPED*no `failing_example` fixture*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED*does not implement stacktune.SupportsExport*",
+            "SKIPPED*does not implement stacktune.SupportsAsyncEvaluate*",
+            "SKIPPED*no `failing_example` fixture*",
+        ]
+    )
 
 
 def test_adapter_with_every_capability_passes_every_test(run_suite) -> None:
@@ -55,15 +57,18 @@ def test_adapter_with_every_capability_passes_every_test(run_suite) -> None:
     result.assert_outcomes(passed=N_TESTS)
 
 
-@pytest.mark.parametrize(("adapter", "failing_test", "skipped"), [
-    ("MutatingToy", "test_apply_never_mutates_original", 2),
-    ("IgnoringToy", "test_apply_then_extract_shows_applied_values", 2),
-    ("SwallowingToy", "test_on_result_exception_stops_and_propagates", 2),
-    ("WrongUsageToy", "test_evaluate_usage_adds_up", 2),
-    ("LenientToy", "test_rejects_unknown_variable", 2),
-    ("NoneExportToy", "test_export_to_native", 0),
-    ("DeafAsyncToy", "test_async_evaluate_matches_sync", 0),
-])
+@pytest.mark.parametrize(
+    ("adapter", "failing_test", "skipped"),
+    [
+        ("MutatingToy", "test_apply_never_mutates_original", 2),
+        ("IgnoringToy", "test_apply_then_extract_shows_applied_values", 2),
+        ("SwallowingToy", "test_on_result_exception_stops_and_propagates", 2),
+        ("WrongUsageToy", "test_evaluate_usage_adds_up", 2),
+        ("LenientToy", "test_rejects_unknown_variable", 2),
+        ("NoneExportToy", "test_export_to_native", 0),
+        ("DeafAsyncToy", "test_async_evaluate_matches_sync", 0),
+    ],
+)
 def test_broken_adapter_fails_on_the_right_test(run_suite, adapter: str, failing_test: str, skipped: int) -> None:
     """Exactly one test fails, the one whose rule the adapter breaks (the rest pass or skip)."""
     result = run_suite(adapter, extra=FAILING_EXAMPLE)
@@ -74,7 +79,9 @@ def test_broken_adapter_fails_on_the_right_test(run_suite, adapter: str, failing
 def test_adapter_killed_by_one_failure_fails_both_failure_tests(run_suite) -> None:
     result = run_suite("FragileToy", extra=FAILING_EXAMPLE)
     result.assert_outcomes(passed=N_TESTS - 4, failed=2, skipped=2)
-    result.stdout.fnmatch_lines_random([
-        "FAILED test_conformance.py::TestAdapter::test_failing_metric_counts_as_failure*",
-        "FAILED test_conformance.py::TestAdapter::test_failing_target_counts_as_failure*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            "FAILED test_conformance.py::TestAdapter::test_failing_metric_counts_as_failure*",
+            "FAILED test_conformance.py::TestAdapter::test_failing_target_counts_as_failure*",
+        ]
+    )

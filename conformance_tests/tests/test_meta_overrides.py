@@ -31,51 +31,56 @@ def run_with(pytester: pytest.Pytester):
 
 
 def test_override_without_xfail_fails_the_guard(run_with) -> None:
-    result = run_with('''
+    result = run_with("""
     def test_rejects_unknown_variable(self, request, optimizable):
         pass
-''')
+""")
     result.assert_outcomes(passed=N_TESTS - 2, failed=1, skipped=1)
-    result.stdout.fnmatch_lines([
-        "*overridden without @pytest.mark.xfail*['test_rejects_unknown_variable']*",
-        "FAILED test_conformance.py::TestAdapter::test_no_overrides_DO_NOT_OVERRIDE*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*overridden without @pytest.mark.xfail*['test_rejects_unknown_variable']*",
+            "FAILED test_conformance.py::TestAdapter::test_no_overrides_DO_NOT_OVERRIDE*",
+        ]
+    )
 
 
 def test_xfail_without_reason_fails_the_guard(run_with) -> None:
-    result = run_with('''
+    result = run_with("""
     @pytest.mark.xfail
     def test_evaluate_usage_adds_up(self, optimizable, dataset, metric):
         assert False
-''')
+""")
     result.assert_outcomes(passed=N_TESTS - 3, failed=1, xfailed=1, skipped=1)
     result.stdout.fnmatch_lines(["FAILED test_conformance.py::TestAdapter::test_no_overrides_DO_NOT_OVERRIDE*"])
 
 
 def test_deleting_a_test_fails_the_guard(run_with) -> None:
-    result = run_with('''
+    result = run_with("""
     test_evaluate_usage_adds_up = None
-''')
+""")
     result.assert_outcomes(passed=N_TESTS - 3, failed=1, skipped=1)
     result.stdout.fnmatch_lines(["*overridden without*['test_evaluate_usage_adds_up']*"])
 
 
 def test_xfail_with_reason_is_the_way_to_opt_out(run_with) -> None:
     """A known failure, marked xfail with its reason: the suite passes and reports it as xfailed."""
-    result = run_with('''
+    result = run_with(
+        """
     @pytest.mark.xfail(reason="this adapter drops unknown keys on purpose (issue #123)")
     def test_rejects_unknown_variable(self, request, optimizable):
         super().test_rejects_unknown_variable(request, optimizable)
-''', adapter="LenientToy")
+""",
+        adapter="LenientToy",
+    )
     result.assert_outcomes(passed=N_TESTS - 4, xfailed=1, skipped=3)
     result.stdout.fnmatch_lines(["XFAIL*test_rejects_unknown_variable*issue #123*"])
 
 
 def test_overriding_the_guard_itself_is_a_collection_error(run_with) -> None:
-    result = run_with('''
+    result = run_with("""
     def test_no_overrides_DO_NOT_OVERRIDE(self):
         pass
-''')
+""")
     assert result.ret != 0
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*TestAdapter overrides test_no_overrides_DO_NOT_OVERRIDE*"])
@@ -103,12 +108,15 @@ class _Skipped(OptimizableTests):
         raise AssertionError
 
 
-@pytest.mark.parametrize(("cls", "expected"), [
-    (_Base, []),
-    (_Marked, []),
-    (_EmptyReason, ["test_evaluate_usage_adds_up"]),
-    (_Skipped, ["test_evaluate_usage_adds_up"]),
-])
+@pytest.mark.parametrize(
+    ("cls", "expected"),
+    [
+        (_Base, []),
+        (_Marked, []),
+        (_EmptyReason, ["test_evaluate_usage_adds_up"]),
+        (_Skipped, ["test_evaluate_usage_adds_up"]),
+    ],
+)
 def test_overrides_without_xfail(cls: type, expected: list[str]) -> None:
     assert overrides_without_xfail(cls, OptimizableTests) == expected
 

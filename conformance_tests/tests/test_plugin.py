@@ -10,7 +10,7 @@ pytest_plugins = ["pytester"]
 
 N_TESTS = len(OptimizableTests.standard_tests())
 
-COUNTING_SUITE = '''
+COUNTING_SUITE = """
 import pytest
 from pathlib import Path
 from stacktune.testing import ToyProgram, toy_dataset, toy_metric
@@ -42,7 +42,7 @@ class TestCounting(OptimizableTests):
 
 def test_not_part_of_the_suite():
     pass
-'''
+"""
 
 
 @pytest.fixture
@@ -52,11 +52,11 @@ def plain(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_plugin_is_loaded_through_its_entry_point(plain: pytest.Pytester) -> None:
-    plain.makepyfile('''
+    plain.makepyfile("""
 def test_loaded(request):
     plugin = request.config.pluginmanager.get_plugin("stacktune_conformance")
     assert plugin is not None and plugin.__name__ == "stacktune_conformance.pytest_plugin"
-''')
+""")
     plain.runpytest().assert_outcomes(passed=1)
 
 
@@ -72,7 +72,7 @@ def test_marker_is_registered(plain: pytest.Pytester) -> None:
 
 @pytest.mark.parametrize(("args", "expected"), [((), 10), (("--stacktune-max-examples=3",), 3)])
 def test_settings_fixture_follows_the_option(plain: pytest.Pytester, args: tuple[str, ...], expected: int) -> None:
-    plain.makepyfile(f'''
+    plain.makepyfile(f"""
 from hypothesis import given, strategies as st
 
 def test_settings(stacktune_settings):
@@ -87,7 +87,7 @@ def test_settings(stacktune_settings):
 
     draw()
     assert 1 <= len(seen) <= {expected}
-''')
+""")
     plain.runpytest(*args).assert_outcomes(passed=1)
 
 
@@ -100,8 +100,9 @@ def test_max_examples_below_one_is_a_usage_error(plain: pytest.Pytester) -> None
 @pytest.mark.parametrize("limit", [2, 12])
 def test_suite_draws_at_most_max_examples(plain: pytest.Pytester, limit: int) -> None:
     plain.makepyfile(test_counting=COUNTING_SUITE)
-    plain.runpytest(f"--stacktune-max-examples={limit}", "-k", "test_apply_accepts_every_drawn_configuration"
-                    ).assert_outcomes(passed=1, deselected=N_TESTS)
+    plain.runpytest(
+        f"--stacktune-max-examples={limit}", "-k", "test_apply_accepts_every_drawn_configuration"
+    ).assert_outcomes(passed=1, deselected=N_TESTS)
     applies = len((plain.path / "applies.log").read_text().splitlines())
     assert 1 <= applies <= limit
     if limit > 2:

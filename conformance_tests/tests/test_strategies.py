@@ -29,16 +29,19 @@ def small_batch_when_long(config):  # type: ignore[no-untyped-def]
 
 def nested_space() -> Space:
     """Conditions two levels deep, stepped and log numbers, a fixed value and a constraint."""
-    return Space([
-        Categorical("mode", ["plain", "tools"], default="plain"),
-        Categorical("tool", ["search", "calc"], default="search", when={"mode": "tools"}),
-        Int("depth", 1, 9, step=2, default=3, when={"tool": "search"}),
-        Float("temperature", 0.0, 1.0, step=0.25, default=0.5),
-        Float("top_p", 1e-3, 1.0, log=True, default=0.9),
-        Int("batch", 1, 16, default=2),
-        Categorical("length", ["short", "long"], default="short"),
-        Categorical("seed", [0, 1, 2], default=0),
-    ], constraints=[small_batch_when_long]).fix(seed=1)
+    return Space(
+        [
+            Categorical("mode", ["plain", "tools"], default="plain"),
+            Categorical("tool", ["search", "calc"], default="search", when={"mode": "tools"}),
+            Int("depth", 1, 9, step=2, default=3, when={"tool": "search"}),
+            Float("temperature", 0.0, 1.0, step=0.25, default=0.5),
+            Float("top_p", 1e-3, 1.0, log=True, default=0.9),
+            Int("batch", 1, 16, default=2),
+            Categorical("length", ["short", "long"], default="short"),
+            Categorical("seed", [0, 1, 2], default=0),
+        ],
+        constraints=[small_batch_when_long],
+    ).fix(seed=1)
 
 
 SPACES = {"toy": ToyProgram().extract_variables(), "nested": nested_space()}
@@ -75,8 +78,11 @@ def test_partial_configurations_are_valid(name: str) -> None:
 
 def test_partial_configurations_leave_variables_out() -> None:
     space = nested_space()
-    found = find(configurations(space, partial=True), lambda c: 0 < len(c) < 4,
-                 settings=settings(database=None, derandomize=True))
+    found = find(
+        configurations(space, partial=True),
+        lambda c: 0 < len(c) < 4,
+        settings=settings(database=None, derandomize=True),
+    )
     assert set(found) < set(space.names)
 
 
@@ -88,15 +94,21 @@ def test_configurations_reach_conditional_branches() -> None:
 
 def test_configurations_respect_constraints() -> None:
     space = nested_space()
-    found = find(configurations(space), lambda c: c["length"] == "long",
-                 settings=settings(database=None, derandomize=True))
+    found = find(
+        configurations(space), lambda c: c["length"] == "long", settings=settings(database=None, derandomize=True)
+    )
     assert found["batch"] <= 4  # type: ignore[operator]
 
 
-@pytest.mark.parametrize("variable", [
-    Float("x", -2.0, 3.0, step=0.7), Float("x", 1e-4, 10.0, log=True), Int("x", -5, 20, step=5),
-    Categorical("x", [None, True, 2, "a"]),
-])
+@pytest.mark.parametrize(
+    "variable",
+    [
+        Float("x", -2.0, 3.0, step=0.7),
+        Float("x", 1e-4, 10.0, log=True),
+        Int("x", -5, 20, step=5),
+        Categorical("x", [None, True, 2, "a"]),
+    ],
+)
 def test_variable_values_are_accepted(variable: Float | Int | Categorical) -> None:
     @FAST
     @given(variable_values(variable))
@@ -128,11 +140,15 @@ def test_invalid_configurations_are_rejected_naming_the_culprit(name: str, kind:
 def test_out_of_range_includes_nan_and_off_step() -> None:
     space = Space([Float("t", 0.0, 1.0, default=0.5), Int("k", 0, 10, step=5, default=5)])
     strategy = invalid_configurations(space, ["out_of_range"])
-    nan = find(strategy, lambda c: isinstance(c.value, float) and math.isnan(c.value),
-               settings=settings(database=None, derandomize=True))
+    nan = find(
+        strategy,
+        lambda c: isinstance(c.value, float) and math.isnan(c.value),
+        settings=settings(database=None, derandomize=True),
+    )
     assert nan.variable == "t"
-    off_step = find(strategy, lambda c: c.variable == "k" and 0 < c.value < 10,
-                    settings=settings(database=None, derandomize=True))
+    off_step = find(
+        strategy, lambda c: c.variable == "k" and 0 < c.value < 10, settings=settings(database=None, derandomize=True)
+    )
     assert off_step.value % 5
 
 

@@ -11,8 +11,10 @@ from toy_framework import Chain
 import stacktune
 from stacktune import InvalidConfiguration, create_plugin_manager
 
-DATASET = [{"question": q, "answer": str(sum(int(n) for n in q.split(" + ")))}
-           for q in ("2 + 3", "1 + 1 + 1", "4 + 0 + 6", "7", "5 + 5 + 5 + 5")]
+DATASET = [
+    {"question": q, "answer": str(sum(int(n) for n in q.split(" + ")))}
+    for q in ("2 + 3", "1 + 1 + 1", "4 + 0 + 6", "7", "5 + 5 + 5 + 5")
+]
 
 
 def exact(example: dict[str, str], prediction: str) -> bool:
@@ -48,8 +50,7 @@ def test_templates_are_applied_by_their_keys() -> None:
 
 def test_a_study_finds_the_configuration_that_answers_everything() -> None:
     study = stacktune.create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
-    study.optimize(toy_framework_adapter.ChainAdapter(Chain(TEMPLATES[0]), TEMPLATES), DATASET, exact,
-                   n_trials=30)
+    study.optimize(toy_framework_adapter.ChainAdapter(Chain(TEMPLATES[0]), TEMPLATES), DATASET, exact, n_trials=30)
     assert study.best.values["score"] == 1.0
     best = study.best.configuration
     assert best["reasoning"] == "steps" and best["steps"] >= 3 and best["temperature"] <= 1.0

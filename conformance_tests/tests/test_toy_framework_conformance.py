@@ -14,8 +14,11 @@ class TestChainAdapter(OptimizableTests):
 
     @pytest.fixture
     def dataset(self):
-        return [{"question": "2 + 3", "answer": "5"}, {"question": "1 + 1 + 1", "answer": "3"},
-                {"question": "4 + 0 + 6", "answer": "10"}]
+        return [
+            {"question": "2 + 3", "answer": "5"},
+            {"question": "1 + 1 + 1", "answer": "3"},
+            {"question": "4 + 0 + 6", "answer": "10"},
+        ]
 
     @pytest.fixture
     def metric(self):

@@ -11,6 +11,7 @@ from toy_framework import Chain
 
 import stacktune
 from stacktune import Categorical, Evaluation, Int, Metric, Space, constraint, evaluate_examples, hookimpl
+from stacktune import ResultCallback as OnResult
 from stacktune.knobs import knob_variable
 
 
@@ -33,12 +34,15 @@ class ChainAdapter:
 
     def extract_variables(self) -> Space:
         # Each default is the chain's current value.
-        return Space([
-            Categorical("template", self.templates, default=self.chain.template),  # {key: text}
-            knob_variable("temperature", "temperature", self.chain.temperature),  # the shared catalogue's range
-            Categorical("reasoning", ["direct", "steps"], default=self.chain.reasoning),
-            Int("steps", 1, 4, default=self.chain.steps, when={"reasoning": "steps"}),
-        ], constraints=[calm_steps])
+        return Space(
+            [
+                Categorical("template", self.templates, default=self.chain.template),  # {key: text}
+                knob_variable("temperature", "temperature", self.chain.temperature),  # the shared catalogue's range
+                Categorical("reasoning", ["direct", "steps"], default=self.chain.reasoning),
+                Int("steps", 1, 4, default=self.chain.steps, when={"reasoning": "steps"}),
+            ],
+            constraints=[calm_steps],
+        )
 
     def apply_configuration(self, configuration: Mapping[str, object]) -> ChainAdapter:
         space = self.extract_variables()
@@ -49,23 +53,21 @@ class ChainAdapter:
         # Chain is frozen: replace() makes a new one and the original never changes.
         return ChainAdapter(dataclasses.replace(self.chain, **changes), list(self.templates.values()))
 
-    def evaluate(self, dataset: Sequence[Any], metric: Metric, *, on_result: stacktune.ResultCallback | None = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self, dataset: Sequence[Any], metric: Metric, *, on_result: OnResult | None = None, max_concurrency: int = 1
+    ) -> Evaluation:
         def run_example(example: Any) -> str:
             reply = self.chain.invoke(example["question"])
             # Report what the call cost as soon as it is known: a failure after this point is paid for too.
-            stacktune.record_usage(stacktune.Usage(calls=1, input_tokens=reply.prompt_tokens,
-                                                   output_tokens=reply.completion_tokens))
+            usage = stacktune.Usage(calls=1, input_tokens=reply.prompt_tokens, output_tokens=reply.completion_tokens)
+            stacktune.record_usage(usage)
             return reply.text
 
         # Threads, failures, on_result, latency and budgets are handled by stacktune.
-        return evaluate_examples(dataset, run_example, metric, on_result=on_result,
-                                 max_concurrency=max_concurrency)
+        return evaluate_examples(dataset, run_example, metric, on_result=on_result, max_concurrency=max_concurrency)
 
-    async def aevaluate(self, dataset: Sequence[Any], metric: Metric, *,
-                        on_result: stacktune.ResultCallback | None = None, max_concurrency: int = 1) -> Evaluation:
-        return await asyncio.to_thread(self.evaluate, dataset, metric, on_result=on_result,
-                                       max_concurrency=max_concurrency)
+    async def aevaluate(self, dataset: Sequence[Any], metric: Metric, **options: Any) -> Evaluation:
+        return await asyncio.to_thread(self.evaluate, dataset, metric, **options)  # its framework has no async API
 
     def to_native(self) -> Chain:
         return self.chain

@@ -15,8 +15,24 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
 
 def test_optimize_shows_the_pareto_front_and_where_it_is_stored(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["optimize", "toy", "--trials", "12", "--no-progress", "--seed", "1",
-                                 "--objective", "score", "--objective", "tokens", "--storage", "sqlite:///s.db"])
+    result = runner.invoke(
+        cli,
+        [
+            "optimize",
+            "toy",
+            "--trials",
+            "12",
+            "--no-progress",
+            "--seed",
+            "1",
+            "--objective",
+            "score",
+            "--objective",
+            "tokens",
+            "--storage",
+            "sqlite:///s.db",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "Pareto front" in result.output
     assert "score: best" in result.output and "vs worst" in result.output
@@ -25,8 +41,22 @@ def test_optimize_shows_the_pareto_front_and_where_it_is_stored(runner: CliRunne
 
 
 def test_show_prints_a_stored_study_and_studies_lists_it(runner: CliRunner) -> None:
-    runner.invoke(cli, ["optimize", "toy", "--trials", "5", "--no-progress", "--objective", "score",
-                        "--study-name", "mine", "--storage", "sqlite:///s.db"])
+    runner.invoke(
+        cli,
+        [
+            "optimize",
+            "toy",
+            "--trials",
+            "5",
+            "--no-progress",
+            "--objective",
+            "score",
+            "--study-name",
+            "mine",
+            "--storage",
+            "sqlite:///s.db",
+        ],
+    )
     shown = runner.invoke(cli, ["show", "mine", "--storage", "sqlite:///s.db"])
     assert shown.exit_code == 0, shown.output
     assert "Best configuration" in shown.output and "strategy=" in shown.output
@@ -71,16 +101,44 @@ def test_plugins_command_lists_tasks(runner: CliRunner) -> None:
 
 
 def test_optimize_reports_the_baseline_and_the_held_out_split(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["optimize", "toy", "--trials", "8", "--no-progress", "--seed", "0",
-                                 "--objective", "score", "--storage", "sqlite:///s.db"])
+    result = runner.invoke(
+        cli,
+        [
+            "optimize",
+            "toy",
+            "--trials",
+            "8",
+            "--no-progress",
+            "--seed",
+            "0",
+            "--objective",
+            "score",
+            "--storage",
+            "sqlite:///s.db",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "baseline (trial 0, the program as written): score" in result.output
     assert "held out (40 examples), trial" in result.output  # the toy task's holdout has 40 examples
 
 
 def test_verify_evaluates_a_stored_study_on_the_tasks_holdout(runner: CliRunner) -> None:
-    runner.invoke(cli, ["optimize", "toy", "--trials", "6", "--no-progress", "--objective", "score",
-                        "--study-name", "v", "--storage", "sqlite:///s.db"])
+    runner.invoke(
+        cli,
+        [
+            "optimize",
+            "toy",
+            "--trials",
+            "6",
+            "--no-progress",
+            "--objective",
+            "score",
+            "--study-name",
+            "v",
+            "--storage",
+            "sqlite:///s.db",
+        ],
+    )
     result = runner.invoke(cli, ["verify", "v", "--task", "toy", "--top", "2", "--storage", "sqlite:///s.db"])
     assert result.exit_code == 0, result.output
     assert result.output.count("held out (40 examples)") == 2

@@ -218,8 +218,15 @@ class TestMetering:
 
 class TestUsage:
     def test_spent_excludes_cache_hits(self) -> None:
-        usage = Usage(calls=4, cache_hits=1, input_tokens=30, output_tokens=10, cached_tokens=10,
-                      cost_usd=0.4, cached_cost_usd=0.1)
+        usage = Usage(
+            calls=4,
+            cache_hits=1,
+            input_tokens=30,
+            output_tokens=10,
+            cached_tokens=10,
+            cost_usd=0.4,
+            cached_cost_usd=0.1,
+        )
         assert (usage.spent_calls, usage.spent_tokens, usage.total_tokens) == (3, 30, 40)
         assert usage.spent_cost_usd == pytest.approx(0.3)
 
@@ -242,8 +249,10 @@ class TestScoringRule:
         assert as_score(np.bool_(True)) == 1.0 and as_score(np.bool_(False)) == 0.0
         assert as_score(np.array(0.75)) == 0.75
 
-    @pytest.mark.parametrize(("value", "shown"), [(None, "None"), ("yes", "'yes'"), (float("nan"), "NaN"),
-                                                  (float("inf"), "infinite"), ([1], "[1]")])
+    @pytest.mark.parametrize(
+        ("value", "shown"),
+        [(None, "None"), ("yes", "'yes'"), (float("nan"), "NaN"), (float("inf"), "infinite"), ([1], "[1]")],
+    )
     def test_anything_else_names_the_metric_and_the_value(self, value: object, shown: str) -> None:
         def exact_match(example: object, prediction: object) -> object:
             return value
@@ -274,8 +283,9 @@ class TestExampleOrder:
 
         dataset = list(range(6))
         with planned(order=self.ORDER):
-            evaluation = evaluate_examples(dataset, run, lambda e, p: float(p),
-                                           on_result=lambda index, score: reported.append(index))
+            evaluation = evaluate_examples(
+                dataset, run, lambda e, p: float(p), on_result=lambda index, score: reported.append(index)
+            )
         assert ran == list(self.ORDER) and reported == list(self.ORDER)
         assert evaluation.scores == (0.0, 1.0, 2.0, 3.0, 4.0, 0.0)
         assert evaluation.usage.latencies == (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
@@ -328,13 +338,16 @@ class TestExampleOrder:
             if index == 3:
                 raise RuntimeError("stop")
 
-        with planned(on_failure=lambda failure: heard.append(("failure", failure.index))), \
-                pytest.raises(RuntimeError, match="stop"):
+        with (
+            planned(on_failure=lambda failure: heard.append(("failure", failure.index))),
+            pytest.raises(RuntimeError, match="stop"),
+        ):
             if mode == "async":
                 asyncio.run(aevaluate_examples(list(range(9)), arun, is_even, on_result=on_result))
             else:
-                evaluate_examples(list(range(9)), run, is_even, on_result=on_result,
-                                  max_concurrency=1 if mode == "sequential" else 2)
+                evaluate_examples(
+                    list(range(9)), run, is_even, on_result=on_result, max_concurrency=1 if mode == "sequential" else 2
+                )
         assert heard[:2] == [("failure", 0), ("score", 0)]
         assert ("failure", 3) in heard and heard.index(("failure", 3)) == heard.index(("score", 3)) - 1
 

@@ -29,8 +29,9 @@ def shuffled(n: int, seed: int = 0) -> list[float]:
 class Backend(ToyProgram):
     """A toy whose 'server' fails on some examples: every one (dead) or from a given call on."""
 
-    def __init__(self, *args: Any, fail_from: int = 0, fail_every: int = 1, calls: list[int] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, fail_from: int = 0, fail_every: int = 1, calls: list[int] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fail_from = fail_from
         self.fail_every = fail_every
@@ -38,11 +39,20 @@ class Backend(ToyProgram):
 
     def apply_configuration(self, configuration: Mapping[str, object]) -> Backend:
         applied = super().apply_configuration(configuration)
-        return Backend(applied.strategy, applied.steps, applied.temperature, applied.style, counter=self.counter,
-                       fail_from=self.fail_from, fail_every=self.fail_every, calls=self.calls)
+        return Backend(
+            applied.strategy,
+            applied.steps,
+            applied.temperature,
+            applied.style,
+            counter=self.counter,
+            fail_from=self.fail_from,
+            fail_every=self.fail_every,
+            calls=self.calls,
+        )
 
-    def evaluate(self, dataset: Sequence[object], metric: Any, *, on_result: Any = None,
-                 max_concurrency: int = 1) -> stacktune.Evaluation:
+    def evaluate(
+        self, dataset: Sequence[object], metric: Any, *, on_result: Any = None, max_concurrency: int = 1
+    ) -> stacktune.Evaluation:
         def run(example: object) -> float:
             self.calls[0] += 1
             self.counter.increment()
@@ -56,18 +66,23 @@ class Backend(ToyProgram):
 
 class TestDeadServers:
     def test_a_dead_server_fails_three_trials_then_stops_the_study_and_says_why(
-            self, caplog: pytest.LogCaptureFixture) -> None:
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
         study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
         with caplog.at_level(logging.WARNING, logger="stacktune"):
             study.optimize(Backend(), shuffled(40), toy_metric, n_trials=20)
         trials = [t for t in study.trials if not t.rejected_by]
         assert [t.state for t in trials] == ["fail", "fail", "fail"], "stopped after three, not twenty"
-        assert all(t.error and t.error.startswith("every example failed (40 of 40); the first: ConnectionError: "
-                                                  f"cannot reach {URL}") for t in trials)
+        assert all(
+            t.error
+            and t.error.startswith(f"every example failed (40 of 40); the first: ConnectionError: cannot reach {URL}")
+            for t in trials
+        )
         assert study.last_stop_reason is not None and "3 trials in a row failed" in study.last_stop_reason
         assert URL in study.last_stop_reason
-        first_failures = [r for r in caplog.records if "example" in r.getMessage() and "failed in trial" in
-                          r.getMessage()]
+        first_failures = [
+            r for r in caplog.records if "example" in r.getMessage() and "failed in trial" in r.getMessage()
+        ]
         assert len(first_failures) == 1, "the first failure is logged once, the rest stored"
 
     def test_a_server_dying_mid_study_is_noticed_while_racing(self) -> None:
@@ -84,8 +99,13 @@ class TestDeadServers:
 
     def test_many_failed_examples_are_said_in_the_trial(self) -> None:
         study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
-        study.optimize(Backend(fail_every=3), shuffled(24), toy_metric, n_trials=2,  # too few examples to race
-                       space=Backend().extract_variables().fix(style="terse"))
+        study.optimize(
+            Backend(fail_every=3),
+            shuffled(24),
+            toy_metric,
+            n_trials=2,  # too few examples to race
+            space=Backend().extract_variables().fix(style="terse"),
+        )
         from stacktune.records import TrialRecord
 
         for frozen in study.optuna_study.trials:
@@ -108,8 +128,9 @@ class TestDeadServers:
                 return self
 
         study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
-        study.optimize(Alternating(), toy_dataset(4), toy_metric, n_trials=10,
-                       space=program.extract_variables().fix(style="terse"))
+        study.optimize(
+            Alternating(), toy_dataset(4), toy_metric, n_trials=10, space=program.extract_variables().fix(style="terse")
+        )
         assert len([t for t in study.trials if not t.rejected_by]) == 10
 
 
@@ -149,23 +170,26 @@ def _generator() -> Iterator[float]:
 
 
 class TestBadArgumentsSpendNothing:
-    @pytest.mark.parametrize(("kwargs", "message"), [
-        ({"max_concurrency": 0}, "max_concurrency must be a whole number >= 1"),
-        ({"max_concurrency": True}, "max_concurrency"),
-        ({"timeout": -1}, "timeout must be a number of seconds >= 0"),
-        ({"timeout": float("nan")}, "timeout"),
-        ({"n_trials": 2.5}, "n_trials must be a whole number >= 0"),
-        ({"n_trials": "3"}, "n_trials"),
-        ({"n_trials": True}, "n_trials"),
-        ({"n_jobs": 1.5}, "n_jobs"),
-        ({"grace_period": -5}, "grace_period"),
-        ({"failed_trials_in_a_row": 0}, "failed_trials_in_a_row"),
-        ({"budget": {"calls": 3}}, "budget must be a stacktune.Budget"),
-        ({"dataset": _generator()}, "materialize it with list"),
-        ({"dataset": {"a": 0.5}}, "pass list\\(dataset.values\\(\\)\\)"),
-        ({"dataset": "abc"}, "dataset must be a sequence"),
-        ({"dataset": []}, "dataset is empty"),
-    ])
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"max_concurrency": 0}, "max_concurrency must be a whole number >= 1"),
+            ({"max_concurrency": True}, "max_concurrency"),
+            ({"timeout": -1}, "timeout must be a number of seconds >= 0"),
+            ({"timeout": float("nan")}, "timeout"),
+            ({"n_trials": 2.5}, "n_trials must be a whole number >= 0"),
+            ({"n_trials": "3"}, "n_trials"),
+            ({"n_trials": True}, "n_trials"),
+            ({"n_jobs": 1.5}, "n_jobs"),
+            ({"grace_period": -5}, "grace_period"),
+            ({"failed_trials_in_a_row": 0}, "failed_trials_in_a_row"),
+            ({"budget": {"calls": 3}}, "budget must be a stacktune.Budget"),
+            ({"dataset": _generator()}, "materialize it with list"),
+            ({"dataset": {"a": 0.5}}, "pass list\\(dataset.values\\(\\)\\)"),
+            ({"dataset": "abc"}, "dataset must be a sequence"),
+            ({"dataset": []}, "dataset is empty"),
+        ],
+    )
     def test_refused_up_front_with_the_argument_named(self, kwargs: dict[str, Any], message: str) -> None:
         program = ToyProgram()
         study = create_study(storage=optuna.storages.InMemoryStorage())
@@ -174,13 +198,16 @@ class TestBadArgumentsSpendNothing:
             study.optimize(program, arguments.pop("dataset"), toy_metric, **arguments)
         assert program.counter.count == 0 and not study.trials
 
-    @pytest.mark.parametrize(("kwargs", "message"), [
-        ({"calls": float("nan")}, "Budget.calls must be a whole number >= 0"),
-        ({"calls": True}, "Budget.calls"),
-        ({"calls": 2.5}, "Budget.calls"),
-        ({"tokens": -1}, "Budget.tokens"),
-        ({"usd": float("inf")}, "Budget.usd must be a number of USD >= 0"),
-    ])
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"calls": float("nan")}, "Budget.calls must be a whole number >= 0"),
+            ({"calls": True}, "Budget.calls"),
+            ({"calls": 2.5}, "Budget.calls"),
+            ({"tokens": -1}, "Budget.tokens"),
+            ({"usd": float("inf")}, "Budget.usd must be a number of USD >= 0"),
+        ],
+    )
     def test_budgets_that_could_never_trip_are_refused(self, kwargs: dict[str, Any], message: str) -> None:
         with pytest.raises(ValueError, match=message):
             Budget(**kwargs)
@@ -205,8 +232,9 @@ class Slow(ToyProgram):
     def apply_configuration(self, configuration: Mapping[str, object]) -> Slow:
         return self
 
-    def evaluate(self, dataset: Sequence[object], metric: Any, *, on_result: Any = None,
-                 max_concurrency: int = 1) -> stacktune.Evaluation:
+    def evaluate(
+        self, dataset: Sequence[object], metric: Any, *, on_result: Any = None, max_concurrency: int = 1
+    ) -> stacktune.Evaluation:
         def run(example: object) -> float:
             time.sleep(0.02)
             self.counter.increment()
@@ -220,8 +248,15 @@ class TestTimeout:
     def test_the_timeout_stops_a_running_trial_and_keeps_it(self, max_concurrency: int) -> None:
         program = Slow()
         study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
-        study.optimize(program, toy_dataset(500), toy_metric, n_trials=3, timeout=0.2,
-                       max_concurrency=max_concurrency, space=program.extract_variables().fix(style="terse"))
+        study.optimize(
+            program,
+            toy_dataset(500),
+            toy_metric,
+            n_trials=3,
+            timeout=0.2,
+            max_concurrency=max_concurrency,
+            space=program.extract_variables().fix(style="terse"),
+        )
         trials = study.trials
         assert len(trials) == 1 and trials[0].state == "pruned"
         assert trials[0].error == "stopped: timeout reached"
@@ -239,8 +274,9 @@ class Metered(ToyProgram):
     def apply_configuration(self, configuration: Mapping[str, object]) -> Metered:
         return self
 
-    def evaluate(self, dataset: Sequence[object], metric: Any, *, on_result: Any = None,
-                 max_concurrency: int = 1) -> stacktune.Evaluation:
+    def evaluate(
+        self, dataset: Sequence[object], metric: Any, *, on_result: Any = None, max_concurrency: int = 1
+    ) -> stacktune.Evaluation:
         def run(example: object) -> float:
             self.counter.increment()
             record_usage(self.usage)
@@ -253,8 +289,11 @@ class TestBudgetsThatHold:
     def test_a_usd_budget_on_an_unpriced_model_is_an_error_naming_the_model(self) -> None:
         program = Metered(usage=Usage(calls=1, input_tokens=9, unpriced_calls=1, unpriced_models=("my-llm",)))
         study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
-        with pytest.raises(stacktune.BudgetError, match=r"Budget\(usd=0.001\) cannot hold: 1 call\(s\) went to "
-                                                        r"'my-llm'.*stacktune.Price"):
+        with pytest.raises(
+            stacktune.BudgetError,
+            match=r"Budget\(usd=0.001\) cannot hold: 1 call\(s\) went to "
+            r"'my-llm'.*stacktune.Price",
+        ):
             study.optimize(program, toy_dataset(50), toy_metric, n_trials=100, budget=Budget(usd=0.001))
         assert program.counter.count == 1, "stopped at the first unpriced call, not 2,000 calls later"
         assert [t.state for t in study.trials if not t.rejected_by] == ["fail"]

@@ -51,8 +51,13 @@ def test_the_package_has_the_modules_it_is_known_to_have() -> None:
 @pytest.mark.parametrize("module", MODULES)
 def test_a_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
     rest = [name for name in reversed(MODULES) if name != module]
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(PACKAGE_DIR), module, *rest],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(PACKAGE_DIR), module, *rest],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     study_loaded = json.loads(done.stdout.strip().splitlines()[-1])
     if not _needs_study(module):

@@ -23,8 +23,16 @@ from stacktune import (
 
 
 def test_the_catalogue_has_the_common_knobs_with_one_range_each() -> None:
-    assert {"temperature", "top_p", "max_tokens", "top_k", "frequency_penalty", "presence_penalty", "seed",
-            "stop"} <= set(SAMPLING_KNOBS)
+    assert {
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "top_k",
+        "frequency_penalty",
+        "presence_penalty",
+        "seed",
+        "stop",
+    } <= set(SAMPLING_KNOBS)
     assert SAMPLING_KNOBS["temperature"].range == (0.0, 1.5) and SAMPLING_KNOBS["temperature"].step == 0.05
     assert SAMPLING_KNOBS["top_p"].range == (0.1, 1.0)
     assert SAMPLING_KNOBS["max_tokens"].range == (16, 4096) and SAMPLING_KNOBS["max_tokens"].log
@@ -57,7 +65,11 @@ def test_a_set_knob_gets_the_catalogue_range_and_its_value_as_default() -> None:
 def test_max_tokens_is_a_log_scaled_int() -> None:
     variable = knob_variable("m", "max_completion_tokens", 256)
     assert isinstance(variable, Int) and (variable.low, variable.high, variable.log, variable.default) == (
-        16, 4096, True, 256)
+        16,
+        4096,
+        True,
+        256,
+    )
 
 
 def test_without_bounds_the_range_widens_to_hold_the_current_value() -> None:
@@ -113,10 +125,17 @@ def test_an_own_knob_for_a_field_the_catalogue_does_not_know() -> None:
 # -- knob_variable: unset knobs -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("knob", "stand_in"), [
-    ("temperature", 1.0), ("top_p", 1.0), ("max_tokens", 4096), ("top_k", 100), ("frequency_penalty", 0.0),
-    ("presence_penalty", 0.0),
-])
+@pytest.mark.parametrize(
+    ("knob", "stand_in"),
+    [
+        ("temperature", 1.0),
+        ("top_p", 1.0),
+        ("max_tokens", 4096),
+        ("top_k", 100),
+        ("frequency_penalty", 0.0),
+        ("presence_penalty", 0.0),
+    ],
+)
 def test_an_unset_knob_gets_its_one_stand_in_and_says_so(knob: str, stand_in: float) -> None:
     variable = knob_variable(f"m.{knob}", knob, None, description=knob)
     assert variable.default == stand_in and type(variable.default) is type(stand_in)
@@ -181,8 +200,13 @@ def test_with_current_none_is_the_candidates_alone_and_no_candidates_is_the_curr
 
 
 def space() -> Space:
-    return Space([Float("temperature", 0.0, 1.5, default=0.7), Int("max_tokens", 16, 4096, default=256),
-                  Categorical("instructions", {"short": "Be brief.", "long": "Explain."}, default="short")])
+    return Space(
+        [
+            Float("temperature", 0.0, 1.5, default=0.7),
+            Int("max_tokens", 16, 4096, default=256),
+            Categorical("instructions", {"short": "Be brief.", "long": "Explain."}, default="short"),
+        ]
+    )
 
 
 def test_with_defaults_sets_new_defaults_in_each_variables_kind() -> None:

@@ -83,8 +83,9 @@ class TestTrialFinishedHook:
             def stacktune_trial_finished(self, study: Any, result: Any) -> None:
                 seen.append((result.number, result.state))
 
-        study = stacktune.create_study(storage=f"sqlite:///{tmp_path}/s.db",
-                                       plugin_manager=create_plugin_manager(plugins=[Observer()]))
+        study = stacktune.create_study(
+            storage=f"sqlite:///{tmp_path}/s.db", plugin_manager=create_plugin_manager(plugins=[Observer()])
+        )
         study.optimize(ToyProgram(), toy_dataset(4), toy_metric, n_trials=5)
         assert [n for n, _ in seen] == [t.number for t in study.trials]
         assert len([s for _, s in seen if s == "complete"]) == 5
@@ -95,8 +96,7 @@ class TestTasksHook:
         class Tasks:
             @hookimpl
             def stacktune_register_tasks(self) -> Sequence[Task]:
-                return [Task("mine", "a test task",
-                             lambda **_: TaskSetup(ToyProgram(), toy_dataset(4), toy_metric))]
+                return [Task("mine", "a test task", lambda **_: TaskSetup(ToyProgram(), toy_dataset(4), toy_metric))]
 
         manager = create_plugin_manager(plugins=[Tasks()])
         assert set(available_tasks(manager)) == {"toy", "mine"}
@@ -106,12 +106,14 @@ class TestTasksHook:
 
     def test_tasks_from_a_file(self, no_autoload: None, tmp_path: Path) -> None:
         path = tmp_path / "mytask.py"
-        path.write_text(textwrap.dedent("""
+        path.write_text(
+            textwrap.dedent("""
             from stacktune import Task, TaskSetup
             from stacktune.testing import ToyProgram, toy_dataset, toy_metric
             task = Task("file-task", "from a file", lambda **_: TaskSetup(ToyProgram(), toy_dataset(3), toy_metric))
             not_a_task = 3
-        """))
+        """)
+        )
         manager = create_plugin_manager()
         assert find_task(f"{path}:task", manager).name == "file-task"
         with pytest.raises(LookupError, match="not a stacktune Task"):
@@ -145,14 +147,16 @@ class TestAddCommandsHook:
 def fake_distribution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """An installed distribution (a dist-info on sys.path) whose entry point registers a plugin."""
     module = tmp_path / "st_fake_plugin.py"
-    module.write_text(textwrap.dedent("""
+    module.write_text(
+        textwrap.dedent("""
         from stacktune import hookimpl
         from stacktune.testing import ToyProgram
 
         @hookimpl
         def stacktune_optimizable(target):
             return ToyProgram() if target == "fake-target" else None
-    """))
+    """)
+    )
     dist = tmp_path / "st_fake_plugin-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: st-fake-plugin\nVersion: 1.0\n")

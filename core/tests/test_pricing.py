@@ -52,8 +52,10 @@ def test_price_cost_is_per_million_tokens() -> None:
     assert FREE.cost(10, 10) == 0.0
 
 
-@pytest.mark.parametrize(("values", "field"), [((-1.0, 1.0), "input_per_mtok"), ((1.0, float("nan")), "output_per_mtok"),
-                                               (("1", 1.0), "input_per_mtok")])
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [((-1.0, 1.0), "input_per_mtok"), ((1.0, float("nan")), "output_per_mtok"), (("1", 1.0), "input_per_mtok")],
+)
 def test_a_bad_price_names_the_field(values: tuple[Any, Any], field: str) -> None:
     with pytest.raises(ValueError, match=rf"Price.{field} must be a finite number >= 0"):
         Price(*values)

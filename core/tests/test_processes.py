@@ -43,8 +43,9 @@ CHILD = textwrap.dedent("""
 
 
 def start_child(storage: str, n_jobs: int = 1) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-c", CHILD, storage, str(n_jobs)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, storage, str(n_jobs)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def wait_for_running(storage: str, count: int = 1, timeout: float = 60.0) -> None:
@@ -52,7 +53,8 @@ def wait_for_running(storage: str, count: int = 1, timeout: float = 60.0) -> Non
     while time.monotonic() < deadline:
         try:
             trials = optuna.load_study(study_name="victim", storage=storage).get_trials(
-                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)
+            )
             if len(trials) >= count:
                 time.sleep(0.3)  # a few examples into the trial
                 return
@@ -85,14 +87,23 @@ def test_a_killed_workers_trial_is_reclaimed_and_its_configuration_runs_again(tm
     wait_for_running(storage)
     os.kill(child.pid, signal.SIGKILL)
     child.communicate(timeout=30)
-    dead = [t for t in optuna.load_study(study_name="victim", storage=storage).trials
-            if t.state == optuna.trial.TrialState.RUNNING]
+    dead = [
+        t
+        for t in optuna.load_study(study_name="victim", storage=storage).trials
+        if t.state == optuna.trial.TrialState.RUNNING
+    ]
     assert len(dead) == 1, "kill -9 leaves the trial running"
     time.sleep(0.6)  # the grace period below passes without a heartbeat
 
     study = create_study(study_name="victim", storage=storage, seed=0)
-    study.optimize(ToyProgram(), toy_dataset(400), toy_metric, n_trials=1, grace_period=0.5,
-                   space=ToyProgram().extract_variables().fix(style="terse"))  # the dead worker's space
+    study.optimize(
+        ToyProgram(),
+        toy_dataset(400),
+        toy_metric,
+        n_trials=1,
+        grace_period=0.5,
+        space=ToyProgram().extract_variables().fix(style="terse"),
+    )  # the dead worker's space
     trials = {t.number: t for t in study.trials}
     reclaimed = trials[dead[0].number]
     assert reclaimed.state == "fail" and (reclaimed.error or "").startswith("reclaimed: no heartbeat for")
@@ -109,8 +120,14 @@ def test_a_live_trial_is_not_reclaimed(tmp_path: Path) -> None:
         wait_for_running(storage)
         time.sleep(1.0)
         study = create_study(study_name="victim", storage=storage, seed=0)
-        study.optimize(ToyProgram(), toy_dataset(400), toy_metric, n_trials=1, grace_period=30,
-                       space=ToyProgram().extract_variables().fix(style="terse"))
+        study.optimize(
+            ToyProgram(),
+            toy_dataset(400),
+            toy_metric,
+            n_trials=1,
+            grace_period=30,
+            space=ToyProgram().extract_variables().fix(style="terse"),
+        )
         assert not [t for t in study.trials if t.state == "fail"], "its heartbeat is fresh: it keeps running"
     finally:
         child.kill()
@@ -132,10 +149,13 @@ def test_processes_creating_a_new_sqlite_study_together_all_succeed(tmp_path: Pa
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["together"]
 
 
-@pytest.mark.parametrize(("storage", "message"), [
-    ("sqlite:////no/such/dir/x.db", "cannot open storage 'sqlite:////no/such/dir/x.db'.*does the directory"),
-    ("nosuchdb://x", "cannot open storage 'nosuchdb://x'.*give an Optuna storage URL"),
-])
+@pytest.mark.parametrize(
+    ("storage", "message"),
+    [
+        ("sqlite:////no/such/dir/x.db", "cannot open storage 'sqlite:////no/such/dir/x.db'.*does the directory"),
+        ("nosuchdb://x", "cannot open storage 'nosuchdb://x'.*give an Optuna storage URL"),
+    ],
+)
 def test_storage_errors_name_the_url_and_the_fix(storage: str, message: str) -> None:
     from stacktune import StacktuneError
 

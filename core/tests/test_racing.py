@@ -277,8 +277,11 @@ class TestInAStudy:
     def test_a_raced_trial_records_its_estimate_and_stays_pruned(self) -> None:
         study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
         study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=20)
-        frozen = [t for t in study.optuna_study.trials if t.state == optuna.trial.TrialState.PRUNED
-                  and "rejected_by" not in t.user_attrs["stacktune"]]
+        frozen = [
+            t
+            for t in study.optuna_study.trials
+            if t.state == optuna.trial.TrialState.PRUNED and "rejected_by" not in t.user_attrs["stacktune"]
+        ]
         assert frozen
         best = study.best.values["score"]
         for trial in frozen:
@@ -324,7 +327,7 @@ class TestInAStudy:
         stored = study.optuna_study.get_trials(deepcopy=False)
         assert [t.number for t in view] == [t.number for t in stored], "rebuilt whole, the new trial included"
         assert view[stuck.number].state == optuna.trial.TrialState.RUNNING
-        later = view[stuck.number + 1:-1]
+        later = view[stuck.number + 1 : -1]
         assert len(later) >= 4 and all(t.state.is_finished() for t in later), "later trials are seen"
 
     def test_parallel_trials_see_running_trials_in_the_view(self) -> None:
@@ -353,8 +356,11 @@ class TestInAStudy:
 
     @pytest.mark.parametrize(
         "options",
-        [{"sampler": optuna.samplers.TPESampler(seed=0)}, {"pruner": optuna.pruners.NopPruner()},
-         {"objectives": ("score", "tokens")}],
+        [
+            {"sampler": optuna.samplers.TPESampler(seed=0)},
+            {"pruner": optuna.pruners.NopPruner()},
+            {"objectives": ("score", "tokens")},
+        ],
         ids=["sampler-given", "pruner-given", "multi-objective"],
     )
     def test_other_searches_evaluate_every_example(self, options: Mapping[str, Any]) -> None:
@@ -367,8 +373,9 @@ class TestInAStudy:
     def test_small_datasets_are_evaluated_in_full(self) -> None:
         program = ToyProgram()
         n = DEFAULT_POLICY.min_dataset - 1
-        create_study(storage=optuna.storages.InMemoryStorage(), seed=0).optimize(program, shuffled(n), toy_metric,
-                                                                                  n_trials=6)
+        create_study(storage=optuna.storages.InMemoryStorage(), seed=0).optimize(
+            program, shuffled(n), toy_metric, n_trials=6
+        )
         assert program.counter.count == 6 * n
 
     def test_parallel_trials_race_too(self) -> None:

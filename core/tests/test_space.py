@@ -64,8 +64,9 @@ class TestValidate:
             ({"strategy": "cot", "style": "rambling"}, "no_rambling_cot", "constraint violated"),
         ],
     )
-    def test_invalid_configurations_name_the_culprit(self, configuration: dict[str, Any], variable: str,
-                                                     reason: str) -> None:
+    def test_invalid_configurations_name_the_culprit(
+        self, configuration: dict[str, Any], variable: str, reason: str
+    ) -> None:
         with pytest.raises(InvalidConfiguration) as info:
             toy_space().validate_configuration(configuration)
         assert info.value.variable == variable
@@ -78,9 +79,7 @@ class TestValidate:
 
     def test_complete_mode_requires_every_active_variable(self) -> None:
         with pytest.raises(InvalidConfiguration, match="'steps': missing"):
-            toy_space().validate_configuration(
-                {"strategy": "cot", "temperature": 0.1, "style": "terse"}, complete=True
-            )
+            toy_space().validate_configuration({"strategy": "cot", "temperature": 0.1, "style": "terse"}, complete=True)
 
     def test_not_a_mapping(self) -> None:
         with pytest.raises(InvalidConfiguration, match="a mapping"):
@@ -155,6 +154,7 @@ class TestJson:
 
 
 # -- properties over generated spaces -------------------------------------------------
+
 
 @st.composite
 def spaces(draw: st.DrawFn) -> Space:

@@ -93,7 +93,9 @@ class TestSearch:
 
 
 class TestConstraints:
-    def test_configurations_breaking_a_constraint_are_never_evaluated(self, storage: optuna.storages.BaseStorage) -> None:
+    def test_configurations_breaking_a_constraint_are_never_evaluated(
+        self, storage: optuna.storages.BaseStorage
+    ) -> None:
         program = ToyProgram()
         study = create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=1))
         study.optimize(program, toy_dataset(3), toy_metric, n_trials=30)
@@ -104,12 +106,15 @@ class TestConstraints:
         complete = study.completed_trials()
         assert len(complete) == 30, "rejected configurations do not count as trials"
         assert program.counter.count == 30 * 3, "no example ran for a rejected configuration"
-        assert not any(t.configuration["strategy"] == "cot" and t.configuration["style"] == "rambling"
-                       for t in complete)
+        assert not any(
+            t.configuration["strategy"] == "cot" and t.configuration["style"] == "rambling" for t in complete
+        )
 
     def test_a_space_that_rejects_everything_stops_with_a_reason(self, storage: optuna.storages.BaseStorage) -> None:
-        space = ToyProgram().extract_variables().add(
-            constraints=[stacktune.Constraint(name="never", check=lambda c: "nothing is allowed")]
+        space = (
+            ToyProgram()
+            .extract_variables()
+            .add(constraints=[stacktune.Constraint(name="never", check=lambda c: "nothing is allowed")])
         )
         study = create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
         study.optimize(ToyProgram(), toy_dataset(3), toy_metric, space=space, n_trials=3)
@@ -128,8 +133,9 @@ class TestPruning:
         ],
         ids=["median", "wilcoxon", "successive-halving"],
     )
-    def test_pruning_saves_examples(self, storage: optuna.storages.BaseStorage, pruner: optuna.pruners.BasePruner,
-                                    n: int, trials: int) -> None:
+    def test_pruning_saves_examples(
+        self, storage: optuna.storages.BaseStorage, pruner: optuna.pruners.BasePruner, n: int, trials: int
+    ) -> None:
         program = ToyProgram()
         study = create_study(storage=storage, pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=2))
         study.optimize(program, shuffled(n), toy_metric, n_trials=trials)
@@ -147,8 +153,9 @@ class TestPruning:
 
 class TestMultiObjective:
     def test_pareto_front_is_non_dominated(self, storage: optuna.storages.BaseStorage) -> None:
-        study = create_study(storage=storage, objectives=("score", "tokens"),
-                             sampler=optuna.samplers.RandomSampler(seed=4))
+        study = create_study(
+            storage=storage, objectives=("score", "tokens"), sampler=optuna.samplers.RandomSampler(seed=4)
+        )
         study.optimize(ToyProgram(), toy_dataset(10), toy_metric, n_trials=40)
         front = study.pareto_front()
         assert len(front) >= 2, "score and tokens trade off on the toy program"
@@ -186,8 +193,9 @@ class TestMultiObjective:
     def test_trials_dataframe_names_the_objectives(self, storage: optuna.storages.BaseStorage) -> None:
         study = create_study(storage=storage, objectives=("score", "tokens"))
         program = ToyProgram()
-        study.optimize(program, toy_dataset(3), toy_metric, n_trials=2,
-                       space=program.extract_variables().fix(style="terse"))
+        study.optimize(
+            program, toy_dataset(3), toy_metric, n_trials=2, space=program.extract_variables().fix(style="terse")
+        )
         frame = study.trials_dataframe()
         assert {"values_score", "values_tokens", "params_temperature"} <= set(frame.columns)
         assert len(frame) == 2
@@ -195,7 +203,9 @@ class TestMultiObjective:
 
 class TestBudget:
     @pytest.mark.parametrize("n_jobs", [1, 2])
-    def test_budget_stops_within_one_example_per_worker(self, storage: optuna.storages.BaseStorage, n_jobs: int) -> None:
+    def test_budget_stops_within_one_example_per_worker(
+        self, storage: optuna.storages.BaseStorage, n_jobs: int
+    ) -> None:
         program = ToyProgram()
         study = create_study(storage=storage)
         study.optimize(program, toy_dataset(20), toy_metric, n_trials=100, budget=Budget(calls=50), n_jobs=n_jobs)
@@ -222,8 +232,7 @@ class FlakyProgram(ToyProgram):
 
     def apply_configuration(self, configuration: Mapping[str, object]) -> FlakyProgram:
         applied = super().apply_configuration(configuration)
-        return FlakyProgram(applied.strategy, applied.steps, applied.temperature, applied.style,
-                            counter=self.counter)
+        return FlakyProgram(applied.strategy, applied.steps, applied.temperature, applied.style, counter=self.counter)
 
     def evaluate(self, dataset: Sequence[object], metric: Any, **kwargs: Any) -> Evaluation:
         if self.style == "verbose":
@@ -338,8 +347,13 @@ class TestStopping:
                 study.stop()
 
         program = ToyProgram()
-        study.optimize(program, toy_dataset(3), toy_metric, callbacks=[callback],
-                       space=program.extract_variables().fix(style="terse"))
+        study.optimize(
+            program,
+            toy_dataset(3),
+            toy_metric,
+            callbacks=[callback],
+            space=program.extract_variables().fix(style="terse"),
+        )
         assert seen == [0, 1, 2]
 
     @pytest.mark.parametrize(
@@ -370,21 +384,28 @@ class TestResults:
         with pytest.raises(ValueError, match="no complete trial"):
             create_study(storage=storage).best
 
-    def test_default_storage_is_a_file_in_the_working_directory(self, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_default_storage_is_a_file_in_the_working_directory(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         monkeypatch.chdir(tmp_path)
         study = create_study(study_name="here")
         program = ToyProgram()
-        study.optimize(program, toy_dataset(2), toy_metric, n_trials=1,
-                       space=program.extract_variables().fix(style="terse"))
+        study.optimize(
+            program, toy_dataset(2), toy_metric, n_trials=1, space=program.extract_variables().fix(style="terse")
+        )
         assert (tmp_path / "stacktune.db").exists()
         assert optuna.load_study(study_name="here", storage="sqlite:///stacktune.db").trials[0].values
 
     def test_usage_objectives(self, storage: optuna.storages.BaseStorage) -> None:
         study = create_study(storage=storage, objectives=("score", "cost", "latency", "tokens"))
         program = ToyProgram(style="terse")
-        study.optimize(program, toy_dataset(4), toy_metric,
-                       space=program.extract_variables().fix(strategy="direct", style="terse"), n_trials=1)
+        study.optimize(
+            program,
+            toy_dataset(4),
+            toy_metric,
+            space=program.extract_variables().fix(strategy="direct", style="terse"),
+            n_trials=1,
+        )
         values = study.trials[0].values
         assert values["tokens"] == 20.0
         assert values["cost"] == pytest.approx(20e-6)
@@ -393,8 +414,9 @@ class TestResults:
 
 
 class TestSearchObject:
-    def test_the_default_search_is_racing_and_its_sampler_is_built_once(self, storage: optuna.storages.BaseStorage
-                                                                        ) -> None:
+    def test_the_default_search_is_racing_and_its_sampler_is_built_once(
+        self, storage: optuna.storages.BaseStorage
+    ) -> None:
         study = create_study(storage=storage, seed=0)
         assert isinstance(study.search, stacktune.Racing)
         sampler = study.optuna_study.sampler
@@ -408,8 +430,9 @@ class TestSearchObject:
         study = create_study(storage=storage, seed=0, search=stacktune.Racing(never_stop))
         study.optimize(program, shuffled(40), toy_metric, n_trials=8)
         eager = ToyProgram()
-        create_study(storage=optuna.storages.InMemoryStorage(), seed=0).optimize(eager, shuffled(40), toy_metric,
-                                                                                 n_trials=8)
+        create_study(storage=optuna.storages.InMemoryStorage(), seed=0).optimize(
+            eager, shuffled(40), toy_metric, n_trials=8
+        )
         assert program.counter.count > eager.counter.count, "a tiny delta stops fewer trials than the default"
 
     def test_a_sampler_or_pruner_is_optunas_own_search(self, storage: optuna.storages.BaseStorage) -> None:
@@ -436,31 +459,36 @@ class AsyncToy(ToyProgram):
     def evaluate(self, *args: Any, **kwargs: Any) -> Evaluation:
         raise AssertionError("the study should call aevaluate")
 
-    async def aevaluate(self, dataset: Sequence[object], metric: Any, *, on_result: Any = None,
-                        max_concurrency: int = 1) -> Evaluation:
+    async def aevaluate(
+        self, dataset: Sequence[object], metric: Any, *, on_result: Any = None, max_concurrency: int = 1
+    ) -> Evaluation:
         AsyncToy.awaited += 1
 
         async def run(example: object) -> float:
             stacktune.record_usage(Usage(calls=1, input_tokens=3))
             return self.quality
 
-        return await stacktune.aevaluate_examples(dataset, run, metric, on_result=on_result,
-                                                  max_concurrency=max_concurrency)
+        return await stacktune.aevaluate_examples(
+            dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency
+        )
 
 
 class TestAsyncAdapters:
     def test_the_study_awaits_aevaluate_and_races_it(self, storage: optuna.storages.BaseStorage) -> None:
         AsyncToy.awaited = 0
         study = create_study(storage=storage, seed=0)
-        study.optimize(AsyncToy(), shuffled(40), toy_metric, n_trials=10, max_concurrency=3,
-                       budget=Budget(calls=10_000))
+        study.optimize(
+            AsyncToy(), shuffled(40), toy_metric, n_trials=10, max_concurrency=3, budget=Budget(calls=10_000)
+        )
         assert AsyncToy.awaited == 10
-        assert study.completed_trials() and all(t.evaluation and t.evaluation.calls == 40
-                                                 for t in study.completed_trials())
+        assert study.completed_trials() and all(
+            t.evaluation and t.evaluation.calls == 40 for t in study.completed_trials()
+        )
         assert any(t.estimated_score is not None for t in study.trials), "raced through aevaluate too"
 
-    def test_the_budget_and_the_example_order_reach_the_async_evaluation(self, storage: optuna.storages.BaseStorage
-                                                                         ) -> None:
+    def test_the_budget_and_the_example_order_reach_the_async_evaluation(
+        self, storage: optuna.storages.BaseStorage
+    ) -> None:
         study = create_study(storage=storage, seed=0)
         study.optimize(AsyncToy(), shuffled(40), toy_metric, n_trials=10, budget=Budget(calls=15))
         trial = next(t for t in study.trials if not t.rejected_by)
@@ -469,7 +497,7 @@ class TestAsyncAdapters:
         first = study.search.race(n_examples=40, objectives=study.objectives)
         assert first is not None
         evaluated = [i for i, s in enumerate(trial.scores) if s is not None]
-        assert set(evaluated) == set(first.order(trial.number)[:trial.examples_evaluated]), "in the trial's order"
+        assert set(evaluated) == set(first.order(trial.number)[: trial.examples_evaluated]), "in the trial's order"
 
     def test_it_works_from_inside_a_running_event_loop(self, storage: optuna.storages.BaseStorage) -> None:
         import asyncio
@@ -500,9 +528,17 @@ class TestRecords:
     def test_records_of_other_versions_are_read_leniently(self) -> None:
         from stacktune.records import TrialRecord
 
-        trial = optuna.trial.create_trial(value=0.5, user_attrs={"stacktune": {
-            "configuration": {"x": 1}, "evaluation": {"score": 0.5, "n_examples": 2, "future_field": 1},
-            "scores": [0.0, 1.0], "something_new": True}})
+        trial = optuna.trial.create_trial(
+            value=0.5,
+            user_attrs={
+                "stacktune": {
+                    "configuration": {"x": 1},
+                    "evaluation": {"score": 0.5, "n_examples": 2, "future_field": 1},
+                    "scores": [0.0, 1.0],
+                    "something_new": True,
+                }
+            },
+        )
         record = TrialRecord.of(trial)
         assert record is not None and record.evaluation is not None and record.evaluation.n_examples == 2
         assert TrialRecord.of(optuna.trial.create_trial(value=0.5, user_attrs={"stacktune": "garbage"})) is None

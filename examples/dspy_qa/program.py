@@ -9,10 +9,26 @@ from typing import Any
 
 import dspy
 
-DEV = {"France": "Paris", "Italy": "Rome", "Spain": "Madrid", "Japan": "Tokyo", "Germany": "Berlin",
-       "England": "London", "Russia": "Moscow", "Egypt": "Cairo", "China": "Beijing", "Greece": "Athens"}
-TRAIN = {"Portugal": "Lisbon", "Austria": "Vienna", "Poland": "Warsaw", "Norway": "Oslo", "Ireland": "Dublin",
-         "Peru": "Lima"}
+DEV = {
+    "France": "Paris",
+    "Italy": "Rome",
+    "Spain": "Madrid",
+    "Japan": "Tokyo",
+    "Germany": "Berlin",
+    "England": "London",
+    "Russia": "Moscow",
+    "Egypt": "Cairo",
+    "China": "Beijing",
+    "Greece": "Athens",
+}
+TRAIN = {
+    "Portugal": "Lisbon",
+    "Austria": "Vienna",
+    "Poland": "Warsaw",
+    "Norway": "Oslo",
+    "Ireland": "Dublin",
+    "Peru": "Lima",
+}
 
 #: Instruction texts to try besides the signature's own.
 INSTRUCTION_CANDIDATES = ["Answer with the name of the city only.", "Give the capital city in one or two words."]
@@ -30,8 +46,10 @@ class CapitalQA(dspy.Module):
 
 
 def examples(pairs: dict[str, str]) -> list[dspy.Example]:
-    return [dspy.Example(question=f"What is the capital of {country}?", answer=city).with_inputs("question")
-            for country, city in pairs.items()]
+    return [
+        dspy.Example(question=f"What is the capital of {country}?", answer=city).with_inputs("question")
+        for country, city in pairs.items()
+    ]
 
 
 def names_the_city(example: Any, prediction: Any, trace: Any = None) -> float:

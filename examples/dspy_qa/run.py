@@ -69,26 +69,35 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         dataset = examples(DEV)
         baseline = tunable.evaluate(dataset, names_the_city, max_concurrency=args.concurrency)
-        print(f"\nas written: accuracy {baseline.score:.2f}, {baseline.usage.total_tokens / len(dataset):.0f} "
-              f"tokens/example, {baseline.n_failures} failures")
+        print(
+            f"\nas written: accuracy {baseline.score:.2f}, {baseline.usage.total_tokens / len(dataset):.0f} "
+            f"tokens/example, {baseline.n_failures} failures"
+        )
 
-        study = stacktune.create_study(storage=args.storage or optuna.storages.InMemoryStorage(),
-                                       objectives=("score", "tokens"), seed=0)
+        study = stacktune.create_study(
+            storage=args.storage or optuna.storages.InMemoryStorage(), objectives=("score", "tokens"), seed=0
+        )
         start = time.perf_counter()
         study.optimize(tunable, dataset, names_the_city, n_trials=args.trials, max_concurrency=args.concurrency)
         print(f"\n{args.trials} trials in {time.perf_counter() - start:.0f}s; Pareto front (accuracy vs tokens):")
         front = sorted(study.pareto_front(), key=lambda t: -t.values["score"])
         defaults = space.defaults()
         for trial in front:
-            changed = {k: round(v, 2) if isinstance(v, float) else v
-                       for k, v in trial.configuration.items() if defaults.get(k) != v}
-            print(f"  #{trial.number:<3} accuracy {trial.values['score']:.2f}  tokens {trial.values['tokens']:.0f}"
-                  f"  {changed}")
+            changed = {
+                k: round(v, 2) if isinstance(v, float) else v
+                for k, v in trial.configuration.items()
+                if defaults.get(k) != v
+            }
+            print(
+                f"  #{trial.number:<3} accuracy {trial.values['score']:.2f}  tokens {trial.values['tokens']:.0f}"
+                f"  {changed}"
+            )
 
         best = front[0].export(tunable)  # a plain DSPy program
         sidecar = stacktune_dspy.save(best, args.out)
-        loaded = stacktune_dspy.load(CapitalQA(), args.out, allow_unsafe_lm_state=True,
-                                     lm_kwargs={} if args.offline else {"api_key": "local"})
+        loaded = stacktune_dspy.load(
+            CapitalQA(), args.out, allow_unsafe_lm_state=True, lm_kwargs={} if args.offline else {"api_key": "local"}
+        )
         print(f"\nsaved {args.out} (+ {sidecar.name}); loaded back: {type(loaded.answer).__name__}")
         with stacktune_dspy.context(loaded), dspy.context(lm=lms["greedy"].build()):
             try:

@@ -17,8 +17,10 @@ from stacktune_examples._shared import check_options, flag, server_url
 if TYPE_CHECKING:
     from stacktune_dspy import DSPyAdapter, LMSpec
 
-OPTIONS = {"base_url": "an OpenAI-compatible server serving smollm2 (default: start one)",
-           "offline": "true for a scripted LM instead of a model"}
+OPTIONS = {
+    "base_url": "an OpenAI-compatible server serving smollm2 (default: start one)",
+    "offline": "true for a scripted LM instead of a model",
+}
 
 
 def lm_choices(base_url: str | None, offline: bool) -> dict[str, LMSpec]:
@@ -38,8 +40,10 @@ def lm_choices(base_url: str | None, offline: bool) -> dict[str, LMSpec]:
     else:
         model, endpoint_kwargs = "openai/smollm2", {"api_base": base_url, "api_key": "local"}
     common = {**endpoint_kwargs, "cache": False, "num_retries": 0}
-    return {name: LMSpec(model, {**common, "temperature": temperature}, name=name)
-            for name, temperature in (("greedy", 0.0), ("sampled", 0.7))}
+    return {
+        name: LMSpec(model, {**common, "temperature": temperature}, name=name)
+        for name, temperature in (("greedy", 0.0), ("sampled", 0.7))
+    }
 
 
 def make_optimizable(lms: dict[str, LMSpec]) -> DSPyAdapter:
@@ -47,8 +51,15 @@ def make_optimizable(lms: dict[str, LMSpec]) -> DSPyAdapter:
     from stacktune_dspy import DSPyAdapter
     from stacktune_examples.dspy_qa.program import INSTRUCTION_CANDIDATES, TRAIN, CapitalQA, examples
 
-    return DSPyAdapter(CapitalQA(), lm=lms["greedy"], lms=lms, trainset=examples(TRAIN), max_demos=3,
-                           instructions={"*": INSTRUCTION_CANDIDATES}, max_tokens=(16, 160))
+    return DSPyAdapter(
+        CapitalQA(),
+        lm=lms["greedy"],
+        lms=lms,
+        trainset=examples(TRAIN),
+        max_demos=3,
+        instructions={"*": INSTRUCTION_CANDIDATES},
+        max_tokens=(16, 160),
+    )
 
 
 def build(base_url: str | None = None, offline: str | None = None, **unknown: Any) -> TaskSetup:

@@ -27,20 +27,32 @@ INSTRUCTION_CANDIDATES = [
 def build_chain(base_url: str, model: str = "smollm2", api_key: str = "local") -> Runnable[Any, str]:
     """prompt (zero-shot | few-shot, declared) | ChatOpenAI (undeclared knobs) | parser."""
     zero_shot = ChatPromptTemplate([("system", INSTRUCTION), ("human", "Review: {text}")])
-    few_shot = ChatPromptTemplate([
-        ("system", INSTRUCTION),
-        ("human", "Review: I use it every day and it works great."), ("ai", "positive"),
-        ("human", "Review: It broke after one use."), ("ai", "negative"),
-        ("human", "Review: {text}"),
-    ])
+    few_shot = ChatPromptTemplate(
+        [
+            ("system", INSTRUCTION),
+            ("human", "Review: I use it every day and it works great."),
+            ("ai", "positive"),
+            ("human", "Review: It broke after one use."),
+            ("ai", "negative"),
+            ("human", "Review: {text}"),
+        ]
+    )
     prompt = zero_shot.configurable_alternatives(
         ConfigurableField(id="prompt_style", description="zero-shot or few-shot prompt"),
-        default_key="zero_shot", few_shot=few_shot,
+        default_key="zero_shot",
+        few_shot=few_shot,
     )
     # llama-cpp-python's server ignores `max_completion_tokens`, which ChatOpenAI sends for
     # max_tokens; extra_body passes the server's own `max_tokens` to keep answers short.
-    llm = ChatOpenAI(base_url=base_url, model=model, api_key=api_key,  # type: ignore[arg-type]
-                     temperature=0.8, extra_body={"max_tokens": 4}, timeout=60, max_retries=1)
+    llm = ChatOpenAI(
+        base_url=base_url,
+        model=model,
+        api_key=api_key,  # type: ignore[arg-type]
+        temperature=0.8,
+        extra_body={"max_tokens": 4},
+        timeout=60,
+        max_retries=1,
+    )
     return prompt | llm | StrOutputParser()
 
 

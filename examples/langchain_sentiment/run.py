@@ -51,8 +51,9 @@ def main() -> None:
         print("\nsearched:")
         describe(adapter.extract_variables())
 
-        study = stacktune.create_study(storage=args.storage or optuna.storages.InMemoryStorage(),
-                                       objectives=["score", "tokens"], seed=args.seed)
+        study = stacktune.create_study(
+            storage=args.storage or optuna.storages.InMemoryStorage(), objectives=["score", "tokens"], seed=args.seed
+        )
         start = time.perf_counter()
         study.optimize(adapter, dev, accuracy, n_trials=args.trials, max_concurrency=2)
         elapsed = time.perf_counter() - start
@@ -60,8 +61,10 @@ def main() -> None:
         print(f"\n{args.trials} trials on {len(dev)} reviews in {elapsed:.0f}s. Pareto front (accuracy vs tokens):")
         for trial in study.pareto_front():
             shown = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in trial.configuration.items()}
-            print(f"  #{trial.number:<3} accuracy {trial.values['score']:.2f}  tokens {trial.values['tokens']:.0f}  "
-                  f"{shown}")
+            print(
+                f"  #{trial.number:<3} accuracy {trial.values['score']:.2f}  tokens {trial.values['tokens']:.0f}  "
+                f"{shown}"
+            )
         scores = [t.values["score"] for t in study.completed_trials()]
         print(f"worst accuracy {min(scores):.2f}, best {max(scores):.2f}")
 

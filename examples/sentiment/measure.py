@@ -55,9 +55,12 @@ def main() -> None:
         start = time.perf_counter()
         evaluation = adapter.apply_configuration(configuration).evaluate(examples, accuracy)
         usage = evaluation.usage
-        print(f"{name:30s} accuracy {evaluation.score:.3f}  latency {usage.mean_latency:.3f}s/ex  "
-              f"tokens {usage.total_tokens / len(examples):.0f}/ex  failures {evaluation.n_failures}  "
-              f"({time.perf_counter() - start:.1f}s)", flush=True)
+        print(
+            f"{name:30s} accuracy {evaluation.score:.3f}  latency {usage.mean_latency:.3f}s/ex  "
+            f"tokens {usage.total_tokens / len(examples):.0f}/ex  failures {evaluation.n_failures}  "
+            f"({time.perf_counter() - start:.1f}s)",
+            flush=True,
+        )
     close = getattr(client, "close", None)
     if callable(close):
         close()  # free the weights before interpreter shutdown

@@ -44,9 +44,11 @@ def parse_label(text: str) -> str | None:
 #: Two ways to ask for the answer; the demos are written in the chosen one.
 FORMATS = {
     "word": OutputFormat(parse_label, instructions="Answer with one word: positive or negative.", answer="{label}"),
-    "sentence": OutputFormat(parse_label, instructions="Answer with one sentence: The review is positive. "
-                                                       "or The review is negative.",
-                             answer="The review is {label}."),
+    "sentence": OutputFormat(
+        parse_label,
+        instructions="Answer with one sentence: The review is positive. or The review is negative.",
+        answer="The review is {label}.",
+    ),
 }
 
 
@@ -61,8 +63,9 @@ def accuracy(example: dict[str, Any], prediction: object) -> bool:
     return prediction == example["label"]
 
 
-def make_model(base_url: str | None = None, model: str | None = None, api_key_env: str | None = None,
-               threads: int | None = None) -> Any:
+def make_model(
+    base_url: str | None = None, model: str | None = None, api_key_env: str | None = None, threads: int | None = None
+) -> Any:
     """An endpoint when a base URL is given, else SmolLM2 in this process.
 
     In-process, the model runs on one thread unless ``threads`` (or STACKTUNE_LOCAL_THREADS)
@@ -102,11 +105,18 @@ def make_prompt(model: Any, *, cache: Any = True) -> Prompt:
     )
 
 
-def build(base_url: str | None = None, model: str | None = None, api_key_env: str | None = None,
-          cache_dir: str | None = None, threads: str | None = None, **unknown: Any) -> TaskSetup:
+def build(
+    base_url: str | None = None,
+    model: str | None = None,
+    api_key_env: str | None = None,
+    cache_dir: str | None = None,
+    threads: str | None = None,
+    **unknown: Any,
+) -> TaskSetup:
     if unknown:
-        raise ValueError(f"unknown option(s) {sorted(unknown)} for the sentiment task; "
-                         f"known: {', '.join(task.options)}")
+        raise ValueError(
+            f"unknown option(s) {sorted(unknown)} for the sentiment task; known: {', '.join(task.options)}"
+        )
     if threads is not None and not threads.isdigit():
         raise ValueError(f"option threads={threads!r} must be a positive whole number")
     client = make_model(base_url, model, api_key_env, int(threads) if threads else None)
@@ -121,9 +131,11 @@ task = Task(
     description="positive/negative reviews with SmolLM2 (the stacktune-prompt example)",
     build=build,
     objectives=("score", "latency"),
-    options={"base_url": "an OpenAI-compatible server (default: SmolLM2 in-process)",
-             "model": "the model name at base_url (default: smollm2)",
-             "api_key_env": "environment variable holding the API key",
-             "cache_dir": "the response cache (default: .stacktune-cache/)",
-             "threads": "CPU threads of the in-process model (default: 1, or STACKTUNE_LOCAL_THREADS)"},
+    options={
+        "base_url": "an OpenAI-compatible server (default: SmolLM2 in-process)",
+        "model": "the model name at base_url (default: smollm2)",
+        "api_key_env": "environment variable holding the API key",
+        "cache_dir": "the response cache (default: .stacktune-cache/)",
+        "threads": "CPU threads of the in-process model (default: 1, or STACKTUNE_LOCAL_THREADS)",
+    },
 )

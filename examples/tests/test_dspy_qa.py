@@ -20,9 +20,19 @@ from stacktune_examples.dspy_qa.task import build
 def test_example_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run.main(["--offline", "--trials", "3", "--concurrency", "2", "--out", str(tmp_path / "best.json")])
     out = capsys.readouterr().out
-    for name in ("adapter", "lm", "answer.module", "answer.predict.instructions", "answer.predict.reasoning",
-                 "answer.predict.demos", "answer.predict.n_demos", "answer.predict.demo_seed",
-                 "answer.predict.temperature", "answer.predict.max_tokens", "answer.predict.top_p"):
+    for name in (
+        "adapter",
+        "lm",
+        "answer.module",
+        "answer.predict.instructions",
+        "answer.predict.reasoning",
+        "answer.predict.demos",
+        "answer.predict.n_demos",
+        "answer.predict.demo_seed",
+        "answer.predict.temperature",
+        "answer.predict.max_tokens",
+        "answer.predict.top_p",
+    ):
         assert f"  {name} " in out
     assert "11 variables on CapitalQA" in out and "as written: accuracy 1.00" in out
     assert (tmp_path / "best.json").exists() and (tmp_path / "best.stacktune.json").exists()
@@ -41,8 +51,19 @@ def test_the_task_builds_the_program_its_data_and_metric_offline() -> None:
 
 def test_stacktune_optimize_dspy_qa_offline(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'dspy.db'}"
-    arguments = ["optimize", "dspy_qa", "--trials", "2", "--storage", storage, "--no-progress", "--seed", "0",
-                 "--option", "offline=true"]
+    arguments = [
+        "optimize",
+        "dspy_qa",
+        "--trials",
+        "2",
+        "--storage",
+        storage,
+        "--no-progress",
+        "--seed",
+        "0",
+        "--option",
+        "offline=true",
+    ]
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 0, result.output
     study = load_study("dspy_qa", storage=storage)

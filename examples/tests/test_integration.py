@@ -56,8 +56,9 @@ def endpoint() -> Iterator[Callable[..., Endpoint]]:
         each.close()
 
 
-def test_a_real_study_finds_a_better_configuration_than_its_worst(example: Any, local_server: Any, tmp_path: Path,
-                                                                  endpoint: Callable[..., Endpoint]) -> None:
+def test_a_real_study_finds_a_better_configuration_than_its_worst(
+    example: Any, local_server: Any, tmp_path: Path, endpoint: Callable[..., Endpoint]
+) -> None:
     prompt = example.make_prompt(endpoint(local_server), cache=tmp_path / "cache")
     dev = example.load("dev")[:12]
     study = stacktune.create_study("integration", storage=f"sqlite:///{tmp_path / 'study.db'}", seed=0)
@@ -78,8 +79,9 @@ def test_a_real_study_finds_a_better_configuration_than_its_worst(example: Any, 
     assert best.evaluation.unpriced_calls == 0 and best.evaluation.cost_usd == 0.0
 
 
-def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any, local_server: Any, tmp_path: Path,
-                                                                    endpoint: Callable[..., Endpoint]) -> None:
+def test_usage_has_real_token_counts_and_the_cache_saves_every_call(
+    example: Any, local_server: Any, tmp_path: Path, endpoint: Callable[..., Endpoint]
+) -> None:
     transport = CountingTransport()
     prompt = example.make_prompt(endpoint(local_server, transport), cache=tmp_path / "cache")
     adapter = PromptAdapter(prompt).apply_configuration({"parser": "sentence", "max_tokens": 8})
@@ -90,8 +92,11 @@ def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any
     assert usage.calls == len(dev) and usage.cache_hits == 0
     assert usage.input_tokens > 20 * len(dev) and 0 < usage.output_tokens <= 8 * len(dev)
     assert all(latency > 0 for latency in usage.latencies)
-    again = PromptAdapter(prompt).apply_configuration({"parser": "sentence", "max_tokens": 8}).evaluate(
-        dev, example.accuracy)
+    again = (
+        PromptAdapter(prompt)
+        .apply_configuration({"parser": "sentence", "max_tokens": 8})
+        .evaluate(dev, example.accuracy)
+    )
     assert transport.requests == len(dev)  # zero new calls
     assert again.scores == first.scores
     assert again.usage.cache_hits == len(dev) and again.usage.spent_calls == 0
@@ -99,7 +104,8 @@ def test_usage_has_real_token_counts_and_the_cache_saves_every_call(example: Any
 
 
 def test_a_server_killed_mid_study_fails_examples_without_losing_the_study(
-        example: Any, tmp_path: Path, endpoint: Callable[..., Endpoint]) -> None:
+    example: Any, tmp_path: Path, endpoint: Callable[..., Endpoint]
+) -> None:
     from stacktune_llamacpp import serve
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"

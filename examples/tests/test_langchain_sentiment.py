@@ -26,8 +26,19 @@ def test_the_task_builds_the_chain_its_data_and_metric() -> None:
 
 def test_stacktune_optimize_langchain_sentiment_over_http(fake_openai: str, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'langchain.db'}"
-    arguments = ["optimize", "langchain_sentiment", "--trials", "2", "--storage", storage, "--no-progress",
-                 "--seed", "0", "--option", f"base_url={fake_openai}"]
+    arguments = [
+        "optimize",
+        "langchain_sentiment",
+        "--trials",
+        "2",
+        "--storage",
+        storage,
+        "--no-progress",
+        "--seed",
+        "0",
+        "--option",
+        f"base_url={fake_openai}",
+    ]
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 0, result.output
     study = load_study("langchain_sentiment", storage=storage)

@@ -25,8 +25,9 @@ def test_the_entry_point_registers_every_example_task() -> None:
     assert tasks["dspy_qa"].objectives == tasks["langchain_sentiment"].objectives == ("score", "tokens")
 
 
-def test_stacktune_plugins_lists_the_example_tasks_from_any_directory(tmp_path: Path,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stacktune_plugins_lists_the_example_tasks_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["plugins"])
     assert result.exit_code == 0, result.output
@@ -35,8 +36,9 @@ def test_stacktune_plugins_lists_the_example_tasks_from_any_directory(tmp_path: 
         assert f"{name} (" in result.output
 
 
-def test_a_broken_example_is_logged_and_skipped(monkeypatch: pytest.MonkeyPatch,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_a_broken_example_is_logged_and_skipped(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setattr(plugin, "EXAMPLES", ("no_such_example", "sentiment"))
     with caplog.at_level(logging.WARNING, logger="stacktune.examples"):
         tasks = plugin.stacktune_register_tasks()

@@ -30,10 +30,16 @@ def test_the_dataset_is_large_balanced_and_split() -> None:
     assert len(example.load("train")) + len(example.load("dev")) + len(example.load("test")) == len(rows)
 
 
-@pytest.mark.parametrize(("text", "label"), [
-    ("positive", "positive"), ("The review is Negative.", "negative"), ("It is positive, not negative", "positive"),
-    ("I'm glad you liked it", None), ("nonpositive", None),
-])
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("positive", "positive"),
+        ("The review is Negative.", "negative"),
+        ("It is positive, not negative", "positive"),
+        ("I'm glad you liked it", None),
+        ("nonpositive", None),
+    ],
+)
 def test_parse_label(text: str, label: str | None) -> None:
     assert example.parse_label(text) == label
 
@@ -52,8 +58,9 @@ def test_build_with_a_base_url_uses_an_endpoint(tmp_path: Path) -> None:
     endpoint = setup.target.client
     assert isinstance(endpoint, Endpoint) and endpoint.model == "smollm2" and endpoint.price == FREE
     assert len(setup.dataset) == len(example.load("dev")) and len(setup.holdout) == len(example.load("test"))
-    remote = example.build(base_url="https://api.example.com/v1", model="gpt-4o-mini", api_key_env="KEY",
-                           cache_dir=str(tmp_path)).target.client
+    remote = example.build(
+        base_url="https://api.example.com/v1", model="gpt-4o-mini", api_key_env="KEY", cache_dir=str(tmp_path)
+    ).target.client
     assert remote.price is None and remote.api_key_env == "KEY"
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['colour'\]"):
         example.build(colour="blue")
@@ -61,9 +68,27 @@ def test_build_with_a_base_url_uses_an_endpoint(tmp_path: Path) -> None:
 
 def test_stacktune_optimize_sentiment_end_to_end_over_http(fake_openai: str, tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'demo.db'}"
-    arguments = ["optimize", "sentiment", "--trials", "3", "--objective", "score", "--objective", "latency",
-                 "--storage", storage, "--study-name", "offline", "--no-progress", "--seed", "3",
-                 "--option", f"base_url={fake_openai}", "--option", f"cache_dir={tmp_path / 'cache'}"]
+    arguments = [
+        "optimize",
+        "sentiment",
+        "--trials",
+        "3",
+        "--objective",
+        "score",
+        "--objective",
+        "latency",
+        "--storage",
+        storage,
+        "--study-name",
+        "offline",
+        "--no-progress",
+        "--seed",
+        "3",
+        "--option",
+        f"base_url={fake_openai}",
+        "--option",
+        f"cache_dir={tmp_path / 'cache'}",
+    ]
     result = CliRunner().invoke(cli, arguments)
     assert result.exit_code == 0, result.output
     assert "Pareto front" in result.output and "offline" in result.output
@@ -74,8 +99,7 @@ def test_stacktune_optimize_sentiment_end_to_end_over_http(fake_openai: str, tmp
     assert (tmp_path / "cache" / "responses.sqlite3").is_file()
 
 
-def test_the_in_process_model_runs_on_one_thread_unless_told(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_in_process_model_runs_on_one_thread_unless_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STACKTUNE_LOCAL_THREADS", raising=False)
     assert example.build(cache_dir=str(tmp_path)).target.client.n_threads == 1  # creating it loads nothing
     assert example.build(cache_dir=str(tmp_path), threads="2").target.client.n_threads == 2

@@ -34,14 +34,19 @@ class QA(dspy.Module):
 def answer_capitals(prompt: str, fields: Sequence[str]) -> Mapping[str, Any] | str:
     """Knows the capitals in CAPITALS; the question is the last thing asked in the prompt."""
     country = next((c for c in CAPITALS if re.search(rf"\b{c}\b", prompt)), None)
-    values = {"query": f"capital of {country}", "reasoning": f"{country} is a country.",
-              "answer": CAPITALS.get(country or "", "unknown"), "verdict": "ok"}
+    values = {
+        "query": f"capital of {country}",
+        "reasoning": f"{country} is a country.",
+        "answer": CAPITALS.get(country or "", "unknown"),
+        "verdict": "ok",
+    }
     return {name: values.get(name, "n/a") for name in fields}
 
 
 def qa_example(country: str) -> dspy.Example:
-    return dspy.Example(question=f"What is the capital of {country}?", answer=CAPITALS.get(country, "?"),
-                        query=f"capital of {country}").with_inputs("question")
+    return dspy.Example(
+        question=f"What is the capital of {country}?", answer=CAPITALS.get(country, "?"), query=f"capital of {country}"
+    ).with_inputs("question")
 
 
 def exact_answer(example: Any, prediction: Any, trace: Any = None) -> float:

@@ -43,19 +43,29 @@ def everything(adapter: DSPyAdapter) -> dict[str, Any]:
     """A configuration that moves every knob away from its default."""
     space = adapter.extract_variables()
     return {
-        "adapter": "xml", "lm": "big",
-        "rewrite.module": "cot", "rewrite.instructions": space["rewrite.instructions"].keys[1],
-        "rewrite.reasoning": space["rewrite.reasoning"].keys[1], "rewrite.demos": "pool", "rewrite.n_demos": 3,
-        "rewrite.demo_seed": 2, "rewrite.temperature": 0.9, "rewrite.max_tokens": 100, "rewrite.top_p": 0.5,
-        "answer.module": "predict", "answer.predict.instructions": space["answer.predict.instructions"].keys[1],
-        "answer.predict.demos": "none", "answer.predict.temperature": 1.1,
+        "adapter": "xml",
+        "lm": "big",
+        "rewrite.module": "cot",
+        "rewrite.instructions": space["rewrite.instructions"].keys[1],
+        "rewrite.reasoning": space["rewrite.reasoning"].keys[1],
+        "rewrite.demos": "pool",
+        "rewrite.n_demos": 3,
+        "rewrite.demo_seed": 2,
+        "rewrite.temperature": 0.9,
+        "rewrite.max_tokens": 100,
+        "rewrite.top_p": 0.5,
+        "answer.module": "predict",
+        "answer.predict.instructions": space["answer.predict.instructions"].keys[1],
+        "answer.predict.demos": "none",
+        "answer.predict.temperature": 1.1,
     }
 
 
 def test_original_and_shared_objects_unchanged(tuned_program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
     before = snapshot(tuned_program)
-    adapter = DSPyAdapter(tuned_program, lm=lm, trainset=trainset, instructions={"*": ["Be brief."]},
-                              lms={"big": "openai/big"})
+    adapter = DSPyAdapter(
+        tuned_program, lm=lm, trainset=trainset, instructions={"*": ["Be brief."]}, lms={"big": "openai/big"}
+    )
     space_before = adapter.extract_variables()
     space_json = space_before.to_json()  # extract_variables() returns the same cached Space: compare by value too
     applied = adapter.apply_configuration(everything(adapter))
@@ -73,8 +83,9 @@ def test_original_and_shared_objects_unchanged(tuned_program: Any, lm: dspy.LM, 
 
 
 def test_every_knob_reaches_the_new_program(tuned_program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
-    adapter = DSPyAdapter(tuned_program, lm=lm, trainset=trainset, instructions={"*": ["Be brief."]},
-                              lms={"big": "openai/big"})
+    adapter = DSPyAdapter(
+        tuned_program, lm=lm, trainset=trainset, instructions={"*": ["Be brief."]}, lms={"big": "openai/big"}
+    )
     applied = adapter.apply_configuration(everything(adapter))
     new = applied.program
     assert isinstance(new.rewrite, dspy.ChainOfThought) and type(new.answer) is dspy.Predict
@@ -83,7 +94,8 @@ def test_every_knob_reaches_the_new_program(tuned_program: Any, lm: dspy.LM, tra
     assert answer.signature.instructions == "Be brief."
     assert list(rewrite.signature.output_fields) == ["reasoning", "query"]
     assert rewrite.signature.fields["reasoning"].json_schema_extra["desc"] == (
-        "Think step by step in order to produce the answer.")
+        "Think step by step in order to produce the answer."
+    )
     assert list(answer.signature.output_fields) == ["answer"]
     assert len(rewrite.demos) == 3 and all(d.toDict() in [t.toDict() for t in trainset] for d in rewrite.demos)
     assert answer.demos == []
@@ -107,16 +119,22 @@ def test_defaults_rebuild_the_original(tuned_program: Any, lm: dspy.LM, trainset
 def test_stand_in_defaults_leave_unset_settings_unset(program: Any, lm: dspy.LM) -> None:
     adapter = DSPyAdapter(program, lm=lm)
     assert adapter.apply_configuration(adapter.extract_variables().defaults()).program.rewrite.config == {}
-    applied = adapter.apply_configuration({"rewrite.temperature": 1.0, "rewrite.top_p": 0.5,
-                                           "rewrite.max_tokens": 4096})  # the catalogue's stand-in: its top
+    applied = adapter.apply_configuration(
+        {"rewrite.temperature": 1.0, "rewrite.top_p": 0.5, "rewrite.max_tokens": 4096}
+    )  # the catalogue's stand-in: its top
     assert applied.program.rewrite.config == {"top_p": 0.5}
     assert applied.extract_variables().defaults()["rewrite.temperature"] == 1.0
 
 
 def test_applied_values_become_defaults(program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
     adapter = DSPyAdapter(program, lm=lm, trainset=trainset)
-    config = {"answer.module": "predict", "rewrite.demos": "pool", "rewrite.n_demos": 2, "adapter": "json",
-              "rewrite.temperature": 0.4}
+    config = {
+        "answer.module": "predict",
+        "rewrite.demos": "pool",
+        "rewrite.n_demos": 2,
+        "adapter": "json",
+        "rewrite.temperature": 0.4,
+    }
     applied = adapter.apply_configuration(config)
     defaults = applied.extract_variables().defaults()
     assert {k: defaults[k] for k in config} == config
@@ -127,7 +145,8 @@ def test_applied_values_become_defaults(program: Any, lm: dspy.LM, trainset: lis
 
 
 def test_partial_configuration_completes_newly_active_variables_with_their_defaults(
-        program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
+    program: Any, lm: dspy.LM, trainset: list[Any]
+) -> None:
     adapter = DSPyAdapter(program, lm=lm, trainset=trainset, max_demos=2)
     space = adapter.extract_variables()
     assert space["rewrite.n_demos"].default == 2 and len(trainset) > 2
@@ -169,16 +188,20 @@ def test_each_configuration_builds_its_own_lm(program: Any, lm: dspy.LM) -> None
     assert first.rewrite.lm.kwargs["temperature"] == 0.1
 
 
-@pytest.mark.parametrize(("config", "culprit"), [
-    ({"rewrite.temprature": 0.5}, "rewrite.temprature"),
-    ({"rewrite.temperature": 9.0}, "rewrite.temperature"),
-    ({"rewrite.max_tokens": "many"}, "rewrite.max_tokens"),
-    ({"adapter": "yaml"}, "adapter"),
-    ({"rewrite.n_demos": 2}, "rewrite.n_demos"),  # inactive: rewrite.demos is not "pool"
-    ({"answer.module": "predict", "answer.predict.reasoning": "${reasoning}"}, "answer.predict.reasoning"),
-])
-def test_invalid_configurations_name_the_variable(program: Any, lm: dspy.LM, trainset: list[Any],
-                                                  config: dict[str, Any], culprit: str) -> None:
+@pytest.mark.parametrize(
+    ("config", "culprit"),
+    [
+        ({"rewrite.temprature": 0.5}, "rewrite.temprature"),
+        ({"rewrite.temperature": 9.0}, "rewrite.temperature"),
+        ({"rewrite.max_tokens": "many"}, "rewrite.max_tokens"),
+        ({"adapter": "yaml"}, "adapter"),
+        ({"rewrite.n_demos": 2}, "rewrite.n_demos"),  # inactive: rewrite.demos is not "pool"
+        ({"answer.module": "predict", "answer.predict.reasoning": "${reasoning}"}, "answer.predict.reasoning"),
+    ],
+)
+def test_invalid_configurations_name_the_variable(
+    program: Any, lm: dspy.LM, trainset: list[Any], config: dict[str, Any], culprit: str
+) -> None:
     adapter = DSPyAdapter(program, lm=lm, trainset=trainset)
     with pytest.raises(InvalidConfiguration) as error:
         adapter.apply_configuration(config)

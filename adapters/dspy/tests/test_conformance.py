@@ -16,8 +16,13 @@ class TestDSPyAdapter(OptimizableTests):
     @pytest.fixture
     def optimizable(self, program: Any, lm: dspy.LM, engine: ScriptedEngine, trainset: list[Any]) -> Any:
         other = LMSpec("scripted/other", {"engine": engine, "cache": False, "num_retries": 0})
-        return DSPyAdapter(program, lm=lm, lms={"other": other}, trainset=trainset,
-                               instructions={"*": ["Answer with the city name only."]})
+        return DSPyAdapter(
+            program,
+            lm=lm,
+            lms={"other": other},
+            trainset=trainset,
+            instructions={"*": ["Answer with the city name only."]},
+        )
 
     @pytest.fixture
     def dataset(self, dataset: list[Any]) -> list[Any]:
@@ -26,4 +31,3 @@ class TestDSPyAdapter(OptimizableTests):
     @pytest.fixture
     def metric(self, metric: Any) -> Any:
         return metric
-

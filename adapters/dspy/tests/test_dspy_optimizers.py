@@ -15,8 +15,13 @@ from stacktune_dspy import DSPyAdapter, candidates_from_programs
 
 DUMMY_ANSWERS = {
     country: {"query": f"capital of {country}", "reasoning": f"{country} is a country.", "answer": capital}
-    for country, capital in {"Peru": "Lima", "Italy": "Rome", "Spain": "Madrid", "Japan": "Tokyo",
-                             "France": "Paris"}.items()
+    for country, capital in {
+        "Peru": "Lima",
+        "Italy": "Rome",
+        "Spain": "Madrid",
+        "Japan": "Tokyo",
+        "France": "Paris",
+    }.items()
 }
 
 
@@ -24,7 +29,8 @@ DUMMY_ANSWERS = {
 def compiled(program: Any, trainset: list[Any], metric: Any) -> Any:
     with dspy.context(lm=DummyLM(DUMMY_ANSWERS)):
         return BootstrapFewShot(metric=metric, max_bootstrapped_demos=2, max_labeled_demos=0).compile(
-            program, trainset=trainset)
+            program, trainset=trainset
+        )
 
 
 def test_bootstrap_output_is_found_flagged_and_keeps_its_demos(compiled: Any) -> None:
@@ -36,7 +42,8 @@ def test_bootstrap_output_is_found_flagged_and_keeps_its_demos(compiled: Any) ->
     assert space["answer.predict.demos"].default == "current"
     assert "compiled by an earlier DSPy optimizer" in (space["answer.predict.demos"].description or "")
     assert [d.toDict() for d in space["answer.predict.demos"].resolve("current")] == [
-        d.toDict() for d in compiled.answer.predict.demos]
+        d.toDict() for d in compiled.answer.predict.demos
+    ]
 
 
 def test_bootstrap_output_tuned_further(compiled: Any, dataset: list[Any], metric: Any, tmp_path: Path) -> None:
@@ -71,8 +78,7 @@ def test_optimizer_finds_become_candidates(program: Any, compiled: Any, lm: dspy
     space = DSPyAdapter(program, lm=lm, **found.as_options()).extract_variables()
     assert "Turn the question into a search query." in space["rewrite.instructions"].choices.values()
     assert space["answer.predict.demos"].keys == ("none", "boot", "copro")
-    applied = DSPyAdapter(program, lm=lm, **found.as_options()).apply_configuration(
-        {"answer.predict.demos": "boot"})
+    applied = DSPyAdapter(program, lm=lm, **found.as_options()).apply_configuration({"answer.predict.demos": "boot"})
     assert len(applied.program.answer.predict.demos) == 2 and program.answer.predict.demos == []
 
 

@@ -14,8 +14,9 @@ from stacktune_dspy import DSPyAdapter, usage_from_history
 from stacktune_dspy.testing import ScriptedEngine, scripted_lm
 
 
-def test_scores_and_usage_of_one_evaluation(program: Any, lm: dspy.LM, engine: ScriptedEngine,
-                                            dataset: list[Any], metric: Any) -> None:
+def test_scores_and_usage_of_one_evaluation(
+    program: Any, lm: dspy.LM, engine: ScriptedEngine, dataset: list[Any], metric: Any
+) -> None:
     adapter = DSPyAdapter(program, lm=lm)
     seen: list[tuple[int, float]] = []
     evaluation = adapter.evaluate(dataset, metric, on_result=lambda i, s: seen.append((i, s)))
@@ -40,8 +41,7 @@ def test_usage_counts_only_this_evaluation(program: Any, lm: dspy.LM, dataset: l
     assert len(lm.history) == 12  # DSPy saw every call; each evaluation counted only its own
 
 
-def test_concurrent_evaluation_matches_sequential(program: Any, lm: dspy.LM, dataset: list[Any],
-                                                  metric: Any) -> None:
+def test_concurrent_evaluation_matches_sequential(program: Any, lm: dspy.LM, dataset: list[Any], metric: Any) -> None:
     dataset = dataset + [dspy.Example(question="What is the capital of Atlantis?", answer="?").with_inputs("question")]
     adapter = DSPyAdapter(program, lm=lm)
     sequential = adapter.evaluate(dataset, metric)
@@ -65,8 +65,7 @@ def test_runs_in_worker_threads_under_dspy_context(program: Any, dataset: list[A
     assert threads and all(name.startswith("stacktune-eval") for name in threads)
 
 
-def test_parse_failures_and_lm_errors_score_zero_and_are_counted(program: Any, dataset: list[Any],
-                                                                 metric: Any) -> None:
+def test_parse_failures_and_lm_errors_score_zero_and_are_counted(program: Any, dataset: list[Any], metric: Any) -> None:
     def respond(prompt: str, fields: Sequence[str]) -> Mapping[str, Any] | str:
         if "Italy" in prompt:
             return "no fields at all"  # the chat adapter, then its JSON fallback, cannot parse this
@@ -87,8 +86,9 @@ def test_parse_failures_and_lm_errors_score_zero_and_are_counted(program: Any, d
     assert len(evaluation.usage.latencies) == 4
 
 
-def test_adapter_choice_reaches_the_prompt(program: Any, lm: dspy.LM, engine: ScriptedEngine,
-                                           dataset: list[Any], metric: Any) -> None:
+def test_adapter_choice_reaches_the_prompt(
+    program: Any, lm: dspy.LM, engine: ScriptedEngine, dataset: list[Any], metric: Any
+) -> None:
     adapter = DSPyAdapter(program, lm=lm)
     for key, style in (("json", "json"), ("xml", "xml"), ("chat", "chat")):
         engine.calls.clear()
@@ -97,28 +97,35 @@ def test_adapter_choice_reaches_the_prompt(program: Any, lm: dspy.LM, engine: Sc
         assert {call.format for call in engine.calls} == {style}
 
 
-def test_call_settings_reach_the_lm(program: Any, lm: dspy.LM, engine: ScriptedEngine, dataset: list[Any],
-                                    metric: Any) -> None:
+def test_call_settings_reach_the_lm(
+    program: Any, lm: dspy.LM, engine: ScriptedEngine, dataset: list[Any], metric: Any
+) -> None:
     applied = DSPyAdapter(program, lm=lm).apply_configuration(
-        {"answer.predict.temperature": 0.7, "answer.predict.max_tokens": 123, "answer.predict.top_p": 0.9,
-         "rewrite.temperature": 0.0})
+        {
+            "answer.predict.temperature": 0.7,
+            "answer.predict.max_tokens": 123,
+            "answer.predict.top_p": 0.9,
+            "rewrite.temperature": 0.0,
+        }
+    )
     applied.evaluate(dataset[:1], metric)
     rewrite_call, answer_call = engine.calls
     assert (answer_call.temperature, answer_call.max_tokens, answer_call.top_p) == (0.7, 123, 0.9)
     assert rewrite_call.temperature == 0.0 and rewrite_call.max_tokens != 123
 
 
-def test_module_swap_changes_the_prompt(program: Any, lm: dspy.LM, engine: ScriptedEngine, dataset: list[Any],
-                                        metric: Any) -> None:
-    applied = DSPyAdapter(program, lm=lm).apply_configuration({"answer.module": "predict",
-                                                                   "rewrite.module": "cot"})
+def test_module_swap_changes_the_prompt(
+    program: Any, lm: dspy.LM, engine: ScriptedEngine, dataset: list[Any], metric: Any
+) -> None:
+    applied = DSPyAdapter(program, lm=lm).apply_configuration({"answer.module": "predict", "rewrite.module": "cot"})
     assert applied.evaluate(dataset[:1], metric).score == 1.0
     rewrite_call, answer_call = engine.calls
     assert rewrite_call.fields == ("reasoning", "query") and answer_call.fields == ("answer",)
 
 
-def test_on_result_raising_stops_the_evaluation(program: Any, lm: dspy.LM, engine: ScriptedEngine,
-                                                dataset: list[Any], metric: Any) -> None:
+def test_on_result_raising_stops_the_evaluation(
+    program: Any, lm: dspy.LM, engine: ScriptedEngine, dataset: list[Any], metric: Any
+) -> None:
     class Stop(Exception):
         pass
 
@@ -143,10 +150,13 @@ def test_usage_from_history_prices_and_cache_hits() -> None:
 
     # LiteLLM's own cost ("cost") is ignored: prices come from stacktune.pricing by model name.
     entries = [
-        {"model": "openai/mine", "usage": {"prompt_tokens": 10, "completion_tokens": 5}, "cost": 9.0,
-         "response": None},
-        {"model": "openai/unknown-model", "usage": {"prompt_tokens": 7, "completion_tokens": 3}, "cost": 0.5,
-         "response": None},
+        {"model": "openai/mine", "usage": {"prompt_tokens": 10, "completion_tokens": 5}, "cost": 9.0, "response": None},
+        {
+            "model": "openai/unknown-model",
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3},
+            "cost": 0.5,
+            "response": None,
+        },
         {"model": "openai/mine", "usage": {}, "cost": None, "response": Stored(4, 2)},  # answered from DSPy's cache
     ]
     usage = usage_from_history(entries, prices={"mine": Price(100.0, 200.0)})
@@ -159,15 +169,20 @@ def test_usage_from_history_prices_and_cache_hits() -> None:
 
 
 def test_usage_from_history_prices_known_models_from_the_table() -> None:
-    entries = [{"model": "openai/gpt-4o-mini", "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
-                "cost": None, "response": None}]
+    entries = [
+        {
+            "model": "openai/gpt-4o-mini",
+            "usage": {"prompt_tokens": 1000, "completion_tokens": 100},
+            "cost": None,
+            "response": None,
+        }
+    ]
     usage = usage_from_history(entries)
     assert usage.unpriced_calls == 0
     assert usage.cost_usd == pytest.approx(call_cost("gpt-4o-mini", 1000, 100)) and usage.cost_usd > 0
 
 
-def test_the_prices_option_prices_the_program_calls(program: Any, lm: dspy.LM, metric: Any,
-                                                    dataset: list[Any]) -> None:
+def test_the_prices_option_prices_the_program_calls(program: Any, lm: dspy.LM, metric: Any, dataset: list[Any]) -> None:
     free = DSPyAdapter(program, lm=lm, prices={lm.model: FREE}).evaluate(dataset, metric).usage
     assert free.calls > 0 and free.unpriced_calls == 0 and free.cost_usd == 0.0
     dear = DSPyAdapter(program, lm=lm, prices={lm.model: Price(1e6, 1e6)}).evaluate(dataset, metric).usage
@@ -176,9 +191,9 @@ def test_the_prices_option_prices_the_program_calls(program: Any, lm: dspy.LM, m
         DSPyAdapter(program, lm=lm, prices={"x": 0.5})  # type: ignore[dict-item]
 
 
-def test_answers_from_dspy_cache_are_counted_as_cache_hits(program: Any, engine: ScriptedEngine,
-                                                           dataset: list[Any], metric: Any,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_answers_from_dspy_cache_are_counted_as_cache_hits(
+    program: Any, engine: ScriptedEngine, dataset: list[Any], metric: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dspy.clients.cache import Cache
 
     monkeypatch.setattr(dspy, "cache", Cache(enable_disk_cache=False, enable_memory_cache=True, disk_cache_dir=None))

@@ -16,16 +16,27 @@ from stacktune_dspy.testing import ScriptedEngine
 
 @pytest.fixture
 def configured(program: Any, trainset: list[Any]) -> DSPyAdapter:
-    adapter = DSPyAdapter(program, trainset=trainset, instructions={"*": ["Be brief."]},
-                              lms={"local": {"model": "openai/smollm2", "api_base": "http://127.0.0.1:9/v1",
-                                             "api_key": "local"}})
+    adapter = DSPyAdapter(
+        program,
+        trainset=trainset,
+        instructions={"*": ["Be brief."]},
+        lms={"local": {"model": "openai/smollm2", "api_base": "http://127.0.0.1:9/v1", "api_key": "local"}},
+    )
     space = adapter.extract_variables()
-    return adapter.apply_configuration({
-        "adapter": "json", "lm": "local", "rewrite.module": "cot", "answer.module": "predict",
-        "rewrite.instructions": space["rewrite.instructions"].keys[1], "rewrite.demos": "pool", "rewrite.n_demos": 2,
-        "answer.predict.temperature": 0.3, "answer.predict.max_tokens": 77,
-        "rewrite.reasoning": space["rewrite.reasoning"].keys[1],
-    })
+    return adapter.apply_configuration(
+        {
+            "adapter": "json",
+            "lm": "local",
+            "rewrite.module": "cot",
+            "answer.module": "predict",
+            "rewrite.instructions": space["rewrite.instructions"].keys[1],
+            "rewrite.demos": "pool",
+            "rewrite.n_demos": 2,
+            "answer.predict.temperature": 0.3,
+            "answer.predict.max_tokens": 77,
+            "rewrite.reasoning": space["rewrite.reasoning"].keys[1],
+        }
+    )
 
 
 def test_to_native_is_an_independent_dspy_program(configured: DSPyAdapter) -> None:
@@ -67,8 +78,10 @@ def test_save_load_round_trip(configured: DSPyAdapter, qa_class: type, tmp_path:
     original = configured.program
     assert isinstance(loaded.rewrite, dspy.ChainOfThought) and type(loaded.answer) is dspy.Predict
     assert loaded.rewrite.predict.signature.instructions == "Be brief."
-    assert loaded.rewrite.predict.signature.fields["reasoning"].json_schema_extra["desc"] == (
-        original.rewrite.predict.signature.fields["reasoning"].json_schema_extra["desc"])
+    assert (
+        loaded.rewrite.predict.signature.fields["reasoning"].json_schema_extra["desc"]
+        == (original.rewrite.predict.signature.fields["reasoning"].json_schema_extra["desc"])
+    )
     assert [d["question"] for d in loaded.rewrite.predict.demos] == [d.question for d in original.rewrite.predict.demos]
     assert loaded.answer.config == {"temperature": 0.3, "max_tokens": 77}
     assert loaded.answer.lm.model == "openai/smollm2"
@@ -78,11 +91,18 @@ def test_save_load_round_trip(configured: DSPyAdapter, qa_class: type, tmp_path:
         assert isinstance(dspy.settings.adapter, dspy.JSONAdapter)
 
 
-def test_loaded_program_behaves_like_the_exported_one(program: Any, trainset: list[Any], engine: ScriptedEngine,
-                                                      lm: dspy.LM, qa_class: type, tmp_path: Path) -> None:
+def test_loaded_program_behaves_like_the_exported_one(
+    program: Any, trainset: list[Any], engine: ScriptedEngine, lm: dspy.LM, qa_class: type, tmp_path: Path
+) -> None:
     configured = DSPyAdapter(program, trainset=trainset).apply_configuration(
-        {"adapter": "xml", "answer.module": "predict", "answer.predict.demos": "pool", "answer.predict.n_demos": 2,
-         "rewrite.temperature": 0.6})
+        {
+            "adapter": "xml",
+            "answer.module": "predict",
+            "answer.predict.demos": "pool",
+            "answer.predict.n_demos": 2,
+            "rewrite.temperature": 0.6,
+        }
+    )
     stacktune_dspy.save(configured, tmp_path / "p.json")
     loaded = stacktune_dspy.load(qa_class(), tmp_path / "p.json")
     native = configured.to_native()
@@ -90,8 +110,12 @@ def test_loaded_program_behaves_like_the_exported_one(program: Any, trainset: li
     for candidate in (native, loaded):
         engine.calls.clear()
         with dspy.context(lm=lm), stacktune_dspy.context(candidate):
-            outputs.append((candidate(question="What is the capital of Peru?").toDict(),
-                            [(c.format, c.fields, c.temperature, c.prompt) for c in engine.calls]))
+            outputs.append(
+                (
+                    candidate(question="What is the capital of Peru?").toDict(),
+                    [(c.format, c.fields, c.temperature, c.prompt) for c in engine.calls],
+                )
+            )
     assert outputs[0] == outputs[1]
     assert outputs[0][0]["answer"] == "Lima" and outputs[0][1][0][0] == "xml"
 
@@ -106,8 +130,9 @@ def test_frozen_predictors_survive_save_and_load(program: Any, lm: dspy.LM, tmp_
     qa = program.deepcopy()
     qa._compiled = True
     adapter = DSPyAdapter(outer_with(qa), instructions={"qa.rewrite": ["Rewrite tersely."]})
-    configured = adapter.apply_configuration({"qa.rewrite.instructions": "Rewrite tersely.",
-                                              "qa.answer.predict.temperature": 0.1})
+    configured = adapter.apply_configuration(
+        {"qa.rewrite.instructions": "Rewrite tersely.", "qa.answer.predict.temperature": 0.1}
+    )
     path = tmp_path / "outer.json"
     stacktune_dspy.save(configured, path)
     assert "qa.rewrite" not in json.loads(path.read_text())  # DSPy's own save skips compiled sub-modules

@@ -18,14 +18,24 @@ from stacktune_dspy import DSPyAdapter, LMSpec
 
 pytestmark = pytest.mark.integration
 
-CAPITALS = {"France": "Paris", "Italy": "Rome", "Spain": "Madrid", "Japan": "Tokyo", "Germany": "Berlin",
-            "England": "London", "Egypt": "Cairo", "Greece": "Athens"}
+CAPITALS = {
+    "France": "Paris",
+    "Italy": "Rome",
+    "Spain": "Madrid",
+    "Japan": "Tokyo",
+    "Germany": "Berlin",
+    "England": "London",
+    "Egypt": "Cairo",
+    "Greece": "Athens",
+}
 TRAIN = {"Portugal": "Lisbon", "Austria": "Vienna", "Poland": "Warsaw", "Norway": "Oslo", "Peru": "Lima"}
 
 
 def examples(pairs: dict[str, str]) -> list[dspy.Example]:
-    return [dspy.Example(question=f"What is the capital of {country}?", answer=city).with_inputs("question")
-            for country, city in pairs.items()]
+    return [
+        dspy.Example(question=f"What is the capital of {country}?", answer=city).with_inputs("question")
+        for country, city in pairs.items()
+    ]
 
 
 def names_the_city(example: Any, prediction: Any, trace: Any = None) -> float:
@@ -33,25 +43,40 @@ def names_the_city(example: Any, prediction: Any, trace: Any = None) -> float:
 
 
 def local_spec(server: Any, name: str, **kwargs: Any) -> LMSpec:
-    return LMSpec(f"openai/{server.model}", {"api_base": server.base_url, "api_key": "local", "cache": False,
-                                             "num_retries": 0, **kwargs}, name=name)
+    return LMSpec(
+        f"openai/{server.model}",
+        {"api_base": server.base_url, "api_key": "local", "cache": False, "num_retries": 0, **kwargs},
+        name=name,
+    )
 
 
 def test_study_of_ten_trials_on_the_local_model(local_server: Any, tmp_path: Path) -> None:
     greedy = local_spec(local_server, "greedy", temperature=0.0, max_tokens=32)
     adapter = DSPyAdapter(
-        dspy.Predict("question -> answer"), lm=greedy,
+        dspy.Predict("question -> answer"),
+        lm=greedy,
         lms={"greedy": greedy, "warm": local_spec(local_server, "warm", temperature=0.7, max_tokens=32)},
-        trainset=examples(TRAIN), instructions={"*": ["Answer with the name of the city only."]},
-        adapters=("json", "chat"), max_tokens=(8, 32), top_p=None, swap_modules=False, max_demos=3,
+        trainset=examples(TRAIN),
+        instructions={"*": ["Answer with the name of the city only."]},
+        adapters=("json", "chat"),
+        max_tokens=(8, 32),
+        top_p=None,
+        swap_modules=False,
+        max_demos=3,
     )
     kinds = {v.name: v.kind for v in adapter.extract_variables().variables}
-    assert kinds == {"adapter": "categorical", "lm": "categorical", "self.instructions": "categorical",
-                     "self.demos": "categorical", "self.n_demos": "int", "self.demo_seed": "int",
-                     "self.temperature": "float", "self.max_tokens": "int"}
+    assert kinds == {
+        "adapter": "categorical",
+        "lm": "categorical",
+        "self.instructions": "categorical",
+        "self.demos": "categorical",
+        "self.n_demos": "int",
+        "self.demo_seed": "int",
+        "self.temperature": "float",
+        "self.max_tokens": "int",
+    }
     dataset = examples(CAPITALS)
-    study = stacktune.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", objectives=("score", "tokens"),
-                                   seed=0)
+    study = stacktune.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", objectives=("score", "tokens"), seed=0)
     study.optimize(adapter, dataset, names_the_city, n_trials=10, max_concurrency=2)
 
     trials = study.trials
@@ -72,8 +97,9 @@ def test_study_of_ten_trials_on_the_local_model(local_server: Any, tmp_path: Pat
     native = best.export(adapter)
     path = tmp_path / "best.json"
     stacktune_dspy.save(native, path)
-    loaded = stacktune_dspy.load(dspy.Predict("question -> answer"), path, allow_unsafe_lm_state=True,
-                                 lm_kwargs={"api_key": "local"})
+    loaded = stacktune_dspy.load(
+        dspy.Predict("question -> answer"), path, allow_unsafe_lm_state=True, lm_kwargs={"api_key": "local"}
+    )
     again = DSPyAdapter(loaded).evaluate(dataset[:2], names_the_city)
     assert again.usage.calls >= 2 - again.n_failures and again.usage.input_tokens > 0
     assert stacktune_dspy.context(loaded) is not None

@@ -48,24 +48,44 @@ def test_multi_predictor_program_with_cot_default_variables(program: Any, lm: ds
 def test_every_kind_of_variable_with_all_options(program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
     program.rewrite.demos = [trainset[0]]
     adapter = DSPyAdapter(
-        program, lm=lm, trainset=trainset, instructions={"answer.predict": ["Answer with one word."], "*": ["Be brief."]},
+        program,
+        lm=lm,
+        trainset=trainset,
+        instructions={"answer.predict": ["Answer with one word."], "*": ["Be brief."]},
         lms={"small": "openai/small", "big": {"model": "openai/big", "api_key": "sk-secret"}},
         demo_sets={"answer.predict": {"hand": [trainset[1]]}},
     )
     space = adapter.extract_variables()
     assert list(kinds(space)) == [
-        "adapter", "lm",
-        "rewrite.module", "rewrite.instructions", "rewrite.reasoning", "rewrite.demos", "rewrite.n_demos",
-        "rewrite.demo_seed", "rewrite.temperature", "rewrite.max_tokens", "rewrite.top_p",
-        "answer.module", "answer.predict.instructions", "answer.predict.reasoning", "answer.predict.demos",
-        "answer.predict.n_demos", "answer.predict.demo_seed", "answer.predict.temperature",
-        "answer.predict.max_tokens", "answer.predict.top_p",
+        "adapter",
+        "lm",
+        "rewrite.module",
+        "rewrite.instructions",
+        "rewrite.reasoning",
+        "rewrite.demos",
+        "rewrite.n_demos",
+        "rewrite.demo_seed",
+        "rewrite.temperature",
+        "rewrite.max_tokens",
+        "rewrite.top_p",
+        "answer.module",
+        "answer.predict.instructions",
+        "answer.predict.reasoning",
+        "answer.predict.demos",
+        "answer.predict.n_demos",
+        "answer.predict.demo_seed",
+        "answer.predict.temperature",
+        "answer.predict.max_tokens",
+        "answer.predict.top_p",
     ]
     assert space["lm"].keys == ("current", "small", "big") and space["lm"].default == "current"
     instructions = space["answer.predict.instructions"]
     assert isinstance(instructions, Categorical)
     assert list(instructions.choices.values()) == [
-        program.answer.predict.signature.instructions, "Answer with one word.", "Be brief."]
+        program.answer.predict.signature.instructions,
+        "Answer with one word.",
+        "Be brief.",
+    ]
     assert instructions.resolve(instructions.default) == program.answer.predict.signature.instructions
     assert space["rewrite.demos"].keys == ("current", "none", "pool") and space["rewrite.demos"].default == "current"
     assert space["answer.predict.demos"].keys == ("none", "hand", "pool")
@@ -78,8 +98,9 @@ def test_every_kind_of_variable_with_all_options(program: Any, lm: dspy.LM, trai
 
 
 def test_space_json_round_trip_keeps_names_and_hides_secrets(program: Any, lm: dspy.LM) -> None:
-    adapter = DSPyAdapter(program, lm=lm, lms={"big": {"model": "openai/big", "api_key": "sk-secret"}},
-                              instructions={"*": ["Be brief."]})
+    adapter = DSPyAdapter(
+        program, lm=lm, lms={"big": {"model": "openai/big", "api_key": "sk-secret"}}, instructions={"*": ["Be brief."]}
+    )
     space = adapter.extract_variables()
     text = space.to_json()
     assert "sk-secret" not in text
@@ -91,8 +112,11 @@ def test_space_json_round_trip_keeps_names_and_hides_secrets(program: Any, lm: d
 
 
 def test_pool_keeps_only_examples_with_the_predictors_fields(program: Any, lm: dspy.LM) -> None:
-    examples = [dspy.Example(question="q", answer="a"), dspy.Example(question="q", query="x", answer="a"),
-                dspy.Example(text="unrelated")]
+    examples = [
+        dspy.Example(question="q", answer="a"),
+        dspy.Example(question="q", query="x", answer="a"),
+        dspy.Example(text="unrelated"),
+    ]
     adapter = DSPyAdapter(program, lm=lm, trainset=examples, max_demos=8)
     space = adapter.extract_variables()
     assert space["rewrite.n_demos"].high == 1  # only the example with question+query fits question -> query
@@ -150,8 +174,9 @@ def test_settings_the_lm_does_not_support_are_skipped(program: Any) -> None:
 
 
 def test_settings_and_adapters_can_be_turned_off(program: Any, lm: dspy.LM) -> None:
-    space = DSPyAdapter(program, lm=lm, adapters=(), temperature=None, max_tokens=None, top_p=None,
-                            swap_modules=False).extract_variables()
+    space = DSPyAdapter(
+        program, lm=lm, adapters=(), temperature=None, max_tokens=None, top_p=None, swap_modules=False
+    ).extract_variables()
     # Without swaps, the CoT's reasoning description is still a knob (unconditional).
     assert kinds(space) == {"answer.predict.reasoning": "categorical"}
     assert space["answer.predict.reasoning"].when is None
@@ -181,14 +206,17 @@ def test_frozen_predictors_are_variables_flagged_in_descriptions(program: Any, l
     assert "frozen by an earlier DSPy optimizer" in description
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"instructions": {"nope": ["x"]}}, "instructions names predictor 'nope'"),
-    ({"demo_pool": {"answer": []}}, "demo_pool names predictor 'answer'"),
-    ({"adapters": ("chat", "yaml")}, "unknown DSPy adapter"),
-    ({"lm_scope": "module"}, "lm_scope must be"),
-    ({"temperature": (1.0, 0.0)}, "temperature must be a (low, high) pair"),
-    ({"max_demos": 0}, "max_demos must be >= 1"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"instructions": {"nope": ["x"]}}, "instructions names predictor 'nope'"),
+        ({"demo_pool": {"answer": []}}, "demo_pool names predictor 'answer'"),
+        ({"adapters": ("chat", "yaml")}, "unknown DSPy adapter"),
+        ({"lm_scope": "module"}, "lm_scope must be"),
+        ({"temperature": (1.0, 0.0)}, "temperature must be a (low, high) pair"),
+        ({"max_demos": 0}, "max_demos must be >= 1"),
+    ],
+)
 def test_bad_options_are_rejected_with_the_culprit(program: Any, options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         DSPyAdapter(program, **options)

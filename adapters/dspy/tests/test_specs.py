@@ -10,8 +10,18 @@ from stacktune_dspy._specs import as_spec, spec_choices
 
 
 def test_spec_round_trips_through_a_built_lm() -> None:
-    spec = LMSpec("openai/local", {"api_base": "http://127.0.0.1:9/v1", "api_key": "k", "engine": "litellm",
-                                   "cache": False, "num_retries": 0, "temperature": 0.0, "max_tokens": 32})
+    spec = LMSpec(
+        "openai/local",
+        {
+            "api_base": "http://127.0.0.1:9/v1",
+            "api_key": "k",
+            "engine": "litellm",
+            "cache": False,
+            "num_retries": 0,
+            "temperature": 0.0,
+            "max_tokens": 32,
+        },
+    )
     lm = spec.build()
     assert isinstance(lm, dspy.LM) and lm is not spec.build()
     again = LMSpec.from_lm(lm)

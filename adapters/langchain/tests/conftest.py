@@ -43,7 +43,9 @@ def declared_model() -> Runnable[Any, Any]:
         top_p=ConfigurableField(id="top_p", annotation=Annotated[float, Interval(ge=0.1, le=0.9)]),
     )
     return fields.configurable_alternatives(
-        ConfigurableField(id="llm"), default_key="quiz", prefix_keys=True,
+        ConfigurableField(id="llm"),
+        default_key="quiz",
+        prefix_keys=True,
         cold=QuizChatModel(model_name="cold", temperature=0.1),
     )
 
@@ -57,7 +59,8 @@ def openai_model() -> ChatOpenAI:
 def mixed_chain(declared_model: Runnable[Any, Any], openai_model: ChatOpenAI) -> Runnable[Any, Any]:
     """configurable_fields + configurable_alternatives + one undeclared ChatOpenAI (never called)."""
     style = quiz_prompt().configurable_alternatives(
-        ConfigurableField(id="style"), default_key="plain",
+        ConfigurableField(id="style"),
+        default_key="plain",
         careful=ChatPromptTemplate([("system", CAREFUL), ("human", "{question}")]),
     )
     return RunnableParallel(draft=style | declared_model | StrOutputParser(), review=quiz_prompt() | openai_model)

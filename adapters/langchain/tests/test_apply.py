@@ -42,8 +42,9 @@ def test_undeclared_knobs_change_a_copy_and_the_answer(simple_chain: Runnable[An
     model = simple_chain.steps[1]  # type: ignore[attr-defined]
     adapter = LangChainAdapter(simple_chain, prompts={"step0.prompt.system": [CAREFUL]})
     assert simple_chain.invoke(QUESTION) == "The answer is 6."
-    tuned = adapter.apply_configuration({"step1.model.temperature": 0.2,
-                                         "step0.prompt.system": key_of(adapter, "step0.prompt.system", CAREFUL)})
+    tuned = adapter.apply_configuration(
+        {"step1.model.temperature": 0.2, "step0.prompt.system": key_of(adapter, "step0.prompt.system", CAREFUL)}
+    )
     assert tuned.to_native().invoke(QUESTION) == "The answer is 5."
     assert fingerprint(simple_chain) == before and model.temperature == 0.7
     assert simple_chain.invoke(QUESTION) == "The answer is 6."
@@ -78,15 +79,19 @@ def test_alternative_choice_and_its_undeclared_knob(mixed_chain: Runnable[Any, A
     assert RunnableParallel(draft=draft).with_config(native.config).invoke(QUESTION)["draft"] == "The answer"
 
 
-@pytest.mark.parametrize("configuration, culprit", [
-    ({"temprature": 0.5}, "temprature"),
-    ({"step1.model.temprature": 0.5}, "step1.model.temprature"),
-    ({"step1.model.temperature": 2.5}, "step1.model.temperature"),
-    ({"step1.model.temperature": "hot"}, "step1.model.temperature"),
-    ({"step0.prompt.system": "You answer sums!"}, "step0.prompt.system"),
-])
-def test_typos_and_invalid_values_are_rejected(simple_chain: Runnable[Any, Any], configuration: dict[str, Any],
-                                               culprit: str) -> None:
+@pytest.mark.parametrize(
+    "configuration, culprit",
+    [
+        ({"temprature": 0.5}, "temprature"),
+        ({"step1.model.temprature": 0.5}, "step1.model.temprature"),
+        ({"step1.model.temperature": 2.5}, "step1.model.temperature"),
+        ({"step1.model.temperature": "hot"}, "step1.model.temperature"),
+        ({"step0.prompt.system": "You answer sums!"}, "step0.prompt.system"),
+    ],
+)
+def test_typos_and_invalid_values_are_rejected(
+    simple_chain: Runnable[Any, Any], configuration: dict[str, Any], culprit: str
+) -> None:
     adapter = LangChainAdapter(simple_chain)
     with pytest.raises(InvalidConfiguration) as info:
         adapter.apply_configuration(configuration)
@@ -140,8 +145,7 @@ def test_switching_models_keeps_the_node_parameters(simple_chain: Runnable[Any, 
 def test_binding_kwargs_are_updated_where_they_live() -> None:
     model = QuizChatModel(temperature=0.2)
     chain = quiz_prompt() | model.bind(temperature=0.9, stop=["\n"])
-    tuned = LangChainAdapter(chain).apply_configuration({"step1.model.temperature": 0.1,
-                                                             "step1.model.top_p": 0.4})
+    tuned = LangChainAdapter(chain).apply_configuration({"step1.model.temperature": 0.1, "step1.model.top_p": 0.4})
     binding = tuned.to_native().steps[1]  # type: ignore[attr-defined]
     assert isinstance(binding, RunnableBinding)
     assert binding.kwargs == {"temperature": 0.1, "stop": ["\n"]} and binding.bound.top_p == 0.4
@@ -150,10 +154,12 @@ def test_binding_kwargs_are_updated_where_they_live() -> None:
 
 def test_branches_and_fallbacks_are_rebuilt(openai_model: ChatOpenAI) -> None:
     slow = QuizChatModel(model_name="slow").with_fallbacks([openai_model])
-    branch = RunnableBranch((RunnableLambda(lambda x: "!" in x["question"]), quiz_prompt() | QuizChatModel()),
-                            quiz_prompt() | slow)
-    tuned = LangChainAdapter(branch).apply_configuration({
-        "default.step1.primary.model.temperature": 0.4, "default.step1.fallback0.model.temperature": 0.0})
+    branch = RunnableBranch(
+        (RunnableLambda(lambda x: "!" in x["question"]), quiz_prompt() | QuizChatModel()), quiz_prompt() | slow
+    )
+    tuned = LangChainAdapter(branch).apply_configuration(
+        {"default.step1.primary.model.temperature": 0.4, "default.step1.fallback0.model.temperature": 0.0}
+    )
     native = tuned.to_native()
     fallbacks = native.default.steps[1]  # type: ignore[attr-defined]
     assert fallbacks.runnable.temperature == 0.4 and fallbacks.fallbacks[0].temperature == 0.0
@@ -236,8 +242,9 @@ def test_constraints_reject_combinations(simple_chain: Runnable[Any, Any]) -> No
             return "careful answers need a low temperature"
         return None
 
-    adapter = LangChainAdapter(simple_chain, prompts={"step0.prompt.system": {"careful": CAREFUL}},
-                                   constraints=[cool_when_careful])
+    adapter = LangChainAdapter(
+        simple_chain, prompts={"step0.prompt.system": {"careful": CAREFUL}}, constraints=[cool_when_careful]
+    )
     assert adapter.extract_variables().constraint_names == ("cool_when_careful",)
     with pytest.raises(InvalidConfiguration, match="cool_when_careful.*low temperature"):
         adapter.apply_configuration({"step0.prompt.system": "careful", "step1.model.temperature": 1.5})

@@ -25,14 +25,24 @@ def not_too_hot(configuration: Mapping[str, Any]) -> str | None:
 class TestLangChainAdapter(OptimizableTests):
     @pytest.fixture
     def optimizable(self) -> LangChainAdapter:
-        model = QuizChatModel(fail_on="boom").configurable_fields(
-            temperature=ConfigurableField(id="temperature"),
-        ).configurable_alternatives(ConfigurableField(id="llm"), default_key="quiz", prefix_keys=True,
-                                    cold=QuizChatModel(model_name="cold", temperature=0.1, fail_on="boom"))
+        model = (
+            QuizChatModel(fail_on="boom")
+            .configurable_fields(
+                temperature=ConfigurableField(id="temperature"),
+            )
+            .configurable_alternatives(
+                ConfigurableField(id="llm"),
+                default_key="quiz",
+                prefix_keys=True,
+                cold=QuizChatModel(model_name="cold", temperature=0.1, fail_on="boom"),
+            )
+        )
         prompt = ChatPromptTemplate([("system", "You answer sums."), ("human", "{question}")])
-        return LangChainAdapter(prompt | model | StrOutputParser(),
-                                    prompts={"step0.prompt.system": ["Be careful: you answer sums."]},
-                                    constraints=[not_too_hot])
+        return LangChainAdapter(
+            prompt | model | StrOutputParser(),
+            prompts={"step0.prompt.system": ["Be careful: you answer sums."]},
+            constraints=[not_too_hot],
+        )
 
     @pytest.fixture
     def dataset(self) -> list[dict[str, Any]]:

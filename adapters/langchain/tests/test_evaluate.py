@@ -48,8 +48,11 @@ def test_scores_and_usage_add_up(simple_chain: Runnable[Any, Any]) -> None:
     assert usage.calls == 5 and (usage.input_tokens, usage.output_tokens) == expected_tokens(dataset)
     assert len(usage.latencies) == 5 and all(t > 0 for t in usage.latencies)
     assert usage.unpriced_calls == 5 and usage.cost_usd == 0.0
-    key = next(k for k, v in adapter.extract_variables()["step0.prompt.system"].choices.items()  # type: ignore[union-attr]
-               if v == CAREFUL)
+    key = next(
+        k
+        for k, v in adapter.extract_variables()["step0.prompt.system"].choices.items()  # type: ignore[union-attr]
+        if v == CAREFUL
+    )
     tuned = adapter.apply_configuration({"step0.prompt.system": key, "step1.model.temperature": 0.3})
     assert tuned.evaluate(dataset, quiz_metric).score == 1.0
 
@@ -66,10 +69,13 @@ def test_usage_without_model_name_is_still_counted() -> None:
 class LegacyUsageModel(QuizChatModel):
     """Reports tokens only in llm_output, like older providers."""
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content="The answer is 1."))],
-                          llm_output={"token_usage": {"prompt_tokens": 11, "completion_tokens": 3}})
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage(content="The answer is 1."))],
+            llm_output={"token_usage": {"prompt_tokens": 11, "completion_tokens": 3}},
+        )
 
 
 def test_usage_from_llm_output_token_usage() -> None:
@@ -87,8 +93,9 @@ def test_prices_give_a_cost() -> None:
 
 def test_a_known_model_is_priced_from_the_shared_table() -> None:
     dataset = quiz_dataset(2)
-    usage = LangChainAdapter(quiz_prompt() | QuizChatModel(model_name="gpt-4o-mini")).evaluate(
-        dataset, quiz_metric).usage
+    usage = (
+        LangChainAdapter(quiz_prompt() | QuizChatModel(model_name="gpt-4o-mini")).evaluate(dataset, quiz_metric).usage
+    )
     inputs, outputs = expected_tokens(dataset)
     assert usage.unpriced_calls == 0 and usage.cost_usd > 0
     assert (usage.input_tokens, usage.output_tokens) == (inputs, outputs)
@@ -169,6 +176,7 @@ def test_input_of_maps_examples_to_inputs(simple_chain: Runnable[Any, Any]) -> N
 
 # -- async -----------------------------------------------------------------------
 
+
 def test_aevaluate_matches_evaluate() -> None:
     dataset = quiz_dataset(6)
     chain = quiz_prompt() | QuizChatModel(temperature=0.1, fail_on=dataset[2]["question"])
@@ -178,8 +186,9 @@ def test_aevaluate_matches_evaluate() -> None:
     seen: list[int] = []
     meter = UsageMeter()
     with metering(meter):
-        result = asyncio.run(adapter.aevaluate(mixed, quiz_metric, on_result=lambda i, s: seen.append(i),
-                                               max_concurrency=3))
+        result = asyncio.run(
+            adapter.aevaluate(mixed, quiz_metric, on_result=lambda i, s: seen.append(i), max_concurrency=3)
+        )
     expected = adapter.evaluate(mixed, quiz_metric)
     assert result.scores == expected.scores and sorted(seen) == list(range(6))
     assert result.n_failures == 1 and result.failures[0].index == 2

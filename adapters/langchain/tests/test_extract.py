@@ -89,8 +89,14 @@ def test_undeclared_chat_openai_sampling_parameters(openai_model: ChatOpenAI) ->
 
 
 def test_two_models_never_collide(openai_model: ChatOpenAI) -> None:
-    chain = quiz_prompt() | openai_model | StrOutputParser() | (lambda text: {"question": text}) \
-        | quiz_prompt() | QuizChatModel()
+    chain = (
+        quiz_prompt()
+        | openai_model
+        | StrOutputParser()
+        | (lambda text: {"question": text})
+        | quiz_prompt()
+        | QuizChatModel()
+    )
     space = LangChainAdapter(chain).extract_variables()
     assert space["step1.model.temperature"].default == 0.3
     assert space["step5.model.temperature"].default == 0.7
@@ -131,7 +137,8 @@ def test_declared_field_bounds_from_pydantic_field() -> None:
 def test_single_and_multi_option_fields() -> None:
     prompt = PromptTemplate.from_template("{question}").configurable_fields(
         template=ConfigurableFieldSingleOption(
-            id="template", options={"plain": "{question}", "careful": "Be careful. {question}"}, default="plain"),
+            id="template", options={"plain": "{question}", "careful": "Be careful. {question}"}, default="plain"
+        ),
     )
     model = QuizChatModel().configurable_fields(
         tags=ConfigurableFieldMultiOption(id="tags", options={"a": "a", "b": "b"}, default=["a"]),
@@ -150,7 +157,9 @@ def test_runtime_keys_are_left_out() -> None:
     chain = RunnableWithMessageHistory(
         prompt | QuizChatModel().configurable_fields(temperature=ConfigurableField(id="temperature")),
         lambda session_id: histories.setdefault(session_id, InMemoryChatMessageHistory()),
-        input_messages_key="question", history_messages_key="history")
+        input_messages_key="question",
+        history_messages_key="history",
+    )
     assert "session_id" in {spec.id for spec in chain.config_specs}
     adapter = LangChainAdapter(chain)
     assert "session_id" not in adapter.extract_variables()
@@ -162,8 +171,9 @@ def test_runtime_keys_are_left_out() -> None:
 def test_branches_fallbacks_and_bindings_are_walked(openai_model: ChatOpenAI) -> None:
     quick = QuizChatModel(model_name="quick", temperature=0.2).bind(temperature=0.9)
     slow = QuizChatModel(model_name="slow").with_fallbacks([openai_model])
-    branch = RunnableBranch((RunnableLambda(lambda x: "?" in x["question"]), quiz_prompt() | quick),
-                            quiz_prompt() | slow)
+    branch = RunnableBranch(
+        (RunnableLambda(lambda x: "?" in x["question"]), quiz_prompt() | quick), quiz_prompt() | slow
+    )
     space = LangChainAdapter(branch).extract_variables()
     # a binding's kwargs override the model's field: the bound value is the current one
     assert space["branch0.step1.model.temperature"].default == 0.9
@@ -250,8 +260,7 @@ def test_undeclared_off_keeps_only_declared(mixed_chain: Runnable[Any, Any]) -> 
 
 
 def test_collision_between_declared_id_and_undeclared_name() -> None:
-    chain = quiz_prompt() | QuizChatModel().configurable_fields(
-        top_p=ConfigurableField(id="step1.model.temperature"))
+    chain = quiz_prompt() | QuizChatModel().configurable_fields(top_p=ConfigurableField(id="step1.model.temperature"))
     with pytest.raises(InvalidVariable, match="collides"):
         LangChainAdapter(chain)
 
@@ -272,7 +281,8 @@ def test_seed_is_tuned_only_over_bounds_you_give(openai_model: ChatOpenAI) -> No
     asked = LangChainAdapter(quiz_prompt() | openai_model, sampling_params=params)
     assert "step1.model.seed" not in asked.extract_variables()
     assert "searched only over bounds you give" in asked.skipped["step1.model.seed"]
-    bounded = LangChainAdapter(quiz_prompt() | openai_model, sampling_params=params,
-                                   bounds={"step1.model.seed": (0, 3)})
+    bounded = LangChainAdapter(
+        quiz_prompt() | openai_model, sampling_params=params, bounds={"step1.model.seed": (0, 3)}
+    )
     seed = bounded.extract_variables()["step1.model.seed"]
     assert isinstance(seed, Int) and (seed.low, seed.high, seed.default) == (0, 3, 0)

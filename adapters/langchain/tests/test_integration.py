@@ -38,12 +38,20 @@ def accuracy(example: dict[str, str], prediction: str) -> bool:
 
 
 def make_chain(local_server: Any, timeout: float | httpx.Timeout = 60) -> Any:
-    prompt = ChatPromptTemplate([("system", "Is the review positive or negative? Answer with one word."),
-                                 ("human", "{text}")])
+    prompt = ChatPromptTemplate(
+        [("system", "Is the review positive or negative? Answer with one word."), ("human", "{text}")]
+    )
     # llama-cpp-python's server ignores `max_completion_tokens` (what ChatOpenAI sends for
     # max_tokens): cap the answers with the server's own field.
-    model = ChatOpenAI(base_url=local_server.base_url, model=local_server.model, api_key="local",  # type: ignore[arg-type]
-                       temperature=0.7, extra_body={"max_tokens": MAX_TOKENS}, timeout=timeout, max_retries=1)
+    model = ChatOpenAI(
+        base_url=local_server.base_url,
+        model=local_server.model,
+        api_key="local",  # type: ignore[arg-type]
+        temperature=0.7,
+        extra_body={"max_tokens": MAX_TOKENS},
+        timeout=timeout,
+        max_retries=1,
+    )
     return prompt | model | StrOutputParser()
 
 
@@ -54,10 +62,16 @@ def chain(local_server: Any) -> Any:
 
 def test_real_study_of_ten_trials(chain: Any) -> None:
     before = repr(chain)
-    adapter = LangChainAdapter(chain, exclude=["*.max_tokens", "*.human"], prompts={"step0.prompt.system": [
-        "Sentiment of the review: reply positive or negative.",
-        "You classify reviews. Output only one word, positive or negative.",
-    ]})
+    adapter = LangChainAdapter(
+        chain,
+        exclude=["*.max_tokens", "*.human"],
+        prompts={
+            "step0.prompt.system": [
+                "Sentiment of the review: reply positive or negative.",
+                "You classify reviews. Output only one word, positive or negative.",
+            ]
+        },
+    )
     space = adapter.extract_variables()
     assert set(space.names) == {"step1.model.temperature", "step1.model.top_p", "step0.prompt.system"}
     study = create_study(storage=optuna.storages.InMemoryStorage(), objectives=["score", "tokens"], seed=1)

@@ -32,8 +32,11 @@ def test_hook_declines_anything_else() -> None:
 
 
 def test_offline_study_finds_the_careful_configuration(simple_chain: Runnable[Any, Any]) -> None:
-    adapter = LangChainAdapter(simple_chain, prompts={"step0.prompt.system": {"careful": CAREFUL}},
-                                   exclude=["step1.model.top_p", "step1.model.max_tokens", "*.human"])
+    adapter = LangChainAdapter(
+        simple_chain,
+        prompts={"step0.prompt.system": {"careful": CAREFUL}},
+        exclude=["step1.model.top_p", "step1.model.max_tokens", "*.human"],
+    )
     study = create_study(storage=optuna.storages.InMemoryStorage(), objectives=["score", "tokens"], seed=3)
     study.optimize(adapter, quiz_dataset(4), quiz_metric, n_trials=25)
     best = max(study.completed_trials(), key=lambda t: t.values["score"])

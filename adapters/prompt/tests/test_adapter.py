@@ -18,14 +18,32 @@ from stacktune_prompt.testing import KeywordSentimentModel
 from .conftest import INSTRUCTIONS, accuracy
 
 
-def test_every_knob_is_a_variable_with_the_current_value_as_default(make_prompt: Callable[..., Prompt],
-                                                                     fake: KeywordSentimentModel) -> None:
+def test_every_knob_is_a_variable_with_the_current_value_as_default(
+    make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel
+) -> None:
     other = KeywordSentimentModel(name="other")
-    prompt = make_prompt(models={"fake": fake, "other": other}, model="other", n_demos=2, demo_order=1, temperature=0.3, top_p=0.9,
-                         max_tokens=12, parser="sentence", instructions=INSTRUCTIONS[1])
+    prompt = make_prompt(
+        models={"fake": fake, "other": other},
+        model="other",
+        n_demos=2,
+        demo_order=1,
+        temperature=0.3,
+        top_p=0.9,
+        max_tokens=12,
+        parser="sentence",
+        instructions=INSTRUCTIONS[1],
+    )
     space = PromptAdapter(prompt).extract_variables()
-    assert space.names == ("instructions", "n_demos", "demo_order", "temperature", "top_p", "max_tokens",
-                           "model", "parser")
+    assert space.names == (
+        "instructions",
+        "n_demos",
+        "demo_order",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "model",
+        "parser",
+    )
     instructions = space["instructions"]
     assert isinstance(instructions, Categorical)
     assert instructions.resolve(instructions.default) == INSTRUCTIONS[1]
@@ -43,8 +61,13 @@ def test_every_knob_is_a_variable_with_the_current_value_as_default(make_prompt:
 
 
 def test_single_choices_and_an_empty_pool_give_no_variable(fake: KeywordSentimentModel) -> None:
-    prompt = Prompt(instructions="sentiment", template="{text}", model=fake, cache=False,
-                    ranges=SearchRanges(top_p=None, max_tokens=None))
+    prompt = Prompt(
+        instructions="sentiment",
+        template="{text}",
+        model=fake,
+        cache=False,
+        ranges=SearchRanges(top_p=None, max_tokens=None),
+    )
     assert PromptAdapter(prompt).extract_variables().names == ("temperature",)
 
 
@@ -57,16 +80,25 @@ def test_max_demos_caps_the_search(make_prompt: Callable[..., Prompt]) -> None:
 def test_ranges_follow_the_catalogue_and_widen_to_hold_the_current_value(make_prompt: Callable[..., Prompt]) -> None:
     space = PromptAdapter(make_prompt(temperature=1.8, max_tokens=4, ranges=SearchRanges())).extract_variables()
     temperature, max_tokens = space["temperature"], space["max_tokens"]
-    assert isinstance(temperature, Float) and (temperature.low, temperature.high, temperature.default) == (0.0, 1.8, 1.8)
+    assert isinstance(temperature, Float) and (temperature.low, temperature.high, temperature.default) == (
+        0.0,
+        1.8,
+        1.8,
+    )
     assert isinstance(max_tokens, Int) and (max_tokens.low, max_tokens.high, max_tokens.log) == (4, 4096, True)
     assert space["top_p"].low == 0.1  # type: ignore[union-attr]
 
 
 def test_a_range_the_user_gives_holds_and_the_default_is_its_nearest_bound(make_prompt: Callable[..., Prompt]) -> None:
-    space = PromptAdapter(make_prompt(temperature=1.8, ranges=SearchRanges(temperature=(0.0, 1.0), step=0.1))
-                          ).extract_variables()
+    space = PromptAdapter(
+        make_prompt(temperature=1.8, ranges=SearchRanges(temperature=(0.0, 1.0), step=0.1))
+    ).extract_variables()
     temperature = space["temperature"]
-    assert isinstance(temperature, Float) and (temperature.high, temperature.default, temperature.step) == (1.0, 1.0, 0.1)
+    assert isinstance(temperature, Float) and (temperature.high, temperature.default, temperature.step) == (
+        1.0,
+        1.0,
+        0.1,
+    )
 
 
 def test_space_survives_json(make_prompt: Callable[..., Prompt]) -> None:
@@ -81,8 +113,16 @@ def test_apply_returns_a_new_prompt_and_leaves_the_original_alone(make_prompt: C
     space = adapter.extract_variables()
     key = space["instructions"].key_for(INSTRUCTIONS[1])  # type: ignore[union-attr]
     order_key = prompt.demo_order_key(2)
-    applied = adapter.apply_configuration({"instructions": key, "n_demos": 3, "demo_order": order_key,
-                                           "temperature": 1, "max_tokens": 4.0, "parser": "sentence"})
+    applied = adapter.apply_configuration(
+        {
+            "instructions": key,
+            "n_demos": 3,
+            "demo_order": order_key,
+            "temperature": 1,
+            "max_tokens": 4.0,
+            "parser": "sentence",
+        }
+    )
     new = applied.to_native()
     assert new is not prompt and adapter.prompt is prompt
     assert new.instructions == INSTRUCTIONS[1] and new.n_demos == 3 and new.demo_order == 2
@@ -102,35 +142,39 @@ def test_partial_configuration_keeps_the_rest(make_prompt: Callable[..., Prompt]
     assert (new.temperature, new.max_tokens, new.instructions) == (0.4, 3, prompt.instructions)
 
 
-@pytest.mark.parametrize(("configuration", "variable", "reason"), [
-    ({"temprature": 0.1}, "temprature", "unknown variable"),
-    ({"temperature": 2.0}, "temperature", "out of range"),
-    ({"temperature": "hot"}, "temperature", "wrong type"),
-    ({"n_demos": 7}, "n_demos", "out of range"),
-    ({"parser": "json"}, "parser", "unknown choice"),
-    ({"instructions": "Be nice."}, "instructions", "unknown choice"),
-    ({"n_demos": 0, "demo_order": "given"}, "demo_order", "inactive variable"),
-])
-def test_invalid_configurations_name_the_variable(make_prompt: Callable[..., Prompt], configuration: dict[str, Any],
-                                                  variable: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("configuration", "variable", "reason"),
+    [
+        ({"temprature": 0.1}, "temprature", "unknown variable"),
+        ({"temperature": 2.0}, "temperature", "out of range"),
+        ({"temperature": "hot"}, "temperature", "wrong type"),
+        ({"n_demos": 7}, "n_demos", "out of range"),
+        ({"parser": "json"}, "parser", "unknown choice"),
+        ({"instructions": "Be nice."}, "instructions", "unknown choice"),
+        ({"n_demos": 0, "demo_order": "given"}, "demo_order", "inactive variable"),
+    ],
+)
+def test_invalid_configurations_name_the_variable(
+    make_prompt: Callable[..., Prompt], configuration: dict[str, Any], variable: str, reason: str
+) -> None:
     with pytest.raises(InvalidConfiguration) as info:
         PromptAdapter(make_prompt()).apply_configuration(configuration)
     assert info.value.variable == variable
     assert reason in str(info.value)
 
 
-def test_evaluate_scores_every_example_and_sums_usage(make_prompt: Callable[..., Prompt],
-                                                      examples: list[dict[str, str]],
-                                                      fake: KeywordSentimentModel) -> None:
+def test_evaluate_scores_every_example_and_sums_usage(
+    make_prompt: Callable[..., Prompt], examples: list[dict[str, str]], fake: KeywordSentimentModel
+) -> None:
     seen: list[tuple[int, float]] = []
     evaluation = PromptAdapter(make_prompt(n_demos=0, parser="word")).evaluate(
-        examples, accuracy, on_result=lambda i, s: seen.append((i, s)))
+        examples, accuracy, on_result=lambda i, s: seen.append((i, s))
+    )
     assert evaluation.score == 1.0 and evaluation.n_examples == len(examples)
     assert sorted(i for i, _ in seen) == list(range(len(examples)))
     usage = evaluation.usage
     assert usage.calls == fake.calls == len(examples)
-    assert usage.input_tokens == sum(len(" ".join(m["content"] for m in r["messages"]).split())
-                                     for r in fake.requests)
+    assert usage.input_tokens == sum(len(" ".join(m["content"] for m in r["messages"]).split()) for r in fake.requests)
     assert usage.output_tokens == len(examples) and len(usage.latencies) == len(examples)
 
 
@@ -143,8 +187,9 @@ def test_configuration_changes_the_score(make_prompt: Callable[..., Prompt], exa
     assert cut.evaluate(examples, accuracy).score == 0.0  # "The review" is all it may say
 
 
-def test_a_failing_example_scores_zero_and_the_rest_run(make_prompt: Callable[..., Prompt],
-                                                        examples: list[dict[str, str]]) -> None:
+def test_a_failing_example_scores_zero_and_the_rest_run(
+    make_prompt: Callable[..., Prompt], examples: list[dict[str, str]]
+) -> None:
     model = KeywordSentimentModel(raise_on="boom")
     data = [*examples[:2], {"text": "boom goes the review", "label": "positive"}, {"nottext": 1}, *examples[2:4]]
     evaluation = PromptAdapter(make_prompt(model=model, n_demos=0)).evaluate(data, accuracy)
@@ -154,8 +199,9 @@ def test_a_failing_example_scores_zero_and_the_rest_run(make_prompt: Callable[..
     assert model.calls == 4  # a non-transient error is not retried
 
 
-def test_concurrent_evaluation_matches_sequential(make_prompt: Callable[..., Prompt],
-                                                  examples: list[dict[str, str]]) -> None:
+def test_concurrent_evaluation_matches_sequential(
+    make_prompt: Callable[..., Prompt], examples: list[dict[str, str]]
+) -> None:
     adapter = PromptAdapter(make_prompt(temperature=1.0, cache=False))
     sequential = adapter.evaluate(examples, accuracy)
     concurrent = adapter.evaluate(examples, accuracy, max_concurrency=4)
@@ -163,8 +209,9 @@ def test_concurrent_evaluation_matches_sequential(make_prompt: Callable[..., Pro
     assert concurrent.usage.total_tokens == sequential.usage.total_tokens
 
 
-def test_on_result_exception_stops_new_calls(make_prompt: Callable[..., Prompt], examples: list[dict[str, str]],
-                                             fake: KeywordSentimentModel) -> None:
+def test_on_result_exception_stops_new_calls(
+    make_prompt: Callable[..., Prompt], examples: list[dict[str, str]], fake: KeywordSentimentModel
+) -> None:
     def stop(index: int, score: float) -> None:
         raise RuntimeError("pruned")
 
@@ -183,8 +230,9 @@ def test_plugin_wraps_prompts_only(make_prompt: Callable[..., Prompt]) -> None:
     assert found.to_native() is prompt
 
 
-def test_a_study_finds_the_good_configuration(make_prompt: Callable[..., Prompt], examples: list[dict[str, str]],
-                                              tmp_path: Any) -> None:
+def test_a_study_finds_the_good_configuration(
+    make_prompt: Callable[..., Prompt], examples: list[dict[str, str]], tmp_path: Any
+) -> None:
     study = stacktune.create_study("fake", storage=f"sqlite:///{tmp_path / 's.db'}", seed=1)
     start = make_prompt(instructions=INSTRUCTIONS[1], n_demos=0)
     study.optimize(start, examples, accuracy, n_trials=12)
@@ -196,13 +244,15 @@ def test_a_study_finds_the_good_configuration(make_prompt: Callable[..., Prompt]
     assert json.loads(json.dumps(study.best.configuration)) == study.best.configuration
 
 
-def test_adapter_is_thread_safe_with_a_shared_cache(make_prompt: Callable[..., Prompt],
-                                                    examples: list[dict[str, str]]) -> None:
+def test_adapter_is_thread_safe_with_a_shared_cache(
+    make_prompt: Callable[..., Prompt], examples: list[dict[str, str]]
+) -> None:
     adapter = PromptAdapter(make_prompt())
     results: list[float] = []
-    threads = [threading.Thread(target=lambda: results.append(adapter.evaluate(examples, accuracy,
-                                                                               max_concurrency=2).score))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: results.append(adapter.evaluate(examples, accuracy, max_concurrency=2).score))
+        for _ in range(4)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -219,8 +269,13 @@ def test_a_long_model_name_is_applied_by_its_choice_key(fake: KeywordSentimentMo
     long_name = "hf.co/some-organisation/a-rather-long-model-repository-name-GGUF:Q4_K_M-instruct"
     assert len(long_name) > 64  # its choice key is a slug + hash, not the name itself
     other = KeywordSentimentModel(name="other")
-    prompt = Prompt(instructions="sentiment", template="{text}", models={"short": fake, long_name: other},
-                    model="short", cache=False)
+    prompt = Prompt(
+        instructions="sentiment",
+        template="{text}",
+        models={"short": fake, long_name: other},
+        model="short",
+        cache=False,
+    )
     adapter = PromptAdapter(prompt)
     key = adapter.extract_variables()["model"].key_for(long_name)  # type: ignore[union-attr]
     assert key != long_name

@@ -16,9 +16,9 @@ from stacktune_prompt.testing import KeywordSentimentModel
 from .conftest import accuracy
 
 
-def test_a_repeated_configuration_costs_zero_new_calls(make_prompt: Callable[..., Prompt],
-                                                       examples: list[dict[str, str]],
-                                                       fake: KeywordSentimentModel) -> None:
+def test_a_repeated_configuration_costs_zero_new_calls(
+    make_prompt: Callable[..., Prompt], examples: list[dict[str, str]], fake: KeywordSentimentModel
+) -> None:
     adapter = PromptAdapter(make_prompt())
     first = adapter.evaluate(examples, accuracy)
     assert fake.calls == len(examples) and first.usage.cache_hits == 0 and first.usage.spent_calls == len(examples)
@@ -32,8 +32,9 @@ def test_a_repeated_configuration_costs_zero_new_calls(make_prompt: Callable[...
     assert usage.latencies == first.usage.latencies  # the recorded latencies
 
 
-def test_cached_cost_is_reported_and_not_spent(fake: KeywordSentimentModel, cache_dir: Path,
-                                               examples: list[dict[str, str]]) -> None:
+def test_cached_cost_is_reported_and_not_spent(
+    fake: KeywordSentimentModel, cache_dir: Path, examples: list[dict[str, str]]
+) -> None:
     fake.price = __import__("stacktune_prompt").Price(1e6, 1e6)  # type: ignore[attr-defined]
     prompt = Prompt(instructions="sentiment", template="{text}", model=fake, cache=cache_dir)
     first = PromptAdapter(prompt).evaluate(examples, accuracy).usage
@@ -43,8 +44,9 @@ def test_cached_cost_is_reported_and_not_spent(fake: KeywordSentimentModel, cach
     assert second.spent_cost_usd == pytest.approx(0.0)
 
 
-def test_the_cache_persists_across_instances(make_prompt: Callable[..., Prompt], examples: list[dict[str, str]],
-                                             cache_dir: Path) -> None:
+def test_the_cache_persists_across_instances(
+    make_prompt: Callable[..., Prompt], examples: list[dict[str, str]], cache_dir: Path
+) -> None:
     PromptAdapter(make_prompt()).evaluate(examples, accuracy)
     other_model = KeywordSentimentModel()  # same identity, fresh object, fresh ResponseCache on the same directory
     evaluation = PromptAdapter(make_prompt(model=other_model, cache=str(cache_dir))).evaluate(examples, accuracy)
@@ -53,12 +55,24 @@ def test_the_cache_persists_across_instances(make_prompt: Callable[..., Prompt],
     assert len(ResponseCache(cache_dir)) == len(examples)
 
 
-@pytest.mark.parametrize("changes", [
-    {"temperature": 0.5}, {"top_p": 0.9}, {"max_tokens": 15}, {"seed": 1}, {"seed": None}, {"stop": ["\n"]},
-    {"n_demos": 2}, {"demo_order": 1}, {"parser": "sentence"}, {"instructions": "You are a helpful assistant."},
-])
-def test_every_parameter_changes_the_key(make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel,
-                                         changes: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"temperature": 0.5},
+        {"top_p": 0.9},
+        {"max_tokens": 15},
+        {"seed": 1},
+        {"seed": None},
+        {"stop": ["\n"]},
+        {"n_demos": 2},
+        {"demo_order": 1},
+        {"parser": "sentence"},
+        {"instructions": "You are a helpful assistant."},
+    ],
+)
+def test_every_parameter_changes_the_key(
+    make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel, changes: dict[str, Any]
+) -> None:
     prompt = make_prompt()
     prompt.reply({"text": "good"})
     dataclasses.replace(prompt, **changes).reply({"text": "good"})
@@ -79,8 +93,9 @@ def test_the_key_is_stable_and_sensitive() -> None:
     assert cache_key("m", request) != cache_key("n", request)
 
 
-def test_the_cache_can_be_disabled(make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel,
-                                   cache_dir: Path) -> None:
+def test_the_cache_can_be_disabled(
+    make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel, cache_dir: Path
+) -> None:
     prompt = make_prompt(cache=False)
     assert prompt.cache is None
     prompt.reply({"text": "good"})
@@ -88,8 +103,9 @@ def test_the_cache_can_be_disabled(make_prompt: Callable[..., Prompt], fake: Key
     assert fake.calls == 2 and not cache_dir.exists()
 
 
-def test_default_cache_directory_is_in_the_working_directory(make_prompt: Callable[..., Prompt],
-                                                             monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_default_cache_directory_is_in_the_working_directory(
+    make_prompt: Callable[..., Prompt], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)
     prompt = make_prompt(cache=True)
     assert isinstance(prompt.cache, ResponseCache) and str(prompt.cache.directory) == ".stacktune-cache"

@@ -16,13 +16,23 @@ class TestPromptAdapter(OptimizableTests):
     @pytest.fixture
     def optimizable(self) -> PromptAdapter:
         word = OutputFormat(str.strip, instructions="Answer positive or negative.", answer="{label}")
-        sentence = OutputFormat(lambda text: text.split()[-1].strip(".") if text else "", answer="The review is {label}.")
-        return PromptAdapter(Prompt(
-            instructions="Classify the sentiment.", instruction_candidates=["You are a helpful assistant."],
-            template="Review: {text}", model=KeywordSentimentModel(raise_on="boom"),
-            parsers={"word": word, "sentence": sentence}, demos=sentiment_examples()[4:], n_demos=1,
-            max_tokens=8, cache=False, retry=RetryPolicy(attempts=1),
-        ))
+        sentence = OutputFormat(
+            lambda text: text.split()[-1].strip(".") if text else "", answer="The review is {label}."
+        )
+        return PromptAdapter(
+            Prompt(
+                instructions="Classify the sentiment.",
+                instruction_candidates=["You are a helpful assistant."],
+                template="Review: {text}",
+                model=KeywordSentimentModel(raise_on="boom"),
+                parsers={"word": word, "sentence": sentence},
+                demos=sentiment_examples()[4:],
+                n_demos=1,
+                max_tokens=8,
+                cache=False,
+                retry=RetryPolicy(attempts=1),
+            )
+        )
 
     @pytest.fixture
     def dataset(self) -> list[dict[str, str]]:

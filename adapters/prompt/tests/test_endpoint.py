@@ -30,10 +30,13 @@ SECRET = "sk-test-DO-NOT-LEAK-1234567890"
 
 
 def ok(content: str = "positive", prompt_tokens: int = 11, completion_tokens: int = 2) -> httpx.Response:
-    return httpx.Response(200, json={
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
-    })
+    return httpx.Response(
+        200,
+        json={
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens},
+        },
+    )
 
 
 class Server:
@@ -67,15 +70,29 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def endpoint_prompt(tmp_path: Path, sleeps: Sleeps) -> Callable[..., tuple[Prompt, Server]]:
-    def make(*script: httpx.Response | Exception, model: str = "gpt-4o-mini", cache: Any = False,
-             attempts: int = 4, **endpoint: Any) -> tuple[Prompt, Server]:
+    def make(
+        *script: httpx.Response | Exception,
+        model: str = "gpt-4o-mini",
+        cache: Any = False,
+        attempts: int = 4,
+        **endpoint: Any,
+    ) -> tuple[Prompt, Server]:
         server = Server(*script)
         target = Endpoint("http://llm.test/v1/", model, transport=httpx.MockTransport(server), **endpoint)
         retry = RetryPolicy(attempts=attempts, initial_wait=0.5, max_wait=8.0, jitter=0.0, sleep=sleeps)
-        prompt = Prompt(instructions="Classify the sentiment.", template="{text}", model=target, retry=retry,
-                        cache=tmp_path / "cache" if cache is True else cache, max_tokens=5, temperature=0.2,
-                        top_p=0.9, seed=7)
+        prompt = Prompt(
+            instructions="Classify the sentiment.",
+            template="{text}",
+            model=target,
+            retry=retry,
+            cache=tmp_path / "cache" if cache is True else cache,
+            max_tokens=5,
+            temperature=0.2,
+            top_p=0.9,
+            seed=7,
+        )
         return prompt, server
+
     return make
 
 
@@ -84,40 +101,55 @@ def test_request_shape_and_usage(endpoint_prompt: Callable[..., tuple[Prompt, Se
     reply = prompt.reply({"text": "lovely"})
     assert reply.prediction == "The review is positive."
     assert str(server.requests[0].url) == "http://llm.test/v1/chat/completions"
-    assert server.bodies[0] == {"model": "gpt-4o-mini", "temperature": 0.2, "top_p": 0.9, "max_tokens": 5, "seed": 7,
-                                "messages": [{"role": "system", "content": "Classify the sentiment."},
-                                             {"role": "user", "content": "lovely"}]}
+    assert server.bodies[0] == {
+        "model": "gpt-4o-mini",
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_tokens": 5,
+        "seed": 7,
+        "messages": [{"role": "system", "content": "Classify the sentiment."}, {"role": "user", "content": "lovely"}],
+    }
     assert "authorization" not in server.requests[0].headers
     usage = reply.usage
     assert (usage.calls, usage.input_tokens, usage.output_tokens) == (1, 11, 5)
     assert usage.cost_usd == pytest.approx((11 * 0.15 + 5 * 0.60) / 1e6) and usage.unpriced_calls == 0
 
 
-@pytest.mark.parametrize("transient", [
-    httpx.Response(429, text="slow down"), httpx.Response(500), httpx.Response(502), httpx.Response(503),
-    httpx.ReadTimeout("read timed out"), httpx.ConnectError("connection refused"),
-    httpx.RemoteProtocolError("server disconnected"),
-])
+@pytest.mark.parametrize(
+    "transient",
+    [
+        httpx.Response(429, text="slow down"),
+        httpx.Response(500),
+        httpx.Response(502),
+        httpx.Response(503),
+        httpx.ReadTimeout("read timed out"),
+        httpx.ConnectError("connection refused"),
+        httpx.RemoteProtocolError("server disconnected"),
+    ],
+)
 def test_transient_errors_are_retried_with_exponential_backoff(
-        endpoint_prompt: Callable[..., tuple[Prompt, Server]], sleeps: Sleeps,
-        transient: httpx.Response | Exception) -> None:
+    endpoint_prompt: Callable[..., tuple[Prompt, Server]], sleeps: Sleeps, transient: httpx.Response | Exception
+) -> None:
     prompt, server = endpoint_prompt(transient, transient, ok())
     assert prompt.reply({"text": "x"}).prediction == "positive"
     assert len(server.requests) == 3
     assert sleeps == [0.5, 1.0]
 
 
-def test_retry_after_is_honoured_up_to_max_wait(endpoint_prompt: Callable[..., tuple[Prompt, Server]],
-                                                sleeps: Sleeps) -> None:
-    prompt, _ = endpoint_prompt(httpx.Response(429, headers={"Retry-After": "3"}),
-                                httpx.Response(429, headers={"Retry-After": "120"}), ok())
+def test_retry_after_is_honoured_up_to_max_wait(
+    endpoint_prompt: Callable[..., tuple[Prompt, Server]], sleeps: Sleeps
+) -> None:
+    prompt, _ = endpoint_prompt(
+        httpx.Response(429, headers={"Retry-After": "3"}), httpx.Response(429, headers={"Retry-After": "120"}), ok()
+    )
     prompt.reply({"text": "x"})
     assert sleeps == [3.0, 8.0]
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
-def test_client_errors_are_not_retried(endpoint_prompt: Callable[..., tuple[Prompt, Server]], sleeps: Sleeps,
-                                       status: int) -> None:
+def test_client_errors_are_not_retried(
+    endpoint_prompt: Callable[..., tuple[Prompt, Server]], sleeps: Sleeps, status: int
+) -> None:
     prompt, server = endpoint_prompt(httpx.Response(status, text="bad request body"), ok())
     with pytest.raises(EndpointError, match=f"answered {status}: bad request body") as info:
         prompt.reply({"text": "x"})
@@ -126,9 +158,11 @@ def test_client_errors_are_not_retried(endpoint_prompt: Callable[..., tuple[Prom
 
 
 def test_an_example_that_still_fails_scores_zero_and_the_evaluation_goes_on(
-        endpoint_prompt: Callable[..., tuple[Prompt, Server]]) -> None:
-    prompt, server = endpoint_prompt(ok(), httpx.Response(503), httpx.Response(503), httpx.Response(503), ok(),
-                                     attempts=3)
+    endpoint_prompt: Callable[..., tuple[Prompt, Server]],
+) -> None:
+    prompt, server = endpoint_prompt(
+        ok(), httpx.Response(503), httpx.Response(503), httpx.Response(503), ok(), attempts=3
+    )
     data = [{"text": "a", "label": "positive"}] * 3
     evaluation = PromptAdapter(prompt).evaluate(data, accuracy)
     assert evaluation.scores == (1.0, 0.0, 1.0)
@@ -143,8 +177,9 @@ def test_malformed_answers_are_errors(endpoint_prompt: Callable[..., tuple[Promp
         prompt.reply({"text": "x"})
 
 
-def test_the_api_key_is_read_at_call_time(endpoint_prompt: Callable[..., tuple[Prompt, Server]],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_api_key_is_read_at_call_time(
+    endpoint_prompt: Callable[..., tuple[Prompt, Server]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     prompt, server = endpoint_prompt(ok(), api_key_env="STACKTUNE_TEST_KEY")
     monkeypatch.delenv("STACKTUNE_TEST_KEY", raising=False)
     with pytest.raises(EndpointError, match="'STACKTUNE_TEST_KEY'.*is not set"):
@@ -155,8 +190,9 @@ def test_the_api_key_is_read_at_call_time(endpoint_prompt: Callable[..., tuple[P
     assert server.requests[0].headers["authorization"] == f"Bearer {SECRET}"
 
 
-def test_the_api_key_is_never_stored_cached_or_shown(endpoint_prompt: Callable[..., tuple[Prompt, Server]],
-                                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_api_key_is_never_stored_cached_or_shown(
+    endpoint_prompt: Callable[..., tuple[Prompt, Server]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("STACKTUNE_TEST_KEY", SECRET)
     prompt, _ = endpoint_prompt(ok(), api_key_env="STACKTUNE_TEST_KEY", cache=True)
     adapter = PromptAdapter(prompt)
@@ -165,8 +201,15 @@ def test_the_api_key_is_never_stored_cached_or_shown(endpoint_prompt: Callable[.
     study.optimize(prompt, [{"text": "a", "label": "positive"}], accuracy, n_trials=2)
     endpoint = prompt.client
     assert isinstance(endpoint, Endpoint)
-    shown = [repr(prompt), repr(adapter), repr(endpoint), str(dataclasses.asdict(endpoint)), str(vars(endpoint)),
-             adapter.extract_variables().to_json(), json.dumps(study.best.configuration)]
+    shown = [
+        repr(prompt),
+        repr(adapter),
+        repr(endpoint),
+        str(dataclasses.asdict(endpoint)),
+        str(vars(endpoint)),
+        adapter.extract_variables().to_json(),
+        json.dumps(study.best.configuration),
+    ]
     assert all(SECRET not in text for text in shown)
     assert "STACKTUNE_TEST_KEY" in repr(endpoint)  # the variable's name is fine to show
     stored = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
@@ -174,7 +217,8 @@ def test_the_api_key_is_never_stored_cached_or_shown(endpoint_prompt: Callable[.
 
 
 def test_prices_from_the_table_the_prompt_and_the_endpoint(
-        endpoint_prompt: Callable[..., tuple[Prompt, Server]]) -> None:
+    endpoint_prompt: Callable[..., tuple[Prompt, Server]],
+) -> None:
     unknown, _ = endpoint_prompt(ok(prompt_tokens=1000, completion_tokens=0), model="my-model")
     usage = unknown.reply({"text": "x"}).usage
     assert usage.unpriced_calls == 1 and usage.cost_usd == 0.0
@@ -245,8 +289,13 @@ def slow_server() -> Iterator[str]:
 
 
 def test_a_real_socket_timeout_is_transient(slow_server: str, sleeps: Sleeps) -> None:
-    prompt = Prompt(instructions="x", template="{text}", model=Endpoint(slow_server, "m", timeout=0.2), cache=False,
-                    retry=RetryPolicy(attempts=2, initial_wait=0.0, jitter=0.0, sleep=sleeps))
+    prompt = Prompt(
+        instructions="x",
+        template="{text}",
+        model=Endpoint(slow_server, "m", timeout=0.2),
+        cache=False,
+        retry=RetryPolicy(attempts=2, initial_wait=0.0, jitter=0.0, sleep=sleeps),
+    )
     with pytest.raises(TransientError, match="timed out after 0.2s"):
         prompt.reply({"text": "x"})
     assert len(sleeps) == 1  # retried once, then gave up
@@ -258,15 +307,21 @@ def test_a_refused_connection_is_transient(sleeps: Sleeps) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    prompt = Prompt(instructions="x", template="{text}", model=Endpoint(f"http://127.0.0.1:{port}/v1", "m"),
-                    cache=False, retry=RetryPolicy(attempts=3, initial_wait=0.0, jitter=0.0, sleep=sleeps))
+    prompt = Prompt(
+        instructions="x",
+        template="{text}",
+        model=Endpoint(f"http://127.0.0.1:{port}/v1", "m"),
+        cache=False,
+        retry=RetryPolicy(attempts=3, initial_wait=0.0, jitter=0.0, sleep=sleeps),
+    )
     with pytest.raises(TransientError, match="cannot reach"):
         prompt.reply({"text": "x"})
     assert len(sleeps) == 2
 
 
 def test_an_unreadable_retry_after_falls_back_to_the_usual_backoff(
-        endpoint_prompt: Callable[..., tuple[Prompt, Server]], sleeps: Sleeps) -> None:
+    endpoint_prompt: Callable[..., tuple[Prompt, Server]], sleeps: Sleeps
+) -> None:
     prompt, server = endpoint_prompt(httpx.Response(429, headers={"Retry-After": "soon"}), ok())
     assert prompt.reply({"text": "x"}).prediction == "positive"
     assert len(server.requests) == 2 and sleeps == [0.5]

@@ -47,8 +47,15 @@ def test_an_examples_task_file_above_the_installed_package_is_never_executed(tmp
     site_packages = tmp_path / ".venv" / "lib" / "site-packages"
     shutil.copytree(Path(stacktune_prompt.__file__).parent, site_packages / "stacktune_prompt")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site_packages), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", _CHILD, str(site_packages)], capture_output=True, text=True,
-                          cwd=tmp_path, env=env, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(site_packages)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["toy"]  # the core's own task only
     assert not marker.exists()

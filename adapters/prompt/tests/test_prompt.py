@@ -26,14 +26,26 @@ def test_positional_template_field_is_rejected(fake: KeywordSentimentModel) -> N
 
 def test_demo_missing_a_template_field_names_it(fake: KeywordSentimentModel) -> None:
     with pytest.raises(KeyError, match=r"demo #1 has no field 'text'.*it has \['label', 'txt'\]"):
-        Prompt(instructions="x", template="{text}", model=fake, answer="{label}", cache=False,
-               demos=[{"text": "a", "label": "positive"}, {"txt": "b", "label": "negative"}])
+        Prompt(
+            instructions="x",
+            template="{text}",
+            model=fake,
+            answer="{label}",
+            cache=False,
+            demos=[{"text": "a", "label": "positive"}, {"txt": "b", "label": "negative"}],
+        )
 
 
 def test_demo_missing_an_answer_field_names_the_parser(fake: KeywordSentimentModel) -> None:
     with pytest.raises(KeyError, match="demo #0 has no field 'label'"):
-        Prompt(instructions="x", template="{text}", model=fake, cache=False, demos=[{"text": "a"}],
-               parsers={"p": OutputFormat(str.strip, answer="{label}")})
+        Prompt(
+            instructions="x",
+            template="{text}",
+            model=fake,
+            cache=False,
+            demos=[{"text": "a"}],
+            parsers={"p": OutputFormat(str.strip, answer="{label}")},
+        )
 
 
 def test_example_missing_a_field_fails_clearly(make_prompt: Callable[..., Prompt]) -> None:
@@ -44,18 +56,22 @@ def test_example_missing_a_field_fails_clearly(make_prompt: Callable[..., Prompt
         prompt.check_examples(["just a string"])
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"n_demos": 5}, "n_demos=5 is outside 0..4"),
-    ({"max_demos": 9}, "max_demos=9 is outside 0..4"),
-    ({"demo_order": 6}, "demo_order=6 must be in 0..5"),
-    ({"temperature": -0.1}, "temperature=-0.1"),
-    ({"top_p": 0.0}, "top_p=0.0"),
-    ({"max_tokens": 0}, "max_tokens=0"),
-    ({"model": "nope"}, "model 'nope' is not one of the models"),
-    ({"parser": "nope"}, "parser 'nope' is not one of the parsers"),
-])
-def test_bad_settings_are_rejected_with_the_culprit(make_prompt: Callable[..., Prompt], changes: dict[str, Any],
-                                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"n_demos": 5}, "n_demos=5 is outside 0..4"),
+        ({"max_demos": 9}, "max_demos=9 is outside 0..4"),
+        ({"demo_order": 6}, "demo_order=6 must be in 0..5"),
+        ({"temperature": -0.1}, "temperature=-0.1"),
+        ({"top_p": 0.0}, "top_p=0.0"),
+        ({"max_tokens": 0}, "max_tokens=0"),
+        ({"model": "nope"}, "model 'nope' is not one of the models"),
+        ({"parser": "nope"}, "parser 'nope' is not one of the parsers"),
+    ],
+)
+def test_bad_settings_are_rejected_with_the_culprit(
+    make_prompt: Callable[..., Prompt], changes: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
         make_prompt(**changes)
 
@@ -118,8 +134,9 @@ def test_reply_parses_and_reports_usage(make_prompt: Callable[..., Prompt], fake
     assert reply.text == "positive"
     assert not reply.cached
     assert reply.usage.calls == 1 and reply.usage.output_tokens == 1
-    assert reply.usage.input_tokens == len("Classify the sentiment of the review. Answer positive or negative.".split()
-                                           ) + len("Review: I loved it".split())
+    assert reply.usage.input_tokens == len(
+        "Classify the sentiment of the review. Answer positive or negative.".split()
+    ) + len("Review: I loved it".split())
     assert reply.usage.cost_usd == 0.0 and reply.usage.unpriced_calls == 0  # in-process: free
     assert len(reply.usage.latencies) == 1
     assert fake.requests[-1]["seed"] == 0
@@ -149,8 +166,7 @@ def test_in_process_client_with_a_price_is_charged(make_prompt: Callable[..., Pr
 
 def test_several_models_and_a_name(fake: KeywordSentimentModel) -> None:
     other = KeywordSentimentModel(name="other")
-    prompt = Prompt(instructions="sentiment", template="{text}", models={"a": fake, "b": other}, model="b",
-                    cache=False)
+    prompt = Prompt(instructions="sentiment", template="{text}", models={"a": fake, "b": other}, model="b", cache=False)
     assert prompt.client is other
     assert dataclasses.replace(prompt, model="a").client is fake
     single = Prompt(instructions="sentiment", template="{text}", model=fake, cache=False)

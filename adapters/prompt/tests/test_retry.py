@@ -18,21 +18,22 @@ class Sleeps(list[float]):
 
 
 @pytest.mark.parametrize("error", [ConnectionError, TimeoutError, TransientError("busy")])
-def test_a_client_failing_twice_then_answering_succeeds(make_prompt: Callable[..., Prompt],
-                                                        fake: KeywordSentimentModel,
-                                                        error: type[Exception] | Exception) -> None:
+def test_a_client_failing_twice_then_answering_succeeds(
+    make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel, error: type[Exception] | Exception
+) -> None:
     flaky = FlakyModel(fake, failures=2, error=error)
     sleeps = Sleeps()
-    prompt = make_prompt(model=flaky, n_demos=0, retry=RetryPolicy(attempts=3, initial_wait=0.25, jitter=0.0,
-                                                                   sleep=sleeps))
+    prompt = make_prompt(
+        model=flaky, n_demos=0, retry=RetryPolicy(attempts=3, initial_wait=0.25, jitter=0.0, sleep=sleeps)
+    )
     assert prompt({"text": "great", "label": "positive"}) == "positive"
     assert flaky.attempts == 3 and fake.calls == 1
     assert sleeps == [0.25, 0.5]
 
 
-def test_a_client_failing_more_than_the_attempts_fails_the_example_only(make_prompt: Callable[..., Prompt],
-                                                                        fake: KeywordSentimentModel,
-                                                                        examples: list[dict[str, str]]) -> None:
+def test_a_client_failing_more_than_the_attempts_fails_the_example_only(
+    make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel, examples: list[dict[str, str]]
+) -> None:
     flaky = FlakyModel(fake, failures=3)
     evaluation = PromptAdapter(make_prompt(model=flaky, n_demos=0)).evaluate(examples, accuracy)
     assert flaky.attempts == 3 + len(examples) - 1  # the first example used all 3 attempts

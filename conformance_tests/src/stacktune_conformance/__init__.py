@@ -12,6 +12,11 @@ from stacktune_conformance.suite import OptimizableTests
 __version__ = "0.1.0"
 
 __all__ = [
-    "ConformanceStop", "InvalidCase", "OptimizableTests", "configurations", "hypothesis_settings",
-    "invalid_configurations", "strategies",
+    "ConformanceStop",
+    "InvalidCase",
+    "OptimizableTests",
+    "configurations",
+    "hypothesis_settings",
+    "invalid_configurations",
+    "strategies",
 ]

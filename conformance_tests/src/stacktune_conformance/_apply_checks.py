@@ -40,8 +40,13 @@ class ApplyChecks(SuiteBase):
 
         self.for_all(request, configurations(space, partial=True), check)
 
-    def test_apply_never_mutates_original(self, request: pytest.FixtureRequest, optimizable: Any,
-                                          dataset: Sequence[Any], metric: Callable[[Any, Any], Any]) -> None:
+    def test_apply_never_mutates_original(
+        self,
+        request: pytest.FixtureRequest,
+        optimizable: Any,
+        dataset: Sequence[Any],
+        metric: Callable[[Any, Any], Any],
+    ) -> None:
         """Applying any drawn configuration leaves the original as it was: the same extracted space
         and the same per-example scores on the dataset before and after."""
         space = self.space_of(optimizable)
@@ -60,8 +65,9 @@ class ApplyChecks(SuiteBase):
 
         self.for_all(request, configurations(space), check)
 
-    def test_apply_defaults_behaves_like_original(self, optimizable: Any, dataset: Sequence[Any],
-                                                  metric: Callable[[Any, Any], Any]) -> None:
+    def test_apply_defaults_behaves_like_original(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
         """Applying the space's defaults (the current values) gives a target with the same per-example
         scores and the same defaults as the original."""
         space = self.space_of(optimizable)

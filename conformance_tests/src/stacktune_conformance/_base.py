@@ -51,9 +51,15 @@ class SuiteBase:
         return space
 
     @staticmethod
-    def spied_evaluate(optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any], *,
-                       max_concurrency: int = 1, stop_on_result: int | None = None,
-                       fail_metric_call: int | None = None) -> tuple[Evaluation, RecordingMetric, ResultLog]:
+    def spied_evaluate(
+        optimizable: Any,
+        dataset: Sequence[Any],
+        metric: Callable[[Any, Any], Any],
+        *,
+        max_concurrency: int = 1,
+        stop_on_result: int | None = None,
+        fail_metric_call: int | None = None,
+    ) -> tuple[Evaluation, RecordingMetric, ResultLog]:
         """Evaluate with a recording metric and on_result (which may raise on purpose)."""
         spy = RecordingMetric(metric, raise_on_call=fail_metric_call)
         log = ResultLog(raise_on_call=stop_on_result)
@@ -63,8 +69,9 @@ class SuiteBase:
         )
         return evaluation, spy, log
 
-    def scores_of(self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
-                  ) -> tuple[float, ...]:
+    def scores_of(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> tuple[float, ...]:
         """The per-example scores: the observable behaviour the suite compares."""
         evaluation, _, _ = self.spied_evaluate(optimizable, dataset, metric)
         return evaluation.scores

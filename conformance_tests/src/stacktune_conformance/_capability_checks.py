@@ -23,8 +23,10 @@ class CapabilityChecks(SuiteBase):
         """If the adapter implements ``stacktune.SupportsExport``, ``to_native()`` gives a native object
         for the original and for every applied configuration, and exporting changes nothing."""
         if not isinstance(optimizable, SupportsExport):
-            pytest.skip(f"{type(optimizable).__qualname__} does not implement stacktune.SupportsExport "
-                        f"(no to_native method): export not checked")
+            pytest.skip(
+                f"{type(optimizable).__qualname__} does not implement stacktune.SupportsExport "
+                f"(no to_native method): export not checked"
+            )
         original: Any = optimizable
         space = self.space_of(original)
 
@@ -36,14 +38,17 @@ class CapabilityChecks(SuiteBase):
 
         self.for_all(request, configurations(space), check)
 
-    def test_async_evaluate_matches_sync(self, optimizable: Any, dataset: Sequence[Any],
-                                         metric: Callable[[Any, Any], Any]) -> None:
+    def test_async_evaluate_matches_sync(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
         """If the adapter implements ``stacktune.SupportsAsyncEvaluate``, ``aevaluate`` gives the same
         per-example scores as ``evaluate``, one ``on_result`` per example, and lets an exception from
         ``on_result`` propagate."""
         if not isinstance(optimizable, SupportsAsyncEvaluate):
-            pytest.skip(f"{type(optimizable).__qualname__} does not implement stacktune.SupportsAsyncEvaluate "
-                        f"(no aevaluate method): async evaluation not checked")
+            pytest.skip(
+                f"{type(optimizable).__qualname__} does not implement stacktune.SupportsAsyncEvaluate "
+                f"(no aevaluate method): async evaluation not checked"
+            )
         sequential = self.scores_of(optimizable, dataset, metric)
         log = ResultLog()
         evaluation = asyncio.run(_wait(optimizable.aevaluate(dataset, RecordingMetric(metric), on_result=log)))

@@ -30,8 +30,9 @@ def _check_failures(evaluation: Any, expected_index: int, baseline: Sequence[flo
 
 
 class EvaluateChecks(SuiteBase):
-    def test_evaluate_score_is_mean_of_metric_scores(self, optimizable: Any, dataset: Sequence[Any],
-                                                     metric: Callable[[Any, Any], Any]) -> None:
+    def test_evaluate_score_is_mean_of_metric_scores(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
         """``evaluate`` calls the metric once per example, keeps what it returned as the per-example
         scores (one per example), and its score is their mean."""
         evaluation, spy, _ = self.spied_evaluate(optimizable, dataset, metric)
@@ -47,8 +48,9 @@ class EvaluateChecks(SuiteBase):
             f"score {evaluation.score} is not the mean {mean} of {evaluation.scores}"
         )
 
-    def test_evaluate_calls_on_result_once_per_example(self, optimizable: Any, dataset: Sequence[Any],
-                                                       metric: Callable[[Any, Any], Any]) -> None:
+    def test_evaluate_calls_on_result_once_per_example(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
         """``on_result(index, score)`` is called exactly once per example, with the example's index in
         the dataset and the same score the Evaluation reports for it."""
         evaluation, _, log = self.spied_evaluate(optimizable, dataset, metric)
@@ -58,8 +60,9 @@ class EvaluateChecks(SuiteBase):
                 f"on_result({index}, {score}) but the Evaluation says {evaluation.scores[index]}"
             )
 
-    def test_evaluate_usage_adds_up(self, optimizable: Any, dataset: Sequence[Any],
-                                    metric: Callable[[Any, Any], Any]) -> None:
+    def test_evaluate_usage_adds_up(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
         """The Usage is plausible: one latency per example (non-negative), at least one LLM call per
         example, non-negative tokens and cost, and cached parts no larger than the totals."""
         evaluation, _, _ = self.spied_evaluate(optimizable, dataset, metric)
@@ -74,8 +77,9 @@ class EvaluateChecks(SuiteBase):
         assert usage.cached_tokens <= usage.total_tokens, usage.summary()
         assert usage.cached_cost_usd <= usage.cost_usd + 1e-12, usage.summary()
 
-    def test_on_result_exception_stops_and_propagates(self, optimizable: Any, dataset: Sequence[Any],
-                                                      metric: Callable[[Any, Any], Any]) -> None:
+    def test_on_result_exception_stops_and_propagates(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
         """An exception raised by ``on_result`` (how a study prunes) reaches the caller; run
         sequentially, no example starts after it (fewer metric calls than examples), and
         ``on_result`` is not called again, also with concurrency."""
@@ -93,8 +97,9 @@ class EvaluateChecks(SuiteBase):
                     f"for {len(dataset)} examples"
                 )
 
-    def test_failing_metric_counts_as_failure(self, optimizable: Any, dataset: Sequence[Any],
-                                              metric: Callable[[Any, Any], Any]) -> None:
+    def test_failing_metric_counts_as_failure(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
         """When the metric raises on one example, that example counts as a failure scoring 0
         (``Evaluation.failures``), nothing propagates, and every other example still runs and scores."""
         baseline = self.scores_of(optimizable, dataset, metric)
@@ -103,8 +108,13 @@ class EvaluateChecks(SuiteBase):
         assert sorted(log.indices) == list(range(len(dataset))), f"on_result indices: {log.indices}"
         _check_failures(evaluation, log.indices[0], baseline, len(dataset))
 
-    def test_failing_target_counts_as_failure(self, request: pytest.FixtureRequest, optimizable: Any,
-                                              dataset: Sequence[Any], metric: Callable[[Any, Any], Any]) -> None:
+    def test_failing_target_counts_as_failure(
+        self,
+        request: pytest.FixtureRequest,
+        optimizable: Any,
+        dataset: Sequence[Any],
+        metric: Callable[[Any, Any], Any],
+    ) -> None:
         """When the target raises on one example (the optional ``failing_example`` fixture, inserted
         second), that example counts as a failure scoring 0 and every other example still runs."""
         try:
@@ -117,8 +127,9 @@ class EvaluateChecks(SuiteBase):
         assert sorted(log.indices) == list(range(len(poisoned))), f"on_result indices: {log.indices}"
         _check_failures(evaluation, 1, [baseline[0], 0.0, *baseline[1:]], len(poisoned))
 
-    def test_concurrent_evaluation_matches_sequential(self, optimizable: Any, dataset: Sequence[Any],
-                                                      metric: Callable[[Any, Any], Any]) -> None:
+    def test_concurrent_evaluation_matches_sequential(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
         """``max_concurrency > 1`` gives the same per-example scores, in dataset order, as a sequential
         run, and still one ``on_result`` per example."""
         sequential = self.scores_of(optimizable, dataset, metric)

@@ -84,6 +84,10 @@ def hypothesis_settings(max_examples: int = DEFAULT_MAX_EXAMPLES) -> settings:
         database=None,
         print_blob=False,
         # Constraints may reject much of a space: hypothesis then keeps trying, or raises Unsatisfiable.
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture,
-                               HealthCheck.differing_executors],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.filter_too_much,
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
     )

@@ -14,13 +14,17 @@ MIN_DATASET_SIZE = 2
 
 
 class SpaceChecks(SuiteBase):
-    def test_fixtures_are_usable(self, optimizable: Any, dataset: Sequence[Any],
-                                 metric: Callable[[Any, Any], Any]) -> None:
+    def test_fixtures_are_usable(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
         """The fixtures can prove anything: an Optimizable with at least one variable, a dataset of at
         least two examples it handles without failures, and a deterministic target (the suite compares
         behaviour by per-example scores, so two runs must agree)."""
-        missing = [m for m in ("extract_variables", "apply_configuration", "evaluate")
-                   if not callable(getattr(optimizable, m, None))]
+        missing = [
+            m
+            for m in ("extract_variables", "apply_configuration", "evaluate")
+            if not callable(getattr(optimizable, m, None))
+        ]
         assert is_optimizable(optimizable) and not missing, (
             f"the `optimizable` fixture ({type(optimizable).__qualname__}) must implement the Optimizable "
             f"protocol; missing: {missing}"
@@ -80,9 +84,7 @@ class SpaceChecks(SuiteBase):
         seen: dict[str, Any] = {}
         for variable in self.space_of(optimizable).variables:
             for parent, allowed in (variable.when or {}).items():
-                assert parent in seen, (
-                    f"{variable.name!r} is conditional on {parent!r}, which is not defined before it"
-                )
+                assert parent in seen, f"{variable.name!r} is conditional on {parent!r}, which is not defined before it"
                 for value in allowed:
                     try:
                         seen[parent].check(value)

@@ -23,7 +23,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=DEFAULT_MAX_EXAMPLES,
         metavar="N",
         help=f"hypothesis examples per property check of the conformance suite (default {DEFAULT_MAX_EXAMPLES}; "
-             f"keep it small: each example may call an LLM)",
+        f"keep it small: each example may call an LLM)",
     )
 
 

@@ -28,7 +28,12 @@ InvalidKind: TypeAlias = Literal[
 
 #: Every way a configuration can be invalid, in the order the suite checks them.
 INVALID_KINDS: tuple[InvalidKind, ...] = (
-    "unknown_variable", "out_of_range", "wrong_type", "unknown_choice", "inactive_variable", "constraint_violated",
+    "unknown_variable",
+    "out_of_range",
+    "wrong_type",
+    "unknown_choice",
+    "inactive_variable",
+    "constraint_violated",
 )
 
 
@@ -68,8 +73,9 @@ def _unconstrained(draw: st.DrawFn, space: Space) -> Configuration:
     config: Configuration = {}
     for variable in space.variables:
         if variable.is_active(config):
-            config[variable.name] = (space.fixed[variable.name] if variable.name in space.fixed
-                                     else draw(variable_values(variable)))
+            config[variable.name] = (
+                space.fixed[variable.name] if variable.name in space.fixed else draw(variable_values(variable))
+            )
     return config
 
 
@@ -105,8 +111,11 @@ def _primitives() -> st.SearchStrategy[Primitive]:
 
 
 def _non_primitives() -> st.SearchStrategy[Any]:
-    return st.one_of(st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
-                                                                         max_size=2), st.just(object()))
+    return st.one_of(
+        st.lists(st.integers(), max_size=2),
+        st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+        st.just(object()),
+    )
 
 
 def _out_of_range(variable: Variable) -> st.SearchStrategy[Any]:
@@ -114,8 +123,11 @@ def _out_of_range(variable: Variable) -> st.SearchStrategy[Any]:
         options = [st.integers(max_value=variable.low - 1), st.integers(min_value=variable.high + 1)]
         if variable.step > 1 and variable.high > variable.low:
             low, step, n = variable.low, variable.step, (variable.high - variable.low) // variable.step
-            options.append(st.tuples(st.integers(0, max(n - 1, 0)), st.integers(1, step - 1))
-                           .map(lambda kr: low + kr[0] * step + kr[1]))
+            options.append(
+                st.tuples(st.integers(0, max(n - 1, 0)), st.integers(1, step - 1)).map(
+                    lambda kr: low + kr[0] * step + kr[1]
+                )
+            )
         return st.one_of(options)
     assert isinstance(variable, Float)
     floats: list[st.SearchStrategy[float]] = [st.just(math.nan)]
@@ -218,8 +230,9 @@ def invalid_configurations(space: Space, kinds: Iterable[InvalidKind] | None = N
         if kind not in INVALID_KINDS:
             raise ValueError(f"unknown invalid kind {kind!r}; known: {list(INVALID_KINDS)}")
         if kind not in possible:
-            raise ValueError(f"this space cannot express an invalid configuration of kind {kind!r}; "
-                             f"it can express {list(possible)}")
+            raise ValueError(
+                f"this space cannot express an invalid configuration of kind {kind!r}; it can express {list(possible)}"
+            )
     if not wanted:
         raise ValueError("kinds is empty: ask for at least one kind of invalid configuration")
     built: list[st.SearchStrategy[InvalidCase]] = []
@@ -236,6 +249,11 @@ def invalid_configurations(space: Space, kinds: Iterable[InvalidKind] | None = N
 
 
 __all__ = [
-    "INVALID_KINDS", "InvalidCase", "InvalidKind", "configurations", "invalid_configurations", "invalid_kinds",
+    "INVALID_KINDS",
+    "InvalidCase",
+    "InvalidKind",
+    "configurations",
+    "invalid_configurations",
+    "invalid_kinds",
     "variable_values",
 ]

@@ -38,15 +38,17 @@ class OptimizableTests(SpaceChecks, ApplyChecks, EvaluateChecks, CapabilityCheck
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if GUARD in cls.__dict__:
-            raise TypeError(f"{cls.__qualname__} overrides {GUARD}, the check that keeps the suite honest; "
-                            f"remove it (mark individual tests @pytest.mark.xfail(reason=...) instead)")
+            raise TypeError(
+                f"{cls.__qualname__} overrides {GUARD}, the check that keeps the suite honest; "
+                f"remove it (mark individual tests @pytest.mark.xfail(reason=...) instead)"
+            )
 
     def test_no_overrides_DO_NOT_OVERRIDE(self) -> None:
         """No standard test is overridden or deleted in the subclass unless it is marked
         ``@pytest.mark.xfail(reason="...")``: an adapter cannot quietly opt out of a check."""
         bad = overrides_without_xfail(type(self), OptimizableTests)
         assert not bad, (
-            f"standard tests overridden without @pytest.mark.xfail(reason=\"...\"): {bad}. "
+            f'standard tests overridden without @pytest.mark.xfail(reason="..."): {bad}. '
             f"An adapter may only opt out of a check by marking it xfail with the reason."
         )
 

@@ -16,5 +16,11 @@ def _build_toy(**_: object) -> TaskSetup:
 
 @hookimpl
 def stacktune_register_tasks() -> Sequence[Task]:
-    return [Task(name="toy", description="A pure-Python program with a known optimum (no LLM).",
-                 build=_build_toy, objectives=("score", "tokens"))]
+    return [
+        Task(
+            name="toy",
+            description="A pure-Python program with a known optimum (no LLM).",
+            build=_build_toy,
+            objectives=("score", "tokens"),
+        )
+    ]

@@ -63,8 +63,10 @@ def print_study(study: Study, *, out: Console = console) -> None:
     states: dict[str, int] = {}
     for trial in study.trials:
         states[trial.state] = states.get(trial.state, 0) + 1
-    out.print(f"study [bold]{study.study_name}[/] · objectives {', '.join(study.objective_names)} · "
-              + ", ".join(f"{n} {s}" for s, n in sorted(states.items())))
+    out.print(
+        f"study [bold]{study.study_name}[/] · objectives {', '.join(study.objective_names)} · "
+        + ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
+    )
     if not complete:
         out.print("[yellow]no complete trial yet[/]")
         return
@@ -78,8 +80,10 @@ def print_study(study: Study, *, out: Console = console) -> None:
     first = study.objectives[0]
     ranked = sorted(complete, key=lambda r: r.values[first.name], reverse=first.direction == "maximize")
     best, worst = ranked[0], ranked[-1]
-    out.print(f"{first.name}: best {best.values[first.name]:.4g} (trial {best.number}) vs worst "
-              f"{worst.values[first.name]:.4g} (trial {worst.number}) over {len(complete)} complete trials")
+    out.print(
+        f"{first.name}: best {best.values[first.name]:.4g} (trial {best.number}) vs worst "
+        f"{worst.values[first.name]:.4g} (trial {worst.number}) over {len(complete)} complete trials"
+    )
     baseline = study.baseline
     if baseline is not None and baseline.values:
         shown = ", ".join(f"{name} {value:.4g}" for name, value in baseline.values.items())
@@ -91,8 +95,10 @@ def print_study(study: Study, *, out: Console = console) -> None:
         raced = sum(1 for t in study.trials if t.estimated_score is not None)
         how = f"racing stopped {raced} trials early and" if raced else "pruning"
         out.print(f"{how} saved {study.examples_saved} example evaluations")
-    out.print(f"stored in {study.storage_url or 'a custom storage'} as {study.study_name!r} "
-              f"(optuna-dashboard {study.storage_url or ''})")
+    out.print(
+        f"stored in {study.storage_url or 'a custom storage'} as {study.study_name!r} "
+        f"(optuna-dashboard {study.storage_url or ''})"
+    )
 
 
 @click.group()
@@ -137,13 +143,23 @@ def _parse_options(options: Sequence[str]) -> dict[str, Any]:
 @cli.command("optimize")
 @click.argument("task")
 @click.option("--trials", "n_trials", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--objective", "objectives", multiple=True, type=click.Choice(sorted(BUILTIN_OBJECTIVES)),
-              help="Repeat for several objectives (default: the task's own).")
+@click.option(
+    "--objective",
+    "objectives",
+    multiple=True,
+    type=click.Choice(sorted(BUILTIN_OBJECTIVES)),
+    help="Repeat for several objectives (default: the task's own).",
+)
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Any Optuna storage URL.")
 @click.option("--study-name", default=None, help="Default: the task's name.")
 @click.option("--n-jobs", type=click.IntRange(min=1), default=1, show_default=True, help="Trials in parallel.")
-@click.option("--max-concurrency", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Examples in parallel within a trial.")
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Examples in parallel within a trial.",
+)
 @click.option("--timeout", type=float, default=None, help="Seconds before no new trial starts.")
 @click.option("--budget-usd", type=float, default=None)
 @click.option("--budget-calls", type=int, default=None)
@@ -152,10 +168,23 @@ def _parse_options(options: Sequence[str]) -> dict[str, Any]:
 @click.option("--fresh", is_flag=True, help="Delete a stored study of the same name first.")
 @click.option("--option", "options", multiple=True, help="key=value passed to the task (repeatable).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
-def optimize_command(task: str, n_trials: int, objectives: tuple[str, ...], storage: str, study_name: str | None,
-                     n_jobs: int, max_concurrency: int, timeout: float | None, budget_usd: float | None,
-                     budget_calls: int | None, budget_tokens: int | None, seed: int | None, fresh: bool,
-                     options: tuple[str, ...], progress: bool) -> None:
+def optimize_command(
+    task: str,
+    n_trials: int,
+    objectives: tuple[str, ...],
+    storage: str,
+    study_name: str | None,
+    n_jobs: int,
+    max_concurrency: int,
+    timeout: float | None,
+    budget_usd: float | None,
+    budget_calls: int | None,
+    budget_tokens: int | None,
+    seed: int | None,
+    fresh: bool,
+    options: tuple[str, ...],
+    progress: bool,
+) -> None:
     """Tune TASK (a name from `stacktune plugins`, or path/to/file.py:task) and show the result."""
     try:
         found = find_task(task)
@@ -169,15 +198,29 @@ def optimize_command(task: str, n_trials: int, objectives: tuple[str, ...], stor
             pass
     setup = found.build(**_parse_options(options))
     study = create_study(study_name=name, storage=storage, objectives=objectives or found.objectives, seed=seed)
-    budget = Budget(usd=budget_usd, calls=budget_calls, tokens=budget_tokens) \
-        if any(v is not None for v in (budget_usd, budget_calls, budget_tokens)) else None
+    budget = (
+        Budget(usd=budget_usd, calls=budget_calls, tokens=budget_tokens)
+        if any(v is not None for v in (budget_usd, budget_calls, budget_tokens))
+        else None
+    )
     start = time.perf_counter()
     try:
-        study.optimize(setup.target, setup.dataset, setup.metric, n_trials=n_trials, timeout=timeout, budget=budget,
-                       n_jobs=n_jobs, max_concurrency=max_concurrency, show_progress_bar=progress)
+        study.optimize(
+            setup.target,
+            setup.dataset,
+            setup.metric,
+            n_trials=n_trials,
+            timeout=timeout,
+            budget=budget,
+            n_jobs=n_jobs,
+            max_concurrency=max_concurrency,
+            show_progress_bar=progress,
+        )
     except KeyboardInterrupt as exc:
-        console.print("[yellow]interrupted: every finished trial is stored, the interrupted ones as failed; "
-                      "run the same command to resume[/]")
+        console.print(
+            "[yellow]interrupted: every finished trial is stored, the interrupted ones as failed; "
+            "run the same command to resume[/]"
+        )
         print_study(study)
         sys.exit(143 if isinstance(exc, Terminated) else 130)
     console.print(f"{n_trials} trials in {time.perf_counter() - start:.1f}s")
@@ -190,8 +233,13 @@ def optimize_command(task: str, n_trials: int, objectives: tuple[str, ...], stor
 @click.argument("study_name")
 @click.option("--task", "task_name", required=True, help="The task whose held-out split to use (its `holdout`).")
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
-@click.option("--top", type=click.IntRange(min=1), default=1, show_default=True,
-              help="How many of the best trials (one objective; several: the Pareto front).")
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="How many of the best trials (one objective; several: the Pareto front).",
+)
 @click.option("--option", "options", multiple=True, help="key=value passed to the task (repeatable).")
 def verify_command(study_name: str, task_name: str, storage: str, top: int, options: tuple[str, ...]) -> None:
     """Evaluate the chosen trials of a stored study again, in full, on the task's held-out examples.

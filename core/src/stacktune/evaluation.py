@@ -96,8 +96,9 @@ class Evaluation(BaseModel):
     failures: tuple[ExampleFailure, ...] = ()
 
     @classmethod
-    def from_scores(cls, scores: Sequence[float], usage: Usage | None = None,
-                    failures: Sequence[ExampleFailure] = ()) -> Evaluation:
+    def from_scores(
+        cls, scores: Sequence[float], usage: Usage | None = None, failures: Sequence[ExampleFailure] = ()
+    ) -> Evaluation:
         values = tuple(float(s) for s in scores)
         mean = sum(values) / len(values) if values else 0.0
         return cls(score=mean, scores=values, usage=usage or Usage(), failures=tuple(failures))
@@ -111,8 +112,9 @@ class Evaluation(BaseModel):
         return len(self.failures)
 
     def summary(self) -> EvaluationSummary:
-        return EvaluationSummary(score=self.score, n_examples=self.n_examples, n_failures=self.n_failures,
-                                 **self.usage.summary())
+        return EvaluationSummary(
+            score=self.score, n_examples=self.n_examples, n_failures=self.n_failures, **self.usage.summary()
+        )
 
     def is_consistent(self) -> bool:
         """Score is the mean of the per-example scores (what the conformance suite checks)."""
@@ -143,10 +145,14 @@ def as_score(value: object, metric: object = None) -> float:
         if math.isfinite(score):
             return score
         problem = "NaN" if math.isnan(score) else "an infinite value"
-        raise MetricError(f"metric {_metric_name(metric)} returned {problem} ({value!r}); a metric must "
-                          f"return a finite number or a bool")
-    raise MetricError(f"metric {_metric_name(metric)} returned {value!r} ({type(value).__name__}); a metric must "
-                      f"return a number or a bool")
+        raise MetricError(
+            f"metric {_metric_name(metric)} returned {problem} ({value!r}); a metric must "
+            f"return a finite number or a bool"
+        )
+    raise MetricError(
+        f"metric {_metric_name(metric)} returned {value!r} ({type(value).__name__}); a metric must "
+        f"return a number or a bool"
+    )
 
 
 def score_prediction(metric: Metric, example: Any, prediction: Any) -> float:
@@ -179,8 +185,9 @@ def planned(*, order: Sequence[int] | None = None, on_failure: FailureCallback |
     """
     planned_order = tuple(order) if order is not None else None
     if planned_order is not None and sorted(planned_order) != list(range(len(planned_order))):
-        raise ValueError(f"an example order must be a permutation of 0..{len(planned_order) - 1}, "
-                         f"got {planned_order[:10]}...")
+        raise ValueError(
+            f"an example order must be a permutation of 0..{len(planned_order) - 1}, got {planned_order[:10]}..."
+        )
     token = _PLAN.set(_Plan(planned_order, on_failure))
     try:
         yield
@@ -208,8 +215,10 @@ _Outcome = tuple[float, Usage, "ExampleFailure | None"]
 
 def _prediction_of(returned: Any) -> Any:
     if isinstance(returned, tuple) and len(returned) == 2 and isinstance(returned[1], Usage):
-        raise TypeError("run_example returned (prediction, Usage): return the prediction and report usage with "
-                        "stacktune.record_usage(...) as it is spent")
+        raise TypeError(
+            "run_example returned (prediction, Usage): return the prediction and report usage with "
+            "stacktune.record_usage(...) as it is spent"
+        )
     return returned
 
 
@@ -270,8 +279,14 @@ def _check_concurrency(max_concurrency: int) -> None:
 
 
 # -- the runners ---------------------------------------------------------------------------
-def evaluate_examples(dataset: Sequence[Any], run_example: RunExample, metric: Metric, *,
-                      on_result: ResultCallback | None = None, max_concurrency: int = 1) -> Evaluation:
+def evaluate_examples(
+    dataset: Sequence[Any],
+    run_example: RunExample,
+    metric: Metric,
+    *,
+    on_result: ResultCallback | None = None,
+    max_concurrency: int = 1,
+) -> Evaluation:
     """Run ``run_example`` over ``dataset`` in threads and score each prediction with ``metric``.
 
     At most ``max_concurrency`` examples are in flight; see the module docstring for the rules.
@@ -287,11 +302,18 @@ def evaluate_examples(dataset: Sequence[Any], run_example: RunExample, metric: M
     return results.evaluation()
 
 
-def _run_in_threads(dataset: Sequence[Any], order: Sequence[int], run_example: RunExample, metric: Metric,
-                    workers: int, results: _Results) -> None:
+def _run_in_threads(
+    dataset: Sequence[Any],
+    order: Sequence[int],
+    run_example: RunExample,
+    metric: Metric,
+    workers: int,
+    results: _Results,
+) -> None:
     pending: dict[Future[_Outcome], int] = {}
     upcoming = iter(order)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stacktune-eval") as pool:
+
         def submit_next() -> None:
             index = next(upcoming, None)
             if index is not None:
@@ -313,8 +335,14 @@ def _run_in_threads(dataset: Sequence[Any], order: Sequence[int], run_example: R
             raise
 
 
-async def aevaluate_examples(dataset: Sequence[Any], arun_example: ARunExample, metric: Metric, *,
-                             on_result: ResultCallback | None = None, max_concurrency: int = 1) -> Evaluation:
+async def aevaluate_examples(
+    dataset: Sequence[Any],
+    arun_example: ARunExample,
+    metric: Metric,
+    *,
+    on_result: ResultCallback | None = None,
+    max_concurrency: int = 1,
+) -> Evaluation:
     """:func:`evaluate_examples` on the event loop: ``max_concurrency`` examples awaited at once."""
     _check_concurrency(max_concurrency)
     stopped: list[BaseException] = []
@@ -342,6 +370,17 @@ async def aevaluate_examples(dataset: Sequence[Any], arun_example: ARunExample, 
 
 
 __all__ = [
-    "ARunExample", "Evaluation", "EvaluationSummary", "ExampleFailure", "Metric", "ResultCallback", "RunExample",
-    "FailureCallback", "aevaluate_examples", "as_score", "evaluate_examples", "planned", "score_prediction",
+    "ARunExample",
+    "Evaluation",
+    "EvaluationSummary",
+    "ExampleFailure",
+    "Metric",
+    "ResultCallback",
+    "RunExample",
+    "FailureCallback",
+    "aevaluate_examples",
+    "as_score",
+    "evaluate_examples",
+    "planned",
+    "score_prediction",
 ]

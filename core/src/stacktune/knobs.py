@@ -61,7 +61,8 @@ class SamplingKnob(BaseModel):
     log: bool = False
     step: float | None = None
     unset: float | Literal["low", "high"] = Field(
-        default="low", description="what stands for the knob when it is unset: a value, or a bound of the range")
+        default="low", description="what stands for the knob when it is unset: a value, or a bound of the range"
+    )
     aliases: tuple[str, ...] = Field(default=(), description="other names providers give the same knob")
 
     def stand_in(self, low: float, high: float) -> float:
@@ -73,24 +74,36 @@ class SamplingKnob(BaseModel):
         return min(max(self.unset, low), high)
 
 
-def _knob(name: str, kind: KnobKind, low: float | None = None, high: float | None = None, **rest: object
-          ) -> SamplingKnob:
+def _knob(
+    name: str, kind: KnobKind, low: float | None = None, high: float | None = None, **rest: object
+) -> SamplingKnob:
     return SamplingKnob.model_validate(
-        {"name": name, "kind": kind, "range": None if low is None or high is None else (low, high), **rest})
+        {"name": name, "kind": kind, "range": None if low is None or high is None else (low, high), **rest}
+    )
 
 
 #: The catalogue, by knob name. Adapters read it through :func:`find_knob` and :func:`knob_variable`.
-SAMPLING_KNOBS: Mapping[str, SamplingKnob] = {knob.name: knob for knob in (
-    _knob("temperature", "float", 0.0, 1.5, step=0.05, unset=1.0),
-    _knob("top_p", "float", 0.1, 1.0, step=0.05, unset=1.0),
-    _knob("max_tokens", "int", 16, 4096, log=True, unset="high",
-          aliases=("max_completion_tokens", "max_output_tokens", "num_predict", "max_new_tokens")),
-    _knob("top_k", "int", 1, 100, log=True, unset="high"),
-    _knob("frequency_penalty", "float", 0.0, 1.0, step=0.05, unset=0.0),
-    _knob("presence_penalty", "float", 0.0, 1.0, step=0.05, unset=0.0),
-    _knob("seed", "int"),
-    _knob("stop", "choice"),
-)}
+SAMPLING_KNOBS: Mapping[str, SamplingKnob] = {
+    knob.name: knob
+    for knob in (
+        _knob("temperature", "float", 0.0, 1.5, step=0.05, unset=1.0),
+        _knob("top_p", "float", 0.1, 1.0, step=0.05, unset=1.0),
+        _knob(
+            "max_tokens",
+            "int",
+            16,
+            4096,
+            log=True,
+            unset="high",
+            aliases=("max_completion_tokens", "max_output_tokens", "num_predict", "max_new_tokens"),
+        ),
+        _knob("top_k", "int", 1, 100, log=True, unset="high"),
+        _knob("frequency_penalty", "float", 0.0, 1.0, step=0.05, unset=0.0),
+        _knob("presence_penalty", "float", 0.0, 1.0, step=0.05, unset=0.0),
+        _knob("seed", "int"),
+        _knob("stop", "choice"),
+    )
+}
 
 _BY_ALIAS: dict[str, SamplingKnob] = {alias: knob for knob in SAMPLING_KNOBS.values() for alias in knob.aliases}
 
@@ -100,9 +113,16 @@ def find_knob(name: str) -> SamplingKnob | None:
     return SAMPLING_KNOBS.get(name) or _BY_ALIAS.get(name)
 
 
-def knob_variable(name: str, knob: str | SamplingKnob, current: float | None, *,
-                  bounds: tuple[float, float] | None = None, cap: float | None = None, floor: float | None = None,
-                  description: str | None = None) -> Float | Int:
+def knob_variable(
+    name: str,
+    knob: str | SamplingKnob,
+    current: float | None,
+    *,
+    bounds: tuple[float, float] | None = None,
+    cap: float | None = None,
+    floor: float | None = None,
+    description: str | None = None,
+) -> Float | Int:
     """The stacktune variable ``name`` for one knob of a program, by the catalogue's rules.
 
     ``knob`` is a catalogue name or alias, or a :class:`SamplingKnob` of the adapter's own
@@ -117,8 +137,11 @@ def knob_variable(name: str, knob: str | SamplingKnob, current: float | None, *,
     spec = _spec(knob)
     low, high = _range(spec, bounds, cap, floor)
     unset = current is None
-    if isinstance(current, bool) or not isinstance(current, (int, float)) or (
-            isinstance(current, float) and math.isnan(current)):
+    if (
+        isinstance(current, bool)
+        or not isinstance(current, (int, float))
+        or (isinstance(current, float) and math.isnan(current))
+    ):
         if not unset:
             raise InvalidVariable(f"knob {name!r} ({spec.name}): the program's value {current!r} is not a number")
         current = spec.stand_in(low, high)
@@ -133,13 +156,26 @@ def knob_variable(name: str, knob: str | SamplingKnob, current: float | None, *,
         ilow, ihigh = math.ceil(low), math.floor(high)
         if ilow > ihigh:
             raise InvalidVariable(f"knob {name!r} ({spec.name}): no integer in [{low}, {high}]")
-        return Int(name, ilow, ihigh, log=spec.log and ilow > 0, description=description,
-                   default=min(max(round(default), ilow), ihigh))
+        return Int(
+            name,
+            ilow,
+            ihigh,
+            log=spec.log and ilow > 0,
+            description=description,
+            default=min(max(round(default), ilow), ihigh),
+        )
     step = spec.step
     if step is not None and not _whole_steps(low, high, step):
         step = None  # a range that is not a whole number of steps (a widened one): search it continuously
-    return Float(name, float(low), float(high), log=spec.log and low > 0, step=step, description=description,
-                 default=float(default))
+    return Float(
+        name,
+        float(low),
+        float(high),
+        log=spec.log and low > 0,
+        step=step,
+        description=description,
+        default=float(default),
+    )
 
 
 def leaves_unset(stand_in: object, value: object) -> bool:
@@ -160,15 +196,19 @@ def _spec(knob: str | SamplingKnob) -> SamplingKnob:
     return found
 
 
-def _range(spec: SamplingKnob, bounds: tuple[float, float] | None, cap: float | None, floor: float | None
-           ) -> tuple[float, float]:
+def _range(
+    spec: SamplingKnob, bounds: tuple[float, float] | None, cap: float | None, floor: float | None
+) -> tuple[float, float]:
     if spec.kind == "choice":
-        raise InvalidVariable(f"knob {spec.name!r} is a choice, not a range: offer candidates with "
-                              f"Categorical.with_current(name, candidates, current)")
+        raise InvalidVariable(
+            f"knob {spec.name!r} is a choice, not a range: offer candidates with "
+            f"Categorical.with_current(name, candidates, current)"
+        )
     if bounds is not None:
         if len(bounds) != 2 or not bounds[0] <= bounds[1]:
-            raise InvalidVariable(f"bounds for knob {spec.name!r} must be a (low, high) pair with low <= high, "
-                                  f"got {bounds!r}")
+            raise InvalidVariable(
+                f"bounds for knob {spec.name!r} must be a (low, high) pair with low <= high, got {bounds!r}"
+            )
         return float(bounds[0]), float(bounds[1])
     if spec.range is None:
         raise InvalidVariable(f"knob {spec.name!r} is searched only over bounds you give, e.g. (0, 4); got none")

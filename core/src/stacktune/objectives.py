@@ -22,8 +22,9 @@ class Objective:
 
     def __post_init__(self) -> None:
         if self.direction not in ("maximize", "minimize"):
-            raise ValueError(f"objective {self.name!r}: direction must be 'maximize' or 'minimize', "
-                             f"got {self.direction!r}")
+            raise ValueError(
+                f"objective {self.name!r}: direction must be 'maximize' or 'minimize', got {self.direction!r}"
+            )
 
     def __call__(self, evaluation: Evaluation) -> float:
         return float(self.compute(evaluation))
@@ -37,8 +38,9 @@ BUILTIN_OBJECTIVES: dict[str, Objective] = {
     "score": Objective("score", "maximize", lambda e: e.score, "mean metric over the examples"),
     "cost": Objective("cost", "minimize", lambda e: _per_example(e.usage.cost_usd, e), "USD per example"),
     "latency": Objective("latency", "minimize", lambda e: e.usage.mean_latency, "seconds per example"),
-    "tokens": Objective("tokens", "minimize", lambda e: _per_example(e.usage.total_tokens, e),
-                        "tokens (input + output) per example"),
+    "tokens": Objective(
+        "tokens", "minimize", lambda e: _per_example(e.usage.total_tokens, e), "tokens (input + output) per example"
+    ),
 }
 
 ObjectiveLike = str | Objective

@@ -36,8 +36,9 @@ def _autoload_disabled() -> bool:
     return os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def create_plugin_manager(*, load_entry_points: bool | None = None,
-                          plugins: Sequence[object] = ()) -> pluggy.PluginManager:
+def create_plugin_manager(
+    *, load_entry_points: bool | None = None, plugins: Sequence[object] = ()
+) -> pluggy.PluginManager:
     """A new plugin manager with stacktune's hooks, entry-point plugins and ``plugins``.
 
     Nothing is loaded at import time: call this (or :func:`get_plugin_manager`).
@@ -84,8 +85,9 @@ def reset_plugin_manager(manager: pluggy.PluginManager | None = None) -> None:
 
 def plugin_names(manager: pluggy.PluginManager | None = None) -> list[str]:
     manager = manager or get_plugin_manager()
-    return sorted(name for name, plugin in manager.list_name_plugin()
-                  if plugin is not None and name != "stacktune.builtin")
+    return sorted(
+        name for name, plugin in manager.list_name_plugin() if plugin is not None and name != "stacktune.builtin"
+    )
 
 
 def optimizable(target: object, *, manager: pluggy.PluginManager | None = None) -> Optimizable:
@@ -108,6 +110,15 @@ def optimizable(target: object, *, manager: pluggy.PluginManager | None = None) 
 
 
 __all__ = [
-    "DISABLE_AUTOLOAD_ENV", "DISABLE_PLUGINS_ENV", "ENTRY_POINT_GROUP", "HookSpecs", "create_plugin_manager",
-    "get_plugin_manager", "hookimpl", "hookspec", "optimizable", "plugin_names", "reset_plugin_manager",
+    "DISABLE_AUTOLOAD_ENV",
+    "DISABLE_PLUGINS_ENV",
+    "ENTRY_POINT_GROUP",
+    "HookSpecs",
+    "create_plugin_manager",
+    "get_plugin_manager",
+    "hookimpl",
+    "hookspec",
+    "optimizable",
+    "plugin_names",
+    "reset_plugin_manager",
 ]

@@ -30,10 +30,10 @@ class Price:
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                    or value < 0:
-                raise ValueError(f"Price.{field.name} must be a finite number >= 0 (USD per million tokens), "
-                                 f"got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(
+                    f"Price.{field.name} must be a finite number >= 0 (USD per million tokens), got {value!r}"
+                )
 
     def cost(self, input_tokens: int, output_tokens: int) -> float:
         """USD for one call's tokens."""
@@ -52,8 +52,9 @@ def check_prices(prices: Mapping[str, object] | None) -> dict[str, Price]:
     checked: dict[str, Price] = {}
     for model, price in (prices or {}).items():
         if not isinstance(price, Price):
-            raise TypeError(f"prices[{model!r}] must be a stacktune.pricing.Price(input_per_mtok, output_per_mtok), "
-                            f"got {price!r}")
+            raise TypeError(
+                f"prices[{model!r}] must be a stacktune.pricing.Price(input_per_mtok, output_per_mtok), got {price!r}"
+            )
         checked[str(model)] = price
     return checked
 
@@ -73,12 +74,19 @@ def price_for(model: str | None, *, provider: str | None = None, prices: Prices 
     if found is None:
         return None
     table_price = found.model_price
-    return Price(_per_mtok(getattr(table_price, "input_mtok", None)),
-                 _per_mtok(getattr(table_price, "output_mtok", None)))
+    return Price(
+        _per_mtok(getattr(table_price, "input_mtok", None)), _per_mtok(getattr(table_price, "output_mtok", None))
+    )
 
 
-def call_cost(model: str | None, input_tokens: int, output_tokens: int, *, provider: str | None = None,
-              prices: Prices | None = None) -> float | None:
+def call_cost(
+    model: str | None,
+    input_tokens: int,
+    output_tokens: int,
+    *,
+    provider: str | None = None,
+    prices: Prices | None = None,
+) -> float | None:
     """USD for one call, or None when the model is unpriced (count it in ``unpriced_calls``).
 
     Overrides and lookup as in :func:`price_for`; the table prices the real token counts,

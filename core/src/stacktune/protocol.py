@@ -21,8 +21,14 @@ class Optimizable(Protocol):
         """A new Optimizable with the configuration applied; the original never changes."""
         ...
 
-    def evaluate(self, dataset: Sequence[object], metric: Metric, *,
-                 on_result: ResultCallback | None = None, max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         """Run every example, score it, report it through ``on_result`` as it lands."""
         ...
 
@@ -38,8 +44,14 @@ class SupportsExport(Protocol):
 class SupportsAsyncEvaluate(Protocol):
     """An Optimizable with an asyncio evaluation."""
 
-    async def aevaluate(self, dataset: Sequence[object], metric: Metric, *,
-                        on_result: ResultCallback | None = None, max_concurrency: int = 1) -> Evaluation: ...
+    async def aevaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation: ...
 
 
 def is_optimizable(target: object) -> bool:
@@ -48,4 +60,3 @@ def is_optimizable(target: object) -> bool:
 
 
 __all__ = ["Optimizable", "SupportsAsyncEvaluate", "SupportsExport", "is_optimizable"]
-

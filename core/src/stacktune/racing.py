@@ -133,8 +133,8 @@ class Lane:
         self.incumbent_ones = sum(1 for s in incumbent or () if s == 1.0)
         self.seen = 0
         self.same_so_far = incumbent is not None  # answered exactly like the incumbent on every example seen
-        self.total = 0.0          # the candidate's sum over the examples seen
-        self.diff_sum = 0.0       # sum of (candidate - incumbent) over the examples seen
+        self.total = 0.0  # the candidate's sum over the examples seen
+        self.diff_sum = 0.0  # sum of (candidate - incumbent) over the examples seen
         self.diff_sq = 0.0
         self.pairs = [0, 0, 0, 0]  # (candidate, incumbent) = (1,1), (0,1), (1,0), (0,0)
         # Beta priors (alpha, beta) of P(candidate right | incumbent right) and P(candidate right | incumbent
@@ -149,7 +149,7 @@ class Lane:
         mean = self.incumbent_total / self.n if self.n else 0.0
         self.prior_var = 2.0 * math.fsum((s - mean) ** 2 for s in incumbent) / self.n if incumbent else 0.0
         self.stopped = False
-        self.probability = 1.0    # P(ends strictly above the incumbent) at the last check
+        self.probability = 1.0  # P(ends strictly above the incumbent) at the last check
 
     @property
     def racing(self) -> bool:
@@ -222,10 +222,10 @@ class Lane:
         if gap >= remaining_ones + remaining_zeros:
             return 0.0
         (ka, kb), (ga, gb) = self.keep_prior, self.gain_prior
-        keep = _beta_binomial_pmf(remaining_ones, ka + both, kb + only_inc)    # right where the incumbent is right
+        keep = _beta_binomial_pmf(remaining_ones, ka + both, kb + only_inc)  # right where the incumbent is right
         gain = _beta_binomial_pmf(remaining_zeros, ga + only_cand, gb + neither)  # right where it is wrong
         size = len(keep)
-        tail = [0.0] * (size + 1)          # tail[j] = P(keep >= j)
+        tail = [0.0] * (size + 1)  # tail[j] = P(keep >= j)
         for j in range(size - 1, -1, -1):
             tail[j] = tail[j + 1] + keep[j]
         chance = 0.0
@@ -253,8 +253,11 @@ class Lane:
             (ka, kb), (ga, gb) = self.keep_prior, self.gain_prior
             both, only_inc, only_cand, neither = self.pairs
             remaining_ones, remaining_zeros = self._remaining()
-            expected = (self.total + remaining_ones * (ka + both) / (ka + kb + both + only_inc)
-                        + remaining_zeros * (ga + only_cand) / (ga + gb + only_cand + neither))
+            expected = (
+                self.total
+                + remaining_ones * (ka + both) / (ka + kb + both + only_inc)
+                + remaining_zeros * (ga + only_cand) / (ga + gb + only_cand + neither)
+            )
             return expected / self.n
         return (self.incumbent_total + self.diff_sum * self.n / self.seen) / self.n
 

@@ -70,7 +70,7 @@ class RacingSampler(optuna.samplers.BaseSampler):
             if snapshot is not None:
                 return snapshot
             trials = study.get_trials(deepcopy=False)
-            earlier = trials[self._synced:trial.number]
+            earlier = trials[self._synced : trial.number]
             if not self.parallel and all(t.state.is_finished() for t in earlier):
                 # A new Study object each time: a Study caches its trials per thread until its own ask/tell.
                 if self._storage is None:
@@ -81,8 +81,9 @@ class RacingSampler(optuna.samplers.BaseSampler):
                 view.add_trials([self._as_seen(t) for t in earlier])
                 self._synced += len(earlier)
                 return view, trial
-            view = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=self.base,
-                                       directions=study.directions)
+            view = optuna.create_study(
+                storage=optuna.storages.InMemoryStorage(), sampler=self.base, directions=study.directions
+            )
             view.add_trials([self._as_seen(t) for t in trials])  # numbered 0..n-1, as in the study
             current = view.get_trials(deepcopy=False)[trial.number]
             self._snapshots[trial.number] = (view, current)
@@ -91,19 +92,22 @@ class RacingSampler(optuna.samplers.BaseSampler):
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self.base.infer_relative_search_space(*self._view(study, trial))
 
-    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         return self.base.sample_relative(*self._view(study, trial), search_space)
 
-    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
-                           param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
         return self.base.sample_independent(*self._view(study, trial), param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.base.before_trial(study, trial)
 
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
+    def after_trial(
+        self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
         with self._lock:
             self._snapshots.pop(trial.number, None)
         self.base.after_trial(study, trial, state, values)

@@ -36,16 +36,20 @@ class TrialRecord(BaseModel):
 
     configuration: dict[str, Primitive] = Field(default_factory=dict)
     evaluation: EvaluationSummary | None = None
-    scores: list[float | None] = Field(default_factory=list, description="per example, dataset order; "
-                                                                          "None: not evaluated")
+    scores: list[float | None] = Field(
+        default_factory=list, description="per example, dataset order; None: not evaluated"
+    )
     failures: list[ExampleFailure] = Field(default_factory=list)
     examples_evaluated: int = 0
     examples_saved: int = 0
     error: str | None = None
     warning: str | None = Field(None, description="a complete trial with many failed examples says so here")
     rejected_by: str | None = Field(None, description="the constraint a sampled configuration broke")
-    estimated_score: float | None = Field(None, description="a trial the race stopped: its estimated mean score "
-                                                            "over the whole dataset (what the sampler learns)")
+    estimated_score: float | None = Field(
+        None,
+        description="a trial the race stopped: its estimated mean score "
+        "over the whole dataset (what the sampler learns)",
+    )
 
     @classmethod
     def of(cls, trial: FrozenTrial) -> TrialRecord | None:
@@ -79,6 +83,11 @@ def estimated_score(trial: FrozenTrial) -> float | None:
 
 
 __all__ = [
-    "ATTR_OBJECTIVES", "ATTR_SPACE", "ATTR_TRIAL", "BASELINE_ATTR", "MAX_RECORDED_FAILURES", "TrialRecord",
+    "ATTR_OBJECTIVES",
+    "ATTR_SPACE",
+    "ATTR_TRIAL",
+    "BASELINE_ATTR",
+    "MAX_RECORDED_FAILURES",
+    "TrialRecord",
     "estimated_score",
 ]

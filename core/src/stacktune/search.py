@@ -88,8 +88,9 @@ class OptunaSearch(Search):
     pruner as it lands (see ``docs/concepts.md``).
     """
 
-    def __init__(self, sampler: optuna.samplers.BaseSampler | None = None,
-                 pruner: optuna.pruners.BasePruner | None = None) -> None:
+    def __init__(
+        self, sampler: optuna.samplers.BaseSampler | None = None, pruner: optuna.pruners.BasePruner | None = None
+    ) -> None:
         self._sampler = sampler
         self._pruner = pruner
 
@@ -103,13 +104,16 @@ class OptunaSearch(Search):
         return self._pruner if self._pruner is not None else optuna.pruners.NopPruner()
 
 
-def resolve_search(search: Search | None, sampler: optuna.samplers.BaseSampler | None,
-                   pruner: optuna.pruners.BasePruner | None) -> Search:
+def resolve_search(
+    search: Search | None, sampler: optuna.samplers.BaseSampler | None, pruner: optuna.pruners.BasePruner | None
+) -> Search:
     """The search a study runs: ``search``, or Optuna's given a sampler or pruner, else :class:`Racing`."""
     if search is not None:
         if sampler is not None or pruner is not None:
-            raise ValueError("give either search= or sampler=/pruner=, not both "
-                             "(OptunaSearch(sampler, pruner) is the search of a given sampler and pruner)")
+            raise ValueError(
+                "give either search= or sampler=/pruner=, not both "
+                "(OptunaSearch(sampler, pruner) is the search of a given sampler and pruner)"
+            )
         if not isinstance(search, Search):
             raise TypeError(f"search must be a stacktune search (Racing(), OptunaSearch(...)), got {search!r}")
         return search

@@ -74,8 +74,14 @@ class Space(BaseModel):
     constraint_names: tuple[str, ...] = ()
     _constraints: tuple[Constraint, ...] = PrivateAttr(default=())
 
-    def __init__(self, variables: Sequence[Variable] = (), /, *,
-                 constraints: Sequence[Constraint | ConstraintCheck] = (), **data: Any) -> None:
+    def __init__(
+        self,
+        variables: Sequence[Variable] = (),
+        /,
+        *,
+        constraints: Sequence[Constraint | ConstraintCheck] = (),
+        **data: Any,
+    ) -> None:
         data.setdefault("variables", tuple(variables))
         named = tuple(Constraint.of(c, i) for i, c in enumerate(constraints))
         if named and "constraint_names" not in data:
@@ -178,8 +184,9 @@ class Space(BaseModel):
         ``complete`` is true.
         """
         if not isinstance(configuration, Mapping):
-            raise InvalidConfiguration("<configuration>", configuration, "a mapping of variable name to value",
-                                       reason="wrong type")
+            raise InvalidConfiguration(
+                "<configuration>", configuration, "a mapping of variable name to value", reason="wrong type"
+            )
         known = set(self.names)
         for name in configuration:
             if name not in known:
@@ -193,8 +200,12 @@ class Space(BaseModel):
             if variable.name in configuration:
                 value = configuration[variable.name]
                 if not active:
-                    raise InvalidConfiguration(variable.name, value, f"absent unless {_describe_when(variable.when)}",
-                                               reason="inactive variable")
+                    raise InvalidConfiguration(
+                        variable.name,
+                        value,
+                        f"absent unless {_describe_when(variable.when)}",
+                        reason="inactive variable",
+                    )
                 variable.check(value)
                 if variable.name in self.fixed and not _same(self.fixed[variable.name], value):
                     raise InvalidConfiguration(
@@ -228,8 +239,9 @@ class Space(BaseModel):
         resolved: dict[str, object] = {}
         for name, value in configuration.items():
             if name not in self:
-                raise InvalidConfiguration(name, value, f"one of the variables {list(self.names)}",
-                                           reason="unknown variable")
+                raise InvalidConfiguration(
+                    name, value, f"one of the variables {list(self.names)}", reason="unknown variable"
+                )
             variable = self[name]
             variable.check(value)
             if isinstance(variable, Categorical):
@@ -249,8 +261,9 @@ class Space(BaseModel):
         """A space where the given variables keep one value and are no longer searched."""
         for name, value in values.items():
             if name not in self:
-                raise InvalidConfiguration(name, value, f"one of the variables {list(self.names)}",
-                                           reason="unknown variable")
+                raise InvalidConfiguration(
+                    name, value, f"one of the variables {list(self.names)}", reason="unknown variable"
+                )
             self[name].check(value)
         return self._derive(fixed={**self.fixed, **values})
 
@@ -294,8 +307,9 @@ class Space(BaseModel):
             variables.append(variable.model_copy(update={"default": value}))
         unknown = [name for name in values if name not in self]
         if unknown:
-            raise InvalidConfiguration(unknown[0], values[unknown[0]], f"one of the variables {list(self.names)}",
-                                       reason="unknown variable")
+            raise InvalidConfiguration(
+                unknown[0], values[unknown[0]], f"one of the variables {list(self.names)}", reason="unknown variable"
+            )
         return self._derive(variables=tuple(variables))
 
     def replace(self, variable: Variable) -> Space:
@@ -303,8 +317,13 @@ class Space(BaseModel):
         self[variable.name]
         return self._derive(variables=tuple(variable if v.name == variable.name else v for v in self.variables))
 
-    def _derive(self, *, variables: tuple[Variable, ...] | None = None, fixed: dict[str, Primitive] | None = None,
-                extra_constraints: tuple[Constraint, ...] = ()) -> Space:
+    def _derive(
+        self,
+        *,
+        variables: tuple[Variable, ...] | None = None,
+        fixed: dict[str, Primitive] | None = None,
+        extra_constraints: tuple[Constraint, ...] = (),
+    ) -> Space:
         constraints = self._constraints + extra_constraints
         return Space(
             self.variables if variables is None else variables,
@@ -334,8 +353,11 @@ class Space(BaseModel):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Space):
             return NotImplemented
-        return (list(self.variables) == list(other.variables) and self.fixed == other.fixed
-                and self.constraint_names == other.constraint_names)
+        return (
+            list(self.variables) == list(other.variables)
+            and self.fixed == other.fixed
+            and self.constraint_names == other.constraint_names
+        )
 
     __hash__ = None  # type: ignore[assignment]
 

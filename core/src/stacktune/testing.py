@@ -60,8 +60,15 @@ class CallCounter:
 class ToyProgram:
     """An Optimizable with a known optimum; see the module docstring."""
 
-    def __init__(self, strategy: str = "direct", steps: int = 1, temperature: float = 0.7,
-                 style: str = "verbose", *, counter: CallCounter | None = None) -> None:
+    def __init__(
+        self,
+        strategy: str = "direct",
+        steps: int = 1,
+        temperature: float = 0.7,
+        style: str = "verbose",
+        *,
+        counter: CallCounter | None = None,
+    ) -> None:
         self.strategy = strategy
         self.steps = steps
         self.temperature = temperature
@@ -69,8 +76,10 @@ class ToyProgram:
         self.counter = counter or CallCounter()
 
     def __repr__(self) -> str:
-        return (f"ToyProgram(strategy={self.strategy!r}, steps={self.steps}, temperature={self.temperature}, "
-                f"style={self.style!r})")
+        return (
+            f"ToyProgram(strategy={self.strategy!r}, steps={self.steps}, temperature={self.temperature}, "
+            f"style={self.style!r})"
+        )
 
     @property
     def quality(self) -> float:
@@ -96,21 +105,38 @@ class ToyProgram:
 
     def apply_configuration(self, configuration: Mapping[str, object]) -> ToyProgram:
         valid = self.extract_variables().validate_configuration(configuration)
-        current = {"strategy": self.strategy, "steps": self.steps, "temperature": self.temperature,
-                   "style": self.style}
+        current = {"strategy": self.strategy, "steps": self.steps, "temperature": self.temperature, "style": self.style}
         merged: dict[str, Any] = {**current, **valid}
-        return ToyProgram(merged["strategy"], int(merged["steps"]), float(merged["temperature"]),
-                          merged["style"], counter=self.counter)
+        return ToyProgram(
+            merged["strategy"],
+            int(merged["steps"]),
+            float(merged["temperature"]),
+            merged["style"],
+            counter=self.counter,
+        )
 
-    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         def run(example: object) -> float:
             self.counter.increment()
             if not isinstance(example, (int, float)):
                 raise TypeError(f"toy examples are difficulties (numbers), got {example!r}")
             tokens = self.tokens_per_example
-            record_usage(Usage(calls=1, input_tokens=tokens // 2, output_tokens=tokens - tokens // 2,
-                               cost_usd=tokens * 1e-6, latencies=(tokens / 1000.0,)))
+            record_usage(
+                Usage(
+                    calls=1,
+                    input_tokens=tokens // 2,
+                    output_tokens=tokens - tokens // 2,
+                    cost_usd=tokens * 1e-6,
+                    latencies=(tokens / 1000.0,),
+                )
+            )
             return self.quality
 
         return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)

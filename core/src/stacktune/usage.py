@@ -45,8 +45,9 @@ class Usage(BaseModel):
     cache_hits: int = 0
     cached_tokens: int = 0
     cached_cost_usd: float = 0.0
-    latencies: tuple[float, ...] = Field(default=(), description="seconds: per example in an Evaluation, "
-                                                                  "per call when an adapter records a call")
+    latencies: tuple[float, ...] = Field(
+        default=(), description="seconds: per example in an Evaluation, per call when an adapter records a call"
+    )
 
     @property
     def total_tokens(self) -> int:
@@ -81,8 +82,8 @@ class Usage(BaseModel):
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
             unpriced_calls=self.unpriced_calls + other.unpriced_calls,
-            unpriced_models=self.unpriced_models + tuple(m for m in other.unpriced_models
-                                                          if m not in self.unpriced_models),
+            unpriced_models=self.unpriced_models
+            + tuple(m for m in other.unpriced_models if m not in self.unpriced_models),
             cache_hits=self.cache_hits + other.cache_hits,
             cached_tokens=self.cached_tokens + other.cached_tokens,
             cached_cost_usd=self.cached_cost_usd + other.cached_cost_usd,

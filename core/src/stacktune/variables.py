@@ -56,8 +56,7 @@ def _normalize_when(value: object) -> dict[str, tuple[Primitive, ...]] | None:
         for item in values:
             if not _is_primitive(item):
                 raise TypeError(
-                    f"`when` values must be choice keys (None/bool/int/float/str), got {item!r} "
-                    f"for parent {parent!r}"
+                    f"`when` values must be choice keys (None/bool/int/float/str), got {item!r} for parent {parent!r}"
                 )
         normalized[str(parent)] = values
     return normalized
@@ -105,8 +104,9 @@ class Float(_VariableBase):
     step: float | None = None
     default: float | None = None
 
-    def __init__(self, name: str | None = None, low: float | None = None, high: float | None = None, /,
-                 **data: Any) -> None:
+    def __init__(
+        self, name: str | None = None, low: float | None = None, high: float | None = None, /, **data: Any
+    ) -> None:
         super().__init__(**_with_positionals(data, name=name, low=low, high=high))
 
     @model_validator(mode="after")
@@ -117,13 +117,9 @@ class Float(_VariableBase):
 
     def check(self, value: object) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidConfiguration(
-                self.name, value, f"a float in [{self.low}, {self.high}]", reason="wrong type"
-            )
+            raise InvalidConfiguration(self.name, value, f"a float in [{self.low}, {self.high}]", reason="wrong type")
         if math.isnan(value) or not self.low <= value <= self.high:
-            raise InvalidConfiguration(
-                self.name, value, f"a float in [{self.low}, {self.high}]", reason="out of range"
-            )
+            raise InvalidConfiguration(self.name, value, f"a float in [{self.low}, {self.high}]", reason="out of range")
 
     def suggest(self, trial: Any) -> float:
         return float(trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step))
@@ -139,8 +135,9 @@ class Int(_VariableBase):
     step: int = 1
     default: int | None = None
 
-    def __init__(self, name: str | None = None, low: int | None = None, high: int | None = None, /,
-                 **data: Any) -> None:
+    def __init__(
+        self, name: str | None = None, low: int | None = None, high: int | None = None, /, **data: Any
+    ) -> None:
         super().__init__(**_with_positionals(data, name=name, low=low, high=high))
 
     @model_validator(mode="after")
@@ -170,9 +167,7 @@ def _check_numeric_bounds(low: float, high: float, log: bool, step: float | None
             f"The `low` value must be smaller than or equal to the `high` value (low={low}, high={high})."
         )
     if log and low <= 0:
-        raise InvalidVariable(
-            f"The `low` value must be larger than 0 for a log distribution (low={low}, high={high})."
-        )
+        raise InvalidVariable(f"The `low` value must be larger than 0 for a log distribution (low={low}, high={high}).")
     if is_int:
         if step is None or step <= 0:
             raise InvalidVariable(f"`step` must be a positive integer, but step={step}.")
@@ -182,8 +177,10 @@ def _check_numeric_bounds(low: float, high: float, log: bool, step: float | None
             )
         if (high - low) % step:
             # Optuna would warn and quietly move `high`; a knob's range should mean what it says.
-            raise InvalidVariable(f"The range (high - low = {high - low}) must be divisible by `step` "
-                                  f"(step={step}, low={low}, high={high}); use high={high - (high - low) % step}.")
+            raise InvalidVariable(
+                f"The range (high - low = {high - low}) must be divisible by `step` "
+                f"(step={step}, low={low}, high={high}); use high={high - (high - low) % step}."
+            )
     elif step is not None:
         if log:
             raise InvalidVariable("The parameter `step` is not supported when `log` is true.")
@@ -269,8 +266,9 @@ class Categorical(_VariableBase):
     default: Primitive = None
     _values: dict[Any, Any] = PrivateAttr(default_factory=dict)
 
-    def __init__(self, name: str | None = None, choices: Sequence[object] | Mapping[Any, object] | None = None,
-                 /, **data: Any) -> None:
+    def __init__(
+        self, name: str | None = None, choices: Sequence[object] | Mapping[Any, object] | None = None, /, **data: Any
+    ) -> None:
         if name is not None:
             data["name"] = name
         if choices is not None:
@@ -333,8 +331,15 @@ class Categorical(_VariableBase):
         return self
 
     @classmethod
-    def with_current(cls, name: str, candidates: Sequence[object] | Mapping[Any, object], current: object, *,
-                     current_key: str = "current", description: str | None = None) -> Categorical:
+    def with_current(
+        cls,
+        name: str,
+        candidates: Sequence[object] | Mapping[Any, object],
+        current: object,
+        *,
+        current_key: str = "current",
+        description: str | None = None,
+    ) -> Categorical:
         """The candidates plus the program's current value, which is the default.
 
         The program as it is must stay a point of its own space, so a current value that
@@ -365,8 +370,10 @@ class Categorical(_VariableBase):
                 pass  # not among the candidates: it joins them, first
         if isinstance(given, Mapping):
             if current_key in given:
-                raise InvalidVariable(f"Categorical {name!r}: the candidate key {current_key!r} is reserved for "
-                                      f"the current value, which is not that candidate; use another key")
+                raise InvalidVariable(
+                    f"Categorical {name!r}: the candidate key {current_key!r} is reserved for "
+                    f"the current value, which is not that candidate; use another key"
+                )
             return cls(name, {current_key: current, **given}, default=current_key, description=description)
         joined = cls(name, [current, *given], description=description)
         return cls(name, joined.choices, default=joined.keys[0], description=description)
@@ -429,8 +436,10 @@ def _keyed_choices(name: str, choices: Sequence[object] | Mapping[Any, object]) 
     for index, value in enumerate(choices):
         twice = next((i for i, earlier in enumerate(seen) if _equal(earlier, value)), None)
         if twice is not None:
-            raise InvalidVariable(f"Categorical {name!r}: choice {_slug(repr(value), 60)} is given twice (positions "
-                                  f"{twice} and {index}); give each choice once")
+            raise InvalidVariable(
+                f"Categorical {name!r}: choice {_slug(repr(value), 60)} is given twice (positions "
+                f"{twice} and {index}); give each choice once"
+            )
         seen.append(value)
         key = choice_key(value, index)
         if any(_same_primitive(key, k) for k in values):

@@ -37,8 +37,10 @@ def main() -> None:
         response = model.create_chat_completion(messages=MESSAGES, max_tokens=MAX_TOKENS, temperature=0.7, seed=seed)
         elapsed += time.perf_counter() - started
         tokens += response["usage"]["completion_tokens"]
-    print(f"in-process: {tokens / elapsed:.1f} completion tokens/s ({tokens} tokens in {elapsed:.2f} s, "
-          f"prompt {response['usage']['prompt_tokens']} tokens)")
+    print(
+        f"in-process: {tokens / elapsed:.1f} completion tokens/s ({tokens} tokens in {elapsed:.2f} s, "
+        f"prompt {response['usage']['prompt_tokens']} tokens)"
+    )
     model.close()
 
     started = time.perf_counter()
@@ -49,12 +51,19 @@ def main() -> None:
         tokens, elapsed = 0, 0.0
         for seed in range(REPEATS):
             started = time.perf_counter()
-            reply = client.chat.completions.create(model=server.model, messages=MESSAGES,  # type: ignore[arg-type]
-                                                   max_tokens=MAX_TOKENS, temperature=0.7, seed=seed)
+            reply = client.chat.completions.create(
+                model=server.model,
+                messages=MESSAGES,  # type: ignore[arg-type]
+                max_tokens=MAX_TOKENS,
+                temperature=0.7,
+                seed=seed,
+            )
             elapsed += time.perf_counter() - started
             tokens += reply.usage.completion_tokens if reply.usage else 0
-        print(f"server (HTTP, openai client): {tokens / elapsed:.1f} completion tokens/s "
-              f"({tokens} tokens in {elapsed:.2f} s)")
+        print(
+            f"server (HTTP, openai client): {tokens / elapsed:.1f} completion tokens/s "
+            f"({tokens} tokens in {elapsed:.2f} s)"
+        )
         assert server.pid is not None
         print(f"server peak RSS (VmHWM): {_peak_rss_mb(server.pid):.0f} MB")
 

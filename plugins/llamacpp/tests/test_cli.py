@@ -89,8 +89,16 @@ def test_serve_prints_url_and_model_and_stops_on_ctrl_c(monkeypatch: pytest.Monk
     assert result.exit_code == 0, result.output
     assert "http://127.0.0.1:5555/v1" in result.output and "smollm2" in result.output
     assert "stopping" in result.output
-    assert calls == [{"model_path": default_model_path(), "host": "127.0.0.1", "port": 5555, "n_ctx": 2048,
-                      "model_alias": "smollm2", "stopped": True}]
+    assert calls == [
+        {
+            "model_path": default_model_path(),
+            "host": "127.0.0.1",
+            "port": 5555,
+            "n_ctx": 2048,
+            "model_alias": "smollm2",
+            "stopped": True,
+        }
+    ]
 
 
 def test_serve_passes_another_gguf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -55,11 +55,15 @@ def test_seed_makes_sampling_reproducible_and_seeds_differ(local_model: LocalMod
 def test_temperature_and_top_p_reach_the_model(local_model: LocalModel) -> None:
     greedy = _text(local_model.create_chat_completion(messages=STORY, temperature=0.0, max_tokens=24))
     # top_p this small keeps only the most likely token: any seed at any temperature gives the greedy text
-    narrow = {_text(local_model.create_chat_completion(messages=STORY, temperature=1.5, top_p=1e-6,
-                                                        max_tokens=24, seed=seed)) for seed in range(3)}
+    narrow = {
+        _text(local_model.create_chat_completion(messages=STORY, temperature=1.5, top_p=1e-6, max_tokens=24, seed=seed))
+        for seed in range(3)
+    }
     assert narrow == {greedy}
-    wide = {_text(local_model.create_chat_completion(messages=STORY, temperature=1.5, top_p=1.0,
-                                                      max_tokens=24, seed=seed)) for seed in range(3)}
+    wide = {
+        _text(local_model.create_chat_completion(messages=STORY, temperature=1.5, top_p=1.0, max_tokens=24, seed=seed))
+        for seed in range(3)
+    }
     assert wide != {greedy}
 
 
@@ -86,8 +90,12 @@ def test_server_answers_an_openai_chat_completion(local_server: LocalServer) -> 
     assert local_server.is_running() and local_server.model == "smollm2"
     client = _client(local_server)
     assert [model.id for model in client.models.list()] == ["smollm2"]
-    response = client.chat.completions.create(model=local_server.model, messages=ANSWER,  # type: ignore[arg-type]
-                                              temperature=0.0, max_tokens=32)
+    response = client.chat.completions.create(
+        model=local_server.model,
+        messages=ANSWER,  # type: ignore[arg-type]
+        temperature=0.0,
+        max_tokens=32,
+    )
     assert "paris" in (response.choices[0].message.content or "").lower()
     assert response.usage is not None
     assert response.usage.prompt_tokens > 10 and 0 < response.usage.completion_tokens <= 32
@@ -97,8 +105,13 @@ def test_server_honours_seed_and_max_tokens(local_server: LocalServer) -> None:
     client = _client(local_server)
 
     def ask(seed: int, max_tokens: int = 16) -> tuple[str, int]:
-        response = client.chat.completions.create(model=local_server.model, messages=STORY,  # type: ignore[arg-type]
-                                                  temperature=1.2, max_tokens=max_tokens, seed=seed)
+        response = client.chat.completions.create(
+            model=local_server.model,
+            messages=STORY,  # type: ignore[arg-type]
+            temperature=1.2,
+            max_tokens=max_tokens,
+            seed=seed,
+        )
         assert response.usage is not None
         return response.choices[0].message.content or "", response.usage.completion_tokens
 
@@ -110,7 +123,10 @@ def test_server_honours_seed_and_max_tokens(local_server: LocalServer) -> None:
 def test_server_honours_max_completion_tokens(local_server: LocalServer) -> None:
     """What current OpenAI clients (ChatOpenAI) send; llama.cpp's own server would ignore it."""
     response = _client(local_server).chat.completions.create(
-        model=local_server.model, messages=STORY, temperature=0.0, max_completion_tokens=3,  # type: ignore[arg-type]
+        model=local_server.model,
+        messages=STORY,
+        temperature=0.0,
+        max_completion_tokens=3,  # type: ignore[arg-type]
     )
     assert response.usage is not None and response.usage.completion_tokens == 3
 

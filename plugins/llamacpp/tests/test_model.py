@@ -35,9 +35,12 @@ class FakeLlama:
         time.sleep(0.005)  # widen the window in which an unlocked caller would overlap
         self.calls.append(kwargs)
         self.active -= 1
-        return {"object": "chat.completion", "model": kwargs.get("model"),
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"seed {kwargs['seed']}"}}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}}
+        return {
+            "object": "chat.completion",
+            "model": kwargs.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"seed {kwargs['seed']}"}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
 
     def close(self) -> None:
         self.closed = True
@@ -69,11 +72,19 @@ def test_llama_gets_the_path_context_threads_and_quiet(fake_llama: type[FakeLlam
 
 def test_sampling_parameters_reach_llama(fake_llama: type[FakeLlama]) -> None:
     model = LocalModel()
-    response = model.create_chat_completion(messages=MESSAGES, temperature=0.7, top_p=0.5, max_tokens=9,
-                                            seed=42, stop=["\n"])
+    response = model.create_chat_completion(
+        messages=MESSAGES, temperature=0.7, top_p=0.5, max_tokens=9, seed=42, stop=["\n"]
+    )
     call = fake_llama.instances[0].calls[0]
-    assert call == {"messages": MESSAGES, "temperature": 0.7, "top_p": 0.5, "max_tokens": 9, "seed": 42,
-                    "stop": ["\n"], "model": "smollm2"}
+    assert call == {
+        "messages": MESSAGES,
+        "temperature": 0.7,
+        "top_p": 0.5,
+        "max_tokens": 9,
+        "seed": 42,
+        "stop": ["\n"],
+        "model": "smollm2",
+    }
     assert response["choices"][0]["message"]["content"] == "seed 42"
     assert response["usage"]["completion_tokens"] == 2
 

@@ -35,7 +35,7 @@ def run(path: str, body: bytes, method: str = "POST") -> tuple[bytes, dict[bytes
         message = await receive()
         seen["body"], seen["headers"] = message["body"], dict(scope["headers"])
 
-    chunks = [body[: len(body) // 2], body[len(body) // 2:]]
+    chunks = [body[: len(body) // 2], body[len(body) // 2 :]]
 
     async def receive() -> dict[str, Any]:
         chunk = chunks.pop(0)

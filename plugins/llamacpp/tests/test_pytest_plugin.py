@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PROBE = '''
+PROBE = """
 import os
 import sys
 from pathlib import Path
@@ -40,7 +40,7 @@ def test_probe_sees_children():  # the check above can fail
             assert children() == [str(child.pid)]
         finally:
             child.kill()
-'''
+"""
 
 
 def test_fixtures_are_registered_through_the_entry_point(pytestconfig: pytest.Config) -> None:
@@ -50,7 +50,12 @@ def test_fixtures_are_registered_through_the_entry_point(pytestconfig: pytest.Co
 
 def test_a_session_that_requests_no_fixture_starts_nothing(tmp_path: Path) -> None:
     (tmp_path / "test_probe.py").write_text(PROBE)
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout

@@ -89,10 +89,16 @@ def test_base_url_needs_a_started_server() -> None:
         _ = server.base_url
 
 
-@pytest.mark.parametrize(("kwargs", "culprit"), [
-    ({"port": 0}, "port"), ({"port": 70000}, "port"), ({"n_ctx": 0}, "n_ctx"),
-    ({"n_threads": 0}, "n_threads"), ({"startup_timeout": 0}, "startup_timeout"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "culprit"),
+    [
+        ({"port": 0}, "port"),
+        ({"port": 70000}, "port"),
+        ({"n_ctx": 0}, "n_ctx"),
+        ({"n_threads": 0}, "n_threads"),
+        ({"startup_timeout": 0}, "startup_timeout"),
+    ],
+)
 def test_bad_settings_are_named(kwargs: dict[str, int], culprit: str) -> None:
     with pytest.raises(ValueError, match=culprit):
         LocalServer(**kwargs)  # type: ignore[arg-type]
@@ -187,7 +193,7 @@ def test_bogus_gguf_fails_clearly_and_leaves_no_process(tmp_path: Path, monkeypa
     assert list(logs.iterdir()) == []  # the server's log file is gone too
 
 
-ORPHAN_PARENT = '''
+ORPHAN_PARENT = """
 import sys, time
 from stacktune_llamacpp import LocalServer
 
@@ -198,13 +204,14 @@ class Fake(LocalServer):
 server = Fake().start()
 print(server.pid, flush=True)
 time.sleep(600)
-'''
+"""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux-only")
 def test_the_server_dies_with_a_killed_parent() -> None:
-    with subprocess.Popen([sys.executable, "-c", ORPHAN_PARENT, FAKE_SERVER], stdout=subprocess.PIPE,
-                          text=True) as parent:  # closes the pipe and waits on the way out
+    with subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_PARENT, FAKE_SERVER], stdout=subprocess.PIPE, text=True
+    ) as parent:  # closes the pipe and waits on the way out
         try:
             assert parent.stdout is not None
             child = int(parent.stdout.readline())

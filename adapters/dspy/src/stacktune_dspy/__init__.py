@@ -17,7 +17,18 @@ from stacktune_dspy._usage import usage_from_history
 __version__ = "0.1.0"
 
 __all__ = [
-    "ADAPTER_KEYS", "DEFAULT_REASONING_HINTS", "Candidates", "DSPyAdapter", "InstructionProposer", "LMSpec",
-    "PredictorInfo", "candidates_from_programs", "context", "find_predictors", "load", "save", "sidecar_path",
+    "ADAPTER_KEYS",
+    "DEFAULT_REASONING_HINTS",
+    "Candidates",
+    "DSPyAdapter",
+    "InstructionProposer",
+    "LMSpec",
+    "PredictorInfo",
+    "candidates_from_programs",
+    "context",
+    "find_predictors",
+    "load",
+    "save",
+    "sidecar_path",
     "usage_from_history",
 ]

@@ -103,11 +103,24 @@ class DSPyAdapter:
         if not isinstance(program, dspy.Module) or isinstance(program, type):
             raise TypeError(f"DSPyAdapter needs a dspy.Module instance, got {program!r}")
         options = TuningOptions(
-            lm=lm, lms=lms, lm_scope=lm_scope, adapters=tuple(adapters), instructions=dict(instructions or {}),
-            instruction_proposer=instruction_proposer, trainset=tuple(trainset), demo_pool=dict(demo_pool or {}),
-            demo_sets=dict(demo_sets or {}), max_demos=max_demos, demo_seeds=demo_seeds, temperature=temperature,
-            max_tokens=max_tokens, top_p=top_p, swap_modules=swap_modules, reasoning_hints=tuple(reasoning_hints),
-            input_keys=tuple(input_keys) if input_keys is not None else None, prices=check_prices(prices),
+            lm=lm,
+            lms=lms,
+            lm_scope=lm_scope,
+            adapters=tuple(adapters),
+            instructions=dict(instructions or {}),
+            instruction_proposer=instruction_proposer,
+            trainset=tuple(trainset),
+            demo_pool=dict(demo_pool or {}),
+            demo_sets=dict(demo_sets or {}),
+            max_demos=max_demos,
+            demo_seeds=demo_seeds,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            top_p=top_p,
+            swap_modules=swap_modules,
+            reasoning_hints=tuple(reasoning_hints),
+            input_keys=tuple(input_keys) if input_keys is not None else None,
+            prices=check_prices(prices),
         )
         self._shared = _Shared(program, options)
         self._program = program
@@ -122,8 +135,10 @@ class DSPyAdapter:
         return new
 
     def __repr__(self) -> str:
-        return (f"DSPyAdapter({type(self._program).__qualname__}, predictors="
-                f"{[p.path for p in self._shared.predictors]}, configured={bool(self._values)})")
+        return (
+            f"DSPyAdapter({type(self._program).__qualname__}, predictors="
+            f"{[p.path for p in self._shared.predictors]}, configured={bool(self._values)})"
+        )
 
     # -- introspection --------------------------------------------------------------
     @property
@@ -161,8 +176,14 @@ class DSPyAdapter:
         program = build_program(self._shared.program, self._shared.knob_map, values)
         return DSPyAdapter._configured(self._shared, program, values)
 
-    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         """Run each example in our worker threads under ``dspy.context``; usage from that example's LM calls."""
         program = self._program
         overrides = self._context_overrides()

@@ -103,8 +103,11 @@ def build_program(base: dspy.Module, knob_map: KnobMap, values: Mapping[str, Any
         info = cast(PredictorInfo, knobs[0].predictor)
         predictor = predictor_at(program, info)
         given = {k.role if k.role != "setting" else cast(str, k.setting): k for k in knobs if k.name in values}
-        resolved = {role: _resolve(knob_map, k, values[k.name]) for role, k in given.items()
-                    if not leaves_unset(k.stand_in, values[k.name])}
+        resolved = {
+            role: _resolve(knob_map, k, values[k.name])
+            for role, k in given.items()
+            if not leaves_unset(k.stand_in, values[k.name])
+        }
         _apply_predictor(predictor, resolved, knob_map.pools.get(info.path, []), lms)
     return program
 

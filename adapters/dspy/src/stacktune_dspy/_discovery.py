@@ -42,8 +42,10 @@ class PredictorInfo:
     @property
     def flags(self) -> str:
         if self.frozen:
-            return ("frozen by an earlier DSPy optimizer (a compiled sub-module: DSPy's named_predictors() "
-                    "and save() skip it; stacktune still tunes and saves it)")
+            return (
+                "frozen by an earlier DSPy optimizer (a compiled sub-module: DSPy's named_predictors() "
+                "and save() skip it; stacktune still tunes and saves it)"
+            )
         if self.compiled:
             return "compiled by an earlier DSPy optimizer"
         return ""
@@ -86,8 +88,9 @@ def find_predictors(program: dspy.Module) -> list[PredictorInfo]:
         if isinstance(value, dspy.Predict):
             seen.add(id(value))
             swappable = type(value) is dspy.Predict and site_ok and (owner is None or _is_user_module(owner))
-            found.append(PredictorInfo(path, path if swappable else None, "predict" if swappable else None,
-                                       frozen, compiled))
+            found.append(
+                PredictorInfo(path, path if swappable else None, "predict" if swappable else None, frozen, compiled)
+            )
             return
         if not isinstance(value, dspy.Module):
             return
@@ -100,8 +103,15 @@ def find_predictors(program: dspy.Module) -> list[PredictorInfo]:
             if id(inner) not in seen:
                 seen.add(id(inner))
                 swappable = site_ok and (owner is None or _is_user_module(owner))
-                found.append(PredictorInfo(_join(path, "predict"), path if swappable else None,
-                                           "cot" if swappable else None, child_frozen, child_compiled))
+                found.append(
+                    PredictorInfo(
+                        _join(path, "predict"),
+                        path if swappable else None,
+                        "cot" if swappable else None,
+                        child_frozen,
+                        child_compiled,
+                    )
+                )
             return
         for child_path, child, child_site_ok in _children(value, path):
             visit(child_path, child, frozen=child_frozen, compiled=child_compiled, site_ok=child_site_ok, owner=value)

@@ -107,8 +107,12 @@ class _Builder:
     def adapter(self) -> None:
         if not self.options.adapters:
             return
-        variable = Categorical.with_current("adapter", list(self.options.adapters), adapter_key(dspy.settings.adapter),
-                                            description="the DSPy adapter (prompt format) for the whole program")
+        variable = Categorical.with_current(
+            "adapter",
+            list(self.options.adapters),
+            adapter_key(dspy.settings.adapter),
+            description="the DSPy adapter (prompt format) for the whole program",
+        )
         if len(variable.keys) > 1:  # what runs now stays a choice
             self.add(variable, Knob("adapter", "adapter"))
 
@@ -125,18 +129,27 @@ class _Builder:
             return
         lms = [_effective_lm(self.predictor(info), self.options) for info in self.infos]
         choices, default = self._lm_choices(lms)
-        self.add(Categorical("lm", choices, default=default,
-                             description="the LM of every predictor (a choice of dspy.LM specs)"), Knob("lm", "lm"))
+        self.add(
+            Categorical(
+                "lm", choices, default=default, description="the LM of every predictor (a choice of dspy.LM specs)"
+            ),
+            Knob("lm", "lm"),
+        )
 
     # -- per predictor -------------------------------------------------------------
     def module(self, info: PredictorInfo) -> None:
         if info.site is None or not self.options.swap_modules:
             return
         name = f"{info.site}.module"
-        self.add(Categorical(name, ["predict", "cot"], default=info.kind,
-                             description=_describe(info, "module type (dspy.Predict or dspy.ChainOfThought, "
-                                                         "same signature)")),
-                 Knob(name, "module", info))
+        self.add(
+            Categorical(
+                name,
+                ["predict", "cot"],
+                default=info.kind,
+                description=_describe(info, "module type (dspy.Predict or dspy.ChainOfThought, same signature)"),
+            ),
+            Knob(name, "module", info),
+        )
 
     def instructions(self, info: PredictorInfo) -> None:
         predictor = self.predictor(info)
@@ -148,8 +161,9 @@ class _Builder:
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"instruction candidates for {info.path!r} must be non-empty strings, got {text!r}")
         name = f"{info.path}.instructions"
-        variable = Categorical.with_current(name, candidates, predictor.signature.instructions,
-                                            description=_describe(info, "instructions"))
+        variable = Categorical.with_current(
+            name, candidates, predictor.signature.instructions, description=_describe(info, "instructions")
+        )
         if len(variable.keys) > 1:
             self.add(variable, Knob(name, "instructions", info))
 
@@ -165,8 +179,11 @@ class _Builder:
         current = field_info.json_schema_extra.get("desc") if field_info is not None else None
         name = f"{info.path}.reasoning"
         variable = Categorical.with_current(
-            name, list(self.options.reasoning_hints), current or self.options.reasoning_hints[0],
-            description=_describe(info, "description of the reasoning field (ChainOfThought only)"))
+            name,
+            list(self.options.reasoning_hints),
+            current or self.options.reasoning_hints[0],
+            description=_describe(info, "description of the reasoning field (ChainOfThought only)"),
+        )
         if len(variable.keys) < 2:
             return
         when = {kind_name: ("cot",)} if has_swap else None
@@ -186,29 +203,51 @@ class _Builder:
             choices[POOL] = POOL
             self.pools[info.path] = pool
         name = f"{info.path}.demos"
-        variable = Categorical.with_current(name, choices, list(predictor.demos), current_key=CURRENT,
-                                            description=_describe(info, "few-shot demos (current, none, named "
-                                                                        "sets, or drawn from the pool)"))
+        variable = Categorical.with_current(
+            name,
+            choices,
+            list(predictor.demos),
+            current_key=CURRENT,
+            description=_describe(info, "few-shot demos (current, none, named sets, or drawn from the pool)"),
+        )
         if len(variable.keys) < 2:
             return
         self.add(variable, Knob(name, "demos", info))
         if pool:
             high = min(self.options.max_demos, len(pool))
-            self.add(Int(f"{info.path}.n_demos", 1, high, default=high, when={name: POOL},
-                         description=_describe(info, f"how many demos to draw from a pool of {len(pool)}")),
-                     Knob(f"{info.path}.n_demos", "n_demos", info))
+            self.add(
+                Int(
+                    f"{info.path}.n_demos",
+                    1,
+                    high,
+                    default=high,
+                    when={name: POOL},
+                    description=_describe(info, f"how many demos to draw from a pool of {len(pool)}"),
+                ),
+                Knob(f"{info.path}.n_demos", "n_demos", info),
+            )
             if self.options.demo_seeds > 1 and len(pool) > 1:
-                self.add(Int(f"{info.path}.demo_seed", 0, self.options.demo_seeds - 1, default=0, when={name: POOL},
-                             description=_describe(info, "which random draw from the demo pool")),
-                         Knob(f"{info.path}.demo_seed", "demo_seed", info))
+                self.add(
+                    Int(
+                        f"{info.path}.demo_seed",
+                        0,
+                        self.options.demo_seeds - 1,
+                        default=0,
+                        when={name: POOL},
+                        description=_describe(info, "which random draw from the demo pool"),
+                    ),
+                    Knob(f"{info.path}.demo_seed", "demo_seed", info),
+                )
 
     def predictor_lm(self, info: PredictorInfo) -> None:
         if not self.specs or self.options.lm_scope != "predictor":
             return
         choices, default = self._lm_choices([_effective_lm(self.predictor(info), self.options)])
         name = f"{info.path}.lm"
-        self.add(Categorical(name, choices, default=default, description=_describe(info, "LM (a dspy.LM spec)")),
-                 Knob(name, "lm", info))
+        self.add(
+            Categorical(name, choices, default=default, description=_describe(info, "LM (a dspy.LM spec)")),
+            Knob(name, "lm", info),
+        )
 
     def settings(self, info: PredictorInfo) -> None:
         predictor = self.predictor(info)
@@ -221,11 +260,14 @@ class _Builder:
                 continue
             current = predictor.config.get(setting, getattr(lm, "kwargs", {}).get(setting))
             name = f"{info.path}.{setting}"
-            variable = knob_variable(name, setting, current, bounds=bounds,
-                                     description=_describe(info, f"LM call setting {setting}"))
+            variable = knob_variable(
+                name, setting, current, bounds=bounds, description=_describe(info, f"LM call setting {setting}")
+            )
             # unset now: the provider decides, and applying exactly the stand-in default keeps it so
-            self.add(variable, Knob(name, "setting", info, setting=setting,
-                                    stand_in=variable.default if current is None else None))
+            self.add(
+                variable,
+                Knob(name, "setting", info, setting=setting, stand_in=variable.default if current is None else None),
+            )
 
 
 def build_knob_map(program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> KnobMap:

@@ -93,5 +93,13 @@ def adapter_key(adapter: object) -> str:
     return next((key for key, cls in _ADAPTERS.items() if type(adapter) is cls), "current")
 
 
-__all__ = ["ADAPTER_KEYS", "DEFAULT_RANGES", "DEFAULT_REASONING_HINTS", "SETTINGS", "InstructionProposer",
-           "TuningOptions", "adapter_key", "make_adapter"]
+__all__ = [
+    "ADAPTER_KEYS",
+    "DEFAULT_RANGES",
+    "DEFAULT_REASONING_HINTS",
+    "SETTINGS",
+    "InstructionProposer",
+    "TuningOptions",
+    "adapter_key",
+    "make_adapter",
+]

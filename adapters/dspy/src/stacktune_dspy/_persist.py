@@ -54,8 +54,14 @@ def sidecar_state(program: dspy.Module) -> dict[str, Any]:
         if info.frozen:
             frozen[path] = _json_checked(predictor.dump_state(), f"the state of frozen predictor {path!r}")
     settings = getattr(program, SETTINGS_ATTRIBUTE, None) or {}
-    return {"format": FORMAT, "adapter": settings.get("adapter"), "modules": modules,
-            "compiled": compiled_module_paths(program), "config": config, "frozen": frozen}
+    return {
+        "format": FORMAT,
+        "adapter": settings.get("adapter"),
+        "modules": modules,
+        "compiled": compiled_module_paths(program),
+        "config": config,
+        "frozen": frozen,
+    }
 
 
 def save(program: dspy.Module | DSPyAdapter, path: str | Path) -> Path:
@@ -72,8 +78,13 @@ def save(program: dspy.Module | DSPyAdapter, path: str | Path) -> Path:
     return target
 
 
-def load(template: dspy.Module, path: str | Path, *, allow_unsafe_lm_state: bool = False,
-         lm_kwargs: dict[str, Any] | None = None) -> dspy.Module:
+def load(
+    template: dspy.Module,
+    path: str | Path,
+    *,
+    allow_unsafe_lm_state: bool = False,
+    lm_kwargs: dict[str, Any] | None = None,
+) -> dspy.Module:
     """A copy of ``template`` (a fresh instance of your program class) with the saved state.
 
     ``allow_unsafe_lm_state`` is DSPy's own switch (keeps ``api_base`` of saved LMs);

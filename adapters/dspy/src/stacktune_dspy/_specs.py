@@ -17,8 +17,13 @@ import dspy
 _SECRET_KEYS = frozenset({"api_key", "aws_secret_access_key", "aws_session_token", "azure_ad_token", "token"})
 # What dspy.LM takes as named parameters besides the request kwargs it keeps in ``lm.kwargs``.
 # (with dspy.LM's defaults, which a spec leaves out).
-_LM_ATTRIBUTES: dict[str, Any] = {"model_type": "chat", "cache": True, "num_retries": 3, "use_developer_role": False,
-                                  "finetuning_model": None}
+_LM_ATTRIBUTES: dict[str, Any] = {
+    "model_type": "chat",
+    "cache": True,
+    "num_retries": 3,
+    "use_developer_role": False,
+    "finetuning_model": None,
+}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -88,8 +93,7 @@ def _is_default(value: Any, default: Any) -> bool:
 
 def _normalized(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     defaults = {**_LM_ATTRIBUTES, "engine": "auto"}
-    return {k: v for k, v in kwargs.items()
-            if v is not None and not (k in defaults and _is_default(v, defaults[k]))}
+    return {k: v for k, v in kwargs.items() if v is not None and not (k in defaults and _is_default(v, defaults[k]))}
 
 
 def as_spec(value: object, name: str | None = None) -> LMSpec:

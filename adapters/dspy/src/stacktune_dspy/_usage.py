@@ -92,9 +92,16 @@ def usage_from_history(entries: Iterable[Mapping[str, Any]], *, prices: Prices |
             cached_tokens += inputs + outputs
             if price is not None:
                 cached_cost += price
-    return Usage(calls=calls, input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=cost,
-                 unpriced_calls=unpriced, cache_hits=cache_hits, cached_tokens=cached_tokens,
-                 cached_cost_usd=cached_cost)
+    return Usage(
+        calls=calls,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cost_usd=cost,
+        unpriced_calls=unpriced,
+        cache_hits=cache_hits,
+        cached_tokens=cached_tokens,
+        cached_cost_usd=cached_cost,
+    )
 
 
 __all__ = ["HistorySink", "usage_from_history"]

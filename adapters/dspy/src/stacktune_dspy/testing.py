@@ -41,8 +41,9 @@ class ScriptedCall:
 
 
 def _default_respond(prompt: str, fields: Sequence[str]) -> Mapping[str, Any]:
-    return {name: f"{name} for: {prompt.splitlines()[1] if len(prompt.splitlines()) > 1 else prompt}"
-            for name in fields}
+    return {
+        name: f"{name} for: {prompt.splitlines()[1] if len(prompt.splitlines()) > 1 else prompt}" for name in fields
+    }
 
 
 def _format(values: Mapping[str, Any], style: str) -> str:
@@ -63,23 +64,33 @@ class ScriptedEngine:
         self._lock = threading.Lock()
 
     def complete(self, request: Request) -> Response:
-        system = request.system if isinstance(request.system, str) else "".join(
-            getattr(part, "text", "") for part in (request.system or ()))
+        system = (
+            request.system
+            if isinstance(request.system, str)
+            else "".join(getattr(part, "text", "") for part in (request.system or ()))
+        )
         prompt = request.messages[-1].text or ""
         match = _OUTPUT_FIELDS.search(system)
         fields = tuple(_FIELD_NAME.findall(match.group(1))) if match else ()
-        style = ("json" if "Respond with a JSON object" in prompt
-                 else "xml" if "wrapped in XML tags" in prompt else "chat")
+        style = (
+            "json" if "Respond with a JSON object" in prompt else "xml" if "wrapped in XML tags" in prompt else "chat"
+        )
         config = request.config
         with self._lock:
-            self.calls.append(ScriptedCall(system, prompt, style, fields, config.temperature, config.max_tokens,
-                                           config.top_p))
+            self.calls.append(
+                ScriptedCall(system, prompt, style, fields, config.temperature, config.max_tokens, config.top_p)
+            )
         answer = self.respond(prompt, fields)
         text = answer if isinstance(answer, str) else _format(answer, style)
         words_in = len(system.split()) + sum(len((m.text or "").split()) for m in request.messages)
         words_out = len(text.split())
-        return Response(id=None, model="scripted", message=Message.assistant([TextPart(text)]), finish_reason="stop",
-                        usage=Usage(input_tokens=words_in, output_tokens=words_out, total_tokens=words_in + words_out))
+        return Response(
+            id=None,
+            model="scripted",
+            message=Message.assistant([TextPart(text)]),
+            finish_reason="stop",
+            usage=Usage(input_tokens=words_in, output_tokens=words_out, total_tokens=words_in + words_out),
+        )
 
     def stream(self, request: Request) -> Iterator[Any]:
         return iter(response_to_events(self.complete(request)))
@@ -100,8 +111,13 @@ class ScriptedEngine:
         return cls()
 
 
-def scripted_lm(respond: Respond | None = None, *, model: str = "scripted/model",
-                engine: ScriptedEngine | None = None, **kwargs: Any) -> dspy.LM:
+def scripted_lm(
+    respond: Respond | None = None,
+    *,
+    model: str = "scripted/model",
+    engine: ScriptedEngine | None = None,
+    **kwargs: Any,
+) -> dspy.LM:
     """A ``dspy.LM`` on a :class:`ScriptedEngine` (no cache, no retries: every call reaches the engine)."""
     kwargs.setdefault("cache", False)
     kwargs.setdefault("num_retries", 0)

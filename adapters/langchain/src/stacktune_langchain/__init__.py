@@ -12,5 +12,13 @@ from stacktune_langchain._declared import RUNTIME_KEYS, KnobCandidates
 from stacktune_langchain._knobs import DEFAULT_SAMPLING_PARAMS, ModelCandidates, PromptCandidates
 from stacktune_langchain._usage import UsageCallbackHandler
 
-__all__ = ["DEFAULT_SAMPLING_PARAMS", "RUNTIME_KEYS", "KnobCandidates", "LangChainAdapter", "ModelCandidates", "Prices",
-           "PromptCandidates", "UsageCallbackHandler"]
+__all__ = [
+    "DEFAULT_SAMPLING_PARAMS",
+    "RUNTIME_KEYS",
+    "KnobCandidates",
+    "LangChainAdapter",
+    "ModelCandidates",
+    "Prices",
+    "PromptCandidates",
+    "UsageCallbackHandler",
+]

@@ -66,20 +66,37 @@ class LangChainAdapter:
             functions returning a message when a combination is not allowed).
     """
 
-    def __init__(self, runnable: Runnable[Any, Any], *, input_of: Callable[[Any], Any] | None = None,
-                 prompts: PromptCandidates | None = None, models: ModelCandidates | None = None,
-                 candidates: Mapping[str, KnobCandidates] | None = None,
-                 bounds: Mapping[str, tuple[float, float]] | None = None, variables: Sequence[Variable] = (),
-                 exclude: Sequence[str] = (),
-                 sampling_params: Sequence[str] = DEFAULT_SAMPLING_PARAMS, undeclared: bool = True,
-                 runtime_keys: frozenset[str] | Sequence[str] = RUNTIME_KEYS, prices: Prices | None = None,
-                 constraints: Sequence[Constraint | ConstraintCheck] = ()) -> None:
+    def __init__(
+        self,
+        runnable: Runnable[Any, Any],
+        *,
+        input_of: Callable[[Any], Any] | None = None,
+        prompts: PromptCandidates | None = None,
+        models: ModelCandidates | None = None,
+        candidates: Mapping[str, KnobCandidates] | None = None,
+        bounds: Mapping[str, tuple[float, float]] | None = None,
+        variables: Sequence[Variable] = (),
+        exclude: Sequence[str] = (),
+        sampling_params: Sequence[str] = DEFAULT_SAMPLING_PARAMS,
+        undeclared: bool = True,
+        runtime_keys: frozenset[str] | Sequence[str] = RUNTIME_KEYS,
+        prices: Prices | None = None,
+        constraints: Sequence[Constraint | ConstraintCheck] = (),
+    ) -> None:
         if not isinstance(runnable, Runnable):
             raise TypeError(f"LangChainAdapter needs a langchain_core Runnable, got {type(runnable).__name__}")
-        options = TuningOptions(prompts=prompts, models=models, candidates=dict(candidates or {}),
-                                bounds=dict(bounds or {}), variables=tuple(variables), exclude=tuple(exclude),
-                                sampling_params=tuple(sampling_params), undeclared=undeclared,
-                                runtime_keys=frozenset(runtime_keys), constraints=tuple(constraints))
+        options = TuningOptions(
+            prompts=prompts,
+            models=models,
+            candidates=dict(candidates or {}),
+            bounds=dict(bounds or {}),
+            variables=tuple(variables),
+            exclude=tuple(exclude),
+            sampling_params=tuple(sampling_params),
+            undeclared=undeclared,
+            runtime_keys=frozenset(runtime_keys),
+            constraints=tuple(constraints),
+        )
         self._original = runnable
         self._knob_map = build_knob_map(runnable, options)
         self._input_of = input_of
@@ -151,16 +168,29 @@ class LangChainAdapter:
         finally:
             record_usage(handler.usage())
 
-    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         """Run every example (``max_concurrency`` at a time, in threads) and score it."""
         return evaluate_examples(dataset, self.run, metric, on_result=on_result, max_concurrency=max_concurrency)
 
-    async def aevaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                        max_concurrency: int = 1) -> Evaluation:
+    async def aevaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         """:meth:`evaluate` on the event loop: ``max_concurrency`` examples in flight through ``ainvoke``."""
-        return await aevaluate_examples(dataset, self.arun, metric, on_result=on_result,
-                                        max_concurrency=max_concurrency)
+        return await aevaluate_examples(
+            dataset, self.arun, metric, on_result=on_result, max_concurrency=max_concurrency
+        )
 
 
 def _build(original: Runnable[Any, Any], knob_map: KnobMap, overrides: Mapping[str, Any]) -> Runnable[Any, Any]:
@@ -192,8 +222,9 @@ def _build(original: Runnable[Any, Any], knob_map: KnobMap, overrides: Mapping[s
             continue
         if knob.option is None and name in overrides:
             configurable[knob.config_id] = value(name) if kept(name) or not knob.unset else None
-        elif knob.option is not None and any(k.variable.name in overrides for k in knob_map.declared
-                                             if k.config_id == knob.config_id):
+        elif knob.option is not None and any(
+            k.variable.name in overrides for k in knob_map.declared if k.config_id == knob.config_id
+        ):
             chosen = configurable.setdefault(knob.config_id, [])
             if value(name):
                 chosen.append(knob.option)

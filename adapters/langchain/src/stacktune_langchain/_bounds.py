@@ -55,10 +55,16 @@ def _bounds_from(metadata: Iterable[Any], kind: Literal["float", "int"] | None) 
     for item in metadata:
         parts = list(item) if isinstance(item, at.GroupedMetadata) and not isinstance(item, at.Interval) else [item]
         if isinstance(item, at.Interval):
-            parts = [p for p in (at.Gt(item.gt) if item.gt is not None else None,
-                                 at.Ge(item.ge) if item.ge is not None else None,
-                                 at.Lt(item.lt) if item.lt is not None else None,
-                                 at.Le(item.le) if item.le is not None else None) if p is not None]
+            parts = [
+                p
+                for p in (
+                    at.Gt(item.gt) if item.gt is not None else None,
+                    at.Ge(item.ge) if item.ge is not None else None,
+                    at.Lt(item.lt) if item.lt is not None else None,
+                    at.Le(item.le) if item.le is not None else None,
+                )
+                if p is not None
+            ]
         for part in parts:
             if isinstance(part, at.Ge):
                 low = float(part.ge)  # type: ignore[arg-type]
@@ -95,9 +101,16 @@ def profile_cap(model: object) -> int | None:
     return None
 
 
-def numeric_variable(name: str, field_name: str, annotated: NumericKind, current: object, *,
-                     model: object = None, user_bounds: tuple[float, float] | None = None,
-                     description: str | None = None) -> Variable | str:
+def numeric_variable(
+    name: str,
+    field_name: str,
+    annotated: NumericKind,
+    current: object,
+    *,
+    model: object = None,
+    user_bounds: tuple[float, float] | None = None,
+    description: str | None = None,
+) -> Variable | str:
     """A Float/Int for one numeric knob, or the reason it cannot be tuned.
 
     A knob of the catalogue (``temperature``, ``max_completion_tokens``...) follows

@@ -25,10 +25,19 @@ from stacktune_langchain._bounds import choice_values, numeric_kind, numeric_var
 from stacktune_langchain._tree import DeclaredField
 
 #: Configurable keys that identify a run rather than tune it.
-RUNTIME_KEYS = frozenset({
-    "session_id", "thread_id", "user_id", "conversation_id", "checkpoint_id", "checkpoint_ns", "run_id",
-    "message_history", "history",
-})
+RUNTIME_KEYS = frozenset(
+    {
+        "session_id",
+        "thread_id",
+        "user_id",
+        "conversation_id",
+        "checkpoint_id",
+        "checkpoint_ns",
+        "run_id",
+        "message_history",
+        "history",
+    }
+)
 
 #: The candidates for one knob: a list, or a ``{key: object}`` mapping (``Categorical.with_current`` takes both).
 KnobCandidates = Sequence[object] | Mapping[Any, object]
@@ -77,10 +86,15 @@ def _multi_enum(annotation: Any) -> list[Any] | None:
     return None
 
 
-def declared_knobs(specs: Sequence[ConfigurableFieldSpec], fields: Mapping[str, DeclaredField], *,
-                   current: Mapping[str, Any], candidates: Mapping[str, KnobCandidates],
-                   bounds: Mapping[str, tuple[float, float]], runtime_keys: frozenset[str],
-                   ) -> tuple[list[DeclaredKnob], dict[str, str]]:
+def declared_knobs(
+    specs: Sequence[ConfigurableFieldSpec],
+    fields: Mapping[str, DeclaredField],
+    *,
+    current: Mapping[str, Any],
+    candidates: Mapping[str, KnobCandidates],
+    bounds: Mapping[str, tuple[float, float]],
+    runtime_keys: frozenset[str],
+) -> tuple[list[DeclaredKnob], dict[str, str]]:
     """The declared knobs in sampling order (parents first), and the ids skipped with the reason."""
     knobs: list[DeclaredKnob] = []
     skipped: dict[str, str] = {}
@@ -96,15 +110,23 @@ def declared_knobs(specs: Sequence[ConfigurableFieldSpec], fields: Mapping[str, 
         options = _multi_enum(spec.annotation)
         if options is not None:
             chosen = set(value or ())
-            knobs += [DeclaredKnob(Categorical(f"{spec.id}[{option}]", [False, True], default=option in chosen,
-                                               description=spec.description), spec.id, option=str(option))
-                      for option in options]
+            knobs += [
+                DeclaredKnob(
+                    Categorical(
+                        f"{spec.id}[{option}]", [False, True], default=option in chosen, description=spec.description
+                    ),
+                    spec.id,
+                    option=str(option),
+                )
+                for option in options
+            ]
             continue
         values = choice_values(spec.annotation)
         if values is not None:
             default = value.value if isinstance(value, enum.Enum) else value
-            variable = Categorical(spec.id, values, default=default if default in values else None,
-                                   description=spec.description)
+            variable = Categorical(
+                spec.id, values, default=default if default in values else None, description=spec.description
+            )
             knobs.append(DeclaredKnob(variable, spec.id))
             continue
         made = _numeric(spec, fields.get(spec.id), value, bounds.get(spec.id))
@@ -115,8 +137,9 @@ def declared_knobs(specs: Sequence[ConfigurableFieldSpec], fields: Mapping[str, 
     return _conditioned(knobs), skipped
 
 
-def _numeric(spec: ConfigurableFieldSpec, declared: DeclaredField | None, value: object,
-             user_bounds: tuple[float, float] | None) -> Variable | str:
+def _numeric(
+    spec: ConfigurableFieldSpec, declared: DeclaredField | None, value: object, user_bounds: tuple[float, float] | None
+) -> Variable | str:
     metadata: list[Any] = []
     field_name = spec.id.rsplit("/", 1)[-1]
     model = None
@@ -124,8 +147,15 @@ def _numeric(spec: ConfigurableFieldSpec, declared: DeclaredField | None, value:
         info = declared.owner.model_fields.get(declared.field_name)
         metadata = list(info.metadata) if info is not None else []
         field_name, model = declared.field_name, declared.target
-    made = numeric_variable(spec.id, field_name, numeric_kind(spec.annotation, metadata), value, model=model,
-                            user_bounds=user_bounds, description=spec.description)
+    made = numeric_variable(
+        spec.id,
+        field_name,
+        numeric_kind(spec.annotation, metadata),
+        value,
+        model=model,
+        user_bounds=user_bounds,
+        description=spec.description,
+    )
     if made == "not a number":
         return f"{spec.annotation!r} is neither a number nor a choice: give them with candidates={{id: [...]}}"
     return made
@@ -136,8 +166,9 @@ def _conditioned(knobs: list[DeclaredKnob]) -> list[DeclaredKnob]:
     result = []
     for knob in knobs:
         when = {parent: key for parent, key in conditions_of(knob.config_id).items() if parent in names}
-        variable = knob.variable.model_copy(update={"when": {p: (k,) for p, k in when.items()}}) if when \
-            else knob.variable
+        variable = (
+            knob.variable.model_copy(update={"when": {p: (k,) for p, k in when.items()}}) if when else knob.variable
+        )
         result.append(DeclaredKnob(variable, knob.config_id, knob.option, knob.unset))
     return sorted(result, key=lambda k: len(k.variable.when or {}))
 

@@ -26,8 +26,11 @@ from stacktune_langchain._tree import Found, ModelSite, TextSite, walk
 DEFAULT_SAMPLING_PARAMS = ("temperature", "top_p", "max_tokens")
 
 PromptCandidates = Mapping[str, KnobCandidates] | Sequence[str]
-ModelCandidates = Mapping[str, Sequence[BaseChatModel] | Mapping[str, BaseChatModel]] | Sequence[BaseChatModel] \
+ModelCandidates = (
+    Mapping[str, Sequence[BaseChatModel] | Mapping[str, BaseChatModel]]
+    | Sequence[BaseChatModel]
     | Mapping[str, BaseChatModel]
+)
 
 
 @dataclass(frozen=True)
@@ -75,18 +78,21 @@ def _unknown(kind: str, name: str, known: Iterable[str]) -> InvalidConfiguration
     return InvalidConfiguration(name, name, f"one of the {kind} {sorted(known)}", reason=f"unknown {kind[:-1]}")
 
 
-def _by_site(given: object, sites: Sequence[str], kind: str, is_item: type | tuple[type, ...]
-             ) -> dict[str, Any]:
+def _by_site(given: object, sites: Sequence[str], kind: str, is_item: type | tuple[type, ...]) -> dict[str, Any]:
     """``{site: candidates}`` from a mapping by site name or from the shorthand for a single site."""
     if given is None:
         return {}
     shorthand = (isinstance(given, Mapping) and given and all(isinstance(v, is_item) for v in given.values())) or (
-        isinstance(given, Sequence) and not isinstance(given, (str, bytes)))
+        isinstance(given, Sequence) and not isinstance(given, (str, bytes))
+    )
     if shorthand:
         if len(sites) != 1:
             raise InvalidConfiguration(
-                kind, "candidates without a name", f"a mapping from one of {sorted(sites)} to candidates",
-                reason=f"the chain has {len(sites)} {kind} sites; say which one gets the candidates")
+                kind,
+                "candidates without a name",
+                f"a mapping from one of {sorted(sites)} to candidates",
+                reason=f"the chain has {len(sites)} {kind} sites; say which one gets the candidates",
+            )
         return {sites[0]: given}
     if not isinstance(given, Mapping):
         raise TypeError(f"{kind} must be a mapping of name to candidates or a list of candidates, got {given!r}")
@@ -120,16 +126,18 @@ def _labelled(current: BaseChatModel, candidates: Any) -> Mapping[Any, object]:
     return labelled
 
 
-def _model_knobs(site: ModelSite, candidates: Any, options: TuningOptions, parents: set[str], unset: set[str]
-                 ) -> tuple[ModelKnobs, list[Variable], dict[str, str]]:
+def _model_knobs(
+    site: ModelSite, candidates: Any, options: TuningOptions, parents: set[str], unset: set[str]
+) -> tuple[ModelKnobs, list[Variable], dict[str, str]]:
     when = _when(site.when, parents)
     variables: list[Variable] = []
     skipped: dict[str, str] = {}
     choice = None
     models = [site.model]
     if candidates is not None:
-        variable = Categorical.with_current(site.name, _labelled(site.model, candidates), site.model,
-                                            description="chat model")
+        variable = Categorical.with_current(
+            site.name, _labelled(site.model, candidates), site.model, description="chat model"
+        )
         variables.append(variable.model_copy(update={"when": when}) if when else variable)
         choice = site.name
         models += [m for m in variable.choices.values() if isinstance(m, BaseChatModel)]
@@ -143,8 +151,15 @@ def _model_knobs(site: ModelSite, candidates: Any, options: TuningOptions, paren
         name = f"{site.name}.{param}"
         info = type(owner).model_fields[param] if owner is not None else None
         annotated = numeric_kind(info.annotation if info else None, info.metadata if info else ())
-        made = numeric_variable(name, param, annotated, site.current(param), model=site.model,
-                                user_bounds=options.bounds.get(name), description=f"{param} of the chat model")
+        made = numeric_variable(
+            name,
+            param,
+            annotated,
+            site.current(param),
+            model=site.model,
+            user_bounds=options.bounds.get(name),
+            description=f"{param} of the chat model",
+        )
         if isinstance(made, str):
             skipped[name] = made
             continue
@@ -163,17 +178,25 @@ def _text_variable(site: TextSite, candidates: KnobCandidates | None) -> Categor
         missing = site.variables_of(text) - site.available
         if missing:
             raise InvalidConfiguration(
-                site.name, text, f"texts using only the prompt's inputs {sorted(site.available)}",
-                reason=f"candidate #{index} uses {sorted(missing)}, which the chain's input does not provide")
+                site.name,
+                text,
+                f"texts using only the prompt's inputs {sorted(site.available)}",
+                reason=f"candidate #{index} uses {sorted(missing)}, which the chain's input does not provide",
+            )
     return Categorical.with_current(site.name, candidates or [], site.text, description="prompt text")
 
 
 def build_knob_map(runnable: Runnable[Any, Any], options: TuningOptions) -> KnobMap:
     """Every knob of ``runnable`` with the user's options applied."""
     found: Found = walk(runnable)
-    knobs, skipped = declared_knobs(runnable.config_specs, found.fields, current=bound_configurable(runnable),
-                                    candidates=options.candidates, bounds=options.bounds,
-                                    runtime_keys=options.runtime_keys)
+    knobs, skipped = declared_knobs(
+        runnable.config_specs,
+        found.fields,
+        current=bound_configurable(runnable),
+        candidates=options.candidates,
+        bounds=options.bounds,
+        runtime_keys=options.runtime_keys,
+    )
     declared_ids = {spec.id for spec in runnable.config_specs}
     for name in options.candidates:
         if name not in declared_ids:
@@ -210,8 +233,10 @@ def _check_collisions(variables: Sequence[Variable], declared: set[str]) -> None
     for variable in variables:
         if variable.name in seen:
             origin = "a declared config id" if variable.name in declared else "another node"
-            raise InvalidVariable(f"knob {variable.name!r} of an undeclared node collides with {origin}; "
-                                  f"rename the ConfigurableField id or pass undeclared=False")
+            raise InvalidVariable(
+                f"knob {variable.name!r} of an undeclared node collides with {origin}; "
+                f"rename the ConfigurableField id or pass undeclared=False"
+            )
         seen.add(variable.name)
 
 
@@ -221,8 +246,9 @@ def _overridden(variables: list[Variable], options: TuningOptions) -> list[Varia
         if name not in names:
             raise _unknown("variables", name, names)
         if not isinstance(variables[names.index(name)], (Float, Int)):
-            raise InvalidConfiguration(name, options.bounds[name], "bounds only for Float/Int variables",
-                                       reason="not numeric")
+            raise InvalidConfiguration(
+                name, options.bounds[name], "bounds only for Float/Int variables", reason="not numeric"
+            )
     for replacement in options.variables:
         if replacement.name not in names:
             raise _unknown("variables", replacement.name, names)
@@ -253,5 +279,12 @@ def _keep_current(replacement: Variable, original: Variable) -> Variable:
     return replacement.model_copy(update={"default": key})
 
 
-__all__ = ["DEFAULT_SAMPLING_PARAMS", "KnobMap", "ModelCandidates", "ModelKnobs", "PromptCandidates", "TuningOptions",
-           "build_knob_map"]
+__all__ = [
+    "DEFAULT_SAMPLING_PARAMS",
+    "KnobMap",
+    "ModelCandidates",
+    "ModelKnobs",
+    "PromptCandidates",
+    "TuningOptions",
+    "build_knob_map",
+]

@@ -52,8 +52,14 @@ class Scope:
     def prefix(self) -> str:
         return "".join(f"{s}." for s in self.segments)
 
-    def child(self, segment: str | None, *, when: tuple[str, str] | None = None, id_prefix: str | None = None,
-              declared: frozenset[str] = frozenset()) -> Scope:
+    def child(
+        self,
+        segment: str | None,
+        *,
+        when: tuple[str, str] | None = None,
+        id_prefix: str | None = None,
+        declared: frozenset[str] = frozenset(),
+    ) -> Scope:
         return Scope(
             self.segments + ((segment,) if segment is not None else ()),
             self.when + ((when,) if when is not None else ()),
@@ -171,15 +177,18 @@ def _children(node: Runnable[Any, Any], scope: Scope) -> tuple[list[Child], Call
         return kids, lambda new: _copy(node, {"runnables": dict(zip(keys, new))})
     if isinstance(node, RunnableConfigurableFields):
         declared = frozenset(node.fields)
-        return ([(None, node.default, scope.child(None, declared=declared))],
-                lambda new: _copy(node, {"default": new[0]}))
+        return (
+            [(None, node.default, scope.child(None, declared=declared))],
+            lambda new: _copy(node, {"default": new[0]}),
+        )
     if isinstance(node, RunnableConfigurableAlternatives):
         return _alternatives(node, scope)
     return None
 
 
-def _alternatives(node: RunnableConfigurableAlternatives[Any, Any], scope: Scope
-                  ) -> tuple[list[Child], Callable[[list[Any]], Any]]:
+def _alternatives(
+    node: RunnableConfigurableAlternatives[Any, Any], scope: Scope
+) -> tuple[list[Child], Callable[[list[Any]], Any]]:
     which = node.which.id
     keys = [k for k, alt in node.alternatives.items() if isinstance(alt, Runnable)]  # factories stay opaque
 
@@ -191,8 +200,7 @@ def _alternatives(node: RunnableConfigurableAlternatives[Any, Any], scope: Scope
     kids += [(k, alt, scoped(k)) for k in keys if isinstance(alt := node.alternatives[k], Runnable)]
 
     def put(new: list[Any]) -> Any:
-        return _copy(node, {"default": new[0], "alternatives": {**node.alternatives,
-                                                                             **dict(zip(keys, new[1:]))}})
+        return _copy(node, {"default": new[0], "alternatives": {**node.alternatives, **dict(zip(keys, new[1:]))}})
 
     return kids, put
 
@@ -276,8 +284,9 @@ def rebuild(node: Runnable[Any, Any], edits: Edits, scope: Scope | None = None) 
     return result
 
 
-def _rebuild_model(model: BaseChatModel, kwargs: dict[str, Any], edits: Edits, scope: Scope,
-                   binding: RunnableBinding[Any, Any] | None) -> Runnable[Any, Any]:
+def _rebuild_model(
+    model: BaseChatModel, kwargs: dict[str, Any], edits: Edits, scope: Scope, binding: RunnableBinding[Any, Any] | None
+) -> Runnable[Any, Any]:
     name = f"{scope.prefix()}model"
     if name not in edits.models:
         return binding if binding is not None else model
@@ -318,8 +327,15 @@ def _rebuild_prompt(prompt: BasePromptTemplate[Any], edits: Edits, scope: Scope)
             inner: PromptTemplate = getattr(message, "prompt")  # noqa: B009 - a text site has one
             messages.append(_copy(message, {"prompt": _with_text(inner, text)}))
     partial = set(prompt.partial_variables)
-    variables = sorted({v for m in messages if isinstance(m, (BaseMessagePromptTemplate, BaseChatPromptTemplate))
-                        for v in m.input_variables} - partial)
+    variables = sorted(
+        {
+            v
+            for m in messages
+            if isinstance(m, (BaseMessagePromptTemplate, BaseChatPromptTemplate))
+            for v in m.input_variables
+        }
+        - partial
+    )
     return _copy(prompt, {"messages": messages, "input_variables": variables})
 
 

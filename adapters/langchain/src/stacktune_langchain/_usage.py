@@ -74,9 +74,16 @@ class UsageCallbackHandler(BaseCallbackHandler):
     def usage(self) -> Usage:
         """What this handler has seen so far (no latency: the runner times each example)."""
         with self._lock:
-            return Usage(calls=self.calls, input_tokens=self.input_tokens, output_tokens=self.output_tokens,
-                         cost_usd=self.cost_usd, unpriced_calls=self.unpriced_calls, cache_hits=self.cache_hits,
-                         cached_tokens=self.cached_tokens, cached_cost_usd=self.cached_cost_usd)
+            return Usage(
+                calls=self.calls,
+                input_tokens=self.input_tokens,
+                output_tokens=self.output_tokens,
+                cost_usd=self.cost_usd,
+                unpriced_calls=self.unpriced_calls,
+                cache_hits=self.cache_hits,
+                cached_tokens=self.cached_tokens,
+                cached_cost_usd=self.cached_cost_usd,
+            )
 
 
 def _tokens_of(response: LLMResult) -> tuple[int, int, str | None, str | None, bool]:

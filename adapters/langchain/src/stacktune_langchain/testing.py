@@ -47,15 +47,27 @@ class QuizChatModel(BaseChatModel):
             words = ["The", "answer", "is", f"{total if right else total + 1}."]
         return " ".join(words[:max_tokens] if max_tokens is not None else words)
 
-    def _generate(self, messages: list[BaseMessage], stop: Sequence[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: Sequence[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         prompt = "\n".join(m.text for m in messages)
-        text = self.answer(prompt, kwargs.get("temperature", self.temperature),
-                           kwargs.get("max_tokens", self.max_tokens))
+        text = self.answer(
+            prompt, kwargs.get("temperature", self.temperature), kwargs.get("max_tokens", self.max_tokens)
+        )
         input_tokens, output_tokens = len(prompt.split()), len(text.split())
-        message = AIMessage(content=text, response_metadata={"model_name": self.model_name},
-                            usage_metadata={"input_tokens": input_tokens, "output_tokens": output_tokens,
-                                            "total_tokens": input_tokens + output_tokens})
+        message = AIMessage(
+            content=text,
+            response_metadata={"model_name": self.model_name},
+            usage_metadata={
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+            },
+        )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 

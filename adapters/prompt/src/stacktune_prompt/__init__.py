@@ -14,7 +14,23 @@ from stacktune_prompt._prompt import OutputFormat, Parser, Prompt, Reply, Search
 __version__ = "0.1.0"
 
 __all__ = [
-    "DEFAULT_CACHE_DIR", "FREE", "CachedResponse", "ChatModel", "Endpoint", "EndpointError",
-    "OutputFormat", "Parser", "Price", "Prompt", "PromptAdapter", "Reply", "ResponseCache", "RetryPolicy",
-    "SearchRanges", "TransientError", "cache_key", "is_transient", "template_fields",
+    "DEFAULT_CACHE_DIR",
+    "FREE",
+    "CachedResponse",
+    "ChatModel",
+    "Endpoint",
+    "EndpointError",
+    "OutputFormat",
+    "Parser",
+    "Price",
+    "Prompt",
+    "PromptAdapter",
+    "Reply",
+    "ResponseCache",
+    "RetryPolicy",
+    "SearchRanges",
+    "TransientError",
+    "cache_key",
+    "is_transient",
+    "template_fields",
 ]

@@ -53,16 +53,26 @@ class PromptAdapter:
         p = self.prompt
         variables: list[Variable] = []
         if len(p.instruction_candidates) > 1:
-            variables.append(Categorical.with_current("instructions", p.instruction_candidates, p.instructions,
-                                                      description="the system text"))
+            variables.append(
+                Categorical.with_current(
+                    "instructions", p.instruction_candidates, p.instructions, description="the system text"
+                )
+            )
         if p.demo_limit > 0:
-            variables.append(Int(name="n_demos", low=0, high=p.demo_limit, default=p.n_demos,
-                                 description="demos shown"))
+            variables.append(
+                Int(name="n_demos", low=0, high=p.demo_limit, default=p.n_demos, description="demos shown")
+            )
             if p.demo_orders > 1:
                 orders = {p.demo_order_key(order): order for order in range(p.demo_orders)}
-                variables.append(Categorical("demo_order", orders, default=p.demo_order_key(p.demo_order),
-                                             when={"n_demos": list(range(1, p.demo_limit + 1))},
-                                             description="which demos (the first n_demos of an ordering)"))
+                variables.append(
+                    Categorical(
+                        "demo_order",
+                        orders,
+                        default=p.demo_order_key(p.demo_order),
+                        when={"n_demos": list(range(1, p.demo_limit + 1))},
+                        description="which demos (the first n_demos of an ordering)",
+                    )
+                )
         for knob in ("temperature", "top_p", "max_tokens"):
             bounds = getattr(p.ranges, knob)
             if bounds is not None:  # the catalogue's rules; the user's grid for the knobs that have one
@@ -82,8 +92,14 @@ class PromptAdapter:
         changes: dict[str, Any] = space.resolve(space.validate_configuration(configuration))
         return PromptAdapter(dataclasses.replace(self.prompt, **changes))
 
-    def evaluate(self, dataset: Sequence[object], metric: Metric, *, on_result: ResultCallback | None = None,
-                 max_concurrency: int = 1) -> Evaluation:
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
         """One call per example (or a cache hit); a failing example scores 0 and is counted."""
         prompt = self.prompt
 

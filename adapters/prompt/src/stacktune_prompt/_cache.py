@@ -74,9 +74,11 @@ class ResponseCache:
 
     def get(self, key: str) -> CachedResponse | None:
         with self._lock:
-            row = self._connect().execute(
-                "SELECT text, input_tokens, output_tokens, latency FROM responses WHERE key = ?", (key,)
-            ).fetchone()
+            row = (
+                self._connect()
+                .execute("SELECT text, input_tokens, output_tokens, latency FROM responses WHERE key = ?", (key,))
+                .fetchone()
+            )
         return CachedResponse(row[0], int(row[1]), int(row[2]), float(row[3])) if row else None
 
     def put(self, key: str, response: CachedResponse) -> None:

@@ -110,8 +110,9 @@ class Endpoint:
             return {}
         key = os.environ.get(self.api_key_env)
         if not key:
-            raise EndpointError(401, f"environment variable {self.api_key_env!r} (the API key for "
-                                     f"{self.base_url}) is not set")
+            raise EndpointError(
+                401, f"environment variable {self.api_key_env!r} (the API key for {self.base_url}) is not set"
+            )
         return {"Authorization": f"Bearer {key}"}
 
     def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
@@ -125,8 +126,10 @@ class Endpoint:
             raise TransientError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
         if status == 429 or status >= 500:
-            raise TransientError(f"{url} answered {status}: {response.text[:200]}",
-                                 retry_after=_retry_after(response.headers.get("retry-after")))
+            raise TransientError(
+                f"{url} answered {status}: {response.text[:200]}",
+                retry_after=_retry_after(response.headers.get("retry-after")),
+            )
         if status >= 400:
             raise EndpointError(status, f"{url} answered {status}: {response.text[:300]}")
         data = response.json()
@@ -220,6 +223,12 @@ class RetryPolicy:
 
 
 __all__ = [
-    "ChatModel", "Endpoint", "EndpointError", "RetryPolicy", "TransientError", "cache_identity", "is_transient",
+    "ChatModel",
+    "Endpoint",
+    "EndpointError",
+    "RetryPolicy",
+    "TransientError",
+    "cache_identity",
+    "is_transient",
     "model_call_cost",
 ]

@@ -91,12 +91,13 @@ def template_fields(template: str, what: str = "template") -> tuple[str, ...]:
 
 def _fields(record: object, needed: Sequence[str], what: str) -> Mapping[str, Any]:
     if not isinstance(record, Mapping):
-        raise TypeError(f"{what} must be a mapping of field name to value (e.g. a dict), got "
-                        f"{type(record).__name__}")
+        raise TypeError(f"{what} must be a mapping of field name to value (e.g. a dict), got {type(record).__name__}")
     missing = [name for name in needed if name not in record]
     if missing:
-        raise KeyError(f"{what} has no field {', '.join(map(repr, missing))} used by the template; "
-                       f"it has {sorted(map(str, record))}")
+        raise KeyError(
+            f"{what} has no field {', '.join(map(repr, missing))} used by the template; "
+            f"it has {sorted(map(str, record))}"
+        )
     return record
 
 
@@ -110,8 +111,10 @@ def _label(model: object) -> str:
 
 def _check_model(model: object, what: str) -> None:
     if not callable(getattr(model, "create_chat_completion", None)):
-        raise TypeError(f"{what} must have create_chat_completion(**kwargs) (an Endpoint or an in-process "
-                        f"client), got {type(model).__name__}")
+        raise TypeError(
+            f"{what} must have create_chat_completion(**kwargs) (an Endpoint or an in-process "
+            f"client), got {type(model).__name__}"
+        )
 
 
 def _as_format(parser: Parser | OutputFormat) -> OutputFormat:
@@ -176,8 +179,9 @@ class Prompt:
         set_(self, "parser", parser_name)
         candidates = Categorical.with_current("instructions", list(self.instruction_candidates), self.instructions)
         set_(self, "instruction_candidates", tuple(candidates.choices.values()))
-        set_(self, "demos", tuple(MappingProxyType(dict(_fields(d, (), f"demo #{i}"))) for i, d in
-                                  enumerate(self.demos)))
+        set_(
+            self, "demos", tuple(MappingProxyType(dict(_fields(d, (), f"demo #{i}"))) for i, d in enumerate(self.demos))
+        )
         set_(self, "stop", tuple(self.stop))
         set_(self, "prices", MappingProxyType(check_prices(self.prices)))
         set_(self, "cache", _normalize_cache(self.cache))
@@ -227,13 +231,17 @@ class Prompt:
         if self.max_demos is not None and not 0 <= self.max_demos <= len(self.demos):
             raise ValueError(f"max_demos={self.max_demos} is outside 0..{len(self.demos)} (the pool size)")
         if not 0 <= self.n_demos <= self.demo_limit:
-            raise ValueError(f"n_demos={self.n_demos} is outside 0..{self.demo_limit} "
-                             f"(a pool of {len(self.demos)} demos, max_demos={self.max_demos})")
+            raise ValueError(
+                f"n_demos={self.n_demos} is outside 0..{self.demo_limit} "
+                f"(a pool of {len(self.demos)} demos, max_demos={self.max_demos})"
+            )
         if self.demo_orders < 1 or not 0 <= self.demo_order < self.demo_orders:
             raise ValueError(f"demo_order={self.demo_order} must be in 0..{self.demo_orders - 1} (demo_orders)")
         if self.temperature < 0 or not 0 < self.top_p <= 1 or self.max_tokens < 1:
-            raise ValueError(f"bad sampling settings: temperature={self.temperature} (>= 0), top_p={self.top_p} "
-                             f"(in (0, 1]), max_tokens={self.max_tokens} (>= 1)")
+            raise ValueError(
+                f"bad sampling settings: temperature={self.temperature} (>= 0), top_p={self.top_p} "
+                f"(in (0, 1]), max_tokens={self.max_tokens} (>= 1)"
+            )
         for name in self.parsers:
             answer = self._answer_template(_as_format(self.parsers[name]))
             needed = (*self.template_fields, *template_fields(answer, f"answer template of parser {name!r}"))
@@ -242,10 +250,12 @@ class Prompt:
 
     def __repr__(self) -> str:
         shown = _short(str(self.instructions), 40)
-        return (f"Prompt(model={self.model!r}, parser={self.parser!r}, instructions={shown!r}, "
-                f"n_demos={self.n_demos}/{len(self.demos)}, demo_order={self.demo_order}, "
-                f"temperature={self.temperature}, top_p={self.top_p}, max_tokens={self.max_tokens}, "
-                f"seed={self.seed})")
+        return (
+            f"Prompt(model={self.model!r}, parser={self.parser!r}, instructions={shown!r}, "
+            f"n_demos={self.n_demos}/{len(self.demos)}, demo_order={self.demo_order}, "
+            f"temperature={self.temperature}, top_p={self.top_p}, max_tokens={self.max_tokens}, "
+            f"seed={self.seed})"
+        )
 
     # -- what the knobs resolve to ------------------------------------------------
     @cached_property
@@ -274,8 +284,9 @@ class Prompt:
 
     @cached_property
     def _pool_digest(self) -> str:
-        return hashlib.sha1(json.dumps([dict(d) for d in self.demos], sort_keys=True, default=repr)
-                            .encode()).hexdigest()[:8]
+        return hashlib.sha1(
+            json.dumps([dict(d) for d in self.demos], sort_keys=True, default=repr).encode()
+        ).hexdigest()[:8]
 
     def demo_order_key(self, order: int) -> str:
         """A stable label for an ordering; it changes when the pool changes, so studies notice."""
@@ -314,8 +325,12 @@ class Prompt:
 
     def request(self, example: object) -> dict[str, Any]:
         """The keyword arguments of ``create_chat_completion`` for one example."""
-        request: dict[str, Any] = {"messages": self.messages(example), "temperature": self.temperature,
-                                   "top_p": self.top_p, "max_tokens": self.max_tokens}
+        request: dict[str, Any] = {
+            "messages": self.messages(example),
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+        }
         if self.seed is not None:
             request["seed"] = self.seed
         if self.stop:
@@ -331,6 +346,7 @@ class Prompt:
         recorded = cache.get(key) if cache is not None else None
         cached = recorded is not None
         if recorded is None:
+
             def attempt() -> tuple[Mapping[str, Any], float]:
                 start = time.perf_counter()  # the answering call only, not the backoff before it
                 return client.create_chat_completion(**request), time.perf_counter() - start
@@ -351,10 +367,17 @@ class Prompt:
         priced = model_call_cost(self.client, recorded.input_tokens, recorded.output_tokens, self.prices)
         tokens = recorded.input_tokens + recorded.output_tokens
         cost = priced or 0.0
-        return Usage(calls=1, input_tokens=recorded.input_tokens, output_tokens=recorded.output_tokens,
-                     cost_usd=cost, unpriced_calls=int(priced is None), cache_hits=int(cached),
-                     cached_tokens=tokens if cached else 0, cached_cost_usd=cost if cached else 0.0,
-                     latencies=(recorded.latency,))
+        return Usage(
+            calls=1,
+            input_tokens=recorded.input_tokens,
+            output_tokens=recorded.output_tokens,
+            cost_usd=cost,
+            unpriced_calls=int(priced is None),
+            cache_hits=int(cached),
+            cached_tokens=tokens if cached else 0,
+            cached_cost_usd=cost if cached else 0.0,
+            latencies=(recorded.latency,),
+        )
 
 
 def _recorded(response: Mapping[str, Any], latency: float) -> CachedResponse:
@@ -363,8 +386,12 @@ def _recorded(response: Mapping[str, Any], latency: float) -> CachedResponse:
     except (KeyError, IndexError, TypeError, AttributeError):
         raise ValueError(f"the model answered in an unexpected shape: {str(response)[:200]}") from None
     usage = response.get("usage") or {}
-    return CachedResponse(text=content or "", input_tokens=int(usage.get("prompt_tokens") or 0),
-                          output_tokens=int(usage.get("completion_tokens") or 0), latency=latency)
+    return CachedResponse(
+        text=content or "",
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+        latency=latency,
+    )
 
 
 def _normalize_cache(cache: ResponseCache | str | Path | bool | None) -> ResponseCache | None:

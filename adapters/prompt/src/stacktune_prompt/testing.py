@@ -45,9 +45,17 @@ class KeywordSentimentModel:
     def cache_identity(self) -> str:
         return f"fake:{type(self).__qualname__}:{self.name}"
 
-    def create_chat_completion(self, *, messages: Sequence[Mapping[str, str]], temperature: float = 0.0,
-                               top_p: float = 1.0, max_tokens: int = 16, seed: int | None = None,
-                               stop: Sequence[str] | None = None, **_: Any) -> dict[str, Any]:
+    def create_chat_completion(
+        self,
+        *,
+        messages: Sequence[Mapping[str, str]],
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        max_tokens: int = 16,
+        seed: int | None = None,
+        stop: Sequence[str] | None = None,
+        **_: Any,
+    ) -> dict[str, Any]:
         question = messages[-1]["content"]
         if self.raise_on and self.raise_on in _words(question):
             raise ValueError(f"the fake model refuses {question!r}")
@@ -58,18 +66,30 @@ class KeywordSentimentModel:
         prompt_tokens = sum(len(m["content"].split()) for m in messages)
         with self._lock:
             self.calls += 1
-            self.requests.append({"messages": list(messages), "temperature": temperature, "top_p": top_p,
-                                  "max_tokens": max_tokens, "seed": seed})
+            self.requests.append(
+                {
+                    "messages": list(messages),
+                    "temperature": temperature,
+                    "top_p": top_p,
+                    "max_tokens": max_tokens,
+                    "seed": seed,
+                }
+            )
         return {
-            "object": "chat.completion", "model": self.name,
+            "object": "chat.completion",
+            "model": self.name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(answer.split()),
-                      "total_tokens": prompt_tokens + len(answer.split())},
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(answer.split()),
+                "total_tokens": prompt_tokens + len(answer.split()),
+            },
         }
 
     @staticmethod
-    def _answer(question: str, system: str, demo_answers: Sequence[str], temperature: float, top_p: float,
-                seed: int | None) -> str:
+    def _answer(
+        question: str, system: str, demo_answers: Sequence[str], temperature: float, top_p: float, seed: int | None
+    ) -> str:
         if "sentiment" not in system.lower():
             return "Thank you for sharing your thoughts with me today."
         words = _words(question)

@@ -15,6 +15,13 @@ from stacktune.study.study import Study
 from stacktune.study.verify import Verification, dataset_fingerprint
 
 __all__ = [
-    "DEFAULT_STORAGE", "Budget", "Study", "TrialResult", "Verification", "create_study", "dataset_fingerprint",
-    "load_study", "study_summaries",
+    "DEFAULT_STORAGE",
+    "Budget",
+    "Study",
+    "TrialResult",
+    "Verification",
+    "create_study",
+    "dataset_fingerprint",
+    "load_study",
+    "study_summaries",
 ]

@@ -19,13 +19,17 @@ def _is_int(value: object) -> bool:
 def check_dataset(dataset: object) -> Sequence[Any]:
     """A non-empty sequence of examples (a list, a tuple...); a generator or a mapping is refused, said why."""
     if isinstance(dataset, Mapping):
-        raise TypeError(f"dataset must be a sequence of examples, got a {type(dataset).__name__} "
-                        f"(its keys would be the examples): pass list(dataset.values()) or a list of examples")
+        raise TypeError(
+            f"dataset must be a sequence of examples, got a {type(dataset).__name__} "
+            f"(its keys would be the examples): pass list(dataset.values()) or a list of examples"
+        )
     if isinstance(dataset, (str, bytes)) or not isinstance(dataset, Sequence):
-        hint = " (a generator or iterator is read once: materialize it with list(...))" \
-            if hasattr(dataset, "__next__") or inspect.isgenerator(dataset) else ""
-        raise TypeError(f"dataset must be a sequence of examples (a list or tuple), got "
-                        f"{type(dataset).__name__}{hint}")
+        hint = (
+            " (a generator or iterator is read once: materialize it with list(...))"
+            if hasattr(dataset, "__next__") or inspect.isgenerator(dataset)
+            else ""
+        )
+        raise TypeError(f"dataset must be a sequence of examples (a list or tuple), got {type(dataset).__name__}{hint}")
     if not len(dataset):
         raise ValueError("dataset is empty: there is nothing to evaluate a configuration on")
     return dataset
@@ -43,9 +47,11 @@ def check_metric(metric: object) -> Metric:
         signature.bind(None, None)
     except TypeError:
         name = getattr(metric, "__qualname__", None) or repr(metric)
-        raise TypeError(f"metric {name}({', '.join(signature.parameters)}) cannot be called as "
-                        f"metric(example, prediction): "
-                        f"it must take the example and the prediction") from None
+        raise TypeError(
+            f"metric {name}({', '.join(signature.parameters)}) cannot be called as "
+            f"metric(example, prediction): "
+            f"it must take the example and the prediction"
+        ) from None
     return metric  # type: ignore[return-value]
 
 
@@ -53,8 +59,7 @@ def check_count(name: str, value: object, *, minimum: int, allow_none: bool) -> 
     if value is None and allow_none:
         return None
     if not _is_int(value) or value < minimum:  # type: ignore[operator]
-        raise ValueError(f"{name} must be a whole number >= {minimum}{' or None' if allow_none else ''}, "
-                         f"got {value!r}")
+        raise ValueError(f"{name} must be a whole number >= {minimum}{' or None' if allow_none else ''}, got {value!r}")
     return value  # type: ignore[return-value]
 
 

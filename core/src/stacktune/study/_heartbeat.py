@@ -68,8 +68,7 @@ class Heartbeat:
                 try:
                     self._beat(trial_id)
                 except Exception as exc:  # noqa: BLE001 - a storage hiccup must not end the beating
-                    logger.warning("could not record the heartbeat of a running trial: %s: %s",
-                                   type(exc).__name__, exc)
+                    logger.warning("could not record the heartbeat of a running trial: %s: %s", type(exc).__name__, exc)
 
 
 def _last_sign_of_life(trial: FrozenTrial) -> float | None:
@@ -92,19 +91,23 @@ def reclaim_stale_trials(optuna_study: optuna.Study, grace_period: float) -> lis
         if last is None or now - last <= grace_period:
             continue
         record = TrialRecord.of(trial) or TrialRecord(configuration=dict(trial.params))
-        note = (f"reclaimed: no heartbeat for {now - last:.0f}s (its process stopped); "
-                f"its configuration was queued again")
+        note = (
+            f"reclaimed: no heartbeat for {now - last:.0f}s (its process stopped); its configuration was queued again"
+        )
         try:
-            storage.set_trial_user_attr(trial._trial_id, ATTR_TRIAL,
-                                        record.model_copy(update={"error": note}).stored())
+            storage.set_trial_user_attr(trial._trial_id, ATTR_TRIAL, record.model_copy(update={"error": note}).stored())
             if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:
             continue  # finished meanwhile, or another process reclaimed it first
         if trial.params:
             optuna_study.enqueue_trial(trial.params, user_attrs={REQUEUED_FROM_ATTR: trial.number})
-        logger.warning("trial %d of study %s had no heartbeat for %.0fs: marked failed, its configuration queued "
-                       "again", trial.number, optuna_study.study_name, now - last)
+        logger.warning(
+            "trial %d of study %s had no heartbeat for %.0fs: marked failed, its configuration queued again",
+            trial.number,
+            optuna_study.study_name,
+            now - last,
+        )
         reclaimed.append(trial.number)
     return reclaimed
 

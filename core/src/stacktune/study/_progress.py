@@ -18,8 +18,14 @@ class TrialProgress:
 
     def __init__(self, name: str, total: int | None, best: Callable[[], str], *, enabled: bool) -> None:
         self._best = best
-        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TimeElapsedColumn(), TextColumn("{task.fields[status]}"), disable=not enabled)
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            disable=not enabled,
+        )
         self._task = self._bar.add_task(f"study {name}", total=total, status="")
         self._lock = threading.Lock()
         self.examples = 0

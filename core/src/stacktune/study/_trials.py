@@ -59,6 +59,7 @@ class Limits:
     failed_trials_in_a_row: int = 3
     grace_period: float = 60.0  # seconds without a heartbeat before a RUNNING trial is reclaimed
 
+
 #: A trial where more than this share of the examples failed says so (in its record and the progress line).
 FAILURE_SHARE_TO_REPORT = 0.2
 
@@ -163,8 +164,10 @@ class RaceStopper:
 
     def check(self, landed: Landed, index: int, score: float) -> None:
         if self.lane.add(index, score):
-            raise optuna.TrialPruned(f"raced out after {landed.done} of {landed.n} examples (estimated score "
-                                     f"{self.lane.estimate():.3f}, P(beats the best) {self.lane.probability:.3f})")
+            raise optuna.TrialPruned(
+                f"raced out after {landed.done} of {landed.n} examples (estimated score "
+                f"{self.lane.estimate():.3f}, P(beats the best) {self.lane.probability:.3f})"
+            )
 
 
 # -- running an evaluation -------------------------------------------------------------------------
@@ -201,12 +204,14 @@ def run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-def evaluate_candidate(candidate: Optimizable, dataset: Sequence[Any], metric: Metric, on_result: ResultCallback,
-                       max_concurrency: int) -> Evaluation:
+def evaluate_candidate(
+    candidate: Optimizable, dataset: Sequence[Any], metric: Metric, on_result: ResultCallback, max_concurrency: int
+) -> Evaluation:
     """``aevaluate`` when the adapter has it (its framework's own async calls), else ``evaluate``."""
     if isinstance(candidate, SupportsAsyncEvaluate):
-        evaluation = run_coroutine(candidate.aevaluate(dataset, metric, on_result=on_result,
-                                                       max_concurrency=max_concurrency))
+        evaluation = run_coroutine(
+            candidate.aevaluate(dataset, metric, on_result=on_result, max_concurrency=max_concurrency)
+        )
     else:
         evaluation = candidate.evaluate(dataset, metric, on_result=on_result, max_concurrency=max_concurrency)
     if not isinstance(evaluation, Evaluation):
@@ -226,11 +231,25 @@ def objective_values(objectives: Sequence[Objective], evaluation: Evaluation) ->
 class Run:
     """The state of one ``optimize`` call, shared by its worker threads."""
 
-    def __init__(self, optuna_study: optuna.Study, objectives: Sequence[Objective], program: Optimizable,
-                 space: Space, dataset: Sequence[Any], metric: Metric, *, limits: Limits, race: Race | None,
-                 pruner: optuna.pruners.BasePruner | None, max_concurrency: int, observers: Sequence[Observer],
-                 catch_trial_errors: bool, stop_requested: threading.Event, progress: TrialProgress,
-                 baseline: Configuration | None = None) -> None:
+    def __init__(
+        self,
+        optuna_study: optuna.Study,
+        objectives: Sequence[Objective],
+        program: Optimizable,
+        space: Space,
+        dataset: Sequence[Any],
+        metric: Metric,
+        *,
+        limits: Limits,
+        race: Race | None,
+        pruner: optuna.pruners.BasePruner | None,
+        max_concurrency: int,
+        observers: Sequence[Observer],
+        catch_trial_errors: bool,
+        stop_requested: threading.Event,
+        progress: TrialProgress,
+        baseline: Configuration | None = None,
+    ) -> None:
         self.optuna_study = optuna_study
         self.baseline = baseline  # queued as the first trial this run asks for
         self.objectives = tuple(objectives)
@@ -324,14 +343,16 @@ class Run:
                 with self.lock:
                     self.rejections = 0
                 return trial, configuration
-            self._end(trial, TrialRecord(configuration=configuration, rejected_by=violation), TrialState.PRUNED,
-                      counted=False)
+            self._end(
+                trial, TrialRecord(configuration=configuration, rejected_by=violation), TrialState.PRUNED, counted=False
+            )
             with self.lock:
                 self.rejections += 1
                 rejections = self.rejections
             if rejections >= _MAX_CONSECUTIVE_REJECTIONS:
-                self.stop(f"{rejections} sampled configurations in a row broke the constraints (last: {violation})",
-                          halt=True)
+                self.stop(
+                    f"{rejections} sampled configurations in a row broke the constraints (last: {violation})", halt=True
+                )
                 return None
             if self.halt.is_set():
                 return None
@@ -374,9 +395,15 @@ class Run:
 
         def partial(note: str) -> TrialRecord:
             estimate = lane.estimate() if lane is not None and lane.stopped else None
-            return TrialRecord(configuration=configuration, scores=landed.in_dataset_order(),
-                               failures=landed.failures[:MAX_RECORDED_FAILURES], examples_evaluated=landed.done,
-                               examples_saved=landed.n - landed.done, error=note, estimated_score=estimate)
+            return TrialRecord(
+                configuration=configuration,
+                scores=landed.in_dataset_order(),
+                failures=landed.failures[:MAX_RECORDED_FAILURES],
+                examples_evaluated=landed.done,
+                examples_saved=landed.n - landed.done,
+                error=note,
+                estimated_score=estimate,
+            )
 
         try:
             candidate = self.program.apply_configuration(configuration)
@@ -407,21 +434,28 @@ class Run:
         else:
             self._complete(trial, configuration, evaluation, values)
 
-    def _complete(self, trial: optuna.Trial, configuration: Configuration, evaluation: Evaluation,
-                  values: Sequence[float]) -> None:
-        record = TrialRecord(configuration=configuration, evaluation=evaluation.summary(),
-                             scores=list(evaluation.scores),
-                             failures=list(evaluation.failures[:MAX_RECORDED_FAILURES]),
-                             examples_evaluated=evaluation.n_examples)
+    def _complete(
+        self, trial: optuna.Trial, configuration: Configuration, evaluation: Evaluation, values: Sequence[float]
+    ) -> None:
+        record = TrialRecord(
+            configuration=configuration,
+            evaluation=evaluation.summary(),
+            scores=list(evaluation.scores),
+            failures=list(evaluation.failures[:MAX_RECORDED_FAILURES]),
+            examples_evaluated=evaluation.n_examples,
+        )
         if evaluation.n_examples and evaluation.n_failures == evaluation.n_examples:
-            self._failed(trial, record.model_copy(update={"error": _all_failed(evaluation.failures,
-                                                                               evaluation.n_examples)}))
+            self._failed(
+                trial, record.model_copy(update={"error": _all_failed(evaluation.failures, evaluation.n_examples)})
+            )
             return
         note = ""
         if evaluation.n_failures > FAILURE_SHARE_TO_REPORT * evaluation.n_examples:
             first = evaluation.failures[0]
-            note = (f"{evaluation.n_failures} of {evaluation.n_examples} examples failed "
-                    f"(first: {first.error_type}: {first.message[:200]})")
+            note = (
+                f"{evaluation.n_failures} of {evaluation.n_examples} examples failed "
+                f"(first: {first.error_type}: {first.message[:200]})"
+            )
             record = record.model_copy(update={"warning": note})
         with self.lock:
             self.failed_in_a_row = 0
@@ -446,12 +480,25 @@ class Run:
             if kind in self.logged_failures:
                 return
             self.logged_failures.add(kind)
-        logger.warning("example %d failed in trial %d: %s: %s (further failures like it are stored in the "
-                       "trials' records, not logged)", failure.index, trial_number, failure.error_type,
-                       failure.message)
+        logger.warning(
+            "example %d failed in trial %d: %s: %s (further failures like it are stored in the "
+            "trials' records, not logged)",
+            failure.index,
+            trial_number,
+            failure.error_type,
+            failure.message,
+        )
 
-    def _end(self, trial: optuna.Trial, record: TrialRecord, state: TrialState, *,
-             values: Sequence[float] | None = None, counted: bool = True, note: str = "") -> None:
+    def _end(
+        self,
+        trial: optuna.Trial,
+        record: TrialRecord,
+        state: TrialState,
+        *,
+        values: Sequence[float] | None = None,
+        counted: bool = True,
+        note: str = "",
+    ) -> None:
         """Store the record, tell Optuna, then let the race, the progress line and the observers know."""
         try:
             record.write(trial)
@@ -461,8 +508,9 @@ class Run:
                 frozen = self.optuna_study.tell(trial, state=state)
         except UpdateFinishedTrialError:
             # Another process reclaimed this trial while it ran (its heartbeat was late): it runs again there.
-            logger.warning("trial %d was reclaimed by another process while it ran; its result is dropped",
-                           trial.number)
+            logger.warning(
+                "trial %d was reclaimed by another process while it ran; its result is dropped", trial.number
+            )
             return
         if values is not None and self.race is not None:
             self.race.offer(record.scores)  # type: ignore[arg-type]  # a complete trial: every score is there
@@ -478,6 +526,17 @@ def _all_failed(failures: Sequence[ExampleFailure], n: int) -> str:
 
 
 __all__ = [
-    "FAILURE_SHARE_TO_REPORT", "BudgetStopper", "Landed", "Limits", "Observer", "PrunerStopper", "RaceStopper",
-    "Run", "RunEndStopper", "Stopper", "evaluate_candidate", "objective_values", "run_coroutine",
+    "FAILURE_SHARE_TO_REPORT",
+    "BudgetStopper",
+    "Landed",
+    "Limits",
+    "Observer",
+    "PrunerStopper",
+    "RaceStopper",
+    "Run",
+    "RunEndStopper",
+    "Stopper",
+    "evaluate_candidate",
+    "objective_values",
+    "run_coroutine",
 ]

@@ -25,8 +25,11 @@ class Budget:
     tokens: int | None = None
 
     def __post_init__(self) -> None:
-        for name, kinds, what in (("usd", (int, float), "a number of USD"), ("calls", (int,), "a whole number"),
-                                  ("tokens", (int,), "a whole number")):
+        for name, kinds, what in (
+            ("usd", (int, float), "a number of USD"),
+            ("calls", (int,), "a whole number"),
+            ("tokens", (int,), "a whole number"),
+        ):
             value = getattr(self, name)
             if value is None:
                 continue
@@ -43,11 +46,13 @@ class Budget:
             raise BudgetError(
                 f"Budget(usd={self.usd}) cannot hold: {spent.unpriced_calls} call(s) went to {models}, whose price "
                 f"is unknown. Give the adapter its price (prices={{model name: stacktune.Price(input_per_mtok, "
-                f"output_per_mtok)}}, or stacktune.FREE for a model on your machine), or budget calls or tokens")
+                f"output_per_mtok)}}, or stacktune.FREE for a model on your machine), or budget calls or tokens"
+            )
         if self.tokens is not None and spent.calls >= _CALLS_BEFORE_JUDGING_TOKENS and not spent.total_tokens:
             raise BudgetError(
                 f"Budget(tokens={self.tokens}) cannot hold: {spent.calls} answers reported no token counts; "
-                f"budget calls instead (Budget(calls=...))")
+                f"budget calls instead (Budget(calls=...))"
+            )
 
     def exhausted_by(self, spent: Usage) -> str | None:
         """Which limit ``spent`` reached, or None."""

@@ -45,8 +45,9 @@ def open_storage(storage: Storage | None) -> optuna.storages.BaseStorage:
             return optuna.storages.get_storage(url)
         except ModuleNotFoundError as exc:
             extra = " (pip install 'stacktune[postgres]' for PostgreSQL)" if "psycopg" in str(exc) else ""
-            raise StacktuneError(f"cannot open storage {url!r}: its database driver is not installed "
-                                 f"({exc}){extra}") from None
+            raise StacktuneError(
+                f"cannot open storage {url!r}: its database driver is not installed ({exc}){extra}"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors, sorted out below
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if _creation_race(message) and attempt + 1 < _OPEN_ATTEMPTS:
@@ -57,8 +58,10 @@ def open_storage(storage: Storage | None) -> optuna.storages.BaseStorage:
 
 
 def _creation_race(message: str) -> bool:
-    return any(sign in message for sign in ("already exists", "UNIQUE constraint failed", "database is locked",
-                                            "duplicate key value"))
+    return any(
+        sign in message
+        for sign in ("already exists", "UNIQUE constraint failed", "database is locked", "duplicate key value")
+    )
 
 
 def _storage_hint(url: str, message: str) -> str:
@@ -100,10 +103,14 @@ def create_study(
     """
     resolved = resolve_objectives(objectives)
     chosen = resolve_search(search, sampler, pruner)
-    optuna_study = optuna.create_study(storage=open_storage(storage), sampler=chosen.sampler(seed),
-                                       pruner=chosen.pruner(),
-                                       study_name=study_name, load_if_exists=load_if_exists,
-                                       directions=[o.direction for o in resolved])
+    optuna_study = optuna.create_study(
+        storage=open_storage(storage),
+        sampler=chosen.sampler(seed),
+        pruner=chosen.pruner(),
+        study_name=study_name,
+        load_if_exists=load_if_exists,
+        directions=[o.direction for o in resolved],
+    )
     stored = optuna_study.user_attrs.get(ATTR_OBJECTIVES)
     described = [{"name": o.name, "direction": o.direction} for o in resolved]
     if stored is not None and stored != described:
@@ -131,8 +138,9 @@ def load_study(
 ) -> Study:
     """Load a stored study. Custom objectives are code: pass them again (matched by name)."""
     chosen = resolve_search(search, sampler, pruner)
-    optuna_study = optuna.load_study(study_name=study_name, storage=open_storage(storage),
-                                     sampler=chosen.sampler(None), pruner=chosen.pruner())
+    optuna_study = optuna.load_study(
+        study_name=study_name, storage=open_storage(storage), sampler=chosen.sampler(None), pruner=chosen.pruner()
+    )
     stored = optuna_study.user_attrs.get(ATTR_OBJECTIVES)
     if stored is None:
         names = optuna_study.metric_names or ["score"]
@@ -157,8 +165,10 @@ def load_study(
 def study_summaries(storage: Storage | None = None) -> list[dict[str, Any]]:
     """Name, trial count and objectives of every study in a storage."""
     summaries = optuna.get_all_study_summaries(storage=open_storage(storage))
-    return [{"study_name": s.study_name, "n_trials": s.n_trials,
-             "objectives": s.user_attrs.get(ATTR_OBJECTIVES)} for s in summaries]
+    return [
+        {"study_name": s.study_name, "n_trials": s.n_trials, "objectives": s.user_attrs.get(ATTR_OBJECTIVES)}
+        for s in summaries
+    ]
 
 
 __all__ = ["DEFAULT_STORAGE", "create_study", "load_study", "open_storage", "study_summaries"]

@@ -54,8 +54,15 @@ class Study:
     be inspected with ``optuna-dashboard`` or resumed later.
     """
 
-    def __init__(self, optuna_study: optuna.Study, objectives: Sequence[Objective], search: Search, *,
-                 plugin_manager: pluggy.PluginManager | None = None, storage_url: str | None = None) -> None:
+    def __init__(
+        self,
+        optuna_study: optuna.Study,
+        objectives: Sequence[Objective],
+        search: Search,
+        *,
+        plugin_manager: pluggy.PluginManager | None = None,
+        storage_url: str | None = None,
+    ) -> None:
         self.optuna_study = optuna_study
         self.objectives = tuple(objectives)
         self.search = search
@@ -78,8 +85,10 @@ class Study:
         return len(self.objectives) > 1
 
     def __repr__(self) -> str:
-        return (f"Study(name={self.study_name!r}, objectives={list(self.objective_names)}, "
-                f"trials={len(self.optuna_study.trials)})")
+        return (
+            f"Study(name={self.study_name!r}, objectives={list(self.objective_names)}, "
+            f"trials={len(self.optuna_study.trials)})"
+        )
 
     # -- running ------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -138,20 +147,34 @@ class Study:
             raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
         self._check_space_compatible(space)
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
-        limits = Limits(n_trials=n_trials, budget=budget, failed_trials_in_a_row=failed_trials_in_a_row,
-                        deadline=time.monotonic() + timeout if timeout is not None else None,
-                        grace_period=grace_period)
+        limits = Limits(
+            n_trials=n_trials,
+            budget=budget,
+            failed_trials_in_a_row=failed_trials_in_a_row,
+            deadline=time.monotonic() + timeout if timeout is not None else None,
+            grace_period=grace_period,
+        )
         if show_progress_bar is None:
             show_progress_bar = sys.stderr.isatty()
         self._stop_requested.clear()
         with TrialProgress(self.study_name, n_trials, self._best_so_far, enabled=show_progress_bar) as progress:
-            run = Run(self.optuna_study, self.objectives, program, space, dataset, metric, limits=limits,
-                      race=self.search.race(n_examples=len(dataset), objectives=self.objectives),
-                      pruner=self._pruner(), max_concurrency=max_concurrency,
-                      observers=(*callbacks, self._tell_plugins), catch_trial_errors=catch_trial_errors,
-                      stop_requested=self._stop_requested, progress=progress,
-                      baseline=space.defaults() if baseline and not self.optuna_study.get_trials(deepcopy=False)
-                      else None)
+            run = Run(
+                self.optuna_study,
+                self.objectives,
+                program,
+                space,
+                dataset,
+                metric,
+                limits=limits,
+                race=self.search.race(n_examples=len(dataset), objectives=self.objectives),
+                pruner=self._pruner(),
+                max_concurrency=max_concurrency,
+                observers=(*callbacks, self._tell_plugins),
+                catch_trial_errors=catch_trial_errors,
+                stop_requested=self._stop_requested,
+                progress=progress,
+                baseline=space.defaults() if baseline and not self.optuna_study.get_trials(deepcopy=False) else None,
+            )
             with run.heartbeat, _terminate_on_sigterm(run):
                 _run_workers(run, n_jobs)
         if run.stop_reason:
@@ -224,8 +247,10 @@ class Study:
     def best(self) -> TrialResult:
         """The best complete trial of a single-objective study."""
         if self.is_multi_objective:
-            raise ValueError(f"study {self.study_name!r} has objectives {list(self.objective_names)}: "
-                             f"use pareto_front() for the best trade-offs")
+            raise ValueError(
+                f"study {self.study_name!r} has objectives {list(self.objective_names)}: "
+                f"use pareto_front() for the best trade-offs"
+            )
         complete = self.optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not complete:
             raise ValueError(f"study {self.study_name!r} has no complete trial yet")
@@ -236,8 +261,9 @@ class Study:
         trials = self.optuna_study.best_trials
         return sorted((TrialResult.from_frozen(t, self.objective_names) for t in trials), key=lambda r: r.number)
 
-    def verify(self, target: object, dataset: Sequence[Any], metric: Metric, *, top: int = 1,
-               max_concurrency: int = 1) -> list[Verification]:
+    def verify(
+        self, target: object, dataset: Sequence[Any], metric: Metric, *, top: int = 1, max_concurrency: int = 1
+    ) -> list[Verification]:
         """Evaluate the best ``top`` trials (or the Pareto front) in full on held-out ``dataset``.
 
         The results are stored in the study (see :meth:`verified`); each says the gap between
@@ -297,8 +323,10 @@ def _terminate_on_sigterm(run: Run) -> Iterator[None]:
 
     Only in the main thread, and only when nobody else handles SIGTERM already.
     """
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 
@@ -314,4 +342,3 @@ def _terminate_on_sigterm(run: Run) -> Iterator[None]:
 
 
 __all__ = ["Study"]
-

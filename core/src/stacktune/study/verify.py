@@ -61,8 +61,9 @@ def chosen_trials(study: Study, top: int) -> list[TrialResult]:
         candidates = study.pareto_front()
     else:
         objective = study.objectives[0]
-        candidates = sorted(study.completed_trials(), key=lambda t: t.values[objective.name],
-                            reverse=objective.direction == "maximize")
+        candidates = sorted(
+            study.completed_trials(), key=lambda t: t.values[objective.name], reverse=objective.direction == "maximize"
+        )
     chosen: list[TrialResult] = []
     seen: set[str] = set()
     for trial in candidates:
@@ -73,8 +74,15 @@ def chosen_trials(study: Study, top: int) -> list[TrialResult]:
     return chosen if study.is_multi_objective else chosen[:top]
 
 
-def verify(study: Study, program: Optimizable, dataset: Sequence[Any], metric: Metric, *, top: int = 1,
-           max_concurrency: int = 1) -> list[Verification]:
+def verify(
+    study: Study,
+    program: Optimizable,
+    dataset: Sequence[Any],
+    metric: Metric,
+    *,
+    top: int = 1,
+    max_concurrency: int = 1,
+) -> list[Verification]:
     """Evaluate the chosen trials in full on ``dataset`` and store the results in the study."""
     dataset = check_dataset(dataset)
     metric = check_metric(metric)
@@ -87,9 +95,14 @@ def verify(study: Study, program: Optimizable, dataset: Sequence[Any], metric: M
         candidate = program.apply_configuration(trial.configuration)
         evaluation = evaluate_candidate(candidate, dataset, metric, lambda index, score: None, max_concurrency)
         values = objective_values(study.objectives, evaluation)
-        result = Verification(number=trial.number, configuration=trial.configuration, search=dict(trial.values),
-                              heldout=dict(zip(study.objective_names, values, strict=True)),
-                              evaluation=evaluation.summary(), dataset=fingerprint)
+        result = Verification(
+            number=trial.number,
+            configuration=trial.configuration,
+            search=dict(trial.values),
+            heldout=dict(zip(study.objective_names, values, strict=True)),
+            evaluation=evaluation.summary(),
+            dataset=fingerprint,
+        )
         stored[str(trial.number)] = result.model_dump(mode="json")
         results.append(result)
     study.optuna_study.set_user_attr(ATTR_VERIFIED, stored)

@@ -9,6 +9,13 @@ from stacktune_llamacpp.paths import DEFAULT_ALIAS, ModelNotFound, default_model
 from stacktune_llamacpp.server import LocalServer, LocalServerError, free_port, serve
 
 __all__ = [
-    "DEFAULT_ALIAS", "LocalModel", "LocalServer", "LocalServerError", "ModelNotFound", "default_model_path",
-    "free_port", "resolve_model_path", "serve",
+    "DEFAULT_ALIAS",
+    "LocalModel",
+    "LocalServer",
+    "LocalServerError",
+    "ModelNotFound",
+    "default_model_path",
+    "free_port",
+    "resolve_model_path",
+    "serve",
 ]

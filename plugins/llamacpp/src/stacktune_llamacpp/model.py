@@ -21,8 +21,15 @@ class LocalModel:
     that pass none, so a call's answer never depends on what was asked before it.
     """
 
-    def __init__(self, model_path: str | os.PathLike[str] | None = None, *, n_ctx: int = 2048, seed: int = 0,
-                 n_threads: int | None = None, model_alias: str = DEFAULT_ALIAS) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        n_ctx: int = 2048,
+        seed: int = 0,
+        n_threads: int | None = None,
+        model_alias: str = DEFAULT_ALIAS,
+    ) -> None:
         if n_ctx < 1:
             raise ValueError(f"n_ctx must be a positive number of tokens, got {n_ctx!r}")
         if n_threads is not None and n_threads < 1:
@@ -52,8 +59,14 @@ class LocalModel:
                 generation, batch = default_threads()
                 if self.n_threads is not None:
                     generation = batch = self.n_threads
-                self._llama = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=generation,
-                                    n_threads_batch=batch, seed=self.seed, verbose=False)
+                self._llama = Llama(
+                    model_path=str(self.model_path),
+                    n_ctx=self.n_ctx,
+                    n_threads=generation,
+                    n_threads_batch=batch,
+                    seed=self.seed,
+                    verbose=False,
+                )
             return self._llama
 
     def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:

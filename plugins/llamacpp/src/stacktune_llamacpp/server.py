@@ -94,10 +94,18 @@ class LocalServer:
 
     startup_attempts = 3  # only for a port we chose ourselves and someone else grabbed meanwhile
 
-    def __init__(self, model_path: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1",
-                 port: int | None = None, n_ctx: int = 2048, n_threads: int | None = None,
-                 model_alias: str = DEFAULT_ALIAS, startup_timeout: float = 120.0,
-                 stop_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        model_alias: str = DEFAULT_ALIAS,
+        startup_timeout: float = 120.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
         if port is not None and not 0 < port < 65536:
             raise ValueError(f"port must be between 1 and 65535, got {port!r}")
         if n_ctx < 1:
@@ -153,10 +161,27 @@ class LocalServer:
         generation, batch = default_threads()
         if self.n_threads is not None:
             generation = batch = self.n_threads
-        return [sys.executable, "-m", "stacktune_llamacpp.openai_server", "--model", str(self.model_path),
-                "--model_alias", self.model, "--host", self.host, "--port", str(port),
-                "--n_ctx", str(self.n_ctx), "--n_threads", str(generation), "--n_threads_batch", str(batch),
-                "--verbose", "False"]
+        return [
+            sys.executable,
+            "-m",
+            "stacktune_llamacpp.openai_server",
+            "--model",
+            str(self.model_path),
+            "--model_alias",
+            self.model,
+            "--host",
+            self.host,
+            "--port",
+            str(port),
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(generation),
+            "--n_threads_batch",
+            str(batch),
+            "--verbose",
+            "False",
+        ]
 
     def start(self) -> LocalServer:
         """Start the process and wait until it answers; a clear error with its log if it does not."""
@@ -164,8 +189,10 @@ class LocalServer:
             if self.is_running():
                 raise LocalServerError(f"the server is already running at {self.base_url}")
             if self.requested_port is not None and not _port_is_free(self.host, self.requested_port):
-                raise LocalServerError(f"port {self.requested_port} on {self.host} is already in use; "
-                                       f"pick another one or leave the port out to get a free one")
+                raise LocalServerError(
+                    f"port {self.requested_port} on {self.host} is already in use; "
+                    f"pick another one or leave the port out to get a free one"
+                )
             attempts = 1 if self.requested_port is not None else self.startup_attempts
             for attempt in range(1, attempts + 1):
                 port = self.requested_port or free_port(self.host)
@@ -189,7 +216,10 @@ class LocalServer:
         self._log = tempfile.TemporaryFile(prefix="stacktune-llamacpp-", suffix=".log")  # already unlinked
         self.port = port
         self._process = subprocess.Popen(
-            self.command(port), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            self.command(port),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches us, and we stop the server in order
             preexec_fn=_death_signal_setter(),
         )
@@ -202,8 +232,10 @@ class LocalServer:
             assert self._process is not None
             code = self._process.poll()
             if code is not None:
-                raise LocalServerError(f"the llama.cpp server for {self.model_path} exited with code {code} "
-                                       f"before answering on {self.base_url}")
+                raise LocalServerError(
+                    f"the llama.cpp server for {self.model_path} exited with code {code} "
+                    f"before answering on {self.base_url}"
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2.0) as response:
                     if response.status == 200:
@@ -211,8 +243,10 @@ class LocalServer:
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() >= deadline:
-                raise LocalServerError(f"the llama.cpp server for {self.model_path} did not answer GET {url} "
-                                       f"within {self.startup_timeout:g}s")
+                raise LocalServerError(
+                    f"the llama.cpp server for {self.model_path} did not answer GET {url} "
+                    f"within {self.startup_timeout:g}s"
+                )
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
@@ -246,17 +280,32 @@ class LocalServer:
     def __enter__(self) -> LocalServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
 @contextlib.contextmanager
-def serve(model_path: str | os.PathLike[str] | None = None, *, host: str = "127.0.0.1", port: int | None = None,
-          n_ctx: int = 2048, n_threads: int | None = None, model_alias: str = DEFAULT_ALIAS,
-          startup_timeout: float = 120.0) -> Iterator[LocalServer]:
+def serve(
+    model_path: str | os.PathLike[str] | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    n_ctx: int = 2048,
+    n_threads: int | None = None,
+    model_alias: str = DEFAULT_ALIAS,
+    startup_timeout: float = 120.0,
+) -> Iterator[LocalServer]:
     """Run an OpenAI-compatible server for ``model_path`` (SmolLM2 by default) for the ``with`` block."""
-    server = LocalServer(model_path, host=host, port=port, n_ctx=n_ctx, n_threads=n_threads,
-                         model_alias=model_alias, startup_timeout=startup_timeout)
+    server = LocalServer(
+        model_path,
+        host=host,
+        port=port,
+        n_ctx=n_ctx,
+        n_threads=n_threads,
+        model_alias=model_alias,
+        startup_timeout=startup_timeout,
+    )
     with server:
         yield server
