@@ -9,6 +9,7 @@ from typing import Any
 import optuna
 import pytest
 
+import stacktune
 from stacktune import BUILTIN_OBJECTIVES, OptunaSearch, Racing, create_study
 from stacktune.racing import DEFAULT_POLICY, Race, RacingPolicy
 from stacktune.racing_sampler import RacingSampler
@@ -407,3 +408,43 @@ class TestResults:
         print_study(study, out=console)
         text = console.export_text()
         assert f"racing stopped {len(raced)} trials early and saved {study.examples_saved} example evaluations" in text
+
+
+BAD: Mapping[str, Any] = {"strategy": "direct", "temperature": 1.0, "style": "verbose"}  # far below the best
+
+
+class TestOneRaceAcrossRuns:
+    def test_a_resumed_study_races_from_its_first_trial(self, tmp_path: Any) -> None:
+        storage = f"sqlite:///{tmp_path}/race.db"
+        create_study(storage=storage, study_name="resumed", seed=0).optimize(
+            ToyProgram(), shuffled(N), toy_metric, n_trials=10
+        )
+        again = create_study(storage=storage, study_name="resumed", seed=0)
+        again.optuna_study.enqueue_trial(BAD)
+        again.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=1)
+        first_of_the_new_run = again.trials[-1]
+        assert first_of_the_new_run.configuration == BAD
+        assert first_of_the_new_run.state == "pruned" and first_of_the_new_run.estimated_score is not None
+        assert first_of_the_new_run.examples_evaluated < N, "raced against the stored incumbent, not run in full"
+
+    def test_another_dataset_is_refused_unless_a_new_race_is_asked_for(self) -> None:
+        storage = optuna.storages.InMemoryStorage()
+        study = create_study(storage=storage, study_name="data", seed=0)
+        study.optimize(ToyProgram(), shuffled(N), toy_metric, n_trials=4)
+        other = shuffled(N, seed=7)[:-1] + [0.999]
+        with pytest.raises(stacktune.StacktuneError, match=r"searched another dataset .*new_dataset=True"):
+            study.optimize(ToyProgram(), other, toy_metric, n_trials=2)
+        study.optuna_study.enqueue_trial(BAD)
+        study.optimize(ToyProgram(), other, toy_metric, n_trials=1, new_dataset=True)
+        assert study.trials[-1].state == "complete", "no incumbent on the new dataset yet: run in full"
+        assert study.optuna_study.user_attrs["stacktune:dataset"] == stacktune.study.dataset_fingerprint(other)
+
+    def test_the_same_examples_give_the_same_fingerprint_in_any_process(self) -> None:
+        class Example:
+            def __init__(self, text: str) -> None:
+                self.text = text
+
+        first = stacktune.study.dataset_fingerprint([Example("a"), {"q": 1}])
+        second = stacktune.study.dataset_fingerprint([Example("a"), {"q": 1}])
+        assert first == second, "memory addresses in reprs are left out"
+        assert stacktune.study.dataset_fingerprint([{"q": 2}]) != stacktune.study.dataset_fingerprint([{"q": 1}])

@@ -95,6 +95,12 @@ class Race:
         with self._lock:
             return self._incumbent
 
+    @property
+    def incumbent_total(self) -> float:
+        """The incumbent's total score (minus infinity before there is one)."""
+        with self._lock:
+            return self._incumbent_total
+
     def offer(self, scores: Sequence[float]) -> bool:
         """A complete trial's per-example scores (dataset order); it becomes the incumbent if strictly better."""
         if len(scores) != self.n:

@@ -10,6 +10,10 @@ it back, tolerating records of older versions (unknown fields are ignored).
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -22,6 +26,8 @@ from stacktune.variables import Primitive
 ATTR_OBJECTIVES = "stacktune:objectives"
 ATTR_SPACE = "stacktune:space"
 ATTR_TRIAL = "stacktune"
+#: The fingerprint of the dataset a study searches on (``stacktune.study.dataset_fingerprint``).
+ATTR_DATASET = "stacktune:dataset"
 #: On the trial that evaluates the program as the user wrote it (a study's first, by default).
 BASELINE_ATTR = "stacktune:baseline"
 
@@ -45,6 +51,7 @@ class TrialRecord(BaseModel):
     error: str | None = None
     warning: str | None = Field(None, description="a complete trial with many failed examples says so here")
     rejected_by: str | None = Field(None, description="the constraint a sampled configuration broke")
+    dataset: str | None = Field(None, description="the fingerprint of the dataset the trial was evaluated on")
     estimated_score: float | None = Field(
         None,
         description="a trial the race stopped: its estimated mean score "
@@ -74,6 +81,23 @@ class TrialRecord(BaseModel):
         return self.estimated_score is not None
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def dataset_fingerprint(dataset: Sequence[Any]) -> str:
+    """A short, stable hash of a dataset's examples: their count and their JSON (repr for other objects).
+
+    Memory addresses in reprs are left out, so the same examples give the same fingerprint
+    in every process.
+    """
+    digest = hashlib.sha256()
+    for example in dataset:
+        text = json.dumps(example, sort_keys=True, default=lambda value: _ADDRESS.sub("", repr(value)))
+        digest.update(text.encode())
+        digest.update(b"\n")
+    return f"{len(dataset)}:{digest.hexdigest()[:16]}"
+
+
 def estimated_score(trial: FrozenTrial) -> float | None:
     """A raced-out trial's estimated final score, or None for any other trial."""
     if trial.state != TrialState.PRUNED:
@@ -83,11 +107,13 @@ def estimated_score(trial: FrozenTrial) -> float | None:
 
 
 __all__ = [
+    "ATTR_DATASET",
     "ATTR_OBJECTIVES",
     "ATTR_SPACE",
     "ATTR_TRIAL",
     "BASELINE_ATTR",
     "MAX_RECORDED_FAILURES",
     "TrialRecord",
+    "dataset_fingerprint",
     "estimated_score",
 ]

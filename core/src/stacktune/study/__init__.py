@@ -8,11 +8,12 @@
 - ``_trials``: the trial loop and its per-example stoppers; ``_progress``: the progress line.
 """
 
+from stacktune.records import dataset_fingerprint
 from stacktune.study.budget import Budget
 from stacktune.study.create import DEFAULT_STORAGE, create_study, load_study, study_summaries
 from stacktune.study.results import TrialResult
 from stacktune.study.study import Study
-from stacktune.study.verify import Verification, dataset_fingerprint
+from stacktune.study.verify import Verification
 
 __all__ = [
     "DEFAULT_STORAGE",

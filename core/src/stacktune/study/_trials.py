@@ -249,9 +249,12 @@ class Run:
         stop_requested: threading.Event,
         progress: TrialProgress,
         baseline: Configuration | None = None,
+        fingerprint: str | None = None,
     ) -> None:
         self.optuna_study = optuna_study
         self.baseline = baseline  # queued as the first trial this run asks for
+        self.dataset_fingerprint = fingerprint  # stored in every record: the race only compares trials on one dataset
+        self._complete_seen = -1  # how many complete trials the race has looked at in storage
         self.objectives = tuple(objectives)
         self.program = program
         self.space = space
@@ -380,7 +383,7 @@ class Run:
 
     def _run_trial(self, trial: optuna.Trial, configuration: Configuration) -> None:
         landed = Landed(len(self.dataset))
-        lane = self.race.lane(trial.number) if self.race is not None else None
+        lane = self._lane(trial.number)
         stoppers = self._stoppers(trial, lane)
 
         def on_failure(failure: ExampleFailure) -> None:
@@ -433,6 +436,28 @@ class Run:
                 raise
         else:
             self._complete(trial, configuration, evaluation, values)
+
+    def _lane(self, trial_number: int) -> Lane | None:
+        """The trial's place in the race (its order, the incumbent as it is now), or None without a race."""
+        if self.race is None:
+            return None
+        self._sync_incumbent(self.race)
+        return self.race.lane(trial_number)
+
+    def _sync_incumbent(self, race: Race) -> None:
+        """Race the best complete trial on this dataset in storage: earlier runs' and other workers' count too."""
+        complete = self.optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        with self.lock:
+            if len(complete) == self._complete_seen:
+                return
+            self._complete_seen = len(complete)
+        for trial in sorted(complete, key=lambda t: t.value if t.value is not None else -math.inf, reverse=True):
+            if trial.value is None or trial.value * race.n <= race.incumbent_total:
+                return  # no stored trial beats the incumbent the race has
+            record = TrialRecord.of(trial)
+            if record is not None and record.dataset == self.dataset_fingerprint:
+                if race.offer([s if s is not None else 0.0 for s in record.scores]):
+                    return
 
     def _complete(
         self, trial: optuna.Trial, configuration: Configuration, evaluation: Evaluation, values: Sequence[float]
@@ -500,6 +525,7 @@ class Run:
         note: str = "",
     ) -> None:
         """Store the record, tell Optuna, then let the race, the progress line and the observers know."""
+        record = record.model_copy(update={"dataset": self.dataset_fingerprint})
         try:
             record.write(trial)
             if values is not None:

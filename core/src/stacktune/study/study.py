@@ -20,7 +20,7 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
 from stacktune.plugins import get_plugin_manager, optimizable
-from stacktune.records import ATTR_SPACE, BASELINE_ATTR
+from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, dataset_fingerprint
 from stacktune.search import Search
 from stacktune.space import Space
 from stacktune.study._arguments import (
@@ -113,6 +113,7 @@ class Study:
         failed_trials_in_a_row: int = 3,
         grace_period: float = 60.0,
         baseline: bool = True,
+        new_dataset: bool = False,
     ) -> None:
         """Run trials until ``n_trials`` more are done, ``timeout`` seconds pass or the budget is spent.
 
@@ -131,6 +132,11 @@ class Study:
         With ``baseline`` (the default), a new study's first trial is the program as it is
         (its space's defaults), so every result can be read against what you had
         (:attr:`baseline`).
+
+        The study remembers the dataset it searches on (a fingerprint): running it again, from
+        this process or another, races against the best complete trial on that dataset from its
+        first trial. Another dataset is refused, since the trials would not be comparable, unless
+        ``new_dataset=True``: the race then starts again on the new one.
         """
         dataset = check_dataset(dataset)
         metric = check_metric(metric)
@@ -146,6 +152,7 @@ class Study:
         if not isinstance(space, Space):
             raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
         self._check_space_compatible(space)
+        fingerprint = self._check_dataset(dataset, new_dataset=new_dataset)
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
         limits = Limits(
             n_trials=n_trials,
@@ -174,6 +181,7 @@ class Study:
                 stop_requested=self._stop_requested,
                 progress=progress,
                 baseline=space.defaults() if baseline and not self.optuna_study.get_trials(deepcopy=False) else None,
+                fingerprint=fingerprint,
             )
             with run.heartbeat, _terminate_on_sigterm(run):
                 _run_workers(run, n_jobs)
@@ -217,6 +225,20 @@ class Study:
                         f"{variable['name']!r} ({key}: stored {old.get(key)!r}, now {variable.get(key)!r}); "
                         f"a study's distributions may never change: use a new study name"
                     )
+
+    def _check_dataset(self, dataset: Sequence[Any], *, new_dataset: bool) -> str:
+        """The dataset's fingerprint, stored with the study; another dataset is refused unless asked for."""
+        fingerprint = dataset_fingerprint(dataset)
+        stored = self.optuna_study.user_attrs.get(ATTR_DATASET)
+        if stored is not None and stored != fingerprint and not new_dataset:
+            raise StacktuneError(
+                f"study {self.study_name!r} searched another dataset (fingerprint {stored}; this one is "
+                f"{fingerprint}): its trials would not be comparable. Use a new study name, or "
+                f"optimize(..., new_dataset=True) to start a new race on this dataset in the same study"
+            )
+        if stored != fingerprint:
+            self.optuna_study.set_user_attr(ATTR_DATASET, fingerprint)
+        return fingerprint
 
     def _best_so_far(self) -> str:
         """The progress line's view of the study: the best value, or the size of the Pareto front."""
