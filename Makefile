@@ -50,6 +50,7 @@ test: lint typecheck
 benchmark: setup
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/overhead_per_example.py
+	$(PY) benchmarks/race_concurrency.py
 	$(PY) benchmarks/compare.py --workers 2
 
 clean:

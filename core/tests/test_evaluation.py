@@ -18,7 +18,7 @@ from stacktune import (
     record_usage,
     score_prediction,
 )
-from stacktune.evaluation import as_score, planned
+from stacktune.evaluation import EvaluationPlan, as_score, planned
 
 
 def run_square(example: int) -> int:
@@ -282,7 +282,7 @@ class TestExampleOrder:
             return example
 
         dataset = list(range(6))
-        with planned(order=self.ORDER):
+        with planned(EvaluationPlan(order=self.ORDER)):
             evaluation = evaluate_examples(
                 dataset, run, lambda e, p: float(p), on_result=lambda index, score: reported.append(index)
             )
@@ -301,9 +301,9 @@ class TestExampleOrder:
         async def arun(example: int) -> int:
             return run(example)
 
-        with planned(order=self.ORDER):
+        with planned(EvaluationPlan(order=self.ORDER)):
             evaluate_examples(list(range(6)), run, is_even, max_concurrency=1)
-        with planned(order=self.ORDER):
+        with planned(EvaluationPlan(order=self.ORDER)):
             asyncio.run(aevaluate_examples(list(range(6)), arun, is_even, max_concurrency=2))
         assert started[:6] == list(self.ORDER) and started[6:] == list(self.ORDER)
 
@@ -314,7 +314,7 @@ class TestExampleOrder:
             evaluate_examples(list(range(6)), lambda e: inner.append(e) or e, is_even)
             return example
 
-        with planned(order=self.ORDER):
+        with planned(EvaluationPlan(order=self.ORDER)):
             evaluate_examples(list(range(6)), run, is_even)
             assert inner[:6] == list(range(6)), "a nested evaluation runs in dataset order"
             seen: list[int] = []
@@ -339,7 +339,7 @@ class TestExampleOrder:
                 raise RuntimeError("stop")
 
         with (
-            planned(on_failure=lambda failure: heard.append(("failure", failure.index))),
+            planned(EvaluationPlan(on_example=lambda o: o.failure and heard.append(("failure", o.index)))),
             pytest.raises(RuntimeError, match="stop"),
         ):
             if mode == "async":
@@ -352,7 +352,7 @@ class TestExampleOrder:
         assert ("failure", 3) in heard and heard.index(("failure", 3)) == heard.index(("score", 3)) - 1
 
     def test_an_order_must_be_a_permutation(self) -> None:
-        with pytest.raises(ValueError, match="permutation"), planned(order=[0, 0, 1]):
+        with pytest.raises(ValueError, match="permutation"), planned(EvaluationPlan(order=(0, 0, 1))):
             pass
 
 
@@ -410,3 +410,80 @@ class TestAsync:
     def test_max_concurrency_must_be_a_positive_int(self) -> None:
         with pytest.raises(ValueError, match="max_concurrency"):
             asyncio.run(aevaluate_examples([1], arun_square, is_even, max_concurrency=0))
+
+
+class TestPlanStop:
+    """The plan's stop: start nothing more, let what is in flight land and be reported, then raise."""
+
+    @pytest.mark.parametrize("mode", ["sequential", "threads", "async"])
+    def test_what_is_in_flight_lands_before_the_stop_is_raised(self, mode: str) -> None:
+        started: list[int] = []
+        landed: list[int] = []
+        lock = threading.Lock()
+        decision: list[BaseException] = []
+
+        def run(example: int) -> int:
+            with lock:
+                started.append(example)
+            time.sleep(0.005)
+            return example
+
+        async def arun(example: int) -> int:
+            with lock:
+                started.append(example)
+            await asyncio.sleep(0.005)
+            return example
+
+        def on_example(outcome: Any) -> None:
+            landed.append(outcome.index)
+            if len(landed) == 3:
+                decision.append(RuntimeError("raced out"))
+
+        plan = EvaluationPlan(on_example=on_example, stop=lambda: decision[0] if decision else None)
+        with planned(plan), pytest.raises(RuntimeError, match="raced out"):
+            if mode == "async":
+                asyncio.run(aevaluate_examples(list(range(40)), arun, is_even, max_concurrency=4))
+            else:
+                evaluate_examples(list(range(40)), run, is_even, max_concurrency=1 if mode == "sequential" else 4)
+        assert plan.followed
+        assert sorted(landed) == sorted(started), "every example started was reported: nothing thrown away"
+        assert len(started) <= 3 + (0 if mode == "sequential" else 4)
+
+    @pytest.mark.parametrize("mode", ["threads", "async"])
+    def test_in_flight_limits_how_many_examples_run_at_once(self, mode: str) -> None:
+        active = peak_late = 0
+        lock = threading.Lock()
+        done = [0]
+
+        def enter() -> None:
+            nonlocal active, peak_late
+            with lock:
+                active += 1
+                if done[0] >= 10:
+                    peak_late = max(peak_late, active)
+
+        def leave() -> None:
+            nonlocal active
+            with lock:
+                active -= 1
+                done[0] += 1
+
+        def run(example: int) -> int:
+            enter()
+            time.sleep(0.003)
+            leave()
+            return example
+
+        async def arun(example: int) -> int:
+            enter()
+            await asyncio.sleep(0.003)
+            leave()
+            return example
+
+        plan = EvaluationPlan(in_flight=lambda: 6 if done[0] < 6 else 1)
+        with planned(plan):
+            if mode == "async":
+                asyncio.run(aevaluate_examples(list(range(30)), arun, is_even, max_concurrency=6))
+            else:
+                evaluate_examples(list(range(30)), run, is_even, max_concurrency=6)
+        assert peak_late == 1, "once the plan says one, one at a time"

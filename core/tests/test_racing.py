@@ -11,7 +11,7 @@ import pytest
 
 import stacktune
 from stacktune import BUILTIN_OBJECTIVES, OptunaSearch, Racing, create_study
-from stacktune.racing import DEFAULT_POLICY, Race, RacingPolicy
+from stacktune.racing import DEFAULT_POLICY, Lane, Race, RacingPolicy
 from stacktune.racing_sampler import RacingSampler
 from stacktune.testing import ToyProgram, toy_dataset, toy_metric
 
@@ -388,9 +388,29 @@ class TestInAStudy:
         raced = [t for t in trials if t.state == "pruned"]
         assert raced
         recorded = sum(t.examples_evaluated for t in trials)
-        # a raced trial stops issuing examples; the one already in flight finishes unrecorded
-        assert recorded <= program.counter.count <= recorded + len(raced)
+        # a raced trial stops issuing examples; those already in flight land and are recorded: nothing is thrown away
+        assert program.counter.count == recorded
         assert study.best.values["score"] >= max(t.values.get("score", 0.0) for t in study.completed_trials())
+
+
+class TestRacingWithManyCallsInFlight:
+    @pytest.mark.parametrize("max_concurrency", [4, 8])
+    def test_every_answer_paid_for_is_recorded(self, max_concurrency: int) -> None:
+        program = ToyProgram()
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(program, shuffled(N), toy_metric, n_trials=20, max_concurrency=max_concurrency)
+        raced = [t for t in study.trials if t.estimated_score is not None]
+        assert raced
+        assert program.counter.count == sum(t.examples_evaluated for t in study.trials)
+
+    def test_fewer_examples_are_in_flight_as_the_odds_fall(self) -> None:
+        lane = Lane(DEFAULT_POLICY, tuple(incumbent_scores()), order=range(N))
+        assert lane.in_flight(8) == 8, "fair odds: all slots"
+        lane.probability = 2 * DEFAULT_POLICY.delta * 0.5
+        assert lane.in_flight(8) == 4
+        lane.probability = 0.0
+        assert lane.in_flight(8) == 1, "never below one"
+        assert Lane(DEFAULT_POLICY, None, order=range(N)).in_flight(8) == 8, "no incumbent: nothing to race"
 
 
 class TestResults:

@@ -30,6 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -161,50 +162,80 @@ def score_prediction(metric: Metric, example: Any, prediction: Any) -> float:
 
 
 # -- what the study asks of the next evaluation ---------------------------------------------------
-FailureCallback = Callable[["ExampleFailure"], None]
+@dataclass(frozen=True)
+class ExampleOutcome:
+    """One example as it lands: its index in the dataset, score, usage (with its latency) and failure."""
+
+    index: int
+    score: float
+    usage: Usage
+    failure: ExampleFailure | None
 
 
-class _Plan:
-    def __init__(self, order: tuple[int, ...] | None, on_failure: FailureCallback | None) -> None:
-        self.order = order
-        self.on_failure = on_failure
+@dataclass
+class EvaluationPlan:
+    """What the study asks of the next evaluation (see :func:`planned`); the runner that follows it says so.
+
+    - ``order``: start the examples in this order (dataset indices);
+    - ``on_example``: hear each example as it lands, before ``on_result`` (failures and usage included);
+    - ``stop``: asked after each example lands; an exception means "start no new example, let those in
+      flight land (they are reported too), then raise it", so what was spent is used;
+    - ``in_flight``: how many examples may be in flight now (at most ``max_concurrency``); the race
+      lowers it as a trial's odds fall.
+    """
+
+    order: tuple[int, ...] | None = None
+    on_example: Callable[[ExampleOutcome], None] | None = None
+    stop: Callable[[], BaseException | None] | None = None
+    in_flight: Callable[[], int] | None = None
+    followed: bool = False  # set by the runner that takes the plan
+
+    def limit(self, max_concurrency: int) -> int:
+        return max(1, min(max_concurrency, self.in_flight())) if self.in_flight is not None else max_concurrency
+
+    def stop_now(self) -> BaseException | None:
+        return self.stop() if self.stop is not None else None
 
 
-_PLAN: contextvars.ContextVar[_Plan | None] = contextvars.ContextVar("stacktune_evaluation_plan", default=None)
+_PLAN: contextvars.ContextVar[EvaluationPlan | None] = contextvars.ContextVar("stacktune_evaluation_plan", default=None)
 
 
 @contextmanager
-def planned(*, order: Sequence[int] | None = None, on_failure: FailureCallback | None = None) -> Iterator[None]:
-    """Ask the runner, for the next evaluation, to start the examples in ``order`` and report failures.
+def planned(plan: EvaluationPlan) -> Iterator[EvaluationPlan]:
+    """Give the next evaluation this plan (the study gives each trial its own order, hears failures...).
 
-    The study uses it to give each raced trial its own order without permuting the dataset
-    (indices reported to ``on_result`` and the Evaluation stay in dataset order), and to learn
-    of failed examples as they land (``on_failure(failure)``, before ``on_result``), even in a
-    trial stopped early. Only the first evaluation run in this context follows the plan, not one
-    nested inside it; an evaluation of a dataset of another length ignores the order.
+    Indices reported to ``on_result`` and the Evaluation stay in dataset order. Only the first
+    evaluation run in this context follows the plan, not one nested inside it; an evaluation of
+    a dataset of another length ignores the order. ``plan.followed`` says whether a runner of
+    this module took it (an adapter with a loop of its own does not).
     """
-    planned_order = tuple(order) if order is not None else None
-    if planned_order is not None and sorted(planned_order) != list(range(len(planned_order))):
+    if plan.order is not None and sorted(plan.order) != list(range(len(plan.order))):
         raise ValueError(
-            f"an example order must be a permutation of 0..{len(planned_order) - 1}, got {planned_order[:10]}..."
+            f"an example order must be a permutation of 0..{len(plan.order) - 1}, got {plan.order[:10]}..."
         )
-    token = _PLAN.set(_Plan(planned_order, on_failure))
+    token = _PLAN.set(plan)
     try:
-        yield
+        yield plan
     finally:
         _PLAN.reset(token)
 
 
+def current_plan() -> EvaluationPlan | None:
+    """The plan the next evaluation in this context would follow (for an adapter with a loop of its own)."""
+    return _PLAN.get()
+
+
 @contextmanager
-def _take_plan(n: int) -> Iterator[tuple[Sequence[int], FailureCallback | None]]:
-    """The plan for a dataset of ``n`` (dataset order, no failure callback by default); nested ones see none."""
+def _take_plan(n: int) -> Iterator[tuple[Sequence[int], EvaluationPlan]]:
+    """The plan for a dataset of ``n`` (dataset order and nothing else by default); nested ones see none."""
     plan = _PLAN.get()
     token = _PLAN.set(None)
     try:
-        order: Sequence[int] = range(n)
-        if plan is not None and plan.order is not None and len(plan.order) == n:
-            order = plan.order
-        yield order, plan.on_failure if plan is not None else None
+        if plan is None:
+            yield range(n), EvaluationPlan()
+            return
+        plan.followed = True
+        yield (plan.order if plan.order is not None and len(plan.order) == n else range(n)), plan
     finally:
         _PLAN.reset(token)
 
@@ -251,21 +282,21 @@ async def _arun_one(index: int, example: Any, arun_example: ARunExample, metric:
 
 
 class _Results:
-    """What has landed, in dataset order; tells ``on_result`` as each example lands."""
+    """What has landed, in dataset order; tells the plan and ``on_result`` as each example lands."""
 
-    def __init__(self, n: int, on_result: ResultCallback | None, on_failure: FailureCallback | None) -> None:
+    def __init__(self, n: int, on_result: ResultCallback | None, plan: EvaluationPlan) -> None:
         self.scores = [0.0] * n
         self.usages = [Usage()] * n
         self.failures: list[ExampleFailure] = []
         self.on_result = on_result
-        self.on_failure = on_failure
+        self.plan = plan
 
     def land(self, index: int, outcome: _Outcome) -> None:
         self.scores[index], self.usages[index], failure = outcome
         if failure is not None:
             self.failures.append(failure)
-            if self.on_failure is not None:
-                self.on_failure(failure)
+        if self.plan.on_example is not None:
+            self.plan.on_example(ExampleOutcome(index, self.scores[index], self.usages[index], failure))
         if self.on_result is not None:
             self.on_result(index, self.scores[index])
 
@@ -292,11 +323,14 @@ def evaluate_examples(
     At most ``max_concurrency`` examples are in flight; see the module docstring for the rules.
     """
     _check_concurrency(max_concurrency)
-    with _take_plan(len(dataset)) as (order, on_failure):
-        results = _Results(len(dataset), on_result, on_failure)
+    with _take_plan(len(dataset)) as (order, plan):
+        results = _Results(len(dataset), on_result, plan)
         if max_concurrency == 1 or len(dataset) <= 1:
             for index in order:
                 results.land(index, _run_one(index, dataset[index], run_example, metric))
+                stop = plan.stop_now()
+                if stop is not None:
+                    raise stop
         else:
             _run_in_threads(dataset, order, run_example, metric, max_concurrency, results)
     return results.evaluation()
@@ -312,27 +346,33 @@ def _run_in_threads(
 ) -> None:
     pending: dict[Future[_Outcome], int] = {}
     upcoming = iter(order)
+    plan = results.plan
+    stopping: BaseException | None = None
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stacktune-eval") as pool:
 
-        def submit_next() -> None:
-            index = next(upcoming, None)
-            if index is not None:
+        def fill() -> None:
+            while stopping is None and len(pending) < plan.limit(workers):
+                index = next(upcoming, None)
+                if index is None:
+                    return
                 context = contextvars.copy_context()  # meters (and the study's context) follow the example
                 pending[pool.submit(context.run, _run_one, index, dataset[index], run_example, metric)] = index
 
-        for _ in range(workers):
-            submit_next()
+        fill()
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=lambda f: pending[f]):
                     index = pending.pop(future)
                     results.land(index, future.result())
-                    submit_next()
+                    stopping = stopping or plan.stop_now()
+                fill()
         except BaseException:
             for future in pending:
                 future.cancel()
             raise
+    if stopping is not None:
+        raise stopping  # the examples in flight when the plan said stop have landed: nothing spent is thrown away
 
 
 async def aevaluate_examples(
@@ -345,27 +385,48 @@ async def aevaluate_examples(
 ) -> Evaluation:
     """:func:`evaluate_examples` on the event loop: ``max_concurrency`` examples awaited at once."""
     _check_concurrency(max_concurrency)
-    stopped: list[BaseException] = []
-    with _take_plan(len(dataset)) as (order, on_failure):
-        results = _Results(len(dataset), on_result, on_failure)
+    stopped: list[BaseException] = []  # on_result raised: the examples in flight are not reported
+    stopping: list[BaseException] = []  # the plan said stop: those in flight land, then it is raised
+    with _take_plan(len(dataset)) as (order, plan):
+        results = _Results(len(dataset), on_result, plan)
         upcoming = iter(order)
+        active = 0
+        room = asyncio.Condition()
+
+        def has_room() -> bool:
+            return bool(stopped or stopping) or active < plan.limit(max_concurrency)
+
+        async def one(index: int) -> None:
+            outcome = await _arun_one(index, dataset[index], arun_example, metric)
+            if stopped:
+                return
+            try:
+                results.land(index, outcome)
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, once the examples in flight end
+                stopped.append(exc)
+                return
+            stop = plan.stop_now()
+            if stop is not None and not stopping:
+                stopping.append(stop)
 
         async def worker() -> None:
+            nonlocal active
             for index in upcoming:  # shared by the workers: each example starts once
-                if stopped:
-                    return
-                outcome = await _arun_one(index, dataset[index], arun_example, metric)
-                if stopped:
-                    return  # in flight when another example stopped the evaluation: not reported
+                async with room:
+                    await room.wait_for(has_room)
+                    if stopped or stopping:
+                        return
+                    active += 1
                 try:
-                    results.land(index, outcome)
-                except BaseException as exc:  # noqa: BLE001 - re-raised below, once the examples in flight end
-                    stopped.append(exc)
-                    return
+                    await one(index)
+                finally:
+                    async with room:
+                        active -= 1
+                        room.notify_all()
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(max_concurrency, len(dataset))))))
-    if stopped:
-        raise stopped[0]
+    if stopped or stopping:
+        raise (stopped or stopping)[0]
     return results.evaluation()
 
 
@@ -377,8 +438,10 @@ __all__ = [
     "Metric",
     "ResultCallback",
     "RunExample",
-    "FailureCallback",
+    "EvaluationPlan",
+    "ExampleOutcome",
     "aevaluate_examples",
+    "current_plan",
     "as_score",
     "evaluate_examples",
     "planned",

@@ -157,6 +157,16 @@ class Lane:
         self.stopped = False
         self.probability = 1.0  # P(ends strictly above the incumbent) at the last check
 
+    def in_flight(self, max_concurrency: int) -> int:
+        """How many examples may be in flight: all while the trial's odds are fair, fewer as they fall.
+
+        Below twice ``delta`` the share of ``max_concurrency`` follows the odds, down to one: a trial
+        about to be stopped does not have many answers on the way that nobody will use.
+        """
+        if self.incumbent is None or self.probability >= 2 * self.policy.delta:
+            return max_concurrency
+        return max(1, math.ceil(max_concurrency * self.probability / (2 * self.policy.delta)))
+
     @property
     def racing(self) -> bool:
         """False when there is no incumbent to race (the trial runs in full)."""

@@ -28,7 +28,15 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from stacktune.errors import BudgetError, BudgetExhausted, InvalidConfiguration, RunStopped, Terminated, TimeoutReached
-from stacktune.evaluation import Evaluation, ExampleFailure, Metric, ResultCallback, planned
+from stacktune.evaluation import (
+    Evaluation,
+    EvaluationPlan,
+    ExampleFailure,
+    ExampleOutcome,
+    Metric,
+    ResultCallback,
+    planned,
+)
 from stacktune.objectives import Objective
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate
 from stacktune.racing import Lane, Race
@@ -37,7 +45,7 @@ from stacktune.space import Configuration, Space
 from stacktune.study._heartbeat import Heartbeat, reclaim_stale_trials
 from stacktune.study._progress import TrialProgress
 from stacktune.study.budget import Budget
-from stacktune.usage import UsageMeter, metering
+from stacktune.usage import Usage, UsageMeter, metering
 
 logger = logging.getLogger("stacktune")
 
@@ -71,6 +79,7 @@ class Landed:
     def __init__(self, n: int) -> None:
         self.n = n
         self.scores: dict[int, float] = {}
+        self.usages: dict[int, Usage] = {}
         self.failures: list[ExampleFailure] = []
         self._lock = threading.Lock()
 
@@ -78,9 +87,12 @@ class Landed:
         with self._lock:
             self.scores[index] = score
 
-    def fail(self, failure: ExampleFailure) -> None:
+    def land(self, outcome: ExampleOutcome) -> None:
         with self._lock:
-            self.failures.append(failure)
+            self.scores[outcome.index] = outcome.score
+            self.usages[outcome.index] = outcome.usage
+            if outcome.failure is not None:
+                self.failures.append(outcome.failure)
 
     @property
     def all_failed(self) -> bool:
@@ -227,6 +239,66 @@ def objective_values(objectives: Sequence[Objective], evaluation: Evaluation) ->
     return values
 
 
+# -- one trial in flight -----------------------------------------------------------------------------
+class TrialInFlight:
+    """One trial while its examples land: what landed, the stoppers' decision, the plan given to the runner.
+
+    With the core runner (``plan.followed``), a stopper's decision does not throw away what is in
+    flight: the runner starts no new example, lets those in flight land (recorded too), then raises
+    it. The race also lowers how many examples may be in flight as the trial's odds fall. An
+    adapter with a loop of its own gets the decision raised from ``on_result`` instead.
+    """
+
+    def __init__(self, run: Run, trial: optuna.Trial, configuration: Configuration, lane: Lane | None) -> None:
+        self.run = run
+        self.trial = trial
+        self.configuration = configuration
+        self.lane = lane
+        self.landed = Landed(len(run.dataset))
+        self.stoppers = run.stoppers(trial, lane)
+        self.decision: BaseException | None = None
+        self.plan = EvaluationPlan(
+            order=lane.order if lane is not None else None,
+            on_example=self.on_example,
+            stop=lambda: self.decision,
+            in_flight=(lambda: lane.in_flight(run.max_concurrency)) if lane is not None else None,
+        )
+
+    def on_example(self, outcome: ExampleOutcome) -> None:
+        self.landed.land(outcome)
+        if outcome.failure is not None:
+            self.run.log_first_failure(self.trial.number, outcome.failure)
+
+    def on_result(self, index: int, score: float) -> None:
+        if not self.plan.followed:
+            self.landed.add(index, score)
+        self.run.progress.example_done()
+        if self.decision is not None:
+            return  # stopping: what lands now is recorded, there is nothing left to decide
+        try:
+            for stopper in self.stoppers:
+                stopper.check(self.landed, index, score)
+        except (KeyboardInterrupt, SystemExit):
+            raise  # an interruption never waits for the examples in flight
+        except BaseException as exc:
+            if not self.plan.followed:
+                raise
+            self.decision = exc
+
+    def partial(self, note: str) -> TrialRecord:
+        """The record of a trial that did not finish: what landed, and (raced out) its estimate."""
+        lane, landed = self.lane, self.landed
+        return TrialRecord(
+            configuration=self.configuration,
+            scores=landed.in_dataset_order(),
+            failures=landed.failures[:MAX_RECORDED_FAILURES],
+            examples_evaluated=landed.done,
+            examples_saved=landed.n - landed.done,
+            error=note,
+            estimated_score=lane.estimate() if lane is not None and lane.stopped else None,
+        )
+
+
 # -- the run -----------------------------------------------------------------------------------------
 class Run:
     """The state of one ``optimize`` call, shared by its worker threads."""
@@ -360,7 +432,7 @@ class Run:
             if self.halt.is_set():
                 return None
 
-    def _stoppers(self, trial: optuna.Trial, lane: Lane | None) -> list[Stopper]:
+    def stoppers(self, trial: optuna.Trial, lane: Lane | None) -> list[Stopper]:
         stoppers: list[Stopper] = [RunEndStopper(self)]
         if self.limits.budget is not None:
             stoppers.append(BudgetStopper(self.limits.budget, self.meter))
@@ -382,53 +454,31 @@ class Run:
             self.heartbeat.remove(trial._trial_id)
 
     def _run_trial(self, trial: optuna.Trial, configuration: Configuration) -> None:
-        landed = Landed(len(self.dataset))
         lane = self._lane(trial.number)
-        stoppers = self._stoppers(trial, lane)
-
-        def on_failure(failure: ExampleFailure) -> None:
-            landed.fail(failure)
-            self._log_first_failure(trial.number, failure)
-
-        def on_result(index: int, score: float) -> None:
-            landed.add(index, score)
-            self.progress.example_done()
-            for stopper in stoppers:
-                stopper.check(landed, index, score)
-
-        def partial(note: str) -> TrialRecord:
-            estimate = lane.estimate() if lane is not None and lane.stopped else None
-            return TrialRecord(
-                configuration=configuration,
-                scores=landed.in_dataset_order(),
-                failures=landed.failures[:MAX_RECORDED_FAILURES],
-                examples_evaluated=landed.done,
-                examples_saved=landed.n - landed.done,
-                error=note,
-                estimated_score=estimate,
-            )
-
+        flight = TrialInFlight(self, trial, configuration, lane)
         try:
             candidate = self.program.apply_configuration(configuration)
-            # a raced trial evaluates the examples in its own order; failures are heard as they land
-            with planned(order=lane.order if lane is not None else None, on_failure=on_failure):
-                evaluation = evaluate_candidate(candidate, self.dataset, self.metric, on_result, self.max_concurrency)
+            # a raced trial evaluates the examples in its own order; what lands is heard with its usage
+            with planned(flight.plan):
+                evaluation = evaluate_candidate(
+                    candidate, self.dataset, self.metric, flight.on_result, self.max_concurrency
+                )
             values = objective_values(self.objectives, evaluation)
         except optuna.TrialPruned as exc:
-            if landed.all_failed:
-                self._failed(trial, partial(_all_failed(landed.failures, landed.done)))
+            if flight.landed.all_failed:
+                self._failed(trial, flight.partial(_all_failed(flight.landed.failures, flight.landed.done)))
             else:
-                self._end(trial, partial(str(exc)), TrialState.PRUNED)
+                self._end(trial, flight.partial(str(exc)), TrialState.PRUNED)
         except RunStopped as exc:
             self.stop(str(exc))
-            self._end(trial, partial(f"stopped: {exc}"), TrialState.PRUNED)
+            self._end(trial, flight.partial(f"stopped: {exc}"), TrialState.PRUNED)
         except (KeyboardInterrupt, SystemExit):
             self.terminate()
-            self._end(trial, partial("interrupted"), TrialState.FAIL)
+            self._end(trial, flight.partial("interrupted"), TrialState.FAIL)
             raise
         except Exception as exc:
             message = f"{type(exc).__name__}: {exc}"
-            self._failed(trial, partial(message[:2000]))
+            self._failed(trial, flight.partial(message[:2000]))
             if isinstance(exc, (InvalidConfiguration, BudgetError)) or not self.catch_trial_errors:
                 # A configuration sampled from the adapter's own space was refused (a bug), or a budget that
                 # cannot hold: worth stopping for.
@@ -498,7 +548,7 @@ class Run:
             logger.error("study %s stops: %s", self.optuna_study.study_name, reason)
             self.stop(reason, halt=True)
 
-    def _log_first_failure(self, trial_number: int, failure: ExampleFailure) -> None:
+    def log_first_failure(self, trial_number: int, failure: ExampleFailure) -> None:
         """The first failure of each kind is logged; the rest are stored in their trial's record."""
         kind = f"{failure.error_type}: {failure.message[:80]}"
         with self.lock:
