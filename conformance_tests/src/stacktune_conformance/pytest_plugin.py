@@ -15,6 +15,7 @@ MARKER = "stacktune_conformance"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--stacktune-max-examples``: how many hypothesis examples each property check runs."""
     group = parser.getgroup("stacktune", "stacktune conformance suite")
     group.addoption(
         "--stacktune-max-examples",
@@ -28,6 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the suite's marker and refuse a ``--stacktune-max-examples`` below 1."""
     config.addinivalue_line(
         "markers", f"{MARKER}: a standard test of the stacktune conformance suite (select with -m {MARKER})"
     )

@@ -300,6 +300,7 @@ def prepare_cli(manager: Any = None) -> click.Group:
 
 
 def main() -> None:
+    """The ``stacktune`` console script: the CLI with the plugins' commands added."""
     prepare_cli()()
 
 

@@ -83,6 +83,7 @@ class EvaluationSummary(BaseModel):
 
     @property
     def tokens_per_example(self) -> float:
+        """Mean tokens an example used, cached ones included (a column of the CLI's trials table)."""
         return self.total_tokens / self.n_examples if self.n_examples else 0.0
 
 
@@ -100,19 +101,23 @@ class Evaluation(BaseModel):
     def from_scores(
         cls, scores: Sequence[float], usage: Usage | None = None, failures: Sequence[ExampleFailure] = ()
     ) -> Evaluation:
+        """An Evaluation whose score is the mean of ``scores`` (0.0 for none): consistent by construction."""
         values = tuple(float(s) for s in scores)
         mean = sum(values) / len(values) if values else 0.0
         return cls(score=mean, scores=values, usage=usage or Usage(), failures=tuple(failures))
 
     @property
     def n_examples(self) -> int:
+        """How many examples were run, failed ones included."""
         return len(self.scores)
 
     @property
     def n_failures(self) -> int:
+        """How many examples raised and scored 0."""
         return len(self.failures)
 
     def summary(self) -> EvaluationSummary:
+        """The few numbers a trial's record keeps: no per-example scores or latencies."""
         return EvaluationSummary(
             score=self.score, n_examples=self.n_examples, n_failures=self.n_failures, **self.usage.summary()
         )

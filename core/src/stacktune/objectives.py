@@ -27,6 +27,7 @@ class Objective:
             )
 
     def __call__(self, evaluation: Evaluation) -> float:
+        """This objective's value for one trial's evaluation, as the float Optuna is told."""
         return float(self.compute(evaluation))
 
 

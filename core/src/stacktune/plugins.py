@@ -84,6 +84,7 @@ def reset_plugin_manager(manager: pluggy.PluginManager | None = None) -> None:
 
 
 def plugin_names(manager: pluggy.PluginManager | None = None) -> list[str]:
+    """The registered plugins' names, sorted, stacktune's built-in one left out (what ``stacktune plugins`` lists)."""
     manager = manager or get_plugin_manager()
     return sorted(
         name for name, plugin in manager.list_name_plugin() if plugin is not None and name != "stacktune.builtin"

@@ -37,7 +37,9 @@ class Optimizable(Protocol):
 class SupportsExport(Protocol):
     """An Optimizable that can hand back a native object of its framework."""
 
-    def to_native(self) -> object: ...
+    def to_native(self) -> object:
+        """The framework's own object with the configuration applied (a DSPy module, a chain), to ship."""
+        ...
 
 
 @runtime_checkable
@@ -51,7 +53,9 @@ class SupportsAsyncEvaluate(Protocol):
         *,
         on_result: ResultCallback | None = None,
         max_concurrency: int = 1,
-    ) -> Evaluation: ...
+    ) -> Evaluation:
+        """Like :meth:`Optimizable.evaluate`, on the running event loop (no thread per example)."""
+        ...
 
 
 def is_optimizable(target: object) -> bool:

@@ -92,6 +92,7 @@ class Race:
     # -- the incumbent -----------------------------------------------------------------
     @property
     def incumbent(self) -> tuple[float, ...] | None:
+        """The per-example scores to beat (dataset order); None until a trial completes."""
         with self._lock:
             return self._incumbent
 

@@ -90,29 +90,35 @@ class RacingSampler(optuna.samplers.BaseSampler):
             return view, current
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        """The wrapped sampler's answer, on the view where raced-out trials are complete."""
         return self.base.infer_relative_search_space(*self._view(study, trial))
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
+        """The wrapped sampler's relative sample, drawn on the view (raced-out trials scored by their estimates)."""
         return self.base.sample_relative(*self._view(study, trial), search_space)
 
     def sample_independent(
         self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
     ) -> Any:
+        """The wrapped sampler's independent sample, drawn on the view."""
         return self.base.sample_independent(*self._view(study, trial), param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Delegated to the wrapped sampler, on the study itself (not the view)."""
         self.base.before_trial(study, trial)
 
     def after_trial(
         self, study: optuna.Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
     ) -> None:
+        """Drop the trial's snapshot view, then delegate to the wrapped sampler on the study itself."""
         with self._lock:
             self._snapshots.pop(trial.number, None)
         self.base.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
+        """Reseed the wrapped sampler (Optuna does so in each thread of a parallel ``optimize``)."""
         self.base.reseed_rng()
 
 

@@ -74,10 +74,12 @@ class TrialRecord(BaseModel):
         trial.set_user_attr(ATTR_TRIAL, self.stored())
 
     def stored(self) -> dict[str, Any]:
+        """The JSON form kept in the trial's user attributes (unset fields left out, to keep storage small)."""
         return self.model_dump(mode="json", exclude_none=True)
 
     @property
     def raced_out(self) -> bool:
+        """True for a trial the race stopped: it has an estimated score rather than a full evaluation."""
         return self.estimated_score is not None
 
 

@@ -68,15 +68,18 @@ class Racing(Search):
         return f"Racing(policy={self.policy!r})"
 
     def sampler(self, seed: int | None) -> RacingSampler:
+        """A RacingSampler around ``base`` (TPE by default), so the trials the race stops still teach it."""
         return RacingSampler(self.base if self.base is not None else default_sampler(seed))
 
     def race(self, *, n_examples: int, objectives: Sequence[Objective]) -> Race | None:
+        """A race only for the single ``score`` objective on enough examples; otherwise trials run in full."""
         single_score = tuple(objectives) == (BUILTIN_OBJECTIVES["score"],)
         if not single_score or n_examples < self.policy.min_dataset:
             return None
         return Race(n_examples, self.policy)
 
     def prepare(self, sampler: optuna.samplers.BaseSampler, *, n_jobs: int) -> None:
+        """Tell the racing sampler whether trials run in parallel (it then builds a whole view per trial)."""
         if isinstance(sampler, RacingSampler):
             sampler.parallel = n_jobs > 1
 
@@ -98,9 +101,11 @@ class OptunaSearch(Search):
         return f"OptunaSearch(sampler={self._sampler!r}, pruner={self._pruner!r})"
 
     def sampler(self, seed: int | None) -> optuna.samplers.BaseSampler:
+        """The given sampler, or TPE (:func:`default_sampler`) seeded with ``seed``."""
         return self._sampler if self._sampler is not None else default_sampler(seed)
 
     def pruner(self) -> optuna.pruners.BasePruner:
+        """The given pruner, or none: every trial runs in full."""
         return self._pruner if self._pruner is not None else optuna.pruners.NopPruner()
 
 

@@ -42,6 +42,7 @@ class Constraint(BaseModel):
         raise TypeError(f"constraint #{index} must be a Constraint or a callable, got {rule!r}")
 
     def __call__(self, configuration: Mapping[str, Primitive]) -> str | None:
+        """The broken rule's message, or None when ``configuration`` satisfies it."""
         return self.check(configuration)
 
     def __eq__(self, other: object) -> bool:
@@ -120,10 +121,12 @@ class Space(BaseModel):
     # -- access -------------------------------------------------------------------
     @property
     def constraints(self) -> tuple[Constraint, ...]:
+        """The rules a configuration must satisfy (code, so not in the JSON: see :meth:`from_json`)."""
         return self._constraints
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The variable names, in sampling order."""
         return tuple(v.name for v in self.variables)
 
     def __iter__(self) -> Iterator[Variable]:  # type: ignore[override]
@@ -143,6 +146,7 @@ class Space(BaseModel):
 
     @property
     def is_conditional(self) -> bool:
+        """True when some variable is sampled only under a ``when`` condition."""
         return any(v.when for v in self.variables)
 
     @property
@@ -333,6 +337,7 @@ class Space(BaseModel):
 
     # -- JSON ---------------------------------------------------------------------
     def to_json(self, **kwargs: Any) -> str:
+        """The space as JSON, constraints by name only; keyword arguments go to ``model_dump_json``."""
         return self.model_dump_json(**kwargs)
 
     @classmethod

@@ -53,6 +53,7 @@ class CallCounter:
         self.count = 0
 
     def increment(self) -> None:
+        """Count one example run (thread-safe: examples may run in parallel)."""
         with self._lock:
             self.count += 1
 
@@ -83,6 +84,7 @@ class ToyProgram:
 
     @property
     def quality(self) -> float:
+        """What this configuration is worth: an example passes when quality reaches its difficulty."""
         base = 0.5
         if self.strategy == "cot":
             base = 0.6 + 0.1 * min(self.steps, 3) - 0.05 * max(0, self.steps - 3)
@@ -91,10 +93,12 @@ class ToyProgram:
 
     @property
     def tokens_per_example(self) -> int:
+        """What each example costs: chain-of-thought steps and wordy styles cost more."""
         tokens = 20 + (30 * self.steps if self.strategy == "cot" else 0)
         return tokens * (2 if self.style in ("verbose", "rambling") else 1)
 
     def extract_variables(self) -> Space:
+        """The four knobs, current values as defaults, with the ``no_rambling_cot`` constraint."""
         variables: list[Variable] = [
             Categorical("strategy", ["direct", "cot"], default=self.strategy),
             Int("steps", 1, 5, default=self.steps, when={"strategy": "cot"}),
@@ -104,6 +108,7 @@ class ToyProgram:
         return Space(variables, constraints=[NO_RAMBLING_COT])
 
     def apply_configuration(self, configuration: Mapping[str, object]) -> ToyProgram:
+        """A new ToyProgram with the configuration over the current values, sharing the call counter."""
         valid = self.extract_variables().validate_configuration(configuration)
         current = {"strategy": self.strategy, "steps": self.steps, "temperature": self.temperature, "style": self.style}
         merged: dict[str, Any] = {**current, **valid}
@@ -123,6 +128,8 @@ class ToyProgram:
         on_result: ResultCallback | None = None,
         max_concurrency: int = 1,
     ) -> Evaluation:
+        """Score each example against :attr:`quality`, recording a made-up token cost and latency."""
+
         def run(example: object) -> float:
             self.counter.increment()
             if not isinstance(example, (int, float)):

@@ -51,26 +51,32 @@ class Usage(BaseModel):
 
     @property
     def total_tokens(self) -> int:
+        """Input plus output tokens, cached answers' included."""
         return self.input_tokens + self.output_tokens
 
     @property
     def spent_calls(self) -> int:
+        """Calls really made: cache hits cost nothing."""
         return self.calls - self.cache_hits
 
     @property
     def spent_tokens(self) -> int:
+        """Tokens really paid for (cached ones left out): what a token budget counts."""
         return self.total_tokens - self.cached_tokens
 
     @property
     def spent_cost_usd(self) -> float:
+        """Dollars really paid (cached answers left out): what a cost budget counts."""
         return self.cost_usd - self.cached_cost_usd
 
     @property
     def mean_latency(self) -> float:
+        """Seconds per recorded latency (per example in an Evaluation); 0.0 when none was recorded."""
         return sum(self.latencies) / len(self.latencies) if self.latencies else 0.0
 
     @property
     def total_latency(self) -> float:
+        """All the recorded latencies added up, in seconds."""
         return sum(self.latencies)
 
     def __add__(self, other: Usage) -> Usage:
@@ -92,12 +98,14 @@ class Usage(BaseModel):
 
     @classmethod
     def sum(cls, usages: Sequence[Usage]) -> Usage:
+        """The total of many usages (zero usage for none), e.g. of an evaluation's examples."""
         total = cls()
         for usage in usages:
             total = total + usage
         return total
 
     def without_latencies(self) -> Usage:
+        """This usage without its latencies, for running totals that must not grow with every call."""
         return self.model_copy(update={"latencies": ()}) if self.latencies else self
 
     def summary(self) -> dict[str, float | int]:
@@ -126,6 +134,7 @@ class UsageMeter:
         self._listeners: list[Callable[[Usage], None]] = []
 
     def add(self, usage: Usage) -> None:
+        """Count one report, then pass it to the listeners (outside the lock, so they may read the total)."""
         with self._lock:
             self._total = self._total + usage.without_latencies()
             listeners = list(self._listeners)
@@ -134,10 +143,12 @@ class UsageMeter:
 
     @property
     def total(self) -> Usage:
+        """What has been counted so far (without latencies)."""
         with self._lock:
             return self._total
 
     def subscribe(self, listener: Callable[[Usage], None]) -> None:
+        """Call ``listener`` with every usage added from now on, as soon as it is counted."""
         with self._lock:
             self._listeners.append(listener)
 
@@ -150,11 +161,13 @@ class ExampleUsage:
         self._total = Usage()
 
     def add(self, usage: Usage) -> None:
+        """Count usage toward this example, latencies kept: they make the example's latency."""
         with self._lock:
             self._total = self._total + usage
 
     @property
     def total(self) -> Usage:
+        """The example's cost so far."""
         with self._lock:
             return self._total
 

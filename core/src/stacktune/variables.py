@@ -116,12 +116,14 @@ class Float(_VariableBase):
         return self
 
     def check(self, value: object) -> None:
+        """Raise InvalidConfiguration unless ``value`` is a number within bounds (bools and NaN are refused)."""
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InvalidConfiguration(self.name, value, f"a float in [{self.low}, {self.high}]", reason="wrong type")
         if math.isnan(value) or not self.low <= value <= self.high:
             raise InvalidConfiguration(self.name, value, f"a float in [{self.low}, {self.high}]", reason="out of range")
 
     def suggest(self, trial: Any) -> float:
+        """This variable's value for an Optuna trial (define-by-run sampling)."""
         return float(trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step))
 
 
@@ -147,6 +149,7 @@ class Int(_VariableBase):
         return self
 
     def check(self, value: object) -> None:
+        """Raise InvalidConfiguration unless ``value`` is an int on the step grid (a whole float such as 3.0 passes)."""
         allowed = f"an int in [{self.low}, {self.high}]" + (f" with step {self.step}" if self.step != 1 else "")
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float) and value.is_integer():
@@ -157,6 +160,7 @@ class Int(_VariableBase):
             raise InvalidConfiguration(self.name, value, allowed, reason="out of range")
 
     def suggest(self, trial: Any) -> int:
+        """This variable's value for an Optuna trial (define-by-run sampling)."""
         return int(trial.suggest_int(self.name, self.low, self.high, log=self.log, step=self.step))
 
 
@@ -396,12 +400,14 @@ class Categorical(_VariableBase):
         return _key_of(self._values, value, self.name)
 
     def check(self, value: object) -> None:
+        """Raise InvalidConfiguration unless ``value`` is one of the choice keys (keys, not the objects behind them)."""
         if not any(_same_primitive(value, k) for k in self.keys):
             shown = ", ".join(repr(k) for k in self.keys[:10]) + (", …" if len(self.keys) > 10 else "")
             reason = "wrong type" if not _is_primitive(value) else "unknown choice"
             raise InvalidConfiguration(self.name, value, f"one of [{shown}]", reason=reason)
 
     def suggest(self, trial: Any) -> Primitive:
+        """A choice key for an Optuna trial: storages hold keys, :meth:`resolve` gives the object."""
         return trial.suggest_categorical(self.name, list(self.keys))  # type: ignore[no-any-return]
 
     @model_serializer(mode="wrap")

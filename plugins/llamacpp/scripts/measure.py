@@ -25,6 +25,7 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def main() -> None:
+    """Load the model, time generation in-process and through the server, and print the figures."""
     model = LocalModel()
     started = time.perf_counter()
     model.load()

@@ -64,6 +64,7 @@ class ScriptedEngine:
         self._lock = threading.Lock()
 
     def complete(self, request: Request) -> Response:
+        """Answer with ``respond`` in the format DSPy asked for (chat, JSON or XML), logging the call in ``calls``."""
         system = (
             request.system
             if isinstance(request.system, str)
@@ -93,9 +94,11 @@ class ScriptedEngine:
         )
 
     def stream(self, request: Request) -> Iterator[Any]:
+        """The scripted answer as stream events, for DSPy's streaming path."""
         return iter(response_to_events(self.complete(request)))
 
     def close(self) -> None:
+        """Nothing to release: the engine holds no connection."""
         pass
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ScriptedEngine:

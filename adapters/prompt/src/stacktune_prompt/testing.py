@@ -43,6 +43,7 @@ class KeywordSentimentModel:
 
     @property
     def cache_identity(self) -> str:
+        """What the response cache knows this fake by: its class and name."""
         return f"fake:{type(self).__qualname__}:{self.name}"
 
     def create_chat_completion(
@@ -56,6 +57,7 @@ class KeywordSentimentModel:
         stop: Sequence[str] | None = None,
         **_: Any,
     ) -> dict[str, Any]:
+        """An OpenAI-format chat completion: the keyword verdict, shaped by the system text, demos and sampling."""
         question = messages[-1]["content"]
         if self.raise_on and self.raise_on in _words(question):
             raise ValueError(f"the fake model refuses {question!r}")
@@ -115,9 +117,11 @@ class FlakyModel:
 
     @property
     def cache_identity(self) -> str:
+        """What the response cache knows this wrapper by: ``flaky:`` and the inner model's identity."""
         return f"flaky:{_identity_of(self.inner)}"
 
     def create_chat_completion(self, **kwargs: Any) -> Any:
+        """Raise ``error`` while failures remain, then answer as ``inner`` does."""
         with self._lock:
             self.attempts += 1
             failing = self.attempts <= self.failures

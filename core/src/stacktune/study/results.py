@@ -39,6 +39,7 @@ class TrialResult:
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial, objective_names: Sequence[str]) -> TrialResult:
+        """A stored Optuna trial as stacktune reports it, from its record (or its params when it has none)."""
         record = TrialRecord.of(trial) or TrialRecord(configuration=dict(trial.params))
         values = dict(zip(objective_names, trial.values, strict=False)) if trial.values else {}
         duration = trial.duration.total_seconds() if trial.duration is not None else None

@@ -74,14 +74,17 @@ class Study:
     # -- identity -----------------------------------------------------------------------------------
     @property
     def study_name(self) -> str:
+        """The name the study is stored under (what ``load_study`` takes)."""
         return self.optuna_study.study_name
 
     @property
     def objective_names(self) -> tuple[str, ...]:
+        """The objectives' names, in the order of Optuna's values."""
         return tuple(o.name for o in self.objectives)
 
     @property
     def is_multi_objective(self) -> bool:
+        """True with several objectives: the study then has a Pareto front rather than a best trial."""
         return len(self.objectives) > 1
 
     def __repr__(self) -> str:
@@ -260,9 +263,11 @@ class Study:
     # -- results ------------------------------------------------------------------------------------
     @property
     def trials(self) -> list[TrialResult]:
+        """Every trial so far, whatever its state, read from storage on each access."""
         return [TrialResult.from_frozen(t, self.objective_names) for t in self.optuna_study.get_trials(deepcopy=False)]
 
     def completed_trials(self) -> list[TrialResult]:
+        """The trials that ran in full (not pruned, raced out, failed or still running)."""
         return [t for t in self.trials if t.state == "complete"]
 
     @property

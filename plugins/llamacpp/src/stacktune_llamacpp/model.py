@@ -48,6 +48,7 @@ class LocalModel:
 
     @property
     def is_loaded(self) -> bool:
+        """True once the weights are in memory (:meth:`load`, or the first completion)."""
         return self._llama is not None
 
     def load(self) -> Llama:

@@ -47,6 +47,7 @@ class MaxCompletionTokensShim:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Rewrite the body of a completion POST; pass every other request through untouched."""
         if scope.get("type") != "http" or scope.get("method") != "POST" or scope.get("path") not in _REWRITTEN_PATHS:
             await self.app(scope, receive, send)
             return
@@ -75,6 +76,7 @@ class MaxCompletionTokensShim:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run llama_cpp.server's app behind the shim, with llama_cpp.server's command-line arguments."""
     import uvicorn
     from llama_cpp.server.app import create_app
     from llama_cpp.server.cli import add_args_from_model, parse_model_from_args

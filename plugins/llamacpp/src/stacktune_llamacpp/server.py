@@ -141,9 +141,11 @@ class LocalServer:
 
     @property
     def pid(self) -> int | None:
+        """The server process's id; None before start and after stop."""
         return self._process.pid if self._process is not None else None
 
     def is_running(self) -> bool:
+        """True while the server process is alive."""
         return self._process is not None and self._process.poll() is None
 
     def log_tail(self, max_lines: int = 30) -> str:
