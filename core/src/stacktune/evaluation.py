@@ -196,9 +196,11 @@ class EvaluationPlan:
     followed: bool = False  # set by the runner that takes the plan
 
     def limit(self, max_concurrency: int) -> int:
+        """How many examples may be in flight now, out of ``max_concurrency``."""
         return max(1, min(max_concurrency, self.in_flight())) if self.in_flight is not None else max_concurrency
 
     def stop_now(self) -> BaseException | None:
+        """The stop decided so far (to raise once what is in flight has landed), or None."""
         return self.stop() if self.stop is not None else None
 
 

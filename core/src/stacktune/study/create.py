@@ -42,7 +42,7 @@ def open_storage(storage: Storage | None) -> optuna.storages.BaseStorage:
     url = DEFAULT_STORAGE if storage is None else storage
     for attempt in range(_OPEN_ATTEMPTS):
         try:
-            return optuna.storages.get_storage(url)
+            return _rdb_storage(url)
         except ModuleNotFoundError as exc:
             extra = " (pip install 'stacktune[postgres]' for PostgreSQL)" if "psycopg" in str(exc) else ""
             raise StacktuneError(
@@ -55,6 +55,19 @@ def open_storage(storage: Storage | None) -> optuna.storages.BaseStorage:
                 continue
             raise StacktuneError(f"cannot open storage {url!r}: {message}{_storage_hint(url, message)}") from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: SQLite makes a writer wait for another's lock this long (seconds) before "database is locked": several
+#: processes (and each one's heartbeat) write to one file.
+_SQLITE_LOCK_WAIT = 30.0
+
+
+def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage for a URL (Optuna adds its cache when the study is made)."""
+    engine_kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        engine_kwargs["connect_args"] = {"timeout": _SQLITE_LOCK_WAIT}
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 def _creation_race(message: str) -> bool:
