@@ -58,7 +58,7 @@ def wait_for_running(storage: str, count: int = 1, timeout: float = 60.0) -> Non
             if len(trials) >= count:
                 time.sleep(0.3)  # a few examples into the trial
                 return
-        except Exception:  # noqa: BLE001 - not created yet, or the child holds the database's lock: poll again
+        except Exception:  # not created yet, or the child holds the database lock: poll again
             pass
         time.sleep(0.05)
     raise AssertionError("the child never started a trial")
