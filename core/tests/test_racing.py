@@ -12,6 +12,7 @@ import pytest
 import stacktune
 from stacktune import BUILTIN_OBJECTIVES, OptunaSearch, Racing, create_study
 from stacktune.racing import DEFAULT_POLICY, Lane, Race, RacingPolicy
+from stacktune.racing_front import FrontRace
 from stacktune.racing_sampler import RacingSampler
 from stacktune.testing import ToyProgram, toy_dataset, toy_metric
 
@@ -221,10 +222,12 @@ class TestRace:
         assert race.offer([1.0, 1.0, 0.0, 0.0])
         assert not race.offer([1.0, 1.0, 1.0]), "an evaluation of another size is ignored"
 
-    def test_only_the_racing_search_races_and_only_on_one_score_objective_and_enough_examples(self) -> None:
+    def test_only_the_racing_search_races_on_per_example_objectives_and_enough_examples(self) -> None:
         score, tokens = BUILTIN_OBJECTIVES["score"], BUILTIN_OBJECTIVES["tokens"]
-        assert Racing().race(n_examples=40, objectives=[score]) is not None
-        assert Racing().race(n_examples=40, objectives=[score, tokens]) is None
+        assert isinstance(Racing().race(n_examples=40, objectives=[score]), Race)
+        assert isinstance(Racing().race(n_examples=40, objectives=[score, tokens]), FrontRace)
+        whole = stacktune.Objective("judge", "maximize", lambda e: e.score)  # no per_example: not a mean of examples
+        assert Racing().race(n_examples=40, objectives=[score, whole]) is None
         assert OptunaSearch().race(n_examples=40, objectives=[score]) is None
         small = DEFAULT_POLICY.min_dataset - 1
         assert Racing().race(n_examples=small, objectives=[score]) is None
@@ -360,9 +363,9 @@ class TestInAStudy:
         [
             {"sampler": optuna.samplers.TPESampler(seed=0)},
             {"pruner": optuna.pruners.NopPruner()},
-            {"objectives": ("score", "tokens")},
+            {"objectives": ("score", stacktune.Objective("whole", "minimize", lambda e: e.usage.total_tokens))},
         ],
-        ids=["sampler-given", "pruner-given", "multi-objective"],
+        ids=["sampler-given", "pruner-given", "objective-not-a-mean-of-examples"],
     )
     def test_other_searches_evaluate_every_example(self, options: Mapping[str, Any]) -> None:
         program = ToyProgram()

@@ -92,7 +92,7 @@ def print_study(study: Study, *, out: Console = console) -> None:
         shown = ", ".join(f"{name} {check.search[name]:.4g} -> {value:.4g}" for name, value in check.heldout.items())
         out.print(f"held out ({check.evaluation.n_examples} examples), trial {check.number}: {shown}")
     if study.examples_saved:
-        raced = sum(1 for t in study.trials if t.estimated_score is not None)
+        raced = sum(1 for t in study.trials if t.raced_out)
         how = f"racing stopped {raced} trials early and" if raced else "pruning"
         out.print(f"{how} saved {study.examples_saved} example evaluations")
     out.print(

@@ -6,19 +6,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from stacktune.evaluation import Evaluation
+from stacktune.evaluation import Evaluation, ExampleOutcome
 
 Direction = Literal["maximize", "minimize"]
 
 
 @dataclass(frozen=True)
 class Objective:
-    """One value per trial, with the direction Optuna should push it."""
+    """One value per trial, with the direction Optuna should push it.
+
+    ``per_example`` gives the objective's value for one example when the objective is the mean of
+    them over the dataset (as every built-in objective is): the default search can then race on
+    it. Without it, trials of a study with several objectives are evaluated in full.
+    """
 
     name: str
     direction: Direction
     compute: Callable[[Evaluation], float]
     description: str = ""
+    per_example: Callable[[ExampleOutcome], float] | None = None
 
     def __post_init__(self) -> None:
         if self.direction not in ("maximize", "minimize"):
@@ -36,11 +42,29 @@ def _per_example(total: float, evaluation: Evaluation) -> float:
 
 
 BUILTIN_OBJECTIVES: dict[str, Objective] = {
-    "score": Objective("score", "maximize", lambda e: e.score, "mean metric over the examples"),
-    "cost": Objective("cost", "minimize", lambda e: _per_example(e.usage.cost_usd, e), "USD per example"),
-    "latency": Objective("latency", "minimize", lambda e: e.usage.mean_latency, "seconds per example"),
+    "score": Objective(
+        "score", "maximize", lambda e: e.score, "mean metric over the examples", per_example=lambda o: o.score
+    ),
+    "cost": Objective(
+        "cost",
+        "minimize",
+        lambda e: _per_example(e.usage.cost_usd, e),
+        "USD per example",
+        per_example=lambda o: o.usage.cost_usd,
+    ),
+    "latency": Objective(
+        "latency",
+        "minimize",
+        lambda e: e.usage.mean_latency,
+        "seconds per example",
+        per_example=lambda o: o.usage.total_latency,
+    ),
     "tokens": Objective(
-        "tokens", "minimize", lambda e: _per_example(e.usage.total_tokens, e), "tokens (input + output) per example"
+        "tokens",
+        "minimize",
+        lambda e: _per_example(e.usage.total_tokens, e),
+        "tokens (input + output) per example",
+        per_example=lambda o: float(o.usage.total_tokens),
     ),
 }
 

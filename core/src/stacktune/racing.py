@@ -73,6 +73,13 @@ def _is_binary(score: float) -> bool:
     return score == 0.0 or score == 1.0
 
 
+def trial_order(n: int, trial_number: int, policy: RacingPolicy) -> tuple[int, ...]:
+    """The examples' order for one trial: a shuffle fixed by the trial's number (and ``policy.order_seed``)."""
+    order = list(range(n))
+    random.Random(f"{policy.order_seed}/{trial_number}").shuffle(order)
+    return tuple(order)
+
+
 class Race:
     """The race of one ``optimize`` call: the incumbent, and each trial's example order.
 
@@ -116,9 +123,7 @@ class Race:
 
     def order(self, trial_number: int) -> tuple[int, ...]:
         """The order trial ``trial_number`` evaluates the examples in (position -> dataset index)."""
-        order = list(range(self.n))
-        random.Random(f"{self.policy.order_seed}/{trial_number}").shuffle(order)
-        return tuple(order)
+        return trial_order(self.n, trial_number, self.policy)
 
     def lane(self, trial_number: int) -> Lane:
         """Trial ``trial_number``'s view of the race: its example order, and the incumbent as it is now."""
@@ -177,6 +182,19 @@ class Lane:
         """Record the score of example ``index`` (dataset order); True means: stop this trial."""
         if self.incumbent is None or self.stopped:
             return self.stopped
+        self.record(index, score)
+        if self.seen < self.policy.min_examples or self.seen >= self.n or self.diff_sum > 0:
+            return False  # too early, nothing left to save, or leading so far: never stopped on noise
+        if not self._due():
+            return False
+        self.probability = self._outlook()
+        self.stopped = self.probability < self.policy.delta
+        return self.stopped
+
+    def record(self, index: int, score: float) -> None:
+        """Only record the score of example ``index`` (the race on several objectives decides itself)."""
+        if self.incumbent is None:
+            return
         other = self.incumbent[index]
         self.seen += 1
         self.total += score
@@ -188,13 +206,6 @@ class Lane:
             self.pairs[(0 if score == 1.0 else 1) + (0 if other == 1.0 else 2)] += 1
         else:
             self.binary = False
-        if self.seen < self.policy.min_examples or self.seen >= self.n or self.diff_sum > 0:
-            return False  # too early, nothing left to save, or leading so far: never stopped on noise
-        if not self._due():
-            return False
-        self.probability = self._outlook()
-        self.stopped = self.probability < self.policy.delta
-        return self.stopped
 
     def _due(self) -> bool:
         dense = self.policy.dense_checks
@@ -253,14 +264,11 @@ class Lane:
 
     def _normal_outlook(self) -> float:
         """The same under a normal predictive of the paired differences, variance shrunk to the incumbent's."""
-        k, remaining = self.seen, self.n - self.seen
-        mean = self.diff_sum / k
-        prior_weight = 2.0
-        sum_sq = max(0.0, self.diff_sq - k * mean * mean)
-        variance = (sum_sq + prior_weight * self.prior_var) / (k - 1 + prior_weight)
-        spread = math.sqrt(max(variance, 1e-300) * remaining * (1.0 + remaining / k))
-        z = (self.diff_sum + remaining * mean) / spread
-        return 0.5 * math.erfc(-z / math.sqrt(2.0))
+        return _normal_chance(self.diff_sum, self.diff_sq, self.seen, self.n, self.prior_var)
+
+    def chance(self) -> float:
+        """P(the candidate ends strictly above the incumbent), computed now (what ``add`` checks)."""
+        return self._outlook() if self.seen else 1.0
 
     def estimate(self) -> float:
         """The candidate's estimated mean score over the whole dataset (what the sampler is told)."""
@@ -279,6 +287,20 @@ class Lane:
         return (self.incumbent_total + self.diff_sum * self.n / self.seen) / self.n
 
 
+def _normal_chance(diff_sum: float, diff_sq: float, seen: int, n: int, prior_var: float) -> float:
+    """P(the final sum of paired differences is > 0), normal predictive, variance shrunk towards ``prior_var``."""
+    k, remaining = seen, n - seen
+    if remaining <= 0:
+        return 1.0 if diff_sum > 0 else 0.0
+    mean = diff_sum / k
+    prior_weight = 2.0
+    sum_sq = max(0.0, diff_sq - k * mean * mean)
+    variance = (sum_sq + prior_weight * prior_var) / (k - 1 + prior_weight)
+    spread = math.sqrt(max(variance, 1e-300) * remaining * (1.0 + remaining / k))
+    z = (diff_sum + remaining * mean) / spread
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
 def _log_beta(a: float, b: float) -> float:
     return math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
 
@@ -295,4 +317,4 @@ def _beta_binomial_pmf(m: int, a: float, b: float) -> list[float]:
     return [p / total for p in pmf]
 
 
-__all__ = ["DEFAULT_POLICY", "Lane", "Race", "RacingPolicy"]
+__all__ = ["DEFAULT_POLICY", "Lane", "Race", "RacingPolicy", "trial_order"]

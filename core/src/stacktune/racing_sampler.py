@@ -10,7 +10,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from stacktune.records import estimated_score
+from stacktune.records import TrialRecord
 
 
 class _GrowingView(optuna.storages.InMemoryStorage):
@@ -58,10 +58,21 @@ class RacingSampler(optuna.samplers.BaseSampler):
 
     @staticmethod
     def _as_seen(trial: FrozenTrial) -> FrozenTrial:
-        estimate = estimated_score(trial)
-        if estimate is None:
+        """A raced-out trial as complete, with its estimated values (several objectives: each one's)."""
+        if trial.state != TrialState.PRUNED:
             return trial
-        return optuna.trial.create_trial(params=trial.params, distributions=trial.distributions, value=estimate)
+        record = TrialRecord.of(trial)
+        if record is None:
+            return trial
+        if record.estimated_values is not None:
+            return optuna.trial.create_trial(
+                params=trial.params, distributions=trial.distributions, values=list(record.estimated_values.values())
+            )
+        if record.estimated_score is None:
+            return trial
+        return optuna.trial.create_trial(
+            params=trial.params, distributions=trial.distributions, value=record.estimated_score
+        )
 
     def _view(self, study: optuna.Study, trial: FrozenTrial) -> tuple[optuna.Study, FrozenTrial]:
         """The study as the wrapped sampler sees it, and the trial being sampled as it appears there."""

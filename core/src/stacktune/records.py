@@ -52,6 +52,12 @@ class TrialRecord(BaseModel):
     warning: str | None = Field(None, description="a complete trial with many failed examples says so here")
     rejected_by: str | None = Field(None, description="the constraint a sampled configuration broke")
     dataset: str | None = Field(None, description="the fingerprint of the dataset the trial was evaluated on")
+    example_values: dict[str, list[float]] = Field(
+        default_factory=dict, description="with several objectives: each one's per-example values (score: scores)"
+    )
+    estimated_values: dict[str, float] | None = Field(
+        None, description="a trial the race on several objectives stopped: its estimated objective values"
+    )
     estimated_score: float | None = Field(
         None,
         description="a trial the race stopped: its estimated mean score "
@@ -80,7 +86,7 @@ class TrialRecord(BaseModel):
     @property
     def raced_out(self) -> bool:
         """True for a trial the race stopped: it has an estimated score rather than a full evaluation."""
-        return self.estimated_score is not None
+        return self.estimated_score is not None or self.estimated_values is not None
 
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")

@@ -4,10 +4,12 @@ A search is chosen once, when the study is created (``create_study(search=...)``
 builds the study's Optuna sampler and pruner once:
 
 - :class:`Racing` (the default): TPE taught by the race. Each trial races the best complete
-  trial so far, example by example, and stops once it is unlikely to win
-  (:mod:`stacktune.racing`); the sampler learns from the stopped trials' estimates
+  trial so far (one objective, :mod:`stacktune.racing`) or the Pareto front (several,
+  :mod:`stacktune.racing_front`), example by example, and stops once it is unlikely to win or
+  to end on the front; the sampler learns from the stopped trials' estimates
   (:class:`~stacktune.racing_sampler.RacingSampler`). Trials are evaluated in full where
-  racing does not apply: several objectives, or fewer examples than ``policy.min_dataset``.
+  racing does not apply: an objective that is not a per-example mean (no ``per_example``), or
+  fewer examples than ``policy.min_dataset``.
 - :class:`OptunaSearch`: any Optuna sampler and pruner, as given. ``create_study(sampler=...,
   pruner=...)`` is this search.
 """
@@ -21,6 +23,7 @@ import optuna
 
 from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
 from stacktune.racing import DEFAULT_POLICY, Race, RacingPolicy
+from stacktune.racing_front import FrontRace
 from stacktune.racing_sampler import RacingSampler
 
 
@@ -43,7 +46,7 @@ class Search:
         """The study's pruner, built once when the study is created or loaded."""
         return optuna.pruners.NopPruner()
 
-    def race(self, *, n_examples: int, objectives: Sequence[Objective]) -> Race | None:
+    def race(self, *, n_examples: int, objectives: Sequence[Objective]) -> Race | FrontRace | None:
         """The race of one ``optimize`` call, or None when every trial is evaluated in full."""
         return None
 
@@ -55,9 +58,10 @@ class Racing(Search):
     """stacktune's default search: TPE, and a race that stops trials unlikely to win.
 
     ``policy`` holds the race's knobs (:class:`~stacktune.racing.RacingPolicy`); ``base`` is the
-    sampler the race teaches (default: :func:`default_sampler`). Racing needs the single
-    objective ``score`` and at least ``policy.min_dataset`` examples; otherwise trials are
-    evaluated in full.
+    sampler the race teaches (default: :func:`default_sampler`). Racing needs objectives that are
+    per-example means (every built-in one is; a custom :class:`~stacktune.Objective` says so with
+    ``per_example``) and at least ``policy.min_dataset`` examples; otherwise trials are evaluated
+    in full.
     """
 
     def __init__(self, policy: RacingPolicy | None = None, *, base: optuna.samplers.BaseSampler | None = None) -> None:
@@ -71,12 +75,15 @@ class Racing(Search):
         """A RacingSampler around ``base`` (TPE by default), so the trials the race stops still teach it."""
         return RacingSampler(self.base if self.base is not None else default_sampler(seed))
 
-    def race(self, *, n_examples: int, objectives: Sequence[Objective]) -> Race | None:
-        """A race only for the single ``score`` objective on enough examples; otherwise trials run in full."""
-        single_score = tuple(objectives) == (BUILTIN_OBJECTIVES["score"],)
-        if not single_score or n_examples < self.policy.min_dataset:
+    def race(self, *, n_examples: int, objectives: Sequence[Objective]) -> Race | FrontRace | None:
+        """The incumbent's race (one objective, ``score``) or the front's (several per-example means)."""
+        if n_examples < self.policy.min_dataset:
             return None
-        return Race(n_examples, self.policy)
+        if tuple(objectives) == (BUILTIN_OBJECTIVES["score"],):
+            return Race(n_examples, self.policy)
+        if len(objectives) > 1 and all(o.per_example is not None for o in objectives):
+            return FrontRace(n_examples, [1 if o.direction == "maximize" else -1 for o in objectives], self.policy)
+        return None
 
     def prepare(self, sampler: optuna.samplers.BaseSampler, *, n_jobs: int) -> None:
         """Tell the racing sampler whether trials run in parallel (it then builds a whole view per trial)."""

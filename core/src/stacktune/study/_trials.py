@@ -40,12 +40,13 @@ from stacktune.evaluation import (
 from stacktune.objectives import Objective
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate
 from stacktune.racing import Lane, Race
+from stacktune.racing_front import FrontLane, FrontRace
 from stacktune.records import BASELINE_ATTR, MAX_RECORDED_FAILURES, TrialRecord
 from stacktune.space import Configuration, Space
 from stacktune.study._heartbeat import Heartbeat, reclaim_stale_trials
 from stacktune.study._progress import TrialProgress
 from stacktune.study.budget import Budget
-from stacktune.usage import Usage, UsageMeter, metering
+from stacktune.usage import UsageMeter, metering
 
 logger = logging.getLogger("stacktune")
 
@@ -79,7 +80,7 @@ class Landed:
     def __init__(self, n: int) -> None:
         self.n = n
         self.scores: dict[int, float] = {}
-        self.usages: dict[int, Usage] = {}
+        self.outcomes: dict[int, ExampleOutcome] = {}  # with the core runner: each example's usage too
         self.failures: list[ExampleFailure] = []
         self._lock = threading.Lock()
 
@@ -90,7 +91,7 @@ class Landed:
     def land(self, outcome: ExampleOutcome) -> None:
         with self._lock:
             self.scores[outcome.index] = outcome.score
-            self.usages[outcome.index] = outcome.usage
+            self.outcomes[outcome.index] = outcome
             if outcome.failure is not None:
                 self.failures.append(outcome.failure)
 
@@ -107,6 +108,14 @@ class Landed:
     def mean(self) -> float:
         with self._lock:
             return sum(self.scores.values()) / len(self.scores) if self.scores else 0.0
+
+    def values(self, objectives: Sequence[Objective]) -> dict[str, list[float]] | None:
+        """Each objective's per-example values, in dataset order, when every example landed with its usage."""
+        with self._lock:
+            if len(self.outcomes) != self.n or any(o.per_example is None for o in objectives):
+                return None
+            outcomes = [self.outcomes[i] for i in range(self.n)]
+        return {o.name: [o.per_example(x) for x in outcomes] for o in objectives if o.per_example is not None}
 
     def in_dataset_order(self) -> list[float | None]:
         with self._lock:
@@ -182,6 +191,30 @@ class RaceStopper:
             )
 
 
+class FrontStopper:
+    """Ends the trial once it is unlikely to end on the Pareto front (several objectives, decided in memory).
+
+    It needs each example's value of every objective, which the core runner reports with the example;
+    an adapter with a loop of its own reports scores only, and its trials run in full.
+    """
+
+    def __init__(self, lane: FrontLane, objectives: Sequence[Objective]) -> None:
+        self.lane = lane
+        self.per_example = [o.per_example for o in objectives]
+
+    def check(self, landed: Landed, index: int, score: float) -> None:
+        outcome = landed.outcomes.get(index)
+        if outcome is None:
+            return
+        values = [f(outcome) for f in self.per_example if f is not None]
+        if self.lane.add(index, values):
+            estimate = ", ".join(f"{v:.4g}" for v in self.lane.estimate())
+            raise optuna.TrialPruned(
+                f"raced out after {landed.done} of {landed.n} examples (estimated values {estimate}, "
+                f"P(on the front) at most {self.lane.probability:.3f})"
+            )
+
+
 # -- running an evaluation -------------------------------------------------------------------------
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_lock = threading.Lock()
@@ -249,7 +282,9 @@ class TrialInFlight:
     adapter with a loop of its own gets the decision raised from ``on_result`` instead.
     """
 
-    def __init__(self, run: Run, trial: optuna.Trial, configuration: Configuration, lane: Lane | None) -> None:
+    def __init__(
+        self, run: Run, trial: optuna.Trial, configuration: Configuration, lane: Lane | FrontLane | None
+    ) -> None:
         self.run = run
         self.trial = trial
         self.configuration = configuration
@@ -295,7 +330,10 @@ class TrialInFlight:
             examples_evaluated=landed.done,
             examples_saved=landed.n - landed.done,
             error=note,
-            estimated_score=lane.estimate() if lane is not None and lane.stopped else None,
+            estimated_score=lane.estimate() if isinstance(lane, Lane) and lane.stopped else None,
+            estimated_values=dict(zip([o.name for o in self.run.objectives], lane.estimate(), strict=True))
+            if isinstance(lane, FrontLane) and lane.stopped
+            else None,
         )
 
 
@@ -313,7 +351,7 @@ class Run:
         metric: Metric,
         *,
         limits: Limits,
-        race: Race | None,
+        race: Race | FrontRace | None,
         pruner: optuna.pruners.BasePruner | None,
         max_concurrency: int,
         observers: Sequence[Observer],
@@ -327,6 +365,7 @@ class Run:
         self.baseline = baseline  # queued as the first trial this run asks for
         self.dataset_fingerprint = fingerprint  # stored in every record: the race only compares trials on one dataset
         self._complete_seen = -1  # how many complete trials the race has looked at in storage
+        self._offered: set[int] = set()  # the complete trials the front race has been offered
         self.objectives = tuple(objectives)
         self.program = program
         self.space = space
@@ -432,13 +471,15 @@ class Run:
             if self.halt.is_set():
                 return None
 
-    def stoppers(self, trial: optuna.Trial, lane: Lane | None) -> list[Stopper]:
+    def stoppers(self, trial: optuna.Trial, lane: Lane | FrontLane | None) -> list[Stopper]:
         stoppers: list[Stopper] = [RunEndStopper(self)]
         if self.limits.budget is not None:
             stoppers.append(BudgetStopper(self.limits.budget, self.meter))
         if self.pruner is not None:
             stoppers.append(PrunerStopper(trial, per_example=isinstance(self.pruner, optuna.pruners.WilcoxonPruner)))
-        if lane is not None:
+        if isinstance(lane, FrontLane):
+            stoppers.append(FrontStopper(lane, self.objectives))
+        elif lane is not None:
             stoppers.append(RaceStopper(lane))
         return stoppers
 
@@ -485,22 +526,32 @@ class Run:
                 self.stop(message, halt=True)
                 raise
         else:
-            self._complete(trial, configuration, evaluation, values)
+            self._complete(trial, configuration, evaluation, values, flight.landed)
 
-    def _lane(self, trial_number: int) -> Lane | None:
-        """The trial's place in the race (its order, the incumbent as it is now), or None without a race."""
+    def _lane(self, trial_number: int) -> Lane | FrontLane | None:
+        """The trial's place in the race (its order, the incumbent or front as it is now), or None without one."""
+        if isinstance(self.race, FrontRace):
+            self._sync_front(self.race)
+            return self.race.lane(trial_number)
         if self.race is None:
             return None
         self._sync_incumbent(self.race)
         return self.race.lane(trial_number)
 
-    def _sync_incumbent(self, race: Race) -> None:
-        """Race the best complete trial on this dataset in storage: earlier runs' and other workers' count too."""
+    def _new_complete_trials(self) -> list[FrozenTrial] | None:
+        """The complete trials in storage, or None when there is no new one since the last look."""
         complete = self.optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         with self.lock:
             if len(complete) == self._complete_seen:
-                return
+                return None
             self._complete_seen = len(complete)
+        return complete
+
+    def _sync_incumbent(self, race: Race) -> None:
+        """Race the best complete trial on this dataset in storage: earlier runs' and other workers' count too."""
+        complete = self._new_complete_trials()
+        if complete is None:
+            return
         for trial in sorted(complete, key=lambda t: t.value if t.value is not None else -math.inf, reverse=True):
             if trial.value is None or trial.value * race.n <= race.incumbent_total:
                 return  # no stored trial beats the incumbent the race has
@@ -509,15 +560,37 @@ class Run:
                 if race.offer([s if s is not None else 0.0 for s in record.scores]):
                     return
 
+    def _sync_front(self, race: FrontRace) -> None:
+        """Race the front of the complete trials on this dataset in storage (other workers' included)."""
+        complete = self._new_complete_trials()
+        if complete is None:
+            return
+        for trial in complete:
+            if trial.number in self._offered:
+                continue
+            self._offered.add(trial.number)
+            record = TrialRecord.of(trial)
+            if record is not None and record.dataset == self.dataset_fingerprint:
+                values = _front_values(record, self.objectives)
+                if values is not None:
+                    race.offer_values(values)
+
     def _complete(
-        self, trial: optuna.Trial, configuration: Configuration, evaluation: Evaluation, values: Sequence[float]
+        self,
+        trial: optuna.Trial,
+        configuration: Configuration,
+        evaluation: Evaluation,
+        values: Sequence[float],
+        landed: Landed,
     ) -> None:
+        per_example = landed.values(self.objectives) if len(self.objectives) > 1 else None
         record = TrialRecord(
             configuration=configuration,
             evaluation=evaluation.summary(),
             scores=list(evaluation.scores),
             failures=list(evaluation.failures[:MAX_RECORDED_FAILURES]),
             examples_evaluated=evaluation.n_examples,
+            example_values={name: v for name, v in (per_example or {}).items() if name != "score"},
         )
         if evaluation.n_examples and evaluation.n_failures == evaluation.n_examples:
             self._failed(
@@ -588,12 +661,31 @@ class Run:
                 "trial %d was reclaimed by another process while it ran; its result is dropped", trial.number
             )
             return
-        if values is not None and self.race is not None:
-            self.race.offer(record.scores)  # type: ignore[arg-type]  # a complete trial: every score is there
+        if values is not None and isinstance(self.race, FrontRace):
+            with self.lock:
+                self._offered.add(trial.number)
+            front_values = _front_values(record, self.objectives)
+            if front_values is not None:
+                self.race.offer_values(front_values)
+        elif values is not None and isinstance(self.race, Race):
+            self.race.offer([s if s is not None else 0.0 for s in record.scores])  # complete: every score is there
         if counted:
             self.progress.trial_done(self.meter.total, note)
         for observer in self.observers:
             observer(self.optuna_study, frozen)
+
+
+def _front_values(record: TrialRecord, objectives: Sequence[Objective]) -> list[list[float]] | None:
+    """A complete trial's per-example values of each objective (in the study's order), when stored."""
+    values: list[list[float]] = []
+    for objective in objectives:
+        if objective.name == "score":
+            values.append([s if s is not None else 0.0 for s in record.scores])
+        elif objective.name in record.example_values:
+            values.append(record.example_values[objective.name])
+        else:
+            return None
+    return values
 
 
 def _all_failed(failures: Sequence[ExampleFailure], n: int) -> str:

@@ -19,7 +19,8 @@ class TrialResult:
     """One trial: its configuration, objective values, evaluation summary and fate.
 
     ``evaluation`` is None for a trial that did not finish its evaluation (pruned, raced out,
-    failed); ``estimated_score`` is set for a trial the default search raced out.
+    failed); ``estimated_score`` (one objective) or ``estimated_values`` (several) is set for a trial
+    the default search raced out.
     """
 
     number: int
@@ -35,7 +36,13 @@ class TrialResult:
     examples_saved: int = 0
     duration_s: float | None = None
     estimated_score: float | None = None
+    estimated_values: dict[str, float] | None = None
     is_baseline: bool = False
+
+    @property
+    def raced_out(self) -> bool:
+        """The default search stopped this trial early (its estimate is kept)."""
+        return self.estimated_score is not None or self.estimated_values is not None
 
     @classmethod
     def from_frozen(cls, trial: FrozenTrial, objective_names: Sequence[str]) -> TrialResult:
@@ -56,6 +63,7 @@ class TrialResult:
             examples_evaluated=record.examples_evaluated,
             examples_saved=record.examples_saved,
             estimated_score=record.estimated_score if trial.state == TrialState.PRUNED else None,
+            estimated_values=record.estimated_values if trial.state == TrialState.PRUNED else None,
             duration_s=duration,
             is_baseline=bool(trial.user_attrs.get(BASELINE_ATTR)),
         )
