@@ -422,11 +422,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--tables", default="sentiment,headlines,emotions", help="comma-separated table names or paths")
     parser.add_argument("--seeds", type=int, default=100, help="seeds per strategy and table")
     parser.add_argument("--budget", type=int, default=None, help="LLM calls per run (default: the whole table)")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES), help="comma-separated strategy names")
+    parser.add_argument("--strategies", default=None, help="comma-separated strategy names (default: all)")
     parser.add_argument("--categorical", action="store_true", help="search every variable as a Categorical")
     parser.add_argument("--workers", type=int, default=1, help="processes (the machine is shared: default 1)")
+    parser.add_argument(
+        "--front",
+        default=None,
+        help="two objectives (score,tokens or score,latency): compare on the Pareto front's hypervolume instead",
+    )
     args = parser.parse_args(argv)
-    strategies = [s for s in args.strategies.split(",") if s]
+    if args.front:
+        _main_front(args)
+        return
+    strategies = [s for s in (args.strategies or ",".join(STRATEGIES)).split(",") if s]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         parser.error(f"unknown strategies {unknown}; known: {list(STRATEGIES)}")
@@ -440,6 +448,24 @@ def main(argv: Sequence[str] | None = None) -> None:
             workers=args.workers,
         )
         print(render(table, summaries, args.budget or default_budget(table), args.seeds), flush=True)
+        print(flush=True)
+
+
+def _main_front(args: argparse.Namespace) -> None:
+    from front import STRATEGIES as FRONT_STRATEGIES
+    from front import compare_front, render_front
+
+    objectives = [o for o in args.front.split(",") if o]
+    asked = [s for s in args.strategies.split(",") if s] if args.strategies else list(FRONT_STRATEGIES)
+    unknown = [s for s in asked if s not in FRONT_STRATEGIES]
+    if unknown:
+        raise SystemExit(f"unknown strategies for --front {unknown}; known: {list(FRONT_STRATEGIES)}")
+    strategies = asked
+    for name in [t for t in args.tables.split(",") if t]:
+        front, summaries = compare_front(
+            name, objectives, seeds=range(args.seeds), budget=args.budget, strategies=strategies, workers=args.workers
+        )
+        print(render_front(front, summaries, args.seeds, ratio_interval), flush=True)
         print(flush=True)
 
 
