@@ -51,6 +51,7 @@ benchmark: setup
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/overhead_per_example.py
 	$(PY) benchmarks/race_concurrency.py
+	$(PY) benchmarks/pruners.py
 	$(PY) benchmarks/compare.py --workers 2
 
 clean:

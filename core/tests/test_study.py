@@ -601,3 +601,42 @@ def json_key(configuration: Mapping[str, Any]) -> str:
     import json
 
     return json.dumps(dict(configuration), sort_keys=True)
+
+
+class TestWhatPrunersHear:
+    @pytest.mark.parametrize(
+        ("pruner", "kind"),
+        [
+            (optuna.pruners.MedianPruner(n_startup_trials=100), "partial sum"),
+            (optuna.pruners.SuccessiveHalvingPruner(min_resource=100), "partial sum"),
+            (optuna.pruners.ThresholdPruner(lower=-1.0), "running mean"),
+            (optuna.pruners.WilcoxonPruner(n_startup_steps=100), "per example"),
+        ],
+    )
+    def test_each_pruner_hears_what_makes_its_rule_mean_what_it_says(
+        self, storage: optuna.storages.BaseStorage, pruner: optuna.pruners.BasePruner, kind: str
+    ) -> None:
+        import warnings
+
+        data = toy_dataset(8)
+        program = ToyProgram(strategy="direct", temperature=0.2, style="terse")  # quality 0.55: half right
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study = create_study(storage=storage, pruner=pruner)
+            study.optimize(
+                program,
+                data,
+                toy_metric,
+                n_trials=1,
+                space=program.extract_variables().fix(strategy="direct", temperature=0.2, style="terse"),
+            )
+        reported = study.optuna_study.trials[0].intermediate_values
+        scores = [toy_metric(x, program.quality) for x in data]
+        if kind == "per example":
+            assert reported == dict(enumerate(scores))
+        elif kind == "running mean":
+            assert reported == {k: sum(scores[:k]) / k for k in range(1, 9)}
+        else:
+            assert reported == {k: sum(scores[:k]) / 8 for k in range(1, 9)}
+            values = list(reported.values())
+            assert values == sorted(values), "the partial sum only grows"

@@ -105,7 +105,14 @@ class Landed:
         return len(self.scores)
 
     @property
+    def total(self) -> float:
+        """The sum of the scores landed so far."""
+        with self._lock:
+            return math.fsum(self.scores.values())
+
+    @property
     def mean(self) -> float:
+        """The mean of the scores landed so far."""
         with self._lock:
             return sum(self.scores.values()) / len(self.scores) if self.scores else 0.0
 
@@ -160,19 +167,31 @@ class BudgetStopper:
 class PrunerStopper:
     """Reports each example to Optuna's pruner and ends the trial when it says so.
 
-    WilcoxonPruner compares per-example scores at their dataset index; the others see the
-    running mean after each example.
+    What is reported is what makes each pruner's rule mean what it says:
+
+    - WilcoxonPruner compares per-example values, paired by example: each example's value at
+      its dataset index;
+    - ThresholdPruner prunes a trial whose value leaves a range: the running mean;
+    - the others (Median, Percentile, SuccessiveHalving, Hyperband, Patient) compare a trial at a
+      step with the other trials at the same step, taking its best value over the steps so far:
+      the *partial sum over the whole dataset* (the final mean if the remaining examples scored
+      nothing), which only grows. A running mean of 0/1 scores starts lucky (1.0 after one right
+      answer), and "best over the steps" then keeps that luck forever: those pruners saved almost
+      nothing.
     """
 
-    def __init__(self, trial: optuna.Trial, *, per_example: bool) -> None:
+    def __init__(self, trial: optuna.Trial, pruner: optuna.pruners.BasePruner) -> None:
         self.trial = trial
-        self.per_example = per_example
+        self.per_example = isinstance(pruner, optuna.pruners.WilcoxonPruner)
+        self.running_mean = isinstance(pruner, optuna.pruners.ThresholdPruner)
 
     def check(self, landed: Landed, index: int, score: float) -> None:
         if self.per_example:
             self.trial.report(score, step=index)
-        else:
+        elif self.running_mean:
             self.trial.report(landed.mean, step=landed.done)
+        else:
+            self.trial.report(landed.total / landed.n, step=landed.done)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after {landed.done} of {landed.n} examples (mean {landed.mean:.3f})")
 
@@ -476,7 +495,7 @@ class Run:
         if self.limits.budget is not None:
             stoppers.append(BudgetStopper(self.limits.budget, self.meter))
         if self.pruner is not None:
-            stoppers.append(PrunerStopper(trial, per_example=isinstance(self.pruner, optuna.pruners.WilcoxonPruner)))
+            stoppers.append(PrunerStopper(trial, self.pruner))
         if isinstance(lane, FrontLane):
             stoppers.append(FrontStopper(lane, self.objectives))
         elif lane is not None:
