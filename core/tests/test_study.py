@@ -217,6 +217,24 @@ class TestBudget:
         stopped = [t for t in study.trials if t.error and "budget" in t.error]
         assert stopped, "the trial cut short by the budget is stored with the reason"
 
+    @pytest.mark.parametrize(("n_jobs", "max_concurrency"), [(1, 4), (2, 4), (1, 8)])
+    def test_with_calls_in_flight_it_overshoots_by_at_most_one_call_per_slot(
+        self, storage: optuna.storages.BaseStorage, n_jobs: int, max_concurrency: int
+    ) -> None:
+        program = ToyProgram()
+        study = create_study(storage=storage, seed=0)
+        study.optimize(
+            program,
+            toy_dataset(40),
+            toy_metric,
+            n_trials=100,
+            budget=Budget(calls=100),
+            n_jobs=n_jobs,
+            max_concurrency=max_concurrency,
+        )
+        assert 100 <= program.counter.count <= 100 + n_jobs * max_concurrency
+        assert sum(t.examples_evaluated for t in study.trials) == program.counter.count, "what was paid is stored"
+
     def test_token_and_usd_budgets(self, storage: optuna.storages.BaseStorage) -> None:
         program = ToyProgram(style="terse")  # 20 tokens per example with strategy=direct
         study = create_study(storage=storage)
