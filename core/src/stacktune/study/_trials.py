@@ -28,10 +28,11 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from stacktune.errors import BudgetError, BudgetExhausted, InvalidConfiguration, RunStopped, Terminated, TimeoutReached
-from stacktune.evaluation import Evaluation, ExampleFailure, Metric, ResultCallback, planned
+from stacktune.evaluation import Evaluation, EvaluationSummary, ExampleFailure, Metric, ResultCallback, planned
 from stacktune.objectives import Objective
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate
 from stacktune.racing import Lane, Race
+from stacktune.readable import ReadableSpace
 from stacktune.records import BASELINE_ATTR, MAX_RECORDED_FAILURES, TrialRecord
 from stacktune.space import Configuration, Space
 from stacktune.study._heartbeat import Heartbeat, reclaim_stale_trials
@@ -255,6 +256,7 @@ class Run:
         self.objectives = tuple(objectives)
         self.program = program
         self.space = space
+        self.readable = ReadableSpace.of(space)  # the configuration in words, for optuna-dashboard
         self.dataset = dataset
         self.metric = metric
         self.limits = limits
@@ -380,6 +382,7 @@ class Run:
 
     def _run_trial(self, trial: optuna.Trial, configuration: Configuration) -> None:
         landed = Landed(len(self.dataset))
+        spent = UsageMeter()  # what this trial's examples cost, kept for a trial stopped early
         lane = self.race.lane(trial.number) if self.race is not None else None
         stoppers = self._stoppers(trial, lane)
 
@@ -401,6 +404,7 @@ class Run:
                 failures=landed.failures[:MAX_RECORDED_FAILURES],
                 examples_evaluated=landed.done,
                 examples_saved=landed.n - landed.done,
+                partial=EvaluationSummary.landed(list(landed.scores.values()), len(landed.failures), spent.total),
                 error=note,
                 estimated_score=estimate,
             )
@@ -408,7 +412,7 @@ class Run:
         try:
             candidate = self.program.apply_configuration(configuration)
             # a raced trial evaluates the examples in its own order; failures are heard as they land
-            with planned(order=lane.order if lane is not None else None, on_failure=on_failure):
+            with metering(spent), planned(order=lane.order if lane is not None else None, on_failure=on_failure):
                 evaluation = evaluate_candidate(candidate, self.dataset, self.metric, on_result, self.max_concurrency)
             values = objective_values(self.objectives, evaluation)
         except optuna.TrialPruned as exc:
@@ -441,6 +445,7 @@ class Run:
             configuration=configuration,
             evaluation=evaluation.summary(),
             scores=list(evaluation.scores),
+            predictions=list(evaluation.predictions),
             failures=list(evaluation.failures[:MAX_RECORDED_FAILURES]),
             examples_evaluated=evaluation.n_examples,
         )
@@ -501,7 +506,7 @@ class Run:
     ) -> None:
         """Store the record, tell Optuna, then let the race, the progress line and the observers know."""
         try:
-            record.write(trial)
+            record.write(trial, configuration_text=self.readable.line(record.configuration))
             if values is not None:
                 frozen = self.optuna_study.tell(trial, list(values) if len(values) > 1 else values[0])
             else:

@@ -20,7 +20,7 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
 from stacktune.plugins import get_plugin_manager, optimizable
-from stacktune.records import ATTR_SPACE, BASELINE_ATTR
+from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, DatasetSample
 from stacktune.search import Search
 from stacktune.space import Space
 from stacktune.study._arguments import (
@@ -146,6 +146,7 @@ class Study:
         if not isinstance(space, Space):
             raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
         self._check_space_compatible(space)
+        self._store_dataset_sample(dataset)
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
         limits = Limits(
             n_trials=n_trials,
@@ -217,6 +218,21 @@ class Study:
                         f"{variable['name']!r} ({key}: stored {old.get(key)!r}, now {variable.get(key)!r}); "
                         f"a study's distributions may never change: use a new study name"
                     )
+
+    def _store_dataset_sample(self, dataset: Sequence[Any]) -> None:
+        """The dataset's fingerprint and first inputs, once: what the report shows beside the predictions."""
+        sample = DatasetSample.of(dataset)
+        stored = DatasetSample.stored_in(self.optuna_study)
+        if stored is None:
+            self.optuna_study.set_user_attr(ATTR_DATASET, sample.model_dump(mode="json"))
+        elif stored.fingerprint != sample.fingerprint:
+            logger.warning(
+                "study %s was run on another dataset (stored %s, now %s): per-example comparisons "
+                "with earlier trials (the baseline among them) mix the two",
+                self.study_name,
+                stored.fingerprint,
+                sample.fingerprint,
+            )
 
     def _best_so_far(self) -> str:
         """The progress line's view of the study: the best value, or the size of the Pareto front."""

@@ -9,7 +9,6 @@ the gap between the search's figures and the held-out ones.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from stacktune.evaluation import EvaluationSummary, Metric
 from stacktune.protocol import Optimizable
+from stacktune.records import dataset_fingerprint
 from stacktune.study._arguments import check_count, check_dataset, check_metric
 from stacktune.study._trials import evaluate_candidate, objective_values
 from stacktune.study.results import TrialResult
@@ -44,15 +44,6 @@ class Verification(BaseModel):
     def gap(self) -> dict[str, float]:
         """Held-out minus search, per objective (negative score gap: the search was optimistic)."""
         return {name: self.heldout[name] - self.search[name] for name in self.search if name in self.heldout}
-
-
-def dataset_fingerprint(dataset: Sequence[Any]) -> str:
-    """A short, stable hash of a dataset's examples (their JSON, or repr for other objects)."""
-    digest = hashlib.sha256()
-    for example in dataset:
-        digest.update(json.dumps(example, sort_keys=True, default=repr).encode())
-        digest.update(b"\n")
-    return f"{len(dataset)}:{digest.hexdigest()[:16]}"
 
 
 def chosen_trials(study: Study, top: int) -> list[TrialResult]:
