@@ -12,13 +12,9 @@ import optuna
 import pytest
 
 from stacktune import (
-    Categorical,
     Evaluation,
-    Float,
     Metric,
     OptunaSearch,
-    ResultCallback,
-    Space,
     aevaluate_examples,
     create_study,
     evaluate_examples,
@@ -26,60 +22,10 @@ from stacktune import (
 from stacktune.evaluation import PREDICTION_CHARS, PREDICTION_SAMPLE
 from stacktune.records import ATTR_DATASET, DASHBOARD_FIELDS, INPUT_CHARS, DatasetSample, dataset_fingerprint
 from stacktune.study import dataset_fingerprint as public_fingerprint
-from stacktune.testing import ToyProgram, toy_dataset, toy_metric
+from stacktune.testing import ToyProgram, ToyPrompt, toy_dataset, toy_label_metric, toy_metric, toy_reviews
 from stacktune.texts import stored_text
-from stacktune.usage import Usage, record_usage
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-LONG_A = "You are a careful reviewer. Read the review below and say whether it is positive or negative. " * 3
-LONG_B = "Classify the sentiment of the review as positive or negative, answering with one word only. " * 3
-
-
-class PromptToy:
-    """A prompt-like Optimizable: a choice of long instruction texts and a temperature; answers are texts."""
-
-    def __init__(self, instructions: str = LONG_A, temperature: float = 0.5) -> None:
-        self.instructions = instructions
-        self.temperature = temperature
-
-    def extract_variables(self) -> Space:
-        return Space(
-            [
-                Categorical("instructions", [LONG_A, LONG_B], default=self.instructions),
-                Float("temperature", 0.0, 1.0, default=self.temperature),
-            ]
-        )
-
-    def apply_configuration(self, configuration: Mapping[str, object]) -> PromptToy:
-        space = self.extract_variables()
-        valid = space.resolve(space.validate_configuration(configuration))
-        return PromptToy(
-            str(valid.get("instructions", self.instructions)), float(valid.get("temperature", self.temperature))
-        )  # type: ignore[arg-type]
-
-    def evaluate(
-        self,
-        dataset: Sequence[Any],
-        metric: Metric,
-        *,
-        on_result: ResultCallback | None = None,
-        max_concurrency: int = 1,
-    ) -> Evaluation:
-        def run(example: dict[str, Any]) -> str:
-            record_usage(Usage(calls=1, input_tokens=10, output_tokens=2, cost_usd=1e-5))
-            good = self.instructions == LONG_B or example["id"] % 2 == 0
-            return example["label"] if good else "neutral"
-
-        return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
-
-
-def reviews(n: int) -> list[dict[str, Any]]:
-    return [{"id": i, "text": f"review number {i} " + "words " * 100, "label": "positive"} for i in range(n)]
-
-
-def label_metric(example: dict[str, Any], prediction: object) -> bool:
-    return prediction == example["label"]
 
 
 class TestStoredText:
@@ -142,7 +88,7 @@ class TestPredictionsInTheEvaluation:
 class TestWhatATrialStores:
     def test_a_complete_trial_stores_its_predictions_bounded(self) -> None:
         study = create_study(storage=optuna.storages.InMemoryStorage(), search=OptunaSearch())
-        study.optimize(PromptToy(), reviews(PREDICTION_SAMPLE + 10), label_metric, n_trials=2)
+        study.optimize(ToyPrompt(), toy_reviews(PREDICTION_SAMPLE + 10), toy_label_metric, n_trials=2)
         for trial in study.completed_trials():
             assert len(trial.predictions) == PREDICTION_SAMPLE
             assert set(trial.predictions) <= {"positive", "neutral"}
@@ -182,9 +128,9 @@ class TestWhatATrialStores:
 
 class TestTheDatasetSample:
     def test_the_study_stores_the_fingerprint_and_the_first_inputs_once(self) -> None:
-        dataset = reviews(PREDICTION_SAMPLE + 5)
+        dataset = toy_reviews(PREDICTION_SAMPLE + 5)
         study = create_study(storage=optuna.storages.InMemoryStorage(), search=OptunaSearch())
-        study.optimize(PromptToy(), dataset, label_metric, n_trials=1)
+        study.optimize(ToyPrompt(), dataset, toy_label_metric, n_trials=1)
         sample = DatasetSample.stored_in(study.optuna_study)
         assert sample is not None
         assert sample.fingerprint == dataset_fingerprint(dataset) == public_fingerprint(dataset)
@@ -195,10 +141,10 @@ class TestTheDatasetSample:
 
     def test_another_dataset_later_keeps_the_first_and_warns(self, caplog: pytest.LogCaptureFixture) -> None:
         study = create_study(storage=optuna.storages.InMemoryStorage(), search=OptunaSearch())
-        study.optimize(PromptToy(), reviews(4), label_metric, n_trials=1)
+        study.optimize(ToyPrompt(), toy_reviews(4), toy_label_metric, n_trials=1)
         first = study.optuna_study.user_attrs[ATTR_DATASET]
         with caplog.at_level(logging.WARNING, logger="stacktune"):
-            study.optimize(PromptToy(), reviews(6), label_metric, n_trials=1)
+            study.optimize(ToyPrompt(), toy_reviews(6), toy_label_metric, n_trials=1)
         assert study.optuna_study.user_attrs[ATTR_DATASET] == first
         assert "was run on another dataset" in caplog.text and first["fingerprint"] in caplog.text
 
@@ -211,7 +157,7 @@ class TestDashboardFields:
         study = create_study(
             storage=optuna.storages.InMemoryStorage(), search=OptunaSearch(optuna.samplers.RandomSampler(seed=1))
         )
-        study.optimize(PromptToy(), reviews(6), label_metric, n_trials=4)
+        study.optimize(ToyPrompt(), toy_reviews(6), toy_label_metric, n_trials=4)
         for trial in study.optuna_study.trials:
             attrs = trial.user_attrs
             text = attrs["configuration"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -34,6 +36,7 @@ from stacktune.study._arguments import (
 from stacktune.study._progress import TrialProgress
 from stacktune.study._trials import Limits, Observer, Run
 from stacktune.study.budget import Budget
+from stacktune.study.importance import Importance, importance
 from stacktune.study.results import TrialResult
 from stacktune.study.verify import Verification, verified, verify
 
@@ -299,6 +302,23 @@ class Study:
             if trial.user_attrs.get(BASELINE_ATTR):
                 return TrialResult.from_frozen(trial, self.objective_names)
         return None
+
+    def importance(self, evaluator: optuna.importance.BaseImportanceEvaluator | None = None) -> list[Importance]:
+        """Which variables mattered, per objective (fANOVA unless another Optuna evaluator is given).
+
+        Needs scikit-learn for fANOVA (``pip install 'stacktune[report]'``); see
+        :func:`stacktune.study.importance.importance` for the trials it uses.
+        """
+        return importance(self, evaluator)
+
+    def report(self, path: str | os.PathLike[str]) -> Path:
+        """Write the study's report, one self-contained HTML file, and return its path.
+
+        Needs plotly (``pip install 'stacktune[report]'``); see :mod:`stacktune.report`.
+        """
+        from stacktune.report import write_report
+
+        return write_report(self, path)
 
     @property
     def examples_saved(self) -> int:
