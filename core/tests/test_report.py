@@ -46,8 +46,19 @@ class TestImportance:
 
     def test_readable_names_carry_the_description(self, prompts: Study) -> None:
         (result,) = prompts.importance()
-        assert result.labels["temperature"] == "temperature (sampling temperature)"
+        assert result.labels["temperature"] == "temperature: sampling temperature"
         assert result.labels["instructions"] == "instructions"
+
+    def test_the_copy_it_evaluates_does_not_log_and_verbosity_is_restored(
+        self, pareto: Study, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        optuna.logging.set_verbosity(optuna.logging.INFO)
+        try:
+            pareto.importance()
+            assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        finally:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+        assert "A new study created" not in capfd.readouterr().err
 
     def test_another_evaluator_is_named_by_its_class(self, raced: Study) -> None:
         (result,) = raced.importance(optuna.importance.PedAnovaImportanceEvaluator())
@@ -95,6 +106,12 @@ class TestTradeOffs:
     def test_three_objectives_give_two_charts(self, make_pareto_study: Callable[..., Study]) -> None:
         study = make_pareto_study(("score", "tokens", "latency"))
         assert [c.id for c in report_data(study).tradeoffs] == ["front-1", "front-2"]
+
+    def test_captions_explain_only_the_markers_drawn(self, raced: Study, prompts: Study) -> None:
+        (with_race,) = report_data(raced).tradeoffs
+        (without,) = report_data(prompts).tradeoffs
+        assert "Hollow markers are trials the race stopped early, at their estimated score." in with_race.caption
+        assert "Hollow" not in without.caption and "Crosses" not in without.caption
 
     def test_hover_shows_the_long_text_not_its_key(self, prompts: Study) -> None:
         (chart,) = report_data(prompts).tradeoffs

@@ -47,7 +47,7 @@ class ReadableSpace:
     def label(self, name: str) -> str:
         """The variable's name with its description, for a chart's axis or a table's row."""
         description = self.description(name)
-        return f"{name} ({description})" if description else name
+        return f"{name}: {description}" if description else name
 
     def value(self, name: str, value: object) -> str:
         """The whole text behind one value: a choice's text or object, a number shortly written."""
@@ -80,14 +80,16 @@ class ReadableSpace:
 
 
 def _choice_text(key: object, choice: object) -> str:
-    """A choice as people read it: a text as is, an opaque object by its key, other JSON compactly."""
+    """A choice as people read it: a text as is, other JSON (demo sets) compactly, anything else by its key.
+
+    A number, a bool or an opaque object behind a key says less than the key the adapter gave it
+    (``shuffle-1@aac938df`` for a seed 1).
+    """
     if isinstance(choice, str):
         return choice
-    if isinstance(choice, Mapping) and "$opaque" in choice:
-        return str(key)
-    if choice == key:
-        return str(key)
-    return json.dumps(choice, ensure_ascii=False)
+    if isinstance(choice, (list, dict)) and not (isinstance(choice, dict) and "$opaque" in choice):
+        return json.dumps(choice, ensure_ascii=False)
+    return str(key)
 
 
 __all__ = ["LINE_CHARS", "VALUE_CHARS", "ReadableSpace"]

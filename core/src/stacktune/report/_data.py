@@ -162,6 +162,17 @@ def _kind(trial: TrialResult, best: TrialResult | None) -> str:
     return "failed" if trial.state == "fail" else "pruned"
 
 
+def _legend(points: Sequence[Point], name: str) -> str:
+    """The sentences for the markers that need one, only when the chart has them."""
+    kinds = {point.kind for point in points}
+    said = ""
+    if "raced out" in kinds:
+        said += f" Hollow markers are trials the race stopped early, at their estimated {name}."
+    if kinds & {"pruned", "failed"}:
+        said += " Crosses are trials pruned or failed, at the mean over the examples they ran."
+    return said
+
+
 # -- the trade-offs ------------------------------------------------------------------------------
 def tradeoff_charts(study: Study, words: Words, best: TrialResult | None) -> tuple[Chart, ...]:
     """The best-so-far curve (one objective) or the Pareto front against each other objective."""
@@ -195,8 +206,8 @@ def _best_so_far_chart(study: Study, words: Words, best: TrialResult | None) -> 
         caption=(
             f"Each marker is a trial, left to right in the order the search ran them, at its {name} "
             f"({objective.direction}d). The star is the baseline, the program as you wrote it; the diamond is "
-            f"the best trial. Hollow markers are trials the race stopped early, at their estimated {name}. "
-            f"The line is the best {name} found so far. Hover over a marker to read its configuration."
+            f"the best trial.{_legend(points, name)} The line is the best {name} found so far. Hover over a "
+            f"marker to read its configuration."
         ),
         x_title="trial number",
         y_title=name,
@@ -274,9 +285,9 @@ def history_charts(study: Study, words: Words, best: TrialResult | None) -> tupl
         by_usd.append(Point(trial.number, usd, y, kind, hover))
     caption = (
         "Each marker is a trial at its score (the mean of the metric over the examples it ran; for a trial "
-        "the race stopped, its estimated score), placed at the {what} spent by the end of it. Hollow markers: "
-        "trials the race stopped early; crosses: trials pruned or failed. Answers served from the cache cost "
-        "nothing. The star is the baseline, the diamond the best trial."
+        "the race stopped, its estimated score), placed at the {what} spent by the end of it. Answers served "
+        "from the cache cost nothing. The star is the baseline, the diamond the best trial."
+        + _legend(by_calls, "score")
     )
     charts = [
         Chart(

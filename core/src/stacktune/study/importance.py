@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -94,13 +96,24 @@ def importance(study: Study, evaluator: optuna.importance.BaseImportanceEvaluato
         if note:
             results.append(replace(base, note=note))
             continue
-        copy = optuna.create_study(direction=objective.direction)
-        copy.add_trials(trials)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # evaluators warn about small studies; the note says how many trials
+        with warnings.catch_warnings(), _quiet_optuna():
+            warnings.simplefilter("ignore")  # evaluators warn about small studies; the result says how many trials
+            copy = optuna.create_study(direction=objective.direction)
+            copy.add_trials(trials)
             shares = optuna.importance.get_param_importances(copy, evaluator=chosen, params=shared)
         results.append(replace(base, importances={k: float(v) for k, v in shares.items()}))
     return results
+
+
+@contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """No "A new study created in memory" line for the copy the evaluator reads."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 def _why_not(trials: list[FrozenTrial], shared: list[str]) -> str:
