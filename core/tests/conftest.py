@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 
 import optuna
@@ -62,3 +63,16 @@ def make_pareto_study() -> Callable[..., Study]:
 @pytest.fixture
 def make_prompt_study() -> Callable[..., Study]:
     return _prompt_study
+
+
+@pytest.fixture
+def hide_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """``hide_module("plotly")``: from now on the module looks uninstalled to ``importlib.util.find_spec``."""
+    real = importlib.util.find_spec
+
+    def hide(name: str) -> None:
+        monkeypatch.setattr(
+            importlib.util, "find_spec", lambda wanted, *a: None if wanted == name else real(wanted, *a)
+        )
+
+    return hide

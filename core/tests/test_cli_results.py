@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,8 @@ def test_report_of_a_missing_database_or_study_is_one_line(stored: Path, tmp_pat
     assert done.exit_code == 2 and "no study 'nope'" in done.output and "['toy']" in done.output
 
 
-def test_report_without_plotly_says_what_to_install(stored: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "plotly" else real(name, *a))
+def test_report_without_plotly_says_what_to_install(stored: Path, hide_module: Callable[[str], None]) -> None:
+    hide_module("plotly")
     done = CliRunner().invoke(cli, ["report", "toy", "--storage", _url(stored)])
     assert done.exit_code == 1
     assert (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,10 +68,9 @@ class TestImportance:
         assert result.importances == {} and result.note == "needs at least 2 trials with a value, has 1"
 
     def test_without_scikit_learn_the_error_says_what_to_install(
-        self, raced: Study, monkeypatch: pytest.MonkeyPatch
+        self, raced: Study, hide_module: Callable[[str], None]
     ) -> None:
-        real = importlib.util.find_spec
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sklearn" else real(name, *a))
+        hide_module("sklearn")
         with pytest.raises(StacktuneError, match=r"needs scikit-learn: pip install 'stacktune\[report\]'"):
             raced.importance()
 
@@ -207,9 +205,8 @@ class TestTheFile:
             write_report(pareto, tmp_path / "nowhere" / "r.html")
 
     def test_without_plotly_the_error_says_what_to_install(
-        self, pareto: Study, monkeypatch: pytest.MonkeyPatch
+        self, pareto: Study, hide_module: Callable[[str], None]
     ) -> None:
-        real = importlib.util.find_spec
-        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "plotly" else real(name, *a))
+        hide_module("plotly")
         with pytest.raises(StacktuneError, match=r"plotly, which is not installed: pip install 'stacktune\[report\]'"):
             write_report(pareto, "r.html")

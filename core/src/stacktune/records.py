@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -85,13 +85,7 @@ class TrialRecord(BaseModel):
     @classmethod
     def of(cls, trial: FrozenTrial) -> TrialRecord | None:
         """The record of a stored trial, or None for a trial stacktune did not write (or cannot read)."""
-        raw = trial.user_attrs.get(ATTR_TRIAL)
-        if not isinstance(raw, dict):
-            return None
-        try:
-            return cls.model_validate(raw)
-        except ValidationError:
-            return None
+        return _read(cls, trial.user_attrs.get(ATTR_TRIAL))
 
     def write(self, trial: optuna.Trial, *, configuration_text: str | None = None) -> None:
         """Store this record on a running trial, and the :data:`DASHBOARD_FIELDS` beside it."""
@@ -160,13 +154,20 @@ class DatasetSample(BaseModel):
     @classmethod
     def stored_in(cls, optuna_study: optuna.Study) -> DatasetSample | None:
         """The sample a study stored, or None (a study run before samples were stored)."""
-        raw = optuna_study.user_attrs.get(ATTR_DATASET)
-        if not isinstance(raw, dict):
-            return None
-        try:
-            return cls.model_validate(raw)
-        except ValidationError:
-            return None
+        return _read(cls, optuna_study.user_attrs.get(ATTR_DATASET))
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def _read(model: type[_Model], raw: object) -> _Model | None:
+    """A stored attribute as ``model``, or None when it is absent or not one (another tool, another version)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return model.model_validate(raw)
+    except ValidationError:
+        return None
 
 
 def estimated_score(trial: FrozenTrial) -> float | None:
