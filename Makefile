@@ -15,8 +15,12 @@ SRC_DIRS := $(wildcard core/src conformance_tests/src adapters/*/src plugins/*/s
 # `sentiment` is registered by stacktune-examples; `toy` (the core's own) when examples/ is absent.
 DEMO_TASK    ?= $(if $(wildcard examples/pyproject.toml),sentiment,toy)
 DEMO_TRIALS  ?= 20
+DEMO_REPORT  ?= demo-report.html
 
-.PHONY: setup demo test lint typecheck unit integration benchmark clean
+# The report's browser test drives Debian's chromium (never a downloaded browser build).
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: setup demo test lint typecheck unit integration benchmark browser clean
 
 $(VENV)/.installed: pyproject.toml $(addsuffix /pyproject.toml,$(MEMBERS))
 	@echo ">> setting up $(VENV) (the first run may compile llama.cpp: about 10 minutes)"
@@ -30,6 +34,15 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/stacktune optimize $(DEMO_TASK) --trials $(DEMO_TRIALS) \
 		--objective score --objective latency --study-name demo-$(DEMO_TASK) --storage sqlite:///demo.db --seed 0 --fresh
+	$(VENV)/bin/stacktune report demo-$(DEMO_TASK) --storage sqlite:///demo.db -o $(DEMO_REPORT)
+
+# chromium for the report's browser test only (core/tests/test_report_browser.py); as root, from Debian.
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo ">> installing chromium for the report's browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo ">> no $(CHROMIUM): the report's browser test is skipped (as root: make browser)"; fi
 
 lint: setup
 	$(PY) -m ruff check .
@@ -44,7 +57,7 @@ unit: setup
 integration: setup
 	$(PY) -m pytest -m integration
 
-test: lint typecheck
+test: lint typecheck browser
 	$(PY) -m pytest
 
 benchmark: setup

@@ -460,7 +460,9 @@ class TestOneRaceAcrossRuns:
         study.optuna_study.enqueue_trial(BAD)
         study.optimize(ToyProgram(), other, toy_metric, n_trials=1, new_dataset=True)
         assert study.trials[-1].state == "complete", "no incumbent on the new dataset yet: run in full"
-        assert study.optuna_study.user_attrs["stacktune:dataset"] == stacktune.study.dataset_fingerprint(other)
+        assert study.optuna_study.user_attrs["stacktune:dataset"]["fingerprint"] == stacktune.study.dataset_fingerprint(
+            other
+        )
 
     def test_the_same_examples_give_the_same_fingerprint_in_any_process(self) -> None:
         class Example:

@@ -39,7 +39,7 @@ from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExpor
 from stacktune.racing import RacingPolicy
 from stacktune.search import OptunaSearch, Racing, Search
 from stacktune.space import Configuration, Constraint, Space, constraint
-from stacktune.study import Budget, Study, TrialResult, Verification, create_study, load_study
+from stacktune.study import Budget, Importance, Study, TrialResult, Verification, create_study, load_study
 from stacktune.tasks import Task, TaskSetup
 from stacktune.usage import Usage, UsageMeter, metering, record_usage
 from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive, Variable
@@ -59,6 +59,7 @@ __all__ = [
     "Evaluation",
     "ExampleFailure",
     "Float",
+    "Importance",
     "Int",
     "InvalidConfiguration",
     "InvalidVariable",

@@ -1,11 +1,16 @@
-"""The ``stacktune`` command line: optimize a task, show a stored study, list plugins."""
+"""The ``stacktune`` command line: optimize a task, show, report and open a stored study, list plugins."""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -13,11 +18,12 @@ import optuna
 from rich.console import Console
 from rich.table import Table
 
-from stacktune.errors import Terminated
+from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import EvaluationSummary
 from stacktune.objectives import BUILTIN_OBJECTIVES
 from stacktune.plugins import get_plugin_manager, plugin_names
 from stacktune.study import DEFAULT_STORAGE, Budget, Study, TrialResult, create_study, load_study, study_summaries
+from stacktune.study.importance import Importance
 from stacktune.tasks import available_tasks, find_task
 
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -261,17 +267,130 @@ def verify_command(study_name: str, task_name: str, storage: str, top: int, opti
     print_study(study)
 
 
-@cli.command("show")
-@click.argument("study_name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
-def show_command(study_name: str, storage: str) -> None:
-    """Show the best configuration (or Pareto front) of a stored study."""
+def _stored_study(study_name: str, storage: str) -> Study:
+    """A stored study, or a one-line error naming what is missing (never a new, empty database)."""
+    if storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
+        path = Path(storage.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise click.UsageError(f"no database at {str(path)!r} (from --storage {storage}): check the path")
     try:
-        study = load_study(study_name, storage=storage)
+        return load_study(study_name, storage=storage)
     except KeyError:
         names = [s["study_name"] for s in study_summaries(storage)]
         raise click.UsageError(f"no study {study_name!r} in {storage}; studies there: {names or 'none'}") from None
+    except StacktuneError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def importance_table(result: Importance) -> Table:
+    """One objective's parameter importances: variable, share, bar (fits 80 columns)."""
+    table = Table(title=f"importance for {result.objective}", title_justify="left")
+    table.add_column("variable")
+    table.add_column("share", justify="right")
+    table.add_column("")
+    for name, share in result.importances.items():
+        table.add_row(_short(result.labels.get(name, name), 44), f"{share:.0%}", "█" * round(share * 20))
+    return table
+
+
+def print_importance(study: Study, *, out: Console = console) -> None:
+    """Which variables mattered, per objective, and how that was measured."""
+    try:
+        results = study.importance()
+    except StacktuneError as exc:
+        raise click.ClickException(str(exc)) from None
+    for result in results:
+        if result.note:
+            out.print(f"importance for {result.objective}: none ({result.note})")
+            continue
+        out.print(importance_table(result))
+        used = f"{result.n_trials} trials" + (
+            f" ({result.n_estimated} stopped by the race, at their estimated score)" if result.n_estimated else ""
+        )
+        left_out = f"; left out (set in only some trials): {', '.join(result.left_out)}" if result.left_out else ""
+        out.print(f"by {result.evaluator}, over {used}{left_out}")
+
+
+@cli.command("show")
+@click.argument("study_name")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
+@click.option("--importance", is_flag=True, help="Also show which variables mattered, per objective (fANOVA).")
+def show_command(study_name: str, storage: str, importance: bool) -> None:
+    """Show the best configuration (or Pareto front) of a stored study.
+
+    Example: stacktune show demo-sentiment --storage sqlite:///demo.db --importance
+    """
+    study = _stored_study(study_name, storage)
     print_study(study)
+    if importance:
+        print_importance(study)
+
+
+def _default_report_name(study_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", study_name).strip("-.") + "-report.html"
+
+
+@cli.command("report")
+@click.argument("study_name")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
+@click.option("-o", "--output", default=None, help="The HTML file to write (default: STUDY_NAME-report.html, here).")
+def report_command(study_name: str, storage: str, output: str | None) -> None:
+    """Write a stored study's report: one self-contained HTML file with its charts.
+
+    Example: stacktune report demo-sentiment --storage sqlite:///demo.db -o report.html
+    """
+    from stacktune.report import require_plotly
+
+    try:
+        require_plotly()
+    except StacktuneError as exc:
+        raise click.ClickException(str(exc)) from None
+    study = _stored_study(study_name, storage)
+    try:
+        path = study.report(output or _default_report_name(study_name))
+    except StacktuneError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"report written to {path}")
+
+
+def dashboard_executable() -> str:
+    """The ``optuna-dashboard`` program beside this Python, or on the PATH; a one-line error if missing."""
+    beside = Path(sys.executable).with_name("optuna-dashboard")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("optuna-dashboard")
+    if found:
+        return found
+    raise click.ClickException("optuna-dashboard is not installed: pip install 'stacktune[dashboard]'")
+
+
+def dashboard_invocation(storage: str, *, port: int, host: str = "127.0.0.1") -> list[str]:
+    """The command that serves ``storage`` with optuna-dashboard on ``host`` (this machine only by default)."""
+    return [dashboard_executable(), storage, "--host", host, "--port", str(port)]
+
+
+@cli.command("dashboard")
+@click.argument("study_name")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def dashboard_command(study_name: str, storage: str, port: int) -> None:
+    """Open a stored study in optuna-dashboard, served on 127.0.0.1 until Ctrl-C.
+
+    Each trial shows its configuration in words and sortable columns (calls, tokens,
+    cost_usd, latency_s, failed_examples, examples_evaluated) as user attributes.
+
+    Example: stacktune dashboard demo-sentiment --storage sqlite:///demo.db
+    """
+    study = _stored_study(study_name, storage)
+    command = dashboard_invocation(storage, port=port)
+    study_id = optuna.storages.get_storage(storage).get_study_id_from_name(study.study_name)
+    click.echo(f"optuna-dashboard: http://127.0.0.1:{port}/dashboard/studies/{study_id} (Ctrl-C stops it)")
+    try:
+        returncode = subprocess.run(command, check=False).returncode
+    except KeyboardInterrupt:
+        return
+    if returncode:
+        raise click.ClickException(f"optuna-dashboard exited with status {returncode}")
 
 
 @cli.command("studies")

@@ -17,7 +17,11 @@ guarantees:
   starts, those in flight finish, and the exception propagates;
 - **order**: the study may ask for the examples to be started in a given order
   and to hear of each failed example (:func:`planned`); indices and the Evaluation stay in
-  dataset order.
+  dataset order;
+- **predictions, a sample**: a short text of the prediction of each of the first
+  :data:`PREDICTION_SAMPLE` examples (dataset indices) is kept in the Evaluation, so a report can
+  show what a configuration answered. The same indices in every trial make trials comparable
+  example by example, and the bound keeps a study of thousands of trials small.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from stacktune.errors import MetricError
+from stacktune.texts import stored_text
 from stacktune.usage import Usage, example_usage
 
 #: ``metric(example, prediction)``: a float (or bool) where higher is better.
@@ -49,6 +54,16 @@ RunExample = Callable[[Any], Any]
 
 #: The asyncio form of :data:`RunExample`.
 ARunExample = Callable[[Any], Awaitable[Any]]
+
+#: The predictions of the first this-many examples (dataset indices) are kept, as short texts.
+PREDICTION_SAMPLE = 50
+#: Characters kept of each prediction: at most 50 x 100 characters per trial.
+PREDICTION_CHARS = 100
+
+
+def prediction_text(prediction: object) -> str:
+    """The short text kept of a prediction (through :func:`~stacktune.texts.stored_text`)."""
+    return stored_text(prediction, PREDICTION_CHARS)
 
 
 class ExampleFailure(BaseModel):
@@ -86,6 +101,12 @@ class EvaluationSummary(BaseModel):
         """Mean tokens an example used, cached ones included (a column of the CLI's trials table)."""
         return self.total_tokens / self.n_examples if self.n_examples else 0.0
 
+    @classmethod
+    def landed(cls, scores: Sequence[float], n_failures: int, usage: Usage) -> EvaluationSummary:
+        """The examples a stopped trial evaluated before it stopped, and what they cost."""
+        mean = sum(scores) / len(scores) if scores else 0.0
+        return cls(score=mean, n_examples=len(scores), n_failures=n_failures, **usage.summary())
+
 
 class Evaluation(BaseModel):
     """The result of running a target over a dataset: mean score, per-example scores, usage."""
@@ -96,15 +117,30 @@ class Evaluation(BaseModel):
     scores: tuple[float, ...]
     usage: Usage = Field(default_factory=Usage)
     failures: tuple[ExampleFailure, ...] = ()
+    predictions: tuple[str | None, ...] = Field(
+        default=(),
+        description="short texts of the predictions of the first PREDICTION_SAMPLE examples, dataset order; "
+        "None where the program raised",
+    )
 
     @classmethod
     def from_scores(
-        cls, scores: Sequence[float], usage: Usage | None = None, failures: Sequence[ExampleFailure] = ()
+        cls,
+        scores: Sequence[float],
+        usage: Usage | None = None,
+        failures: Sequence[ExampleFailure] = (),
+        predictions: Sequence[str | None] = (),
     ) -> Evaluation:
         """An Evaluation whose score is the mean of ``scores`` (0.0 for none): consistent by construction."""
         values = tuple(float(s) for s in scores)
         mean = sum(values) / len(values) if values else 0.0
-        return cls(score=mean, scores=values, usage=usage or Usage(), failures=tuple(failures))
+        return cls(
+            score=mean,
+            scores=values,
+            usage=usage or Usage(),
+            failures=tuple(failures),
+            predictions=tuple(predictions[:PREDICTION_SAMPLE]),
+        )
 
     @property
     def n_examples(self) -> int:
@@ -248,7 +284,8 @@ def _take_plan(n: int) -> Iterator[tuple[Sequence[int], EvaluationPlan]]:
 
 
 # -- one example ---------------------------------------------------------------------------
-_Outcome = tuple[float, Usage, "ExampleFailure | None"]
+#: score, usage, failure, and the prediction's text (examples of the sample only)
+_Outcome = tuple[float, Usage, "ExampleFailure | None", "str | None"]
 
 
 def _prediction_of(returned: Any) -> Any:
@@ -260,32 +297,49 @@ def _prediction_of(returned: Any) -> Any:
     return returned
 
 
-def _outcome(index: int, spent: Usage, started: float, score: float, error: Exception | None) -> _Outcome:
+class _Answer:
+    """What one example answered: its prediction's text (in the sample), once there is a prediction."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.text: str | None = None
+
+    def keep(self, returned: Any) -> Any:
+        prediction = _prediction_of(returned)
+        if self.index < PREDICTION_SAMPLE:
+            self.text = prediction_text(prediction)
+        return prediction
+
+
+def _outcome(answer: _Answer, spent: Usage, started: float, score: float, error: Exception | None) -> _Outcome:
     latency = sum(spent.latencies) if spent.latencies else time.perf_counter() - started
     usage = spent.model_copy(update={"latencies": (latency,)})
     if error is None:
-        return score, usage, None
-    return 0.0, usage, ExampleFailure(index=index, error_type=type(error).__name__, message=str(error)[:500])
+        return score, usage, None, answer.text
+    failure = ExampleFailure(index=answer.index, error_type=type(error).__name__, message=str(error)[:500])
+    return 0.0, usage, failure, answer.text
 
 
 def _run_one(index: int, example: Any, run_example: RunExample, metric: Metric) -> _Outcome:
     started = time.perf_counter()
+    answer = _Answer(index)
     with example_usage() as spent:
         try:
-            score = score_prediction(metric, example, _prediction_of(run_example(example)))
+            score = score_prediction(metric, example, answer.keep(run_example(example)))
         except Exception as exc:  # noqa: BLE001 - any failure of one example scores 0, never kills the run
-            return _outcome(index, spent.total, started, 0.0, exc)
-    return _outcome(index, spent.total, started, score, None)
+            return _outcome(answer, spent.total, started, 0.0, exc)
+    return _outcome(answer, spent.total, started, score, None)
 
 
 async def _arun_one(index: int, example: Any, arun_example: ARunExample, metric: Metric) -> _Outcome:
     started = time.perf_counter()
+    answer = _Answer(index)
     with example_usage() as spent:
         try:
-            score = score_prediction(metric, example, _prediction_of(await arun_example(example)))
+            score = score_prediction(metric, example, answer.keep(await arun_example(example)))
         except Exception as exc:  # noqa: BLE001 - any failure of one example scores 0, never kills the run
-            return _outcome(index, spent.total, started, 0.0, exc)
-    return _outcome(index, spent.total, started, score, None)
+            return _outcome(answer, spent.total, started, 0.0, exc)
+    return _outcome(answer, spent.total, started, score, None)
 
 
 class _Results:
@@ -294,12 +348,15 @@ class _Results:
     def __init__(self, n: int, on_result: ResultCallback | None, plan: EvaluationPlan) -> None:
         self.scores = [0.0] * n
         self.usages = [Usage()] * n
+        self.predictions: list[str | None] = [None] * min(n, PREDICTION_SAMPLE)
         self.failures: list[ExampleFailure] = []
         self.on_result = on_result
         self.plan = plan
 
     def land(self, index: int, outcome: _Outcome) -> None:
-        self.scores[index], self.usages[index], failure = outcome
+        self.scores[index], self.usages[index], failure, text = outcome
+        if index < PREDICTION_SAMPLE:
+            self.predictions[index] = text
         if failure is not None:
             self.failures.append(failure)
         if self.plan.on_example is not None:
@@ -308,7 +365,8 @@ class _Results:
             self.on_result(index, self.scores[index])
 
     def evaluation(self) -> Evaluation:
-        return Evaluation.from_scores(self.scores, Usage.sum(self.usages), sorted(self.failures, key=lambda f: f.index))
+        failures = sorted(self.failures, key=lambda f: f.index)
+        return Evaluation.from_scores(self.scores, Usage.sum(self.usages), failures, self.predictions)
 
 
 def _check_concurrency(max_concurrency: int) -> None:
@@ -443,6 +501,8 @@ __all__ = [
     "EvaluationSummary",
     "ExampleFailure",
     "Metric",
+    "PREDICTION_CHARS",
+    "PREDICTION_SAMPLE",
     "ResultCallback",
     "RunExample",
     "EvaluationPlan",
@@ -452,5 +512,6 @@ __all__ = [
     "as_score",
     "evaluate_examples",
     "planned",
+    "prediction_text",
     "score_prediction",
 ]

@@ -10,6 +10,10 @@ and no LLM.
 The optimum is ``strategy="cot", steps=3, temperature=0.2, style="terse"`` (quality
 0.95); verbose styles and more steps cost more tokens, which gives a quality/cost
 trade-off.
+
+``ToyPrompt`` looks like a prompt program instead: a choice between two long instruction
+texts (stored under hashed keys, as real prompts are) and a temperature, answering review
+labels as text, so what people read (reports, tables, the dashboard) can be tested.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ from stacktune.evaluation import Evaluation, Metric, ResultCallback, evaluate_ex
 from stacktune.space import Constraint, Space
 from stacktune.usage import Usage, record_usage
 from stacktune.variables import Categorical, Float, Int, Variable
+
+LONG_INSTRUCTIONS = (
+    "You are a careful reviewer. Read the review below and say whether it is positive or negative. " * 3,
+    "Classify the sentiment of the review as positive or negative, answering with one word only. " * 3,
+)
 
 OPTIMUM: dict[str, Any] = {"strategy": "cot", "steps": 3, "temperature": 0.2, "style": "terse"}
 
@@ -149,4 +158,82 @@ class ToyProgram:
         return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
 
 
-__all__ = ["NO_RAMBLING_COT", "OPTIMUM", "CallCounter", "ToyProgram", "toy_dataset", "toy_metric"]
+def toy_reviews(n: int) -> list[dict[str, Any]]:
+    """Reviews for :class:`ToyPrompt`, every one positive, each with a long text."""
+    return [{"id": i, "text": f"review number {i} " + "words " * 100, "label": "positive"} for i in range(n)]
+
+
+def toy_label_metric(example: Mapping[str, Any], prediction: object) -> bool:
+    """1 when the prediction is the example's label."""
+    return bool(prediction == example["label"])
+
+
+class ToyPrompt:
+    """A prompt-like Optimizable: two long instruction texts and a temperature; see the module docstring.
+
+    The second instructions answer every review right; the first only the even ones. A
+    temperature above ``fail_above`` raises (a failed trial); each call costs ``cost_usd``.
+    """
+
+    def __init__(
+        self,
+        instructions: str = LONG_INSTRUCTIONS[0],
+        temperature: float = 0.5,
+        *,
+        cost_usd: float = 1e-5,
+        fail_above: float = 2.0,
+    ) -> None:
+        self.instructions = instructions
+        self.temperature = temperature
+        self.cost_usd = cost_usd
+        self.fail_above = fail_above
+
+    def extract_variables(self) -> Space:
+        """The instructions (long texts) and the temperature."""
+        return Space(
+            [
+                Categorical("instructions", list(LONG_INSTRUCTIONS), default=self.instructions),
+                Float("temperature", 0.0, 1.0, default=self.temperature, description="sampling temperature"),
+            ]
+        )
+
+    def apply_configuration(self, configuration: Mapping[str, object]) -> ToyPrompt:
+        """A new prompt with the chosen instructions and temperature."""
+        space = self.extract_variables()
+        chosen = space.resolve(space.validate_configuration(configuration))
+        instructions = str(chosen.get("instructions", self.instructions))
+        temperature = float(chosen.get("temperature", self.temperature))  # type: ignore[arg-type]
+        return ToyPrompt(instructions, temperature, cost_usd=self.cost_usd, fail_above=self.fail_above)
+
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
+        """Fail whole above the temperature limit (a broken configuration), else answer each example."""
+        if self.temperature > self.fail_above:
+            raise RuntimeError(f"temperature {self.temperature} is above {self.fail_above}")
+
+        def run(example: Any) -> str:
+            record_usage(Usage(calls=1, input_tokens=10, output_tokens=2, cost_usd=self.cost_usd))
+            right = self.instructions == LONG_INSTRUCTIONS[1] or example["id"] % 2 == 0
+            return str(example["label"]) if right else "neutral"
+
+        return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
+
+
+__all__ = [
+    "LONG_INSTRUCTIONS",
+    "NO_RAMBLING_COT",
+    "OPTIMUM",
+    "CallCounter",
+    "ToyProgram",
+    "ToyPrompt",
+    "toy_dataset",
+    "toy_label_metric",
+    "toy_metric",
+    "toy_reviews",
+]

@@ -5,12 +5,14 @@
 - :mod:`~stacktune.study.results`: :class:`TrialResult`, one trial as users see it;
 - :mod:`~stacktune.study.budget`: :class:`Budget`;
 - :mod:`~stacktune.study.verify`: the chosen trials evaluated again on held-out examples;
+- :mod:`~stacktune.study.importance`: which variables mattered, per objective;
 - ``_trials``: the trial loop and its per-example stoppers; ``_progress``: the progress line.
 """
 
 from stacktune.records import dataset_fingerprint
 from stacktune.study.budget import Budget
 from stacktune.study.create import DEFAULT_STORAGE, create_study, load_study, study_summaries
+from stacktune.study.importance import Importance
 from stacktune.study.results import TrialResult
 from stacktune.study.study import Study
 from stacktune.study.verify import Verification
@@ -18,6 +20,7 @@ from stacktune.study.verify import Verification
 __all__ = [
     "DEFAULT_STORAGE",
     "Budget",
+    "Importance",
     "Study",
     "TrialResult",
     "Verification",

@@ -31,6 +31,7 @@ from stacktune.errors import BudgetError, BudgetExhausted, InvalidConfiguration,
 from stacktune.evaluation import (
     Evaluation,
     EvaluationPlan,
+    EvaluationSummary,
     ExampleFailure,
     ExampleOutcome,
     Metric,
@@ -41,6 +42,7 @@ from stacktune.objectives import Objective
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate
 from stacktune.racing import Lane, Race
 from stacktune.racing_front import FrontLane, FrontRace
+from stacktune.readable import ReadableSpace
 from stacktune.records import BASELINE_ATTR, MAX_RECORDED_FAILURES, TrialRecord
 from stacktune.space import Configuration, Space
 from stacktune.study._heartbeat import Heartbeat, reclaim_stale_trials
@@ -309,6 +311,7 @@ class TrialInFlight:
         self.configuration = configuration
         self.lane = lane
         self.landed = Landed(len(run.dataset))
+        self.spent = UsageMeter()  # what this trial's examples cost, kept for a trial stopped early
         self.stoppers = run.stoppers(trial, lane)
         self.decision: BaseException | None = None
         self.plan = EvaluationPlan(
@@ -349,6 +352,7 @@ class TrialInFlight:
             examples_evaluated=landed.done,
             examples_saved=landed.n - landed.done,
             error=note,
+            partial=EvaluationSummary.landed(list(landed.scores.values()), len(landed.failures), self.spent.total),
             estimated_score=lane.estimate() if isinstance(lane, Lane) and lane.stopped else None,
             estimated_values=dict(zip([o.name for o in self.run.objectives], lane.estimate(), strict=True))
             if isinstance(lane, FrontLane) and lane.stopped
@@ -388,6 +392,7 @@ class Run:
         self.objectives = tuple(objectives)
         self.program = program
         self.space = space
+        self.readable = ReadableSpace.of(space)  # the configuration in words, for optuna-dashboard
         self.dataset = dataset
         self.metric = metric
         self.limits = limits
@@ -518,8 +523,9 @@ class Run:
         flight = TrialInFlight(self, trial, configuration, lane)
         try:
             candidate = self.program.apply_configuration(configuration)
-            # a raced trial evaluates the examples in its own order; what lands is heard with its usage
-            with planned(flight.plan):
+            # a raced trial evaluates the examples in its own order; what lands is heard with its usage,
+            # and what the trial spends is metered on its own, for a trial stopped early
+            with metering(flight.spent), planned(flight.plan):
                 evaluation = evaluate_candidate(
                     candidate, self.dataset, self.metric, flight.on_result, self.max_concurrency
                 )
@@ -607,6 +613,7 @@ class Run:
             configuration=configuration,
             evaluation=evaluation.summary(),
             scores=list(evaluation.scores),
+            predictions=list(evaluation.predictions),
             failures=list(evaluation.failures[:MAX_RECORDED_FAILURES]),
             examples_evaluated=evaluation.n_examples,
             example_values={name: v for name, v in (per_example or {}).items() if name != "score"},
@@ -669,7 +676,7 @@ class Run:
         """Store the record, tell Optuna, then let the race, the progress line and the observers know."""
         record = record.model_copy(update={"dataset": self.dataset_fingerprint})
         try:
-            record.write(trial)
+            record.write(trial, configuration_text=self.readable.line(record.configuration))
             if values is not None:
                 frozen = self.optuna_study.tell(trial, list(values) if len(values) > 1 else values[0])
             else:

@@ -19,8 +19,10 @@ class TrialResult:
     """One trial: its configuration, objective values, evaluation summary and fate.
 
     ``evaluation`` is None for a trial that did not finish its evaluation (pruned, raced out,
-    failed); ``estimated_score`` (one objective) or ``estimated_values`` (several) is set for a trial
-    the default search raced out.
+    failed): ``partial`` then says what it evaluated and spent before it stopped;
+    ``estimated_score`` (one objective) or ``estimated_values`` (several) is set for a trial the
+    default search raced out. ``predictions`` are short texts of a complete trial's predictions
+    for the first examples of the dataset.
     """
 
     number: int
@@ -29,6 +31,8 @@ class TrialResult:
     values: dict[str, float]
     evaluation: EvaluationSummary | None = None
     scores: tuple[float | None, ...] = ()
+    predictions: tuple[str | None, ...] = ()
+    partial: EvaluationSummary | None = None
     failures: tuple[ExampleFailure, ...] = ()
     error: str | None = None
     rejected_by: str | None = None
@@ -57,6 +61,8 @@ class TrialResult:
             values=values,
             evaluation=record.evaluation,
             scores=tuple(record.scores),
+            predictions=tuple(record.predictions),
+            partial=record.partial,
             failures=tuple(record.failures),
             error=record.error or record.rejected_by,
             rejected_by=record.rejected_by,
@@ -67,6 +73,11 @@ class TrialResult:
             duration_s=duration,
             is_baseline=bool(trial.user_attrs.get(BASELINE_ATTR)),
         )
+
+    @property
+    def spent(self) -> EvaluationSummary | None:
+        """What the trial's examples cost: its evaluation, or what it ran before it stopped."""
+        return self.evaluation or self.partial
 
     def apply_to(self, target: object) -> Optimizable:
         """The target with this trial's configuration applied (the target stays unchanged)."""

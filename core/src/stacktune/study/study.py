@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -20,7 +22,7 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
 from stacktune.plugins import get_plugin_manager, optimizable
-from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, dataset_fingerprint
+from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, DatasetSample
 from stacktune.search import Search
 from stacktune.space import Space
 from stacktune.study._arguments import (
@@ -34,6 +36,7 @@ from stacktune.study._arguments import (
 from stacktune.study._progress import TrialProgress
 from stacktune.study._trials import Limits, Observer, Run
 from stacktune.study.budget import Budget
+from stacktune.study.importance import Importance, importance
 from stacktune.study.results import TrialResult
 from stacktune.study.verify import Verification, verified, verify
 
@@ -230,18 +233,21 @@ class Study:
                     )
 
     def _check_dataset(self, dataset: Sequence[Any], *, new_dataset: bool) -> str:
-        """The dataset's fingerprint, stored with the study; another dataset is refused unless asked for."""
-        fingerprint = dataset_fingerprint(dataset)
-        stored = self.optuna_study.user_attrs.get(ATTR_DATASET)
-        if stored is not None and stored != fingerprint and not new_dataset:
+        """The dataset's fingerprint and first inputs, stored with the study; another dataset is refused.
+
+        Unless ``new_dataset``: the race then starts again on the new dataset, which the study keeps.
+        """
+        sample = DatasetSample.of(dataset)
+        stored = DatasetSample.stored_in(self.optuna_study)
+        if stored is not None and stored.fingerprint != sample.fingerprint and not new_dataset:
             raise StacktuneError(
-                f"study {self.study_name!r} searched another dataset (fingerprint {stored}; this one is "
-                f"{fingerprint}): its trials would not be comparable. Use a new study name, or "
+                f"study {self.study_name!r} searched another dataset (fingerprint {stored.fingerprint}; this one "
+                f"is {sample.fingerprint}): its trials would not be comparable. Use a new study name, or "
                 f"optimize(..., new_dataset=True) to start a new race on this dataset in the same study"
             )
-        if stored != fingerprint:
-            self.optuna_study.set_user_attr(ATTR_DATASET, fingerprint)
-        return fingerprint
+        if stored is None or stored.fingerprint != sample.fingerprint:
+            self.optuna_study.set_user_attr(ATTR_DATASET, sample.model_dump(mode="json"))
+        return sample.fingerprint
 
     def _best_so_far(self) -> str:
         """The progress line's view of the study: the best value, or the size of the Pareto front."""
@@ -310,6 +316,23 @@ class Study:
             if trial.user_attrs.get(BASELINE_ATTR):
                 return TrialResult.from_frozen(trial, self.objective_names)
         return None
+
+    def importance(self, evaluator: optuna.importance.BaseImportanceEvaluator | None = None) -> list[Importance]:
+        """Which variables mattered, per objective (fANOVA unless another Optuna evaluator is given).
+
+        Needs scikit-learn for fANOVA (``pip install 'stacktune[report]'``); see
+        :func:`stacktune.study.importance.importance` for the trials it uses.
+        """
+        return importance(self, evaluator)
+
+    def report(self, path: str | os.PathLike[str]) -> Path:
+        """Write the study's report, one self-contained HTML file, and return its path.
+
+        Needs plotly (``pip install 'stacktune[report]'``); see :mod:`stacktune.report`.
+        """
+        from stacktune.report import write_report
+
+        return write_report(self, path)
 
     @property
     def examples_saved(self) -> int:
