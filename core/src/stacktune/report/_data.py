@@ -157,7 +157,7 @@ def _kind(trial: TrialResult, best: TrialResult | None) -> str:
         return "best"
     if trial.state == "complete":
         return "complete"
-    if trial.estimated_score is not None:
+    if trial.raced_out:
         return "raced out"
     return "failed" if trial.state == "fail" else "pruned"
 
@@ -223,10 +223,17 @@ def _front_chart(study: Study, words: Words, j: int) -> Chart:
     first, other = study.objectives[0], study.objectives[j]
     front_numbers = {t.number for t in study.pareto_front()}
     points: list[Point] = []
-    for trial in study.completed_trials():
-        kind = "baseline" if trial.is_baseline else ("Pareto front" if trial.number in front_numbers else "complete")
-        x, y = trial.values[other.name], trial.values[first.name]
-        points.append(Point(trial.number, x, y, kind, words.hover(trial)))
+    for trial in study.trials:
+        if trial.state == "complete":
+            kind = (
+                "baseline" if trial.is_baseline else ("Pareto front" if trial.number in front_numbers else "complete")
+            )
+            x, y = trial.values[other.name], trial.values[first.name]
+            points.append(Point(trial.number, x, y, kind, words.hover(trial)))
+        elif trial.estimated_values is not None:
+            x, y = trial.estimated_values[other.name], trial.estimated_values[first.name]
+            headline = f"stopped by the race after {trial.examples_evaluated} examples (estimated values)"
+            points.append(Point(trial.number, x, y, "raced out", words.hover(trial, headline=headline)))
     line = tuple(sorted((p.x, p.y) for p in points if p.key in front_numbers))
     more = (
         f" With {len(study.objectives)} objectives, the front is drawn on these two only: a front trial may "
@@ -240,8 +247,8 @@ def _front_chart(study: Study, words: Words, j: int) -> Chart:
         caption=(
             f"Each marker is a complete trial, at its {other.name} ({other.direction}d, across) and its "
             f"{first.name} ({first.direction}d, up). Blue markers, joined by the line, are the Pareto front: the "
-            f"trials no other trial beats on both at once; the star is the baseline, the program as you wrote it. "
-            f"Hover over a marker to read its configuration.{more}"
+            f"trials no other trial beats on both at once; the star is the baseline, the program as you wrote it."
+            f"{_legend(points, 'values')} Hover over a marker to read its configuration.{more}"
         ),
         x_title=other.name,
         y_title=first.name,
@@ -257,6 +264,8 @@ def _history_y(trial: TrialResult) -> float | None:
         return trial.evaluation.score
     if trial.estimated_score is not None:
         return trial.estimated_score
+    if trial.estimated_values is not None and "score" in trial.estimated_values:
+        return trial.estimated_values["score"]
     if trial.partial is not None and trial.partial.n_examples:
         return trial.partial.score
     return None
@@ -323,7 +332,7 @@ def spend_rows(study: Study) -> tuple[tuple[str, str], ...]:
     spent = [t.spent for t in trials if t.spent is not None]
     states: dict[str, int] = {}
     for trial in trials:
-        kind = "raced out" if trial.estimated_score is not None else trial.state
+        kind = "raced out" if trial.raced_out else trial.state
         states[kind] = states.get(kind, 0) + 1
     evaluated = sum(t.examples_evaluated for t in trials)
     saved = study.examples_saved
