@@ -658,3 +658,47 @@ class TestWhatPrunersHear:
             assert reported == {k: sum(scores[:k]) / 8 for k in range(1, 9)}
             values = list(reported.values())
             assert values == sorted(values), "the partial sum only grows"
+
+
+class TestOptunaIdioms:
+    def test_best_params_value_and_trials_behave_as_optunas(self, storage: optuna.storages.BaseStorage) -> None:
+        study = create_study(storage=storage, seed=0, sampler=optuna.samplers.RandomSampler(seed=0))
+        study.optimize(ToyProgram(), toy_dataset(10), toy_metric, n_trials=8)
+        assert study.best_params == study.optuna_study.best_params
+        assert study.best_value == study.optuna_study.best_value
+        assert [t.number for t in study.best_trials] == [t.number for t in study.optuna_study.best_trials]
+
+    def test_optunas_own_callbacks_can_stop_the_study(self, storage: optuna.storages.BaseStorage) -> None:
+        from optuna.study import MaxTrialsCallback
+        from optuna.trial import TrialState
+
+        study = create_study(storage=storage, seed=0)
+        study.optimize(
+            ToyProgram(),
+            toy_dataset(10),
+            toy_metric,
+            n_trials=50,
+            callbacks=[MaxTrialsCallback(4, states=(TrialState.COMPLETE,))],
+        )
+        assert len(study.completed_trials()) == 4
+        assert study.last_stop_reason == "stop() was called"
+
+    def test_optuna_visualization_works_on_the_optuna_study(self, storage: optuna.storages.BaseStorage) -> None:
+        pytest.importorskip("plotly")
+        study = create_study(storage=storage, seed=0)
+        study.optimize(ToyProgram(), toy_dataset(10), toy_metric, n_trials=5)
+        figure = optuna.visualization.plot_optimization_history(study.optuna_study)
+        assert len(figure.data[0].x) == len([t for t in study.optuna_study.trials if t.values])
+
+    def test_running_again_says_it_continues_the_study(
+        self, file_storage: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        import logging
+
+        program = ToyProgram()
+        create_study(storage=file_storage, study_name="again").optimize(
+            program, toy_dataset(4), toy_metric, n_trials=2, space=program.extract_variables().fix(style="terse")
+        )
+        with caplog.at_level(logging.INFO, logger="stacktune"):
+            create_study(storage=file_storage, study_name="again")
+        assert "continuing study 'again': 2 trials so far" in caplog.text

@@ -293,6 +293,26 @@ def objective_values(objectives: Sequence[Objective], evaluation: Evaluation) ->
     return values
 
 
+class OptunaStudyForCallbacks:
+    """The ``optuna.Study`` Optuna's callbacks receive, whose ``stop()`` stops this run.
+
+    Optuna's own ``Study.stop()`` refuses to run outside ``optuna.Study.optimize`` ("Study.stop is
+    supposed to be invoked inside an objective function or a callback"); callbacks such as
+    ``optuna.study.MaxTrialsCallback`` call it. Everything else is the study itself.
+    """
+
+    def __init__(self, optuna_study: optuna.Study, stop_requested: threading.Event) -> None:
+        self._study = optuna_study
+        self._stop_requested = stop_requested
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def stop(self) -> None:
+        """Start no new trial (the trials running finish)."""
+        self._stop_requested.set()
+
+
 # -- one trial in flight -----------------------------------------------------------------------------
 class TrialInFlight:
     """One trial while its examples land: what landed, the stoppers' decision, the plan given to the runner.
@@ -404,6 +424,7 @@ class Run:
         self.stop_requested = stop_requested
         self.progress = progress
         self.meter = UsageMeter()
+        self.callback_view = OptunaStudyForCallbacks(optuna_study, stop_requested)
         self.lock = threading.Lock()
         self.halt = threading.Event()
         self.terminated = threading.Event()  # SIGTERM or Ctrl-C: trials in flight stop and are stored failed
@@ -698,7 +719,7 @@ class Run:
         if counted:
             self.progress.trial_done(self.meter.total, note)
         for observer in self.observers:
-            observer(self.optuna_study, frozen)
+            observer(self.callback_view, frozen)  # type: ignore[arg-type]  # Optuna's Study, with a stop() that works
 
 
 def _front_values(record: TrialRecord, objectives: Sequence[Objective]) -> list[list[float]] | None:

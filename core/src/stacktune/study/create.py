@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -19,6 +20,8 @@ from stacktune.study.study import Study
 
 if TYPE_CHECKING:
     import pluggy
+
+logger = logging.getLogger("stacktune")
 
 #: Where studies go when no storage is given: a SQLite file in the working directory.
 DEFAULT_STORAGE = "sqlite:///stacktune.db"
@@ -126,6 +129,9 @@ def create_study(
     )
     stored = optuna_study.user_attrs.get(ATTR_OBJECTIVES)
     described = [{"name": o.name, "direction": o.direction} for o in resolved]
+    if stored is not None:
+        done = len(optuna_study.get_trials(deepcopy=False))
+        logger.info("continuing study %r: %d trials so far", optuna_study.study_name, done)
     if stored is not None and stored != described:
         raise StacktuneError(
             f"study {optuna_study.study_name!r} exists with objectives {stored}, not {described}; "

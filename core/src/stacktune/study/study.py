@@ -289,6 +289,21 @@ class Study:
             raise ValueError(f"study {self.study_name!r} has no complete trial yet")
         return TrialResult.from_frozen(self.optuna_study.best_trial, self.objective_names)
 
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The best trial's configuration, as ``optuna.Study.best_params`` (one objective)."""
+        return dict(self.best.configuration)
+
+    @property
+    def best_value(self) -> float:
+        """The best trial's value, as ``optuna.Study.best_value`` (one objective)."""
+        return self.best.values[self.objective_names[0]]
+
+    @property
+    def best_trials(self) -> list[TrialResult]:
+        """The Pareto front, as ``optuna.Study.best_trials`` (for one objective: the best trials)."""
+        return self.pareto_front()
+
     def pareto_front(self) -> list[TrialResult]:
         """The non-dominated complete trials (for one objective: the best ones), by trial number."""
         trials = self.optuna_study.best_trials
