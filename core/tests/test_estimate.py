@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from click.testing import CliRunner
 
 from stacktune import (
     Categorical,
@@ -25,6 +26,7 @@ from stacktune import (
     knob_variable,
     record_usage,
 )
+from stacktune.cli import cli
 from stacktune.errors import StacktuneError
 from stacktune.study.estimate import BENCHMARK_CALL_FRACTIONS, call_price_bound, heaviest_input
 from stacktune.testing import CallCounter, ToyProgram, toy_dataset, toy_metric
@@ -299,3 +301,14 @@ class TestProbe:
             memory_study().estimate(FakeLM(model="a-model-with-a-rather-long-name"), DATASET, same, 3),
         ):
             assert max(len(line) for line in estimate.render().splitlines()) <= 80
+
+
+def test_cli_dry_run_prints_the_estimate_and_stores_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["optimize", "toy", "--trials", "12", "--no-progress", "--storage", "sqlite:///s.db", "--dry-run"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "expected" in result.output and "worst case" in result.output and "probe (nothing stored)" in result.output
+    assert "12 trials x 20 examples" in result.output
+    assert max(len(line) for line in result.output.splitlines()) <= 80
+    assert not Path("s.db").exists()
