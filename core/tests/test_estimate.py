@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -16,7 +17,6 @@ from stacktune import (
     Metric,
     OptunaSearch,
     Price,
-    ResultCallback,
     Space,
     Study,
     Usage,
@@ -81,14 +81,7 @@ class FakeLM:
     def input_tokens(self, example: int) -> int:
         return len(self.instructions.split()) + 10 * self.n_demos + example
 
-    def evaluate(
-        self,
-        dataset: Sequence[object],
-        metric: Metric,
-        *,
-        on_result: ResultCallback | None = None,
-        max_concurrency: int = 1,
-    ) -> Evaluation:
+    def evaluate(self, dataset: Sequence[object], metric: Metric, **options: Any) -> Evaluation:
         if self.fail:
             raise RuntimeError("this configuration is broken")
 
@@ -110,7 +103,7 @@ class FakeLM:
                 )
             return "positive"
 
-        return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
+        return evaluate_examples(dataset, run, metric, **options)
 
 
 def same(example: object, prediction: object) -> bool:

@@ -22,6 +22,7 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
 from stacktune.plugins import get_plugin_manager, optimizable
+from stacktune.protocol import Optimizable
 from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, DatasetSample
 from stacktune.search import Search
 from stacktune.space import Space
@@ -154,10 +155,7 @@ class Study:
         n_jobs = check_n_jobs(n_jobs)
         check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
         check_count("failed_trials_in_a_row", failed_trials_in_a_row, minimum=1, allow_none=False)
-        program = optimizable(target, manager=self._plugin_manager)
-        space = space if space is not None else program.extract_variables()
-        if not isinstance(space, Space):
-            raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
+        program, space = self._program_and_space(target, space)
         self._check_space_compatible(space)
         fingerprint = self._check_dataset(dataset, new_dataset=new_dataset)
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
@@ -224,10 +222,7 @@ class Study:
         check_count("probe_examples", probe_examples, minimum=1, allow_none=False)
         check_count("probe_configurations", probe_configurations, minimum=1, allow_none=False)
         check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
-        program = optimizable(target, manager=self._plugin_manager)
-        space = space if space is not None else program.extract_variables()
-        if not isinstance(space, Space):
-            raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
+        program, space = self._program_and_space(target, space)
         return estimate_spend(
             program,
             space,
@@ -240,6 +235,14 @@ class Study:
             max_concurrency=max_concurrency,
             seed=seed,
         )
+
+    def _program_and_space(self, target: object, space: Space | None) -> tuple[Optimizable, Space]:
+        """The adapter's Optimizable for ``target``, and the space given or else its own."""
+        program = optimizable(target, manager=self._plugin_manager)
+        space = space if space is not None else program.extract_variables()
+        if not isinstance(space, Space):
+            raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
+        return program, space
 
     def _pruner(self) -> optuna.pruners.BasePruner | None:
         """Optuna's pruner when the study has one (pruning is single-objective only in Optuna)."""
