@@ -174,6 +174,11 @@ def _parse_options(options: Sequence[str]) -> dict[str, Any]:
 @click.option("--fresh", is_flag=True, help="Delete a stored study of the same name first.")
 @click.option("--option", "options", multiple=True, help="key=value passed to the task (repeatable).")
 @click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what the run would spend (a small probe, nothing stored) and exit.",
+)
 def optimize_command(
     task: str,
     n_trials: int,
@@ -190,6 +195,7 @@ def optimize_command(
     fresh: bool,
     options: tuple[str, ...],
     progress: bool,
+    dry_run: bool,
 ) -> None:
     """Tune TASK (a name from `stacktune plugins`, or path/to/file.py:task) and show the result."""
     try:
@@ -197,6 +203,14 @@ def optimize_command(
     except LookupError as exc:
         raise click.UsageError(str(exc)) from None
     name = study_name or found.name
+    if dry_run:  # the probe runs outside any stored study: nothing is created, nothing deleted
+        setup = found.build(**_parse_options(options))
+        probe = create_study(storage=optuna.storages.InMemoryStorage(), objectives=objectives or found.objectives)
+        estimate = probe.estimate(
+            setup.target, setup.dataset, setup.metric, n_trials, max_concurrency=max_concurrency, seed=seed or 0
+        )
+        click.echo(f"stacktune optimize {task} --trials {n_trials}: what it would spend\n{estimate.render()}")
+        return
     if fresh:
         try:
             optuna.delete_study(study_name=name, storage=storage)

@@ -22,6 +22,7 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
 from stacktune.plugins import get_plugin_manager, optimizable
+from stacktune.protocol import Optimizable
 from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, DatasetSample
 from stacktune.search import Search
 from stacktune.space import Space
@@ -36,6 +37,7 @@ from stacktune.study._arguments import (
 from stacktune.study._progress import TrialProgress
 from stacktune.study._trials import Limits, Observer, Run
 from stacktune.study.budget import Budget
+from stacktune.study.estimate import Estimate, estimate_spend
 from stacktune.study.importance import Importance, importance
 from stacktune.study.results import TrialResult
 from stacktune.study.verify import Verification, verified, verify
@@ -153,10 +155,7 @@ class Study:
         n_jobs = check_n_jobs(n_jobs)
         check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
         check_count("failed_trials_in_a_row", failed_trials_in_a_row, minimum=1, allow_none=False)
-        program = optimizable(target, manager=self._plugin_manager)
-        space = space if space is not None else program.extract_variables()
-        if not isinstance(space, Space):
-            raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
+        program, space = self._program_and_space(target, space)
         self._check_space_compatible(space)
         fingerprint = self._check_dataset(dataset, new_dataset=new_dataset)
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
@@ -194,6 +193,56 @@ class Study:
         if run.stop_reason:
             logger.info("study %s stopped: %s", self.study_name, run.stop_reason)
         self.last_stop_reason = run.stop_reason
+
+    def estimate(
+        self,
+        target: object,
+        dataset: Sequence[Any],
+        metric: Metric,
+        n_trials: int,
+        *,
+        space: Space | None = None,
+        probe_examples: int = 3,
+        probe_configurations: int = 3,
+        max_concurrency: int = 1,
+        seed: int | None = 0,
+    ) -> Estimate:
+        """What ``optimize(target, dataset, metric, n_trials=n_trials)`` would spend, known before spending it.
+
+        A small probe (``probe_examples`` examples on ``probe_configurations`` configurations:
+        the program as it is, the heaviest input its space allows, random ones) measures what
+        calls cost; the space bounds the worst case. The probe really calls the models (its cost
+        is in the result) but stores nothing: no trial, and the study is left as it was. See
+        :mod:`stacktune.study.estimate` for the arithmetic and what it cannot bound. ``seed``
+        picks the probe's examples and configurations (None: new ones each time).
+        """
+        dataset = check_dataset(dataset)
+        metric = check_metric(metric)
+        check_count("n_trials", n_trials, minimum=1, allow_none=False)
+        check_count("probe_examples", probe_examples, minimum=1, allow_none=False)
+        check_count("probe_configurations", probe_configurations, minimum=1, allow_none=False)
+        check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
+        program, space = self._program_and_space(target, space)
+        return estimate_spend(
+            program,
+            space,
+            dataset,
+            metric,
+            n_trials=n_trials,
+            races=self.search.race(n_examples=len(dataset), objectives=self.objectives) is not None,
+            probe_examples=probe_examples,
+            probe_configurations=probe_configurations,
+            max_concurrency=max_concurrency,
+            seed=seed,
+        )
+
+    def _program_and_space(self, target: object, space: Space | None) -> tuple[Optimizable, Space]:
+        """The adapter's Optimizable for ``target``, and the space given or else its own."""
+        program = optimizable(target, manager=self._plugin_manager)
+        space = space if space is not None else program.extract_variables()
+        if not isinstance(space, Space):
+            raise TypeError(f"space must be a stacktune.Space, got {type(space).__name__}")
+        return program, space
 
     def _pruner(self) -> optuna.pruners.BasePruner | None:
         """Optuna's pruner when the study has one (pruning is single-objective only in Optuna)."""
