@@ -96,7 +96,9 @@ def test_stacktune_optimize_sentiment_end_to_end_over_http(fake_openai: str, tmp
     ran = [t for t in study.trials if not t.rejected_by]
     assert len(ran) == 3 and all(t.state == "complete" or t.raced_out for t in ran), "raced on both objectives"
     trials = study.completed_trials()
-    assert trials and all(t.evaluation and t.evaluation.n_examples == 40 and t.evaluation.n_failures == 0 for t in trials)
+    assert trials and all(
+        t.evaluation and t.evaluation.n_examples == 40 and t.evaluation.n_failures == 0 for t in trials
+    )
     assert (tmp_path / "cache" / "responses.sqlite3").is_file()
 
 
