@@ -77,10 +77,15 @@ def test_study_of_ten_trials_on_the_local_model(local_server: Any, tmp_path: Pat
     }
     dataset = examples(CAPITALS)
     study = stacktune.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", objectives=("score", "tokens"), seed=0)
-    study.optimize(adapter, dataset, names_the_city, n_trials=10, max_concurrency=2)
+    # SmolLM2 rarely writes the JSON adapter's format: a trial where every answer fails to parse is a
+    # failed trial (with the parse error), and the study goes on
+    study.optimize(adapter, dataset, names_the_city, n_trials=10, max_concurrency=2, failed_trials_in_a_row=10)
 
-    trials = study.trials
-    assert len(trials) == 10 and all(t.state == "complete" for t in trials), [t.error for t in trials]
+    assert len(study.trials) == 10
+    failed = [t for t in study.trials if t.state == "fail"]
+    assert all("AdapterParseError" in (t.error or "") and t.configuration["adapter"] == "json" for t in failed)
+    trials = study.completed_trials()
+    assert trials, [t.error for t in failed]
     for trial in trials:
         evaluation = trial.evaluation
         assert evaluation is not None
