@@ -66,6 +66,7 @@ benchmark: setup
 	$(PY) benchmarks/race_concurrency.py
 	$(PY) benchmarks/pruners.py
 	$(PY) benchmarks/compare.py --workers 2
+	$(PY) benchmarks/scale_out.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

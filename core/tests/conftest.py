@@ -1,9 +1,19 @@
-"""Studies the report's tests look at: built once per test module, in memory, deterministic."""
+"""Fixtures of the core's tests.
+
+- Studies the report's tests look at: built once per test module, in memory, deterministic.
+- The real servers the scale-out tests use: PostgreSQL and Redis on 127.0.0.1. Each test gets a
+  database (or Redis keys) of its own and leaves nothing behind. A server that cannot be reached
+  skips the test with the reason, except under ``CI=true``, where it fails: CI must run them.
+"""
 
 from __future__ import annotations
 
+import gc
 import importlib.util
-from collections.abc import Callable
+import os
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
 
 import optuna
 import pytest
@@ -76,3 +86,64 @@ def hide_module(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
         )
 
     return hide
+
+
+# -- the real servers ------------------------------------------------------------------------------------
+POSTGRES = os.environ.get("STACKTUNE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("STACKTUNE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _unreachable(what: str, exc: BaseException) -> None:
+    message = f"{what} is not reachable ({type(exc).__name__}: {str(exc).strip()[:200]})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}: CI runs these tests against the real server", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test (``postgresql://...``), dropped afterwards."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(POSTGRES.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+    except Exception as exc:
+        _unreachable(f"PostgreSQL at {POSTGRES}", exc)
+    name = f"stacktune_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        base, _, _ = POSTGRES.rpartition("/")
+        try:
+            yield f"{base}/{name}"
+        finally:
+            _close_connections()
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _close_connections() -> None:
+    """Close what the test left open to its database (pooled connections of storages and shared states)."""
+    from stacktune.shared import close_shared_states
+
+    close_shared_states()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis server; the keys this test's scopes made (``stacktune:*<test id>*``) are deleted afterwards."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(REDIS)
+        client.ping()
+    except Exception as exc:
+        _unreachable(f"Redis at {REDIS}", exc)
+    try:
+        yield REDIS
+    finally:
+        for key in client.scan_iter(match="stacktune:*"):
+            if b"pytest-" in key:
+                client.delete(key)
+        client.close()

@@ -144,3 +144,21 @@ def test_verify_evaluates_a_stored_study_on_the_tasks_holdout(runner: CliRunner)
     assert result.output.count("held out (40 examples)") == 2
     missing = runner.invoke(cli, ["verify", "nope", "--task", "toy", "--storage", "sqlite:///s.db"])
     assert missing.exit_code != 0 and "no study 'nope'" in missing.output
+
+
+def test_optimize_with_workers_passes_its_run_options_to_each_worker() -> None:
+    from stacktune.cli import _worker_arguments, optimize_command
+
+    context = optimize_command.make_context(
+        "optimize",
+        ["toy", "--trials", "30", "--objective", "score", "--objective", "cost", "--option", "a=1", "--option", "b=2"]
+        + ["--grace-period", "5", "--shared-state", "redis://h:6379/0", "--workers", "3", "--fresh", "--no-progress"]
+        + ["--budget-usd", "2.5", "--seed", "7"],
+    )
+    arguments = _worker_arguments(context.params, "the-study")
+    pairs = list(zip(arguments[::2], arguments[1::2]))
+    assert ("--grace-period", "5.0") in pairs and ("--shared-state", "redis://h:6379/0") in pairs
+    assert ("--objective", "score") in pairs and ("--objective", "cost") in pairs
+    assert ("--option", "a=1") in pairs and ("--option", "b=2") in pairs
+    assert ("--trials", "30") in pairs and ("--study-name", "the-study") in pairs and ("--budget-usd", "2.5") in pairs
+    assert not {"--workers", "--fresh", "--progress", "--no-progress"} & set(arguments), "the launcher's own"

@@ -22,7 +22,7 @@ PACKAGE_DIR = Path(stacktune.__file__).resolve().parent
 MODULES = sorted(info.name for info in pkgutil.walk_packages([str(PACKAGE_DIR)], prefix="stacktune."))
 
 #: Modules that need the study machinery when they are imported, not only when called.
-NEEDS_STUDY = ("stacktune.study", "stacktune.cli", "stacktune.report")
+NEEDS_STUDY = ("stacktune.study", "stacktune.cli", "stacktune.report", "stacktune.__main__")
 
 # Runs in the child: an empty `stacktune` package, then `first`, then the rest in reverse order.
 _CHILD = """

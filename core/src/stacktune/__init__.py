@@ -37,9 +37,20 @@ from stacktune.plugins import (
 from stacktune.pricing import FREE, Price, Prices, call_cost, price_for
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExport, is_optimizable
 from stacktune.racing import RacingPolicy
+from stacktune.ratelimit import RateLimit, RateLimiter
 from stacktune.search import OptunaSearch, Racing, Search
 from stacktune.space import Configuration, Constraint, Space, constraint
-from stacktune.study import Budget, Importance, Study, TrialResult, Verification, create_study, load_study
+from stacktune.study import (
+    Budget,
+    Importance,
+    Spent,
+    Study,
+    TrialResult,
+    Verification,
+    create_study,
+    delete_study,
+    load_study,
+)
 from stacktune.tasks import Task, TaskSetup
 from stacktune.usage import Usage, UsageMeter, metering, record_usage
 from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive, Variable
@@ -75,11 +86,14 @@ __all__ = [
     "Primitive",
     "Racing",
     "RacingPolicy",
+    "RateLimit",
+    "RateLimiter",
     "ResultCallback",
     "RunStopped",
     "SamplingKnob",
     "Search",
     "Space",
+    "Spent",
     "StacktuneError",
     "Study",
     "SupportsAsyncEvaluate",
@@ -98,6 +112,7 @@ __all__ = [
     "constraint",
     "create_plugin_manager",
     "create_study",
+    "delete_study",
     "evaluate_examples",
     "find_knob",
     "get_plugin_manager",

@@ -8,10 +8,16 @@ from stacktune.hookspecs import hookimpl
 from stacktune.tasks import Task, TaskSetup
 
 
-def _build_toy(**_: object) -> TaskSetup:
+def _build_toy(examples: str = "20", delay: str = "0", **_: object) -> TaskSetup:
+    """``--option examples=N`` sets the dataset's size, ``--option delay=S`` the seconds each example takes."""
     from stacktune.testing import ToyProgram, toy_dataset, toy_metric
 
-    return TaskSetup(target=ToyProgram(), dataset=toy_dataset(20), metric=toy_metric, holdout=toy_dataset(40))
+    return TaskSetup(
+        target=ToyProgram(delay=float(delay)),
+        dataset=toy_dataset(int(examples)),
+        metric=toy_metric,
+        holdout=toy_dataset(40),
+    )
 
 
 @hookimpl
@@ -19,7 +25,7 @@ def stacktune_register_tasks() -> Sequence[Task]:
     return [
         Task(
             name="toy",
-            description="A pure-Python program with a known optimum (no LLM).",
+            description="A pure-Python program with a known optimum (no LLM; options: examples=N, delay=seconds).",
             build=_build_toy,
             objectives=("score", "tokens"),
         )

@@ -6,9 +6,12 @@ import logging
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,20 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import EvaluationSummary
 from stacktune.objectives import BUILTIN_OBJECTIVES
 from stacktune.plugins import get_plugin_manager, plugin_names
-from stacktune.study import DEFAULT_STORAGE, Budget, Study, TrialResult, create_study, load_study, study_summaries
+from stacktune.study import (
+    DEFAULT_STORAGE,
+    Budget,
+    Study,
+    TrialResult,
+    create_study,
+    delete_study,
+    load_study,
+    study_summaries,
+)
+from stacktune.study._ledger import counts_as_a_trial
+from stacktune.study.create import open_storage
 from stacktune.study.importance import Importance
-from stacktune.tasks import available_tasks, find_task
+from stacktune.tasks import Task, TaskSetup, available_tasks, find_task
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 
@@ -148,7 +162,14 @@ def _parse_options(options: Sequence[str]) -> dict[str, Any]:
 
 @cli.command("optimize")
 @click.argument("task")
-@click.option("--trials", "n_trials", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--trials",
+    "n_trials",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Trials to run (with --workers, and for `stacktune worker`: the study's total over every worker).",
+)
 @click.option(
     "--objective",
     "objectives",
@@ -179,6 +200,26 @@ def _parse_options(options: Sequence[str]) -> dict[str, Any]:
     is_flag=True,
     help="Print what the run would spend (a small probe, nothing stored) and exit.",
 )
+@click.option(
+    "--grace-period",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    help="Seconds without a heartbeat before another process's running trial is failed and run again.",
+)
+@click.option(
+    "--shared-state",
+    default=None,
+    help="Where workers share trial counts, budget and rate limits (redis://... or a database URL); "
+    "default: beside the storage.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Start this many worker processes on the study (`stacktune worker`); --trials is then the study's "
+    "total, counted over every worker and machine.",
+)
 def optimize_command(
     task: str,
     n_trials: int,
@@ -196,12 +237,16 @@ def optimize_command(
     options: tuple[str, ...],
     progress: bool,
     dry_run: bool,
+    grace_period: float,
+    shared_state: str | None,
+    workers: int | None,
 ) -> None:
-    """Tune TASK (a name from `stacktune plugins`, or path/to/file.py:task) and show the result."""
-    try:
-        found = find_task(task)
-    except LookupError as exc:
-        raise click.UsageError(str(exc)) from None
+    """Tune TASK (a name from `stacktune plugins`, or path/to/file.py:task) and show the result.
+
+    With --workers N, N `stacktune worker` processes share the study; the same command on other
+    machines (same --storage, a PostgreSQL URL) joins it.
+    """
+    found = _find_task(task)
     name = study_name or found.name
     if dry_run:  # the probe runs outside any stored study: nothing is created, nothing deleted
         setup = found.build(**_parse_options(options))
@@ -212,17 +257,24 @@ def optimize_command(
         click.echo(f"stacktune optimize {task} --trials {n_trials}: what it would spend\n{estimate.render()}")
         return
     if fresh:
-        try:
-            optuna.delete_study(study_name=name, storage=storage)
-        except KeyError:
-            pass
+        delete_study(name, storage=storage, shared_state=shared_state)
+    if workers is not None:
+        study = create_study(
+            study_name=name, storage=storage, objectives=objectives or found.objectives, shared_state=shared_state
+        )
+        params = click.get_current_context().params
+        code = _run_workers(workers, [task, *_worker_arguments(params, name)])
+        print_study(study)
+        sys.exit(code)
     setup = found.build(**_parse_options(options))
-    study = create_study(study_name=name, storage=storage, objectives=objectives or found.objectives, seed=seed)
-    budget = (
-        Budget(usd=budget_usd, calls=budget_calls, tokens=budget_tokens)
-        if any(v is not None for v in (budget_usd, budget_calls, budget_tokens))
-        else None
+    study = create_study(
+        study_name=name,
+        storage=storage,
+        objectives=objectives or found.objectives,
+        seed=seed,
+        shared_state=shared_state,
     )
+    budget = _budget(budget_usd, budget_calls, budget_tokens)
     start = time.perf_counter()
     try:
         study.optimize(
@@ -235,6 +287,7 @@ def optimize_command(
             n_jobs=n_jobs,
             max_concurrency=max_concurrency,
             show_progress_bar=progress,
+            grace_period=grace_period,
         )
     except KeyboardInterrupt as exc:
         console.print(
@@ -247,6 +300,173 @@ def optimize_command(
     if setup.holdout and study.completed_trials():
         study.verify(setup.target, setup.holdout, setup.metric, max_concurrency=max_concurrency)
     print_study(study)
+
+
+def _find_task(task: str) -> Task:
+    try:
+        return find_task(task)
+    except LookupError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _budget(usd: float | None, calls: int | None, tokens: int | None) -> Budget | None:
+    if all(v is None for v in (usd, calls, tokens)):
+        return None
+    return Budget(usd=usd, calls=calls, tokens=tokens)
+
+
+#: The options of `optimize` a worker takes too (the others are the launcher's own).
+_WORKER_OPTIONS = (
+    "n_trials",
+    "objectives",
+    "storage",
+    "study_name",
+    "n_jobs",
+    "max_concurrency",
+    "timeout",
+    "budget_usd",
+    "budget_calls",
+    "budget_tokens",
+    "seed",
+    "options",
+    "grace_period",
+    "shared_state",
+)
+
+
+def _worker_arguments(params: dict[str, Any], study_name: str) -> list[str]:
+    """The command line of a worker that runs what `optimize` was given, on the same study."""
+    flags = {p.name: p.opts[0] for p in optimize_command.params}
+    arguments: list[str] = []
+    for name in _WORKER_OPTIONS:
+        value = study_name if name == "study_name" else params.get(name)
+        values = value if isinstance(value, tuple) else (value,)
+        for item in values:
+            if item is not None:
+                arguments += [flags[name], str(item)]
+    return arguments
+
+
+def _run_workers(n: int, arguments: list[str]) -> int:
+    """Start ``n`` worker processes and wait for them; SIGTERM and Ctrl-C reach each one. The worst exit code."""
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-m", "stacktune", "worker", *arguments], env={**os.environ, _INDEX_ENV: str(i)}
+        )
+        for i in range(n)
+    ]
+    console.print(f"started {n} workers (pids {', '.join(str(c.pid) for c in children)})")
+
+    def forward(signum: int, frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        codes = []
+        for child in children:
+            while True:
+                try:
+                    codes.append(child.wait())
+                    break
+                except (
+                    KeyboardInterrupt
+                ):  # the terminal sent it to every worker too: wait for them to store their trials
+                    continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    failed = [code for code in codes if code != 0]
+    if failed:
+        console.print(f"[yellow]{len(failed)} of {n} workers exited with an error (exit codes {codes})[/]")
+    return max(codes, key=abs) if failed else 0
+
+
+#: Set by `optimize --workers` for each worker it starts; schedulers set their own (see `worker`).
+_INDEX_ENV = "STACKTUNE_WORKER_INDEX"
+_SCHEDULER_INDEX_ENVS = (_INDEX_ENV, "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX")
+
+
+def _worker_index() -> int:
+    """This worker's number: from `optimize --workers`, a SLURM array or a Kubernetes indexed Job, else its pid."""
+    for variable in _SCHEDULER_INDEX_ENVS:
+        value = os.environ.get(variable, "")
+        if value.isdigit():
+            return int(value)
+    return os.getpid()
+
+
+def worker_command_callback(task: str, **params: Any) -> None:
+    """Join the study and run its trials until it holds --trials of them (counted over every worker), then exit 0.
+
+    The unit to run under a job scheduler (Kubernetes Jobs, SLURM arrays) or by hand on each
+    machine: every worker opens the same --storage (PostgreSQL for several machines). The budget,
+    the race and the rate limits are the study's, shared through its storage; a worker killed
+    mid-trial has that trial failed and run again by the others after --grace-period seconds.
+    With --seed, each worker samples with seed + its index (SLURM_ARRAY_TASK_ID,
+    JOB_COMPLETION_INDEX), so workers do not repeat each other.
+    """
+    found = _find_task(task)
+    setup: TaskSetup = found.build(**_parse_options(params["options"]))
+    index, seed = _worker_index(), params["seed"]
+    study = create_study(
+        study_name=params["study_name"] or found.name,
+        storage=params["storage"],
+        objectives=params["objectives"] or found.objectives,
+        seed=None if seed is None else seed + index,
+        shared_state=params["shared_state"],
+    )
+    ran: list[int] = []
+
+    def count(optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if counts_as_a_trial(trial):
+            ran.append(trial.number)
+
+    label = f"worker {index} ({socket.gethostname()}:{os.getpid()})"
+    try:
+        study.optimize(
+            setup.target,
+            setup.dataset,
+            setup.metric,
+            total_trials=params["n_trials"],
+            timeout=params["timeout"],
+            budget=_budget(params["budget_usd"], params["budget_calls"], params["budget_tokens"]),
+            n_jobs=params["n_jobs"],
+            max_concurrency=params["max_concurrency"],
+            show_progress_bar=False,
+            grace_period=params["grace_period"],
+            callbacks=[count],
+        )
+    except KeyboardInterrupt as exc:
+        console.print(f"{label}: interrupted after {len(ran)} trials; its running trials are stored failed")
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
+    console.print(f"{label}: ran {len(ran)} trials; stopped: {study.last_stop_reason}")
+
+
+worker_command = click.Command(
+    "worker",
+    callback=worker_command_callback,
+    params=[p for p in optimize_command.params if p.name == "task" or p.name in _WORKER_OPTIONS],
+    help=worker_command_callback.__doc__,
+)
+cli.add_command(worker_command)
+
+
+@cli.command("storage-proxy")
+@click.argument("storage")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where to listen (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(1, 65535), default=13000, show_default=True)
+def storage_proxy_command(storage: str, host: str, port: int) -> None:
+    """Serve STORAGE (a database URL) to many workers through Optuna's gRPC storage proxy.
+
+    Workers then give --storage grpc://HOST:PORT, and --shared-state with the database URL (or
+    redis://...), since the proxy carries Optuna's calls only. Runs until stopped.
+    """
+    opened = open_storage(storage)
+    console.print(f"serving {storage} on grpc://{host}:{port} (Ctrl-C to stop)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.run_grpc_proxy_server(opened, host=host, port=port)
 
 
 @cli.command("verify")

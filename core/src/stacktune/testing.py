@@ -19,6 +19,7 @@ labels as text, so what people read (reports, tables, the dashboard) can be test
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,12 +79,14 @@ class ToyProgram:
         style: str = "verbose",
         *,
         counter: CallCounter | None = None,
+        delay: float = 0.0,
     ) -> None:
         self.strategy = strategy
         self.steps = steps
         self.temperature = temperature
         self.style = style
         self.counter = counter or CallCounter()
+        self.delay = delay  # seconds each example takes: a stand-in for an LLM call's latency
 
     def __repr__(self) -> str:
         return (
@@ -127,6 +130,7 @@ class ToyProgram:
             float(merged["temperature"]),
             merged["style"],
             counter=self.counter,
+            delay=self.delay,
         )
 
     def evaluate(
@@ -143,6 +147,8 @@ class ToyProgram:
             self.counter.increment()
             if not isinstance(example, (int, float)):
                 raise TypeError(f"toy examples are difficulties (numbers), got {example!r}")
+            if self.delay:
+                time.sleep(self.delay)
             tokens = self.tokens_per_example
             record_usage(
                 Usage(

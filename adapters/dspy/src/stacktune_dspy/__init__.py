@@ -11,6 +11,7 @@ from stacktune_dspy._candidates import Candidates, candidates_from_programs
 from stacktune_dspy._discovery import PredictorInfo, find_predictors
 from stacktune_dspy._options import ADAPTER_KEYS, DEFAULT_REASONING_HINTS, InstructionProposer
 from stacktune_dspy._persist import load, save, sidecar_path
+from stacktune_dspy._ratelimit import RateLimitCallback
 from stacktune_dspy._specs import LMSpec
 from stacktune_dspy._usage import usage_from_history
 
@@ -24,6 +25,7 @@ __all__ = [
     "InstructionProposer",
     "LMSpec",
     "PredictorInfo",
+    "RateLimitCallback",
     "candidates_from_programs",
     "context",
     "find_predictors",

@@ -10,6 +10,7 @@ from stacktune.pricing import Prices
 from stacktune_langchain._adapter import LangChainAdapter
 from stacktune_langchain._declared import RUNTIME_KEYS, KnobCandidates
 from stacktune_langchain._knobs import DEFAULT_SAMPLING_PARAMS, ModelCandidates, PromptCandidates
+from stacktune_langchain._ratelimit import SharedRateLimiter
 from stacktune_langchain._usage import UsageCallbackHandler
 
 __all__ = [
@@ -20,5 +21,6 @@ __all__ = [
     "ModelCandidates",
     "Prices",
     "PromptCandidates",
+    "SharedRateLimiter",
     "UsageCallbackHandler",
 ]

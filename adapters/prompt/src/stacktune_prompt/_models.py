@@ -22,6 +22,7 @@ import httpx
 import tenacity
 
 from stacktune.pricing import Price, Prices, call_cost
+from stacktune.ratelimit import RateLimit, RateLimiter, estimate_tokens
 
 
 @runtime_checkable
@@ -62,8 +63,10 @@ class Endpoint:
     The API key is read from the environment variable ``api_key_env`` at call time; it is
     never stored on the object, in the cache or in any repr. ``timeout`` bounds each HTTP
     call (seconds). ``price`` overrides the price table (``stacktune.pricing``) for this
-    endpoint (e.g. ``FREE`` for a server on your own machine). ``transport`` lets tests plug in
-    ``httpx.MockTransport``.
+    endpoint (e.g. ``FREE`` for a server on your own machine). ``rate_limit`` paces every HTTP
+    attempt to this URL and model, shared by the threads of the process and, inside a study's
+    trials, by every worker of the study (``stacktune.RateLimit``). ``transport`` lets tests plug
+    in ``httpx.MockTransport``.
     """
 
     base_url: str
@@ -71,6 +74,7 @@ class Endpoint:
     api_key_env: str | None = None
     timeout: float = 60.0
     price: Price | None = None
+    rate_limit: RateLimit | None = None
     transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -115,9 +119,21 @@ class Endpoint:
             )
         return {"Authorization": f"Bearer {key}"}
 
+    @cached_property
+    def _limiter(self) -> RateLimiter | None:
+        return RateLimiter(f"{self.base_url}|{self.model}", self.rate_limit) if self.rate_limit else None
+
     def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
         """POST the request; 429/5xx/timeouts raise TransientError, other 4xx EndpointError."""
         url = f"{self.base_url}/chat/completions"
+        if self._limiter is not None:
+            reservation = self._limiter.acquire(estimate_tokens(kwargs.get("messages"), kwargs.get("max_tokens")))
+            data = self._post(url, kwargs)
+            reservation.settle(int((data.get("usage") or {}).get("total_tokens") or reservation.tokens))
+            return data
+        return self._post(url, kwargs)
+
+    def _post(self, url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         try:
             response = self._client.post(url, json={"model": self.model, **kwargs}, headers=self._headers())
         except httpx.TimeoutException as exc:

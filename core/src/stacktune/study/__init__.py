@@ -10,8 +10,8 @@
 """
 
 from stacktune.records import dataset_fingerprint
-from stacktune.study.budget import Budget
-from stacktune.study.create import DEFAULT_STORAGE, create_study, load_study, study_summaries
+from stacktune.study.budget import Budget, Spent
+from stacktune.study.create import DEFAULT_STORAGE, create_study, delete_study, load_study, study_summaries
 from stacktune.study.importance import Importance
 from stacktune.study.results import TrialResult
 from stacktune.study.study import Study
@@ -21,11 +21,13 @@ __all__ = [
     "DEFAULT_STORAGE",
     "Budget",
     "Importance",
+    "Spent",
     "Study",
     "TrialResult",
     "Verification",
     "create_study",
     "dataset_fingerprint",
+    "delete_study",
     "load_study",
     "study_summaries",
 ]

@@ -11,6 +11,8 @@ process whose state change wins re-queues it.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 
@@ -24,6 +26,10 @@ logger = logging.getLogger("stacktune")
 
 HEARTBEAT_ATTR = "stacktune:heartbeat"
 REQUEUED_FROM_ATTR = "stacktune:requeued_from"
+#: Which process runs a trial (``host:pid``): for operators, and for tests that kill that process.
+PROCESS_ATTR = "stacktune:process"
+#: On a trial reclaimed from a dead process: it does not count toward a study's trials (its configuration runs again).
+RECLAIMED_ATTR = "stacktune:reclaimed"
 
 
 class Heartbeat:
@@ -46,9 +52,15 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
     def add(self, trial_id: int) -> None:
+        self.storage.set_trial_system_attr(trial_id, PROCESS_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         self._beat(trial_id)
         with self._lock:
             self._trials.add(trial_id)
+
+    def beats_for(self, trial_id: int) -> bool:
+        """Whether this process runs the trial."""
+        with self._lock:
+            return trial_id in self._trials
 
     def remove(self, trial_id: int) -> None:
         with self._lock:
@@ -96,6 +108,7 @@ def reclaim_stale_trials(optuna_study: optuna.Study, grace_period: float) -> lis
         )
         try:
             storage.set_trial_user_attr(trial._trial_id, ATTR_TRIAL, record.model_copy(update={"error": note}).stored())
+            storage.set_trial_system_attr(trial._trial_id, RECLAIMED_ATTR, True)
             if not storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:
@@ -112,4 +125,11 @@ def reclaim_stale_trials(optuna_study: optuna.Study, grace_period: float) -> lis
     return reclaimed
 
 
-__all__ = ["HEARTBEAT_ATTR", "REQUEUED_FROM_ATTR", "Heartbeat", "reclaim_stale_trials"]
+__all__ = [
+    "HEARTBEAT_ATTR",
+    "PROCESS_ATTR",
+    "RECLAIMED_ATTR",
+    "REQUEUED_FROM_ATTR",
+    "Heartbeat",
+    "reclaim_stale_trials",
+]

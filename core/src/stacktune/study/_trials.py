@@ -44,10 +44,12 @@ from stacktune.racing import Lane, Race
 from stacktune.racing_front import FrontLane, FrontRace
 from stacktune.readable import ReadableSpace
 from stacktune.records import BASELINE_ATTR, MAX_RECORDED_FAILURES, TrialRecord
+from stacktune.shared import using
 from stacktune.space import Configuration, Space
 from stacktune.study._heartbeat import Heartbeat, reclaim_stale_trials
+from stacktune.study._ledger import StudyLedger, counts_as_a_trial
 from stacktune.study._progress import TrialProgress
-from stacktune.study.budget import Budget
+from stacktune.study.budget import Budget, Spent
 from stacktune.usage import UsageMeter, metering
 
 logger = logging.getLogger("stacktune")
@@ -65,6 +67,7 @@ class Limits:
     """When a run stops: its trials, its clock, its budget, and how many failed trials in a row it bears."""
 
     n_trials: int | None = None
+    total_trials: int | None = None  # the study's trials over every process, counted in its shared state
     deadline: float | None = None  # time.monotonic()
     budget: Budget | None = None
     failed_trials_in_a_row: int = 3
@@ -152,16 +155,20 @@ class RunEndStopper:
 
 
 class BudgetStopper:
-    """Ends the trial (and the run) once the budget is spent: within one example per concurrent slot."""
+    """Ends the trial (and the run) once the study's budget is spent: within one call per concurrent slot.
 
-    def __init__(self, budget: Budget, meter: UsageMeter) -> None:
+    What is spent is read from the study's shared state, so every worker's calls count; this
+    process's meter tells whether the budget can hold at all (priced calls, token counts).
+    """
+
+    def __init__(self, budget: Budget, meter: UsageMeter, spent: Callable[[], Spent]) -> None:
         self.budget = budget
         self.meter = meter
+        self.spent = spent
 
     def check(self, landed: Landed, index: int, score: float) -> None:
-        spent = self.meter.total
-        self.budget.check_enforceable(spent)
-        reason = self.budget.exhausted_by(spent)
+        self.budget.check_enforceable(self.meter.total)
+        reason = self.budget.exhausted_by(self.spent())
         if reason:
             raise BudgetExhausted(reason)
 
@@ -401,10 +408,12 @@ class Run:
         catch_trial_errors: bool,
         stop_requested: threading.Event,
         progress: TrialProgress,
+        ledger: StudyLedger,
         baseline: Configuration | None = None,
         fingerprint: str | None = None,
     ) -> None:
         self.optuna_study = optuna_study
+        self.ledger = ledger  # the study's counters shared by every process: trials claimed, money spent
         self.baseline = baseline  # queued as the first trial this run asks for
         self.dataset_fingerprint = fingerprint  # stored in every record: the race only compares trials on one dataset
         self._complete_seen = -1  # how many complete trials the race has looked at in storage
@@ -425,6 +434,7 @@ class Run:
         self.progress = progress
         self.meter = UsageMeter()
         self.callback_view = OptunaStudyForCallbacks(optuna_study, stop_requested)
+        self.meter.subscribe(ledger.record)
         self.lock = threading.Lock()
         self.halt = threading.Event()
         self.terminated = threading.Event()  # SIGTERM or Ctrl-C: trials in flight stop and are stored failed
@@ -439,7 +449,7 @@ class Run:
     # -- when to stop --------------------------------------------------------------------------------
     def worker(self) -> None:
         """Run trials until the run must stop (one worker thread's loop)."""
-        with metering(self.meter):
+        with metering(self.meter), using(self.ledger.state):
             while self._claim_trial():
                 self._one_trial()
 
@@ -455,14 +465,67 @@ class Run:
         self.terminated.set()
 
     def _claim_trial(self) -> bool:
-        self._reclaim_stale_trials()
-        with self.lock:
-            reason = self._stop_reason()
-            if reason:
-                self.stop_reason = self.stop_reason or reason
+        """Whether to start one more trial: the run's own limits, then one of the study's trials, claimed.
+
+        When the study holds its ``total_trials`` while other processes still run some, this one
+        waits for them: a dead process's trial is reclaimed after the grace period, and its
+        configuration must run again somewhere.
+        """
+        while True:
+            self._reclaim_stale_trials()
+            spent = self._budget_spent()
+            with self.lock:
+                reason = self._stop_reason() or spent
+                if reason:
+                    self.stop_reason = self.stop_reason or reason
+                    return False
+                self.started += 1
+            if self.ledger.claim(self.limits.total_trials):
+                return True
+            with self.lock:
+                self.started -= 1
+            if not self._others_running():
+                if self._recover_lost_claims():
+                    continue
+                self.stop(f"the study holds its {self.limits.total_trials} trials")
                 return False
-            self.started += 1
-            return True
+            self.halt.wait(min(self.heartbeat.interval, 0.5))  # until they end, or one is reclaimed
+
+    def _recover_lost_claims(self) -> bool:
+        """Give back claims that never became trials (a process killed between the two); True when some were.
+
+        Claims outnumber the trials in storage while nothing runs only if a claim is in flight (its
+        trial is a storage round trip away) or lost: a gap that lasts a second is lost.
+        """
+        gap = self.ledger.trials() - self._stored_trials()
+        if gap <= 0:
+            return False
+        self.halt.wait(1.0)
+        claimed = self.ledger.trials()
+        gap = claimed - self._stored_trials()
+        if gap <= 0 or self._others_running() or not self.ledger.first(f"recovered:{claimed}"):
+            return False
+        logger.warning(
+            "%d claimed trial(s) of study %s never started (a process died): claimed again",
+            gap,
+            self.optuna_study.study_name,
+        )
+        self.ledger.release(gap)
+        return True
+
+    def _stored_trials(self) -> int:
+        return sum(1 for t in self.optuna_study.get_trials(deepcopy=False) if counts_as_a_trial(t))
+
+    def _others_running(self) -> bool:
+        """Whether other processes run trials of the study (this process's own are in its heartbeat)."""
+        running = self.optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return any(not self.heartbeat.beats_for(t._trial_id) for t in running)
+
+    def _budget_spent(self) -> str | None:
+        """Which limit of the budget the study has spent (over every process), or None."""
+        if self.limits.budget is None:
+            return None
+        return self.limits.budget.exhausted_by(self.ledger.spent())
 
     def _reclaim_stale_trials(self) -> None:
         """Trials of dead processes on this study fail and run again (checked every heartbeat interval)."""
@@ -471,7 +534,7 @@ class Run:
             if now - self.last_reclaim < self.heartbeat.interval:
                 return
             self.last_reclaim = now
-        reclaim_stale_trials(self.optuna_study, self.limits.grace_period)
+        self.ledger.release(len(reclaim_stale_trials(self.optuna_study, self.limits.grace_period)))
 
     def _stop_reason(self) -> str | None:
         limits = self.limits
@@ -483,8 +546,6 @@ class Run:
             return f"{limits.n_trials} trials done"
         if limits.deadline is not None and time.monotonic() >= limits.deadline:
             return "timeout reached"
-        if limits.budget is not None:
-            return limits.budget.exhausted_by(self.meter.total)
         return None
 
     # -- one trial -----------------------------------------------------------------------------------
@@ -492,7 +553,7 @@ class Run:
         """Ask until a configuration meets the constraints; rejected ones are stored as pruned."""
         with self.lock:
             baseline, self.baseline = self.baseline, None
-        if baseline is not None:
+        if baseline is not None and self.ledger.first("baseline"):  # one process queues it, however many start
             self.optuna_study.enqueue_trial(baseline, user_attrs={BASELINE_ATTR: True})
         while True:
             trial = self.optuna_study.ask()
@@ -519,7 +580,7 @@ class Run:
     def stoppers(self, trial: optuna.Trial, lane: Lane | FrontLane | None) -> list[Stopper]:
         stoppers: list[Stopper] = [RunEndStopper(self)]
         if self.limits.budget is not None:
-            stoppers.append(BudgetStopper(self.limits.budget, self.meter))
+            stoppers.append(BudgetStopper(self.limits.budget, self.meter, self.ledger.spent))
         if self.pruner is not None:
             stoppers.append(PrunerStopper(trial, self.pruner))
         if isinstance(lane, FrontLane):
@@ -529,8 +590,13 @@ class Run:
         return stoppers
 
     def _one_trial(self) -> None:
-        asked = self._ask_valid()
+        try:
+            asked = self._ask_valid()
+        except BaseException:
+            self.ledger.release()
+            raise
         if asked is None:
+            self.ledger.release()  # the claim yielded no trial
             return
         trial, configuration = asked
         self.heartbeat.add(trial._trial_id)
@@ -708,6 +774,8 @@ class Run:
                 "trial %d was reclaimed by another process while it ran; its result is dropped", trial.number
             )
             return
+        finally:
+            self.ledger.flush()
         if values is not None and isinstance(self.race, FrontRace):
             with self.lock:
                 self._offered.add(trial.number)

@@ -13,11 +13,31 @@ _CALLS_BEFORE_JUDGING_TOKENS = 3
 
 
 @dataclass(frozen=True)
-class Budget:
-    """Stop starting trials once any limit is spent (counted over one ``optimize`` call).
+class Spent:
+    """What a study paid for: LLM calls, tokens and USD, cached answers left out (they cost nothing again)."""
 
-    A running trial is stopped too, within about one example per concurrent slot.
-    Cached answers are not counted: they cost nothing again.
+    calls: int = 0
+    tokens: int = 0
+    usd: float = 0.0
+
+    @classmethod
+    def of(cls, usage: Usage) -> Spent:
+        """What a :class:`~stacktune.Usage` paid for (its ``spent_*`` figures)."""
+        return cls(calls=usage.spent_calls, tokens=usage.spent_tokens, usd=usage.spent_cost_usd)
+
+    def __add__(self, other: Spent) -> Spent:
+        return Spent(self.calls + other.calls, self.tokens + other.tokens, self.usd + other.usd)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Stop starting trials once any limit is spent, counted over the whole study.
+
+    What counts is everything the study spent, from every ``optimize`` call of every process
+    working on it (kept in the study's shared state, :mod:`stacktune.shared`): workers on
+    several machines share one budget, and a resumed study goes on from what it spent (give a
+    larger budget to spend more). A running trial is stopped too, within about one call per
+    concurrent slot of all workers. Cached answers are not counted: they cost nothing again.
     """
 
     usd: float | None = None
@@ -54,15 +74,17 @@ class Budget:
                 f"budget calls instead (Budget(calls=...))"
             )
 
-    def exhausted_by(self, spent: Usage) -> str | None:
+    def exhausted_by(self, spent: Usage | Spent) -> str | None:
         """Which limit ``spent`` reached, or None."""
-        if self.usd is not None and spent.spent_cost_usd >= self.usd:
-            return f"USD budget {self.usd} spent ({spent.spent_cost_usd:.4f})"
-        if self.calls is not None and spent.spent_calls >= self.calls:
-            return f"call budget {self.calls} spent ({spent.spent_calls})"
-        if self.tokens is not None and spent.spent_tokens >= self.tokens:
-            return f"token budget {self.tokens} spent ({spent.spent_tokens})"
+        if isinstance(spent, Usage):
+            spent = Spent.of(spent)
+        if self.usd is not None and spent.usd >= self.usd:
+            return f"USD budget {self.usd} spent ({spent.usd:.4f})"
+        if self.calls is not None and spent.calls >= self.calls:
+            return f"call budget {self.calls} spent ({spent.calls})"
+        if self.tokens is not None and spent.tokens >= self.tokens:
+            return f"token budget {self.tokens} spent ({spent.tokens})"
         return None
 
 
-__all__ = ["Budget"]
+__all__ = ["Budget", "Spent"]

@@ -16,6 +16,8 @@ from stacktune.errors import StacktuneError
 from stacktune.objectives import Objective, ObjectiveLike, resolve_objectives
 from stacktune.records import ATTR_OBJECTIVES
 from stacktune.search import Search, resolve_search
+from stacktune.shared import shared_state_for
+from stacktune.study._ledger import study_scope
 from stacktune.study.study import Study
 
 if TYPE_CHECKING:
@@ -42,7 +44,9 @@ def open_storage(storage: Storage | None) -> optuna.storages.BaseStorage:
     """
     if storage is not None and not isinstance(storage, str):
         return storage
-    url = DEFAULT_STORAGE if storage is None else storage
+    url = database_url(DEFAULT_STORAGE if storage is None else storage)
+    if url.startswith("grpc://"):
+        return _grpc_proxy(url)
     for attempt in range(_OPEN_ATTEMPTS):
         try:
             return _rdb_storage(url)
@@ -58,6 +62,41 @@ def open_storage(storage: Storage | None) -> optuna.storages.BaseStorage:
                 continue
             raise StacktuneError(f"cannot open storage {url!r}: {message}{_storage_hint(url, message)}") from None
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
+    """``grpc://host:port``: Optuna's gRPC storage proxy (``stacktune storage-proxy`` runs one)."""
+    host, _, port = url.removeprefix("grpc://").rstrip("/").rpartition(":")
+    if not host or not port.isdigit():
+        raise StacktuneError(f"cannot open storage {url!r}: give the proxy as grpc://host:port")
+    try:
+        import grpc  # noqa: F401
+    except ModuleNotFoundError:
+        raise StacktuneError(
+            f"cannot open storage {url!r}: Optuna's gRPC proxy needs grpcio: pip install 'stacktune[grpc]'"
+        ) from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+
+
+def database_url(url: str) -> str:
+    """The SQLAlchemy URL stacktune opens: ``postgresql://`` is opened with psycopg 3 (``postgresql+psycopg://``).
+
+    SQLAlchemy would pick psycopg2 for a bare ``postgresql://``; stacktune's extra installs
+    psycopg 3 (``pip install 'stacktune[postgres]'``), so it is named here, and said once in the log.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("postgresql", "postgres"):
+        return url
+    try:
+        import psycopg  # noqa: F401
+    except ModuleNotFoundError:
+        raise StacktuneError(
+            f"cannot open storage {url!r}: PostgreSQL needs the psycopg 3 driver: pip install 'stacktune[postgres]'"
+        ) from None
+    logger.info("opening %s with the psycopg 3 driver (postgresql+psycopg://)", scheme + "://" + rest.split("@")[-1])
+    return f"postgresql+psycopg://{rest}"
 
 
 #: SQLite makes a writer wait for another's lock this long (seconds) before "database is locked": several
@@ -95,6 +134,20 @@ def _url(storage: Storage | None) -> str | None:
     return storage if isinstance(storage, str) else None
 
 
+def _study(
+    optuna_study: optuna.Study,
+    objectives: Sequence[Objective],
+    search: Search,
+    plugin_manager: pluggy.PluginManager | None,
+    storage: Storage | None,
+    shared_state: str | None,
+) -> Study:
+    shared = shared_state_for(optuna_study._storage, shared_state)
+    return Study(
+        optuna_study, objectives, search, plugin_manager=plugin_manager, storage_url=_url(storage), shared_state=shared
+    )
+
+
 def create_study(
     study_name: str | None = None,
     storage: Storage | None = None,
@@ -106,6 +159,7 @@ def create_study(
     search: Search | None = None,
     seed: int | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
+    shared_state: str | None = None,
 ) -> Study:
     """Create (or, by default, load) a study.
 
@@ -115,7 +169,9 @@ def create_study(
     :class:`~stacktune.Objective` objects. ``search`` is how configurations are chosen:
     :class:`~stacktune.Racing` by default (TPE, and trials raced against the best so far);
     a ``sampler`` or ``pruner`` gives Optuna's own search with them. ``seed`` seeds the
-    default sampler.
+    default sampler. ``shared_state`` is where the study's processes keep their shared counters
+    (trials, budget, rate limits): by default beside the storage (:mod:`stacktune.shared`);
+    ``redis://...`` or a database URL for a storage stacktune cannot see into (Optuna's gRPC proxy).
     """
     resolved = resolve_objectives(objectives)
     chosen = resolve_search(search, sampler, pruner)
@@ -142,7 +198,7 @@ def create_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna_study.set_metric_names([o.name for o in resolved])
-    return Study(optuna_study, resolved, chosen, plugin_manager=plugin_manager, storage_url=_url(storage))
+    return _study(optuna_study, resolved, chosen, plugin_manager, storage, shared_state)
 
 
 def load_study(
@@ -154,6 +210,7 @@ def load_study(
     pruner: optuna.pruners.BasePruner | None = None,
     search: Search | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
+    shared_state: str | None = None,
 ) -> Study:
     """Load a stored study. Custom objectives are code: pass them again (matched by name)."""
     chosen = resolve_search(search, sampler, pruner)
@@ -178,7 +235,19 @@ def load_study(
                     f"study {study_name!r} uses the custom objective {item['name']!r}: pass it again with "
                     f"load_study(..., objectives=[Objective({item['name']!r}, ...)])"
                 ) from None
-    return Study(optuna_study, resolved, chosen, plugin_manager=plugin_manager, storage_url=_url(storage))
+    return _study(optuna_study, resolved, chosen, plugin_manager, storage, shared_state)
+
+
+def delete_study(study_name: str, storage: Storage | None = None, *, shared_state: str | None = None) -> bool:
+    """Delete a stored study and its shared counters (trials claimed, money spent); False when there was none."""
+    opened = open_storage(storage)
+    try:
+        optuna_study = optuna.load_study(study_name=study_name, storage=opened)
+    except KeyError:
+        return False
+    shared_state_for(opened, shared_state).delete(study_scope(optuna_study))
+    optuna.delete_study(study_name=study_name, storage=opened)
+    return True
 
 
 def study_summaries(storage: Storage | None = None) -> list[dict[str, Any]]:
@@ -190,4 +259,12 @@ def study_summaries(storage: Storage | None = None) -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["DEFAULT_STORAGE", "create_study", "load_study", "open_storage", "study_summaries"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "create_study",
+    "database_url",
+    "delete_study",
+    "load_study",
+    "open_storage",
+    "study_summaries",
+]

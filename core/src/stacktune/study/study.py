@@ -25,6 +25,7 @@ from stacktune.plugins import get_plugin_manager, optimizable
 from stacktune.protocol import Optimizable
 from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, DatasetSample
 from stacktune.search import Search
+from stacktune.shared import SharedState, shared_state_for
 from stacktune.space import Space
 from stacktune.study._arguments import (
     check_budget,
@@ -34,9 +35,10 @@ from stacktune.study._arguments import (
     check_n_jobs,
     check_seconds,
 )
+from stacktune.study._ledger import StudyLedger, study_spent
 from stacktune.study._progress import TrialProgress
 from stacktune.study._trials import Limits, Observer, Run
-from stacktune.study.budget import Budget
+from stacktune.study.budget import Budget, Spent
 from stacktune.study.estimate import Estimate, estimate_spend
 from stacktune.study.importance import Importance, importance
 from stacktune.study.results import TrialResult
@@ -67,11 +69,14 @@ class Study:
         *,
         plugin_manager: pluggy.PluginManager | None = None,
         storage_url: str | None = None,
+        shared_state: SharedState | None = None,
     ) -> None:
         self.optuna_study = optuna_study
         self.objectives = tuple(objectives)
         self.search = search
         self.storage_url = storage_url
+        #: Where the study's processes share counters: trials claimed, money spent, rate-limit clocks.
+        self.shared_state = shared_state or shared_state_for(optuna_study._storage)
         self.last_stop_reason: str | None = None
         self._plugin_manager = plugin_manager
         self._stop_requested = threading.Event()
@@ -113,6 +118,7 @@ class Study:
         n_trials: int | None = None,
         timeout: float | None = None,
         budget: Budget | None = None,
+        total_trials: int | None = None,
         n_jobs: int = 1,
         max_concurrency: int = 1,
         callbacks: Sequence[Observer] = (),
@@ -126,9 +132,14 @@ class Study:
         """Run trials until ``n_trials`` more are done, ``timeout`` seconds pass or the budget is spent.
 
         ``target`` is anything an installed adapter accepts (or an Optimizable);
-        ``space`` defaults to the target's own space. With no ``n_trials``, ``timeout``
-        or ``budget`` it runs until :meth:`stop` or Ctrl-C. The timeout and the budget also
-        stop a running trial, within about one example per concurrent slot.
+        ``space`` defaults to the target's own space. With no ``n_trials``, ``total_trials``,
+        ``timeout`` or ``budget`` it runs until :meth:`stop` or Ctrl-C. The timeout and the budget
+        also stop a running trial, within about one example per concurrent slot.
+
+        Several processes (and machines) may run ``optimize`` on the same study at once: that is
+        how a study scales out (docs/scaling-out.md). ``total_trials`` stops once the study holds
+        that many trials, counted over every process, exactly (each trial is claimed in the
+        study's shared state before it starts); the ``budget`` counts what the whole study spent.
 
         Nothing told is lost: trials are stored as they finish; a trial interrupted by Ctrl-C
         or SIGTERM is stored failed. A RUNNING trial of a process that died (no heartbeat for
@@ -149,6 +160,7 @@ class Study:
         dataset = check_dataset(dataset)
         metric = check_metric(metric)
         n_trials = check_count("n_trials", n_trials, minimum=0, allow_none=True)
+        total_trials = check_count("total_trials", total_trials, minimum=0, allow_none=True)
         timeout = check_seconds("timeout", timeout)
         grace_period = check_seconds("grace_period", grace_period) or 0.0
         budget = check_budget(budget)
@@ -161,6 +173,7 @@ class Study:
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
         limits = Limits(
             n_trials=n_trials,
+            total_trials=total_trials,
             budget=budget,
             failed_trials_in_a_row=failed_trials_in_a_row,
             deadline=time.monotonic() + timeout if timeout is not None else None,
@@ -185,11 +198,15 @@ class Study:
                 catch_trial_errors=catch_trial_errors,
                 stop_requested=self._stop_requested,
                 progress=progress,
+                ledger=StudyLedger(self.shared_state, self.optuna_study, immediate=budget is not None),
                 baseline=space.defaults() if baseline and not self.optuna_study.get_trials(deepcopy=False) else None,
                 fingerprint=fingerprint,
             )
-            with run.heartbeat, _terminate_on_sigterm(run):
-                _run_workers(run, n_jobs)
+            try:
+                with run.heartbeat, _terminate_on_sigterm(run):
+                    _run_workers(run, n_jobs)
+            finally:
+                run.ledger.flush()
         if run.stop_reason:
             logger.info("study %s stopped: %s", self.study_name, run.stop_reason)
         self.last_stop_reason = run.stop_reason
@@ -372,6 +389,11 @@ class Study:
     def verified(self) -> list[Verification]:
         """The held-out results stored by :meth:`verify`, by trial number."""
         return verified(self)
+
+    @property
+    def spent(self) -> Spent:
+        """What the study spent (LLM calls, tokens, USD) over every process that worked on it."""
+        return study_spent(self.shared_state, self.optuna_study)
 
     @property
     def baseline(self) -> TrialResult | None:
