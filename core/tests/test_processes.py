@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from stacktune import create_study, load_study
 from stacktune.study._heartbeat import REQUEUED_FROM_ATTR
+from stacktune.study.create import open_storage
 from stacktune.testing import ToyProgram, toy_dataset, toy_metric
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -147,6 +149,29 @@ def test_processes_creating_a_new_sqlite_study_together_all_succeed(tmp_path: Pa
     errors = [child.communicate(timeout=60)[1].decode() for child in children]
     assert [child.returncode for child in children] == [0, 0, 0, 0], errors
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["together"]
+
+
+def test_a_queued_trial_on_sqlite_goes_to_one_worker_only(tmp_path: Path) -> None:
+    # Optuna reads a queued trial WAITING then writes it RUNNING; without a write lock taken at
+    # BEGIN, two storages on one SQLite file both ran the same queued trial (the baseline twice).
+    url = f"sqlite:///{tmp_path}/queue.db"
+    queued = optuna.create_study(storage=open_storage(url), study_name="queue")
+    for x in range(40):
+        queued.enqueue_trial({"x": x}, skip_if_exists=False)
+    handed_out: list[int] = []
+    barrier = threading.Barrier(4)
+
+    def worker() -> None:
+        study = optuna.load_study(study_name="queue", storage=open_storage(url))
+        barrier.wait()
+        handed_out.extend(study.ask().number for _ in range(15))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(handed_out) == list(range(60)), "every trial, queued or new, went to exactly one worker"
 
 
 @pytest.mark.parametrize(

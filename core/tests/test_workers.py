@@ -230,3 +230,14 @@ def test_a_grpc_storage_needs_host_and_port() -> None:
 
     with pytest.raises(StacktuneError, match="grpc://host:port"):
         open_storage("grpc://nowhere")
+
+
+def test_a_grpc_storage_where_no_proxy_answers_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("grpc", reason="stacktune[grpc] is not installed")
+    from stacktune import StacktuneError
+    from stacktune.study import create
+
+    monkeypatch.setattr(create, "_PROXY_WAIT", 0.5)
+    url = f"grpc://127.0.0.1:{free_port()}"
+    with pytest.raises(StacktuneError, match=f"cannot open storage '{url}': no gRPC storage proxy answered"):
+        open_storage(url)

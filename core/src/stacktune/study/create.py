@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import optuna
+import sqlalchemy
+import sqlalchemy.event
 
 from stacktune.errors import StacktuneError
 from stacktune.objectives import Objective, ObjectiveLike, resolve_objectives
@@ -64,6 +66,10 @@ def open_storage(storage: Storage | None) -> optuna.storages.BaseStorage:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+#: How long a worker waits for Optuna's gRPC storage proxy to answer before it gives up.
+_PROXY_WAIT = 30.0
+
+
 def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
     """``grpc://host:port``: Optuna's gRPC storage proxy (``stacktune storage-proxy`` runs one)."""
     host, _, port = url.removeprefix("grpc://").rstrip("/").rpartition(":")
@@ -77,7 +83,15 @@ def _grpc_proxy(url: str) -> optuna.storages.BaseStorage:
         ) from None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+        proxy = optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+    try:  # a worker a scheduler starts with (or before) the proxy waits for it instead of dying
+        proxy.wait_server_ready(timeout=_PROXY_WAIT)
+    except ConnectionError:
+        raise StacktuneError(
+            f"cannot open storage {url!r}: no gRPC storage proxy answered there within {_PROXY_WAIT:.0f} s "
+            "(start one with: stacktune storage-proxy DATABASE_URL --port PORT)"
+        ) from None
+    return proxy
 
 
 def database_url(url: str) -> str:
@@ -109,7 +123,31 @@ def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine_kwargs["connect_args"] = {"timeout": _SQLITE_LOCK_WAIT}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    if url.startswith("sqlite"):
+        _write_locked_transactions(storage.engine)
+    return storage
+
+
+def _write_locked_transactions(engine: sqlalchemy.engine.Engine) -> None:
+    """Every SQLite transaction takes the write lock when it begins (``BEGIN IMMEDIATE``).
+
+    Optuna hands out a queued trial by reading it WAITING, then writing it RUNNING. SQLite
+    ignores ``SELECT ... FOR UPDATE`` and Python's driver begins a transaction only at the
+    first write, so two processes (or two storages in one) could both read it WAITING and
+    both run it: the baseline ran twice and a worker died telling a finished trial. This is
+    SQLAlchemy's documented recipe for serializable SQLite transactions.
+    """
+
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" below issues BEGIN itself
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin_immediate(connection: sqlalchemy.engine.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections made while creating the tables predate the listeners
 
 
 def _creation_race(message: str) -> bool:
