@@ -13,6 +13,7 @@ from stacktune_dspy._options import ADAPTER_KEYS, DEFAULT_REASONING_HINTS, Instr
 from stacktune_dspy._persist import load, save, sidecar_path
 from stacktune_dspy._ratelimit import RateLimitCallback
 from stacktune_dspy._specs import LMSpec
+from stacktune_dspy._tune import Tune
 from stacktune_dspy._usage import usage_from_history
 
 __version__ = "0.1.0"
@@ -26,6 +27,7 @@ __all__ = [
     "LMSpec",
     "PredictorInfo",
     "RateLimitCallback",
+    "Tune",
     "candidates_from_programs",
     "context",
     "find_predictors",

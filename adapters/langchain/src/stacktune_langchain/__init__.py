@@ -11,6 +11,7 @@ from stacktune_langchain._adapter import LangChainAdapter
 from stacktune_langchain._declared import RUNTIME_KEYS, KnobCandidates
 from stacktune_langchain._knobs import DEFAULT_SAMPLING_PARAMS, ModelCandidates, PromptCandidates
 from stacktune_langchain._ratelimit import SharedRateLimiter
+from stacktune_langchain._tune import tune
 from stacktune_langchain._usage import UsageCallbackHandler
 
 __all__ = [
@@ -23,4 +24,5 @@ __all__ = [
     "PromptCandidates",
     "SharedRateLimiter",
     "UsageCallbackHandler",
+    "tune",
 ]
