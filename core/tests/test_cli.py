@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import optuna
 import pytest
 from click.testing import CliRunner
 
@@ -252,10 +253,11 @@ def test_show_and_studies_print_json_for_scripts(runner: CliRunner) -> None:
     assert shown["baseline"]["number"] == 0 and shown["verified"]  # the toy task has a held-out split
     assert set(shown["pareto_front"][0]["readable"]) == set(shown["pareto_front"][0]["configuration"])
     listed = json.loads(runner.invoke(cli, ["studies", "--storage", "sqlite:///s.db", "--json"]).output)
+    stored = len(optuna.load_study(study_name="mine", storage="sqlite:///s.db").trials)  # rejected ones included
     assert listed == [
         {
             "study_name": "mine",
-            "n_trials": 4,
+            "n_trials": stored,
             "objectives": [{"name": "score", "direction": "maximize"}, {"name": "tokens", "direction": "minimize"}],
         }
     ]
@@ -308,3 +310,26 @@ def test_without_a_terminal_no_progress_reaches_stdout(tmp_path: Path) -> None:
     assert "2 trials in" in done.stdout
     assert "study toy ━" not in done.stdout and "2/2" not in done.stdout  # the progress line: "study toy ━━━ 2/2"
     assert "study toy ━" not in done.stderr  # and no terminal on stderr either
+
+
+def test_the_command_line_loads_without_optuna_or_the_runner() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, stacktune.cli\n"
+        "stacktune.cli.prepare_cli()\n"  # every installed plugin loaded, their commands added
+        "heavy = sorted(m for m in ('optuna', 'numpy', 'stacktune.evaluation', 'stacktune.study', 'dspy', "
+        "'langchain_core') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_command_lines_constants_are_the_cores() -> None:
+    import stacktune
+    from stacktune import cli as command_line
+    from stacktune.study import DEFAULT_STORAGE
+
+    assert command_line.DEFAULT_STORAGE == DEFAULT_STORAGE
+    assert command_line.OBJECTIVE_NAMES == tuple(sorted(stacktune.BUILTIN_OBJECTIVES))

@@ -15,33 +15,28 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import optuna
 from rich.console import Console
 from rich.table import Table
 
 from stacktune.errors import StacktuneError, Terminated
-from stacktune.evaluation import EvaluationSummary
-from stacktune.objectives import BUILTIN_OBJECTIVES
 from stacktune.plugins import get_plugin_manager, plugin_names
-from stacktune.readable import ReadableSpace
-from stacktune.records import ATTR_SPACE
-from stacktune.study import (
-    DEFAULT_STORAGE,
-    Budget,
-    Study,
-    TrialResult,
-    create_study,
-    delete_study,
-    load_study,
-    study_summaries,
-)
-from stacktune.study._ledger import counts_as_a_trial
-from stacktune.study.create import open_storage
-from stacktune.study.importance import Importance
 from stacktune.tasks import Task, TaskSetup, available_tasks, find_task
+
+if TYPE_CHECKING:
+    import optuna
+
+    from stacktune.readable import ReadableSpace
+    from stacktune.study import Budget, Study, TrialResult
+    from stacktune.study.importance import Importance
+
+# The command imports Optuna and the study machinery only when a command runs, so `stacktune --help` is quick.
+#: Where studies go by default (``stacktune.study.DEFAULT_STORAGE``, checked equal by the tests).
+DEFAULT_STORAGE = "sqlite:///stacktune.db"
+#: The built-in objectives' names (``stacktune.BUILTIN_OBJECTIVES``, checked equal by the tests).
+OBJECTIVE_NAMES = ("cost", "latency", "score", "tokens")
 
 __version__ = "0.1.0"
 
@@ -60,6 +55,8 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _format_configuration(configuration: dict[str, Any], readable: ReadableSpace | None = None) -> str:
     """One ``name=value`` line per variable; a chosen text is shown (shortened), not its stored key."""
+    from stacktune.readable import ReadableSpace
+
     readable = readable or ReadableSpace()
     return "\n".join(
         f"{name}={readable.short(name, value, TABLE_VALUE_CHARS)}" for name, value in configuration.items()
@@ -67,11 +64,16 @@ def _format_configuration(configuration: dict[str, Any], readable: ReadableSpace
 
 
 def _readable(study: Study) -> ReadableSpace:
+    from stacktune.readable import ReadableSpace
+    from stacktune.records import ATTR_SPACE
+
     return ReadableSpace(study.optuna_study.user_attrs.get(ATTR_SPACE))
 
 
 def results_table(study: Study, results: Sequence[TrialResult], title: str) -> Table:
     """A table of trials: objective values, tokens, latency, configuration."""
+    from stacktune.evaluation import EvaluationSummary
+
     table = Table(title=title, show_lines=True)
     table.add_column("trial", justify="right")
     for name in study.objective_names:
@@ -163,6 +165,8 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for Optuna's own).")
 def cli(verbose: int) -> None:
     """stacktune: tune every knob of an LLM application with Optuna."""
+    import optuna
+
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if verbose < 2:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -230,7 +234,7 @@ def _build(task: Task, options: Sequence[str]) -> TaskSetup:
     "--objective",
     "objectives",
     multiple=True,
-    type=click.Choice(sorted(BUILTIN_OBJECTIVES)),
+    type=click.Choice(OBJECTIVE_NAMES),
     help="Repeat for several objectives (default: the task's own).",
 )
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Any Optuna storage URL.")
@@ -307,6 +311,10 @@ def optimize_command(
     With --workers N, N `stacktune worker` processes share the study; the same command on other
     machines (same --storage, a PostgreSQL URL) joins it.
     """
+    import optuna
+
+    from stacktune.study import create_study, delete_study
+
     found = _find_task(task)
     name = study_name or found.name
     if dry_run:  # the probe runs outside any stored study: nothing is created, nothing deleted
@@ -371,6 +379,8 @@ def _find_task(task: str) -> Task:
 
 
 def _budget(usd: float | None, calls: int | None, tokens: int | None) -> Budget | None:
+    from stacktune.study import Budget
+
     if all(v is None for v in (usd, calls, tokens)):
         return None
     return Budget(usd=usd, calls=calls, tokens=tokens)
@@ -467,6 +477,9 @@ def worker_command_callback(task: str, **params: Any) -> None:
     With --seed, each worker samples with seed + its index (SLURM_ARRAY_TASK_ID,
     JOB_COMPLETION_INDEX), so workers do not repeat each other.
     """
+    from stacktune.study import create_study
+    from stacktune.study._ledger import counts_as_a_trial
+
     found = _find_task(task)
     setup: TaskSetup = _build(found, params["options"])
     index, seed = _worker_index(), params["seed"]
@@ -527,6 +540,10 @@ def storage_proxy_command(storage: str, host: str, port: int) -> None:
     Workers then give --storage grpc://HOST:PORT, and --shared-state with the database URL (or
     redis://...), since the proxy carries Optuna's calls only. Runs until stopped.
     """
+    import optuna
+
+    from stacktune.study.create import open_storage
+
     opened = open_storage(storage)
     console.print(f"serving {storage} on grpc://{host}:{port} (Ctrl-C to stop)")
     with warnings.catch_warnings():
@@ -548,6 +565,8 @@ def storage_proxy_command(storage: str, host: str, port: int) -> None:
 @click.option("--option", "options", multiple=True, help="key=value passed to the task (repeatable).")
 def verify_command(study_name: str, task_name: str, storage: str, top: int, options: tuple[str, ...]) -> None:
     """Evaluate the chosen trials of a stored study again, in full, on the task's held-out examples."""
+    from stacktune.study import load_study
+
     try:
         found = find_task(task_name)
     except LookupError as exc:
@@ -573,6 +592,8 @@ def _existing_storage(storage: str) -> None:
 
 def _stored_study(study_name: str, storage: str) -> Study:
     """A stored study, or a one-line error naming what is missing (never a new, empty database)."""
+    from stacktune.study import load_study, study_summaries
+
     _existing_storage(storage)
     try:
         return load_study(study_name, storage=storage)
@@ -717,6 +738,8 @@ def dashboard_command(study_name: str, storage: str, port: int) -> None:
     Each trial shows its configuration in words and sortable columns (calls, tokens,
     cost_usd, latency_s, failed_examples, examples_evaluated) as user attributes.
     """
+    import optuna
+
     study = _stored_study(study_name, storage)
     command = dashboard_invocation(storage, port=port)
     study_id = optuna.storages.get_storage(storage).get_study_id_from_name(study.study_name)
@@ -734,6 +757,8 @@ def dashboard_command(study_name: str, storage: str, port: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
 def studies_command(storage: str, as_json: bool) -> None:
     """List the studies in a storage (never creates one)."""
+    from stacktune.study import study_summaries
+
     _existing_storage(storage)
     summaries = study_summaries(storage)
     if as_json:

@@ -14,6 +14,7 @@ first use instead::
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +27,10 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
     def __getattr__(name: str) -> Any:
         module = table.get(name)
         if module is None:
+            # A submodule (``stacktune.study``) is an attribute once imported, as with an eager __init__.
+            is_package = "__path__" in vars(sys.modules[package])
+            if is_package and not name.startswith("__") and importlib.util.find_spec(f"{package}.{name}") is not None:
+                return importlib.import_module(f"{package}.{name}")
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(module), name)
         setattr(sys.modules[package], name, value)  # later lookups skip this function

@@ -7,8 +7,12 @@ tasks are registered by its dev-only ``stacktune-examples`` distribution.
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from stacktune import Optimizable, hookimpl
+from stacktune import hookimpl
+
+if TYPE_CHECKING:
+    from stacktune import Optimizable
 
 
 @hookimpl
