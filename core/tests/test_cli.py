@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+import click
+import optuna
 import pytest
 from click.testing import CliRunner
 
+from stacktune import Categorical, Space, create_study, evaluate_examples
 from stacktune.cli import cli
 
 
@@ -162,3 +167,169 @@ def test_optimize_with_workers_passes_its_run_options_to_each_worker() -> None:
     assert ("--option", "a=1") in pairs and ("--option", "b=2") in pairs
     assert ("--trials", "30") in pairs and ("--study-name", "the-study") in pairs and ("--budget-usd", "2.5") in pairs
     assert not {"--workers", "--fresh", "--progress", "--no-progress"} & set(arguments), "the launcher's own"
+
+
+# -- as users meet the command line ---------------------------------------------------
+
+
+def _one_line_error(result: Any) -> str:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("storage", "said"),
+    [
+        ("foo://x", "give an Optuna storage URL such as sqlite:///stacktune.db"),
+        ("sqlite:///nope/s.db", "does the directory 'nope' exist?"),
+    ],
+)
+def test_storage_errors_are_one_line_naming_the_url_and_the_fix(runner: CliRunner, storage: str, said: str) -> None:
+    line = _one_line_error(runner.invoke(cli, ["optimize", "toy", "--trials", "1", "--storage", storage]))
+    assert repr(storage) in line and said in line
+
+
+def test_a_missing_driver_is_one_line_naming_the_extra(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_psycopg(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "psycopg" or name.startswith("psycopg."):
+            raise ModuleNotFoundError("No module named 'psycopg'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    storage = "postgresql://postgres@127.0.0.1/test"
+    line = _one_line_error(runner.invoke(cli, ["optimize", "toy", "--trials", "1", "--storage", storage]))
+    assert repr(storage) in line and "pip install 'stacktune[postgres]'" in line
+
+
+@pytest.mark.parametrize("command", [["studies"], ["show", "mine"], ["report", "mine"], ["dashboard", "mine"]])
+def test_reading_commands_never_create_a_database_for_a_mistyped_path(runner: CliRunner, command: list[str]) -> None:
+    result = runner.invoke(cli, [*command, "--storage", "sqlite:///typo.db"])
+    line = _one_line_error(result)
+    assert "no database at 'typo.db'" in line and result.exit_code == 2
+    assert not Path("typo.db").exists()
+
+
+def test_task_option_errors_are_one_line(runner: CliRunner) -> None:
+    unknown = runner.invoke(cli, ["optimize", "toy", "--option", "exampels=3", "--storage", "sqlite:///s.db"])
+    line = _one_line_error(unknown)
+    assert "task 'toy' has no option exampels" in line and "examples (" in line and unknown.exit_code == 2
+    bad = runner.invoke(cli, ["optimize", "toy", "--option", "examples=many", "--storage", "sqlite:///s.db"])
+    assert "examples='many' must be a whole number" in _one_line_error(bad)
+    assert "--option 'novalue' is not key=value" in _one_line_error(
+        runner.invoke(cli, ["optimize", "toy", "--option", "novalue"])
+    )
+    assert not Path("s.db").exists()
+
+
+def test_version_and_help_with_an_example_per_command(runner: CliRunner) -> None:
+    import stacktune
+
+    version = runner.invoke(cli, ["--version"])
+    assert version.exit_code == 0 and version.output.strip() == f"stacktune {stacktune.__version__}"
+    for name, command in cli.commands.items():
+        shown = runner.invoke(cli, [name, "--help"], terminal_width=80)
+        assert shown.exit_code == 0, shown.output
+        assert "Example: stacktune " in shown.output, f"`stacktune {name} --help` shows no example"
+        for parameter in command.params:
+            if isinstance(parameter, click.Option) and parameter.name != "help":
+                assert parameter.help, f"stacktune {name} {parameter.opts[0]} has no help text"
+
+
+def test_show_and_studies_print_json_for_scripts(runner: CliRunner) -> None:
+    runner.invoke(
+        cli,
+        ["optimize", "toy", "--trials", "4", "--no-progress", "--study-name", "mine", "--storage", "sqlite:///s.db"],
+    )
+    shown = json.loads(runner.invoke(cli, ["show", "mine", "--storage", "sqlite:///s.db", "--json"]).output)
+    assert shown["study_name"] == "mine" and [o["name"] for o in shown["objectives"]] == ["score", "tokens"]
+    assert shown["pareto_front"] and shown["best"] is None  # two objectives: a front, no single best
+    assert shown["baseline"]["number"] == 0 and shown["verified"]  # the toy task has a held-out split
+    assert set(shown["pareto_front"][0]["readable"]) == set(shown["pareto_front"][0]["configuration"])
+    listed = json.loads(runner.invoke(cli, ["studies", "--storage", "sqlite:///s.db", "--json"]).output)
+    stored = len(optuna.load_study(study_name="mine", storage="sqlite:///s.db").trials)  # rejected ones included
+    assert listed == [
+        {
+            "study_name": "mine",
+            "n_trials": stored,
+            "objectives": [{"name": "score", "direction": "maximize"}, {"name": "tokens", "direction": "minimize"}],
+        }
+    ]
+
+
+LONG_HINT = "Think about the problem carefully, step by step, before you answer with one single word."
+
+
+class Hinted:
+    """A one-variable program whose long hint text is the right choice (the study picks it)."""
+
+    def __init__(self, hint: str = "Answer.") -> None:
+        self.hint = hint
+
+    def extract_variables(self) -> Space:
+        choices = Categorical("hint", [LONG_HINT, "Answer."])
+        return Space(variables=[choices.model_copy(update={"default": choices.keys[1]})])
+
+    def apply_configuration(self, configuration: Any) -> Hinted:
+        valid = self.extract_variables().validate_configuration(configuration)
+        return Hinted(self.extract_variables().resolve(valid)["hint"])
+
+    def evaluate(self, dataset: Any, metric: Any, *, on_result: Any = None, max_concurrency: int = 1) -> Any:
+        return evaluate_examples(dataset, lambda example: self.hint, metric, on_result=on_result)
+
+
+def test_tables_fit_80_columns_and_show_chosen_texts_not_keys(runner: CliRunner) -> None:
+    study = create_study(study_name="texts", storage="sqlite:///s.db", seed=0)
+    study.optimize(Hinted(), [1, 2, 3], lambda example, prediction: prediction == LONG_HINT, n_trials=4)
+    assert study.best.configuration["hint"] != LONG_HINT and "#" in study.best.configuration["hint"]  # a hashed key
+    shown = runner.invoke(cli, ["show", "texts", "--storage", "sqlite:///s.db"])
+    assert shown.exit_code == 0, shown.output
+    assert max(len(line) for line in shown.output.splitlines()) <= 80, shown.output
+    assert study.best.configuration["hint"] not in shown.output
+    assert "hint=Think about the problem" in shown.output and "carefully, step…" in shown.output  # shortened
+    assert "one single word." not in shown.output
+
+
+def test_without_a_terminal_no_progress_reaches_stdout(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "stacktune", "optimize", "toy", "--trials", "2", "--storage", "sqlite:///p.db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "2 trials in" in done.stdout
+    assert "study toy ━" not in done.stdout and "2/2" not in done.stdout  # the progress line: "study toy ━━━ 2/2"
+    assert "study toy ━" not in done.stderr  # and no terminal on stderr either
+
+
+def test_the_command_line_loads_without_optuna_or_the_runner() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, stacktune.cli\n"
+        "stacktune.cli.prepare_cli()\n"  # every installed plugin loaded, their commands added
+        "heavy = sorted(m for m in ('optuna', 'numpy', 'stacktune.evaluation', 'stacktune.study', 'dspy', "
+        "'langchain_core') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_command_lines_constants_are_the_cores() -> None:
+    import stacktune
+    from stacktune import cli as command_line
+    from stacktune.study import DEFAULT_STORAGE
+
+    assert command_line.DEFAULT_STORAGE == DEFAULT_STORAGE
+    assert command_line.OBJECTIVE_NAMES == tuple(sorted(stacktune.BUILTIN_OBJECTIVES))

@@ -614,6 +614,20 @@ class TestVerify:
         assert {json_key(r.configuration) for r in results} == front
         assert all(set(r.heldout) == {"score", "tokens"} for r in results)
 
+    def test_choose_takes_the_best_held_out_else_the_search_best(self, storage: optuna.storages.BaseStorage) -> None:
+        study = create_study(storage=storage, objectives=("score", "tokens"), seed=0)
+        study.optimize(ToyProgram(), toy_dataset(10), toy_metric, n_trials=12)
+        front = study.pareto_front()
+        by_search = study.choose()
+        assert by_search.values["score"] == max(t.values["score"] for t in front)
+        results = study.verify(ToyProgram(), toy_dataset(20), toy_metric)
+        # Pretend the held-out set favours the front's worst-scoring point: choose follows the held-out figures.
+        worst = min(results, key=lambda r: (r.heldout["score"], r.number))
+        favoured = [r.model_copy(update={"heldout": {**r.heldout, "score": 2.0}}) if r is worst else r for r in results]
+        assert study.choose(favoured).number == worst.number
+        with pytest.raises(ValueError, match="has no complete trial yet"):
+            create_study(storage=optuna.storages.InMemoryStorage(), study_name="empty").choose()
+
 
 def json_key(configuration: Mapping[str, Any]) -> str:
     import json

@@ -42,14 +42,14 @@ def build_chain(base_url: str, model: str = "smollm2", api_key: str = "local") -
         default_key="zero_shot",
         few_shot=few_shot,
     )
-    # llama-cpp-python's server ignores `max_completion_tokens`, which ChatOpenAI sends for
-    # max_tokens; extra_body passes the server's own `max_tokens` to keep answers short.
+    # ChatOpenAI sends max_tokens as `max_completion_tokens`; stacktune_llamacpp's server maps it to
+    # the `max_tokens` llama.cpp reads (another llama.cpp server: extra_body={"max_tokens": 4}).
     llm = ChatOpenAI(
         base_url=base_url,
         model=model,
         api_key=api_key,  # type: ignore[arg-type]
         temperature=0.8,
-        extra_body={"max_tokens": 4},
+        max_tokens=4,
         timeout=60,
         max_retries=1,
     )

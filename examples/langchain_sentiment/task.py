@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 #: The zero-shot prompt's system message, as stacktune names it (path in the chain + role).
 INSTRUCTION_KNOB = "step0.prompt_style==zero_shot.prompt.system"
+#: The chat model's answer length (ChatOpenAI's max_tokens, honoured by stacktune_llamacpp's server).
+MAX_TOKENS_KNOB = "step1.model.max_tokens"
 
 OPTIONS = {"base_url": "an OpenAI-compatible server serving smollm2 (default: start one)"}
 
@@ -29,8 +31,9 @@ def make_optimizable(base_url: str) -> LangChainAdapter:
     return LangChainAdapter(
         build_chain(base_url),
         prompts={INSTRUCTION_KNOB: INSTRUCTION_CANDIDATES},
-        # the server ignores max_tokens from ChatOpenAI (see chain.py); the example texts stay fixed
-        exclude=["*.max_tokens", "*.human*", "*.ai*"],
+        # one-word answers: a few tokens are enough; the example texts stay fixed
+        bounds={MAX_TOKENS_KNOB: (2, 8)},
+        exclude=["*.human*", "*.ai*"],
     )
 
 

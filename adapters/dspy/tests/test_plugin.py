@@ -45,3 +45,17 @@ def test_offline_study_through_the_plugin(program: Any, lm: dspy.LM, dataset: li
     best = study.pareto_front()[0]
     native = best.export(adapter)
     assert isinstance(native, dspy.Module) and native is not program
+
+
+def test_loading_the_plugin_does_not_import_dspy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, stacktune_dspy.plugin\n"
+        "assert 'dspy' not in sys.modules, 'the plugin imported dspy'\n"
+        "import stacktune_dspy\n"
+        "assert stacktune_dspy.Tune.__name__ == 'Tune' and 'dspy' in sys.modules\n"
+        "assert 'DSPyAdapter' in dir(stacktune_dspy)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -41,14 +41,14 @@ def make_chain(local_server: Any, http_async_client: httpx2.AsyncClient | None =
     prompt = ChatPromptTemplate(
         [("system", "Is the review positive or negative? Answer with one word."), ("human", "{text}")]
     )
-    # llama-cpp-python's server ignores `max_completion_tokens` (what ChatOpenAI sends for
-    # max_tokens): cap the answers with the server's own field.
+    # ChatOpenAI sends max_tokens as `max_completion_tokens`; stacktune_llamacpp's server maps it
+    # to the `max_tokens` llama.cpp reads, so the plain LangChain setting caps the answers.
     model = ChatOpenAI(
         base_url=local_server.base_url,
         model=local_server.model,
         api_key="local",  # type: ignore[arg-type]
         temperature=0.7,
-        extra_body={"max_tokens": MAX_TOKENS},
+        max_tokens=MAX_TOKENS,
         timeout=60,
         max_retries=1,
         http_async_client=http_async_client,
@@ -65,7 +65,8 @@ def test_real_study_of_ten_trials(chain: Any) -> None:
     before = repr(chain)
     adapter = LangChainAdapter(
         chain,
-        exclude=["*.max_tokens", "*.human"],
+        exclude=["*.human"],
+        bounds={"step1.model.max_tokens": (2, MAX_TOKENS)},
         prompts={
             "step0.prompt.system": [
                 "Sentiment of the review: reply positive or negative.",
@@ -74,7 +75,12 @@ def test_real_study_of_ten_trials(chain: Any) -> None:
         },
     )
     space = adapter.extract_variables()
-    assert set(space.names) == {"step1.model.temperature", "step1.model.top_p", "step0.prompt.system"}
+    assert set(space.names) == {
+        "step1.model.temperature",
+        "step1.model.top_p",
+        "step1.model.max_tokens",
+        "step0.prompt.system",
+    }
     study = create_study(storage=optuna.storages.InMemoryStorage(), objectives=["score", "tokens"], seed=1)
     study.optimize(adapter, DATASET, accuracy, n_trials=10, max_concurrency=2)
 
@@ -87,8 +93,9 @@ def test_real_study_of_ten_trials(chain: Any) -> None:
         assert evaluation is not None
         assert evaluation.n_failures == 0 and evaluation.calls == len(DATASET)
         assert evaluation.input_tokens > 10 * len(DATASET)  # real prompt token counts from the server
-        # the server's cap holds (its count may include the end-of-answer token: +1 per example)
-        assert 0 < evaluation.output_tokens <= (MAX_TOKENS + 1) * len(DATASET)
+        # each trial's own max_tokens holds through ChatOpenAI (the count may include the end token: +1)
+        cap = trial.configuration["step1.model.max_tokens"]
+        assert 0 < evaluation.output_tokens <= (cap + 1) * len(DATASET)
         assert evaluation.mean_latency > 0
         assert trial.values["tokens"] > 0 and 0.0 <= trial.values["score"] <= 1.0
     best = max(trials, key=lambda t: t.values["score"])

@@ -46,3 +46,16 @@ def test_offline_study_finds_the_careful_configuration(simple_chain: Runnable[An
     exported = best.export(adapter)
     assert exported.invoke({"question": "What is 20 + 22?"}) == "The answer is 42."  # type: ignore[attr-defined]
     assert simple_chain.invoke({"question": "What is 20 + 22?"}) == "The answer is 43."
+
+
+def test_loading_the_plugin_does_not_import_langchain() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, stacktune_langchain.plugin\n"
+        "assert 'langchain_core' not in sys.modules, 'the plugin imported langchain_core'\n"
+        "from stacktune_langchain import tune, LangChainAdapter\n"
+        "assert callable(tune) and 'langchain_core' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

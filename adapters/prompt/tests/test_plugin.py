@@ -59,3 +59,16 @@ def test_an_examples_task_file_above_the_installed_package_is_never_executed(tmp
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == ["toy"]  # the core's own task only
     assert not marker.exists()
+
+
+def test_loading_the_plugin_does_not_import_the_adapter() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, stacktune_prompt.plugin\n"
+        "assert 'stacktune_prompt._adapter' not in sys.modules\n"
+        "from stacktune_prompt import Prompt\n"
+        "assert 'stacktune_prompt._prompt' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -4,56 +4,137 @@ Tune every knob of an LLM program (model, sampling parameters, prompt text, demo
 reasoning strategy, components) against your metric, on several objectives at once.
 """
 
-from stacktune.errors import (
-    BudgetError,
-    BudgetExhausted,
-    InvalidConfiguration,
-    InvalidVariable,
-    MetricError,
-    NoAdapterFound,
-    RunStopped,
-    StacktuneError,
-    Terminated,
-    TimeoutReached,
+from typing import TYPE_CHECKING
+
+from stacktune.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from stacktune.errors import (
+        BudgetError,
+        BudgetExhausted,
+        InvalidConfiguration,
+        InvalidVariable,
+        MetricError,
+        NoAdapterFound,
+        RunStopped,
+        StacktuneError,
+        Terminated,
+        TimeoutReached,
+    )
+    from stacktune.evaluation import (
+        Evaluation,
+        ExampleFailure,
+        Metric,
+        ResultCallback,
+        aevaluate_examples,
+        evaluate_examples,
+        score_prediction,
+    )
+    from stacktune.knobs import SAMPLING_KNOBS, SamplingKnob, find_knob, knob_variable, leaves_unset
+    from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
+    from stacktune.plugins import (
+        create_plugin_manager,
+        get_plugin_manager,
+        hookimpl,
+        hookspec,
+        optimizable,
+    )
+    from stacktune.pricing import FREE, Price, Prices, call_cost, price_for
+    from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExport, is_optimizable
+    from stacktune.racing import RacingPolicy
+    from stacktune.ratelimit import RateLimit, RateLimiter
+    from stacktune.search import OptunaSearch, Racing, Search
+    from stacktune.space import Configuration, Constraint, Space, constraint
+    from stacktune.study import (
+        Budget,
+        Importance,
+        Spent,
+        Study,
+        TrialResult,
+        Verification,
+        create_study,
+        delete_study,
+        load_study,
+    )
+    from stacktune.tasks import Task, TaskSetup
+    from stacktune.usage import Usage, UsageMeter, metering, record_usage
+    from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive, Variable
+
+# Imported on first use: `stacktune --help` and loading plugins must not import Optuna and the runner.
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "BudgetError": "stacktune.errors",
+        "BudgetExhausted": "stacktune.errors",
+        "InvalidConfiguration": "stacktune.errors",
+        "InvalidVariable": "stacktune.errors",
+        "MetricError": "stacktune.errors",
+        "NoAdapterFound": "stacktune.errors",
+        "RunStopped": "stacktune.errors",
+        "StacktuneError": "stacktune.errors",
+        "Terminated": "stacktune.errors",
+        "TimeoutReached": "stacktune.errors",
+        "Evaluation": "stacktune.evaluation",
+        "ExampleFailure": "stacktune.evaluation",
+        "Metric": "stacktune.evaluation",
+        "ResultCallback": "stacktune.evaluation",
+        "aevaluate_examples": "stacktune.evaluation",
+        "evaluate_examples": "stacktune.evaluation",
+        "score_prediction": "stacktune.evaluation",
+        "SAMPLING_KNOBS": "stacktune.knobs",
+        "SamplingKnob": "stacktune.knobs",
+        "find_knob": "stacktune.knobs",
+        "knob_variable": "stacktune.knobs",
+        "leaves_unset": "stacktune.knobs",
+        "BUILTIN_OBJECTIVES": "stacktune.objectives",
+        "Objective": "stacktune.objectives",
+        "create_plugin_manager": "stacktune.plugins",
+        "get_plugin_manager": "stacktune.plugins",
+        "hookimpl": "stacktune.plugins",
+        "hookspec": "stacktune.plugins",
+        "optimizable": "stacktune.plugins",
+        "FREE": "stacktune.pricing",
+        "Price": "stacktune.pricing",
+        "Prices": "stacktune.pricing",
+        "call_cost": "stacktune.pricing",
+        "price_for": "stacktune.pricing",
+        "Optimizable": "stacktune.protocol",
+        "SupportsAsyncEvaluate": "stacktune.protocol",
+        "SupportsExport": "stacktune.protocol",
+        "is_optimizable": "stacktune.protocol",
+        "RacingPolicy": "stacktune.racing",
+        "RateLimit": "stacktune.ratelimit",
+        "RateLimiter": "stacktune.ratelimit",
+        "OptunaSearch": "stacktune.search",
+        "Racing": "stacktune.search",
+        "Search": "stacktune.search",
+        "Configuration": "stacktune.space",
+        "Constraint": "stacktune.space",
+        "Space": "stacktune.space",
+        "constraint": "stacktune.space",
+        "Budget": "stacktune.study",
+        "Importance": "stacktune.study",
+        "Spent": "stacktune.study",
+        "Study": "stacktune.study",
+        "TrialResult": "stacktune.study",
+        "Verification": "stacktune.study",
+        "create_study": "stacktune.study",
+        "delete_study": "stacktune.study",
+        "load_study": "stacktune.study",
+        "Task": "stacktune.tasks",
+        "TaskSetup": "stacktune.tasks",
+        "Usage": "stacktune.usage",
+        "UsageMeter": "stacktune.usage",
+        "metering": "stacktune.usage",
+        "record_usage": "stacktune.usage",
+        "Categorical": "stacktune.variables",
+        "Float": "stacktune.variables",
+        "Int": "stacktune.variables",
+        "OpaqueChoice": "stacktune.variables",
+        "Primitive": "stacktune.variables",
+        "Variable": "stacktune.variables",
+    },
 )
-from stacktune.evaluation import (
-    Evaluation,
-    ExampleFailure,
-    Metric,
-    ResultCallback,
-    aevaluate_examples,
-    evaluate_examples,
-    score_prediction,
-)
-from stacktune.knobs import SAMPLING_KNOBS, SamplingKnob, find_knob, knob_variable, leaves_unset
-from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
-from stacktune.plugins import (
-    create_plugin_manager,
-    get_plugin_manager,
-    hookimpl,
-    hookspec,
-    optimizable,
-)
-from stacktune.pricing import FREE, Price, Prices, call_cost, price_for
-from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExport, is_optimizable
-from stacktune.racing import RacingPolicy
-from stacktune.ratelimit import RateLimit, RateLimiter
-from stacktune.search import OptunaSearch, Racing, Search
-from stacktune.space import Configuration, Constraint, Space, constraint
-from stacktune.study import (
-    Budget,
-    Importance,
-    Spent,
-    Study,
-    TrialResult,
-    Verification,
-    create_study,
-    delete_study,
-    load_study,
-)
-from stacktune.tasks import Task, TaskSetup
-from stacktune.usage import Usage, UsageMeter, metering, record_usage
-from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive, Variable
 
 __version__ = "0.1.0"
 

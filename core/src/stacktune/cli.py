@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -14,33 +15,35 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import optuna
 from rich.console import Console
 from rich.table import Table
 
 from stacktune.errors import StacktuneError, Terminated
-from stacktune.evaluation import EvaluationSummary
-from stacktune.objectives import BUILTIN_OBJECTIVES
 from stacktune.plugins import get_plugin_manager, plugin_names
-from stacktune.study import (
-    DEFAULT_STORAGE,
-    Budget,
-    Study,
-    TrialResult,
-    create_study,
-    delete_study,
-    load_study,
-    study_summaries,
-)
-from stacktune.study._ledger import counts_as_a_trial
-from stacktune.study.create import open_storage
-from stacktune.study.importance import Importance
 from stacktune.tasks import Task, TaskSetup, available_tasks, find_task
 
-console = Console(width=None if sys.stdout.isatty() else 160)
+if TYPE_CHECKING:
+    import optuna
+
+    from stacktune.readable import ReadableSpace
+    from stacktune.study import Budget, Study, TrialResult
+    from stacktune.study.importance import Importance
+
+# The command imports Optuna and the study machinery only when a command runs, so `stacktune --help` is quick.
+#: Where studies go by default (``stacktune.study.DEFAULT_STORAGE``, checked equal by the tests).
+DEFAULT_STORAGE = "sqlite:///stacktune.db"
+#: The built-in objectives' names (``stacktune.BUILTIN_OBJECTIVES``, checked equal by the tests).
+OBJECTIVE_NAMES = ("cost", "latency", "score", "tokens")
+
+__version__ = "0.1.0"
+
+#: Tables fit 80 columns when the output is not a terminal (a pipe, a file, a CI log).
+console = Console(width=None if sys.stdout.isatty() else 80)
+#: Characters of one configuration value in a table (texts are shortened, never shown as their keys).
+TABLE_VALUE_CHARS = 40
 
 
 def _short(value: Any, limit: int = 60) -> str:
@@ -50,28 +53,44 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _format_configuration(configuration: dict[str, Any]) -> str:
-    return "\n".join(f"{name}={_short(value)}" for name, value in configuration.items())
+def _format_configuration(configuration: dict[str, Any], readable: ReadableSpace | None = None) -> str:
+    """One ``name=value`` line per variable; a chosen text is shown (shortened), not its stored key."""
+    from stacktune.readable import ReadableSpace
+
+    readable = readable or ReadableSpace()
+    return "\n".join(
+        f"{name}={readable.short(name, value, TABLE_VALUE_CHARS)}" for name, value in configuration.items()
+    )
+
+
+def _readable(study: Study) -> ReadableSpace:
+    from stacktune.readable import ReadableSpace
+    from stacktune.records import ATTR_SPACE
+
+    return ReadableSpace(study.optuna_study.user_attrs.get(ATTR_SPACE))
 
 
 def results_table(study: Study, results: Sequence[TrialResult], title: str) -> Table:
     """A table of trials: objective values, tokens, latency, configuration."""
+    from stacktune.evaluation import EvaluationSummary
+
     table = Table(title=title, show_lines=True)
     table.add_column("trial", justify="right")
     for name in study.objective_names:
         table.add_column(name, justify="right")
-    for extra in ("tokens/ex", "latency/ex (s)", "failures"):
+    for extra in ("tok/ex", "s/ex", "fail"):
         table.add_column(extra, justify="right")
-    table.add_column("configuration")
+    table.add_column("configuration", overflow="fold")
+    readable = _readable(study)
     for result in results:
         evaluation = result.evaluation or EvaluationSummary()
         row = [str(result.number)]
         row += [f"{result.values.get(name, float('nan')):.4g}" for name in study.objective_names]
         row += [
-            f"{evaluation.tokens_per_example:.1f}",
-            f"{evaluation.mean_latency:.3f}",
+            f"{evaluation.tokens_per_example:.0f}",
+            f"{evaluation.mean_latency:.2f}",
             str(evaluation.n_failures),
-            _format_configuration(result.configuration),
+            _format_configuration(result.configuration, readable),
         ]
         table.add_row(*row)
     return table
@@ -121,16 +140,39 @@ def print_study(study: Study, *, out: Console = console) -> None:
     )
 
 
-@click.group()
+class UsageError(click.ClickException):
+    """A mistake in the command (an unknown task or study, a bad --option): one line, exit status 2 as click's."""
+
+    exit_code = 2
+
+
+class _Group(click.Group):
+    """The ``stacktune`` group: stacktune's own errors (a bad storage URL, a missing driver) are one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StacktuneError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(
+    cls=_Group,
+    epilog="Example: stacktune optimize toy --trials 20 --storage sqlite:///studies.db  "
+    "(then: stacktune show toy --storage sqlite:///studies.db)",
+)
+@click.version_option(__version__, "--version", prog_name="stacktune", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for Optuna's own).")
 def cli(verbose: int) -> None:
     """stacktune: tune every knob of an LLM application with Optuna."""
+    import optuna
+
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if verbose < 2:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-@cli.command("plugins")
+@cli.command("plugins", epilog="Example: stacktune plugins")
 def plugins_command() -> None:
     """List the loaded plugins and the tasks they offer."""
     manager = get_plugin_manager()
@@ -155,12 +197,30 @@ def _parse_options(options: Sequence[str]) -> dict[str, Any]:
     for item in options:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--option")
+            raise UsageError(f"--option {item!r} is not key=value (e.g. --option examples=40)")
         parsed[key] = value
     return parsed
 
 
-@cli.command("optimize")
+def _build(task: Task, options: Sequence[str]) -> TaskSetup:
+    """The task's setup from its ``--option``s; an option it does not take, or a bad value, is one line."""
+    parsed = _parse_options(options)
+    unknown = sorted(set(parsed) - set(task.options)) if task.options else []
+    if unknown:
+        known = ", ".join(f"{k} ({v})" for k, v in task.options.items())
+        raise UsageError(f"task {task.name!r} has no option {', '.join(unknown)}; its options: {known}")
+    try:
+        return task.build(**parsed)
+    except (ValueError, TypeError) as exc:
+        shown = ", ".join(f"{k}={v}" for k, v in parsed.items()) or "no options"
+        raise UsageError(f"task {task.name!r} ({shown}): {exc}") from None
+
+
+@cli.command(
+    "optimize",
+    epilog="Example: stacktune optimize sentiment --trials 30 --objective score --objective cost "
+    "--storage sqlite:///studies.db --budget-usd 2",
+)
 @click.argument("task")
 @click.option(
     "--trials",
@@ -174,7 +234,7 @@ def _parse_options(options: Sequence[str]) -> dict[str, Any]:
     "--objective",
     "objectives",
     multiple=True,
-    type=click.Choice(sorted(BUILTIN_OBJECTIVES)),
+    type=click.Choice(OBJECTIVE_NAMES),
     help="Repeat for several objectives (default: the task's own).",
 )
 @click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Any Optuna storage URL.")
@@ -188,13 +248,18 @@ def _parse_options(options: Sequence[str]) -> dict[str, Any]:
     help="Examples in parallel within a trial.",
 )
 @click.option("--timeout", type=float, default=None, help="Seconds before no new trial starts.")
-@click.option("--budget-usd", type=float, default=None)
-@click.option("--budget-calls", type=int, default=None)
-@click.option("--budget-tokens", type=int, default=None)
+@click.option("--budget-usd", type=float, default=None, help="Stop once the study spent this many USD.")
+@click.option("--budget-calls", type=int, default=None, help="Stop once the study made this many LLM calls.")
+@click.option("--budget-tokens", type=int, default=None, help="Stop once the study used this many tokens.")
 @click.option("--seed", type=int, default=None, help="Seed of the sampler.")
 @click.option("--fresh", is_flag=True, help="Delete a stored study of the same name first.")
 @click.option("--option", "options", multiple=True, help="key=value passed to the task (repeatable).")
-@click.option("--progress/--no-progress", default=True, show_default=True)
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="The progress line on stderr (only ever on a terminal).",
+)
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -246,10 +311,14 @@ def optimize_command(
     With --workers N, N `stacktune worker` processes share the study; the same command on other
     machines (same --storage, a PostgreSQL URL) joins it.
     """
+    import optuna
+
+    from stacktune.study import create_study, delete_study
+
     found = _find_task(task)
     name = study_name or found.name
     if dry_run:  # the probe runs outside any stored study: nothing is created, nothing deleted
-        setup = found.build(**_parse_options(options))
+        setup = _build(found, options)
         probe = create_study(storage=optuna.storages.InMemoryStorage(), objectives=objectives or found.objectives)
         estimate = probe.estimate(
             setup.target, setup.dataset, setup.metric, n_trials, max_concurrency=max_concurrency, seed=seed or 0
@@ -266,7 +335,7 @@ def optimize_command(
         code = _run_workers(workers, [task, *_worker_arguments(params, name)])
         print_study(study)
         sys.exit(code)
-    setup = found.build(**_parse_options(options))
+    setup = _build(found, options)
     study = create_study(
         study_name=name,
         storage=storage,
@@ -306,10 +375,12 @@ def _find_task(task: str) -> Task:
     try:
         return find_task(task)
     except LookupError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
 def _budget(usd: float | None, calls: int | None, tokens: int | None) -> Budget | None:
+    from stacktune.study import Budget
+
     if all(v is None for v in (usd, calls, tokens)):
         return None
     return Budget(usd=usd, calls=calls, tokens=tokens)
@@ -406,8 +477,11 @@ def worker_command_callback(task: str, **params: Any) -> None:
     With --seed, each worker samples with seed + its index (SLURM_ARRAY_TASK_ID,
     JOB_COMPLETION_INDEX), so workers do not repeat each other.
     """
+    from stacktune.study import create_study
+    from stacktune.study._ledger import counts_as_a_trial
+
     found = _find_task(task)
-    setup: TaskSetup = found.build(**_parse_options(params["options"]))
+    setup: TaskSetup = _build(found, params["options"])
     index, seed = _worker_index(), params["seed"]
     study = create_study(
         study_name=params["study_name"] or found.name,
@@ -448,20 +522,28 @@ worker_command = click.Command(
     callback=worker_command_callback,
     params=[p for p in optimize_command.params if p.name == "task" or p.name in _WORKER_OPTIONS],
     help=worker_command_callback.__doc__,
+    epilog="Example: stacktune worker sentiment --trials 200 --storage postgresql://postgres@db/studies --seed 0",
 )
 cli.add_command(worker_command)
 
 
-@cli.command("storage-proxy")
+@cli.command(
+    "storage-proxy",
+    epilog="Example: stacktune storage-proxy postgresql://postgres@db/studies --port 13000",
+)
 @click.argument("storage")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Where to listen (0.0.0.0: every interface).")
-@click.option("--port", type=click.IntRange(1, 65535), default=13000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=13000, show_default=True, help="The port to listen on.")
 def storage_proxy_command(storage: str, host: str, port: int) -> None:
     """Serve STORAGE (a database URL) to many workers through Optuna's gRPC storage proxy.
 
     Workers then give --storage grpc://HOST:PORT, and --shared-state with the database URL (or
     redis://...), since the proxy carries Optuna's calls only. Runs until stopped.
     """
+    import optuna
+
+    from stacktune.study.create import open_storage
+
     opened = open_storage(storage)
     console.print(f"serving {storage} on grpc://{host}:{port} (Ctrl-C to stop)")
     with warnings.catch_warnings():
@@ -469,10 +551,10 @@ def storage_proxy_command(storage: str, host: str, port: int) -> None:
         optuna.storages.run_grpc_proxy_server(opened, host=host, port=port)
 
 
-@cli.command("verify")
+@cli.command("verify", epilog="Example: stacktune verify demo-sentiment --task sentiment --storage sqlite:///demo.db")
 @click.argument("study_name")
 @click.option("--task", "task_name", required=True, help="The task whose held-out split to use (its `holdout`).")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="The Optuna storage URL holding the study.")
 @click.option(
     "--top",
     type=click.IntRange(min=1),
@@ -482,36 +564,42 @@ def storage_proxy_command(storage: str, host: str, port: int) -> None:
 )
 @click.option("--option", "options", multiple=True, help="key=value passed to the task (repeatable).")
 def verify_command(study_name: str, task_name: str, storage: str, top: int, options: tuple[str, ...]) -> None:
-    """Evaluate the chosen trials of a stored study again, in full, on the task's held-out examples.
+    """Evaluate the chosen trials of a stored study again, in full, on the task's held-out examples."""
+    from stacktune.study import load_study
 
-    Example: stacktune verify demo-sentiment --task sentiment --storage sqlite:///demo.db
-    """
     try:
         found = find_task(task_name)
     except LookupError as exc:
-        raise click.UsageError(str(exc)) from None
-    setup = found.build(**_parse_options(options))
+        raise UsageError(str(exc)) from None
+    setup = _build(found, options)
     if not setup.holdout:
-        raise click.UsageError(f"task {task_name!r} has no held-out split (TaskSetup.holdout is empty)")
+        raise UsageError(f"task {task_name!r} has no held-out split (TaskSetup.holdout is empty)")
     try:
         study = load_study(study_name, storage=storage)
     except KeyError:
-        raise click.UsageError(f"no study {study_name!r} in {storage}") from None
+        raise UsageError(f"no study {study_name!r} in {storage}") from None
     study.verify(setup.target, setup.holdout, setup.metric, top=top)
     print_study(study)
 
 
-def _stored_study(study_name: str, storage: str) -> Study:
-    """A stored study, or a one-line error naming what is missing (never a new, empty database)."""
+def _existing_storage(storage: str) -> None:
+    """Refuse a SQLite path with no file behind it: reading commands never create a database."""
     if storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
         path = Path(storage.removeprefix("sqlite:///"))
         if not path.is_file():
-            raise click.UsageError(f"no database at {str(path)!r} (from --storage {storage}): check the path")
+            raise UsageError(f"no database at {str(path)!r} (from --storage {storage}): check the path")
+
+
+def _stored_study(study_name: str, storage: str) -> Study:
+    """A stored study, or a one-line error naming what is missing (never a new, empty database)."""
+    from stacktune.study import load_study, study_summaries
+
+    _existing_storage(storage)
     try:
         return load_study(study_name, storage=storage)
     except KeyError:
         names = [s["study_name"] for s in study_summaries(storage)]
-        raise click.UsageError(f"no study {study_name!r} in {storage}; studies there: {names or 'none'}") from None
+        raise UsageError(f"no study {study_name!r} in {storage}; studies there: {names or 'none'}") from None
     except StacktuneError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -545,16 +633,56 @@ def print_importance(study: Study, *, out: Console = console) -> None:
         out.print(f"by {result.evaluator}, over {used}{left_out}")
 
 
-@cli.command("show")
-@click.argument("study_name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
-@click.option("--importance", is_flag=True, help="Also show which variables mattered, per objective (fANOVA).")
-def show_command(study_name: str, storage: str, importance: bool) -> None:
-    """Show the best configuration (or Pareto front) of a stored study.
+def study_json(study: Study, *, importance: bool = False) -> dict[str, Any]:
+    """What ``show --json`` prints: the study's chosen trials, baseline and held-out figures, for scripts."""
+    readable = _readable(study)
 
-    Example: stacktune show demo-sentiment --storage sqlite:///demo.db --importance
-    """
+    def trial(result: TrialResult) -> dict[str, Any]:
+        return {
+            "number": result.number,
+            "values": result.values,
+            "configuration": result.configuration,
+            "readable": readable.configuration(result.configuration),
+            "evaluation": result.evaluation.model_dump(mode="json") if result.evaluation else None,
+        }
+
+    states: dict[str, int] = {}
+    for t in study.trials:
+        states[t.state] = states.get(t.state, 0) + 1
+    complete = bool(study.completed_trials())
+    data: dict[str, Any] = {
+        "study_name": study.study_name,
+        "storage": study.storage_url,
+        "objectives": [{"name": o.name, "direction": o.direction} for o in study.objectives],
+        "trials": states,
+        "best": trial(study.best) if complete and not study.is_multi_objective else None,
+        "pareto_front": [trial(t) for t in study.pareto_front()] if complete else [],
+        "baseline": trial(study.baseline) if study.baseline is not None else None,
+        "verified": [v.model_dump(mode="json") for v in study.verified()],
+        "examples_saved": study.examples_saved,
+    }
+    if importance:
+        data["importance"] = [
+            {"objective": r.objective, "evaluator": r.evaluator, "importances": r.importances, "note": r.note}
+            for r in study.importance()
+        ]
+    return data
+
+
+@cli.command(
+    "show",
+    epilog="Example: stacktune show demo-sentiment --storage sqlite:///demo.db --importance",
+)
+@click.argument("study_name")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="The Optuna storage URL holding the study.")
+@click.option("--importance", is_flag=True, help="Also show which variables mattered, per objective (fANOVA).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of tables.")
+def show_command(study_name: str, storage: str, importance: bool, as_json: bool) -> None:
+    """Show the best configuration (or Pareto front) of a stored study."""
     study = _stored_study(study_name, storage)
+    if as_json:
+        click.echo(json.dumps(study_json(study, importance=importance), indent=2, default=str))
+        return
     print_study(study)
     if importance:
         print_importance(study)
@@ -564,15 +692,12 @@ def _default_report_name(study_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", study_name).strip("-.") + "-report.html"
 
 
-@cli.command("report")
+@cli.command("report", epilog="Example: stacktune report demo-sentiment --storage sqlite:///demo.db -o report.html")
 @click.argument("study_name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="The Optuna storage URL holding the study.")
 @click.option("-o", "--output", default=None, help="The HTML file to write (default: STUDY_NAME-report.html, here).")
 def report_command(study_name: str, storage: str, output: str | None) -> None:
-    """Write a stored study's report: one self-contained HTML file with its charts.
-
-    Example: stacktune report demo-sentiment --storage sqlite:///demo.db -o report.html
-    """
+    """Write a stored study's report: one self-contained HTML file with its charts."""
     from stacktune.report import require_plotly
 
     try:
@@ -603,18 +728,18 @@ def dashboard_invocation(storage: str, *, port: int, host: str = "127.0.0.1") ->
     return [dashboard_executable(), storage, "--host", host, "--port", str(port)]
 
 
-@cli.command("dashboard")
+@cli.command("dashboard", epilog="Example: stacktune dashboard demo-sentiment --storage sqlite:///demo.db")
 @click.argument("study_name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="The Optuna storage URL holding the study.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="The port to serve on.")
 def dashboard_command(study_name: str, storage: str, port: int) -> None:
     """Open a stored study in optuna-dashboard, served on 127.0.0.1 until Ctrl-C.
 
     Each trial shows its configuration in words and sortable columns (calls, tokens,
     cost_usd, latency_s, failed_examples, examples_evaluated) as user attributes.
-
-    Example: stacktune dashboard demo-sentiment --storage sqlite:///demo.db
     """
+    import optuna
+
     study = _stored_study(study_name, storage)
     command = dashboard_invocation(storage, port=port)
     study_id = optuna.storages.get_storage(storage).get_study_id_from_name(study.study_name)
@@ -627,14 +752,22 @@ def dashboard_command(study_name: str, storage: str, port: int) -> None:
         raise click.ClickException(f"optuna-dashboard exited with status {returncode}")
 
 
-@cli.command("studies")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True)
-def studies_command(storage: str) -> None:
-    """List the studies in a storage."""
+@cli.command("studies", epilog="Example: stacktune studies --storage sqlite:///demo.db --json")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="The Optuna storage URL to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+def studies_command(storage: str, as_json: bool) -> None:
+    """List the studies in a storage (never creates one)."""
+    from stacktune.study import study_summaries
+
+    _existing_storage(storage)
+    summaries = study_summaries(storage)
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2, default=str))
+        return
     table = Table(title=f"studies in {storage}")
     for column in ("name", "trials", "objectives"):
-        table.add_column(column)
-    for summary in study_summaries(storage):
+        table.add_column(column, overflow="fold")
+    for summary in summaries:
         objectives = ", ".join(o["name"] for o in summary["objectives"] or [])
         table.add_row(summary["study_name"], str(summary["n_trials"]), objectives)
     console.print(table)

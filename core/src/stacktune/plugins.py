@@ -14,13 +14,16 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pluggy
 
 from stacktune import _builtin
 from stacktune.errors import NoAdapterFound
 from stacktune.hookspecs import PROJECT_NAME, HookSpecs, hookimpl, hookspec
-from stacktune.protocol import Optimizable, is_optimizable
+
+if TYPE_CHECKING:
+    from stacktune.protocol import Optimizable
 
 ENTRY_POINT_GROUP = "stacktune.plugins"
 DISABLE_PLUGINS_ENV = "STACKTUNE_DISABLE_PLUGINS"
@@ -93,6 +96,8 @@ def plugin_names(manager: pluggy.PluginManager | None = None) -> list[str]:
 
 def optimizable(target: object, *, manager: pluggy.PluginManager | None = None) -> Optimizable:
     """``target`` itself if it is an Optimizable, else what the first willing plugin makes of it."""
+    from stacktune.protocol import is_optimizable  # the protocol imports the runner: not at plugin load
+
     if is_optimizable(target):
         return target  # type: ignore[return-value]
     manager = manager or get_plugin_manager()

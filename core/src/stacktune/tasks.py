@@ -8,9 +8,10 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stacktune.evaluation import Metric
+if TYPE_CHECKING:
+    from stacktune.evaluation import Metric
 
 
 @dataclass(frozen=True)

@@ -126,3 +126,12 @@ def test_serve_reports_a_start_failure(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_serve_rejects_a_bad_port() -> None:
     result = CliRunner().invoke(_group(), ["local", "serve", "--port", "70000"])
     assert result.exit_code == 2 and "--port" in result.output
+
+
+def test_every_local_command_has_an_example_and_help_on_every_option() -> None:
+    for name in ("", "info", "serve"):
+        shown = CliRunner().invoke(_group(), ["local", *([name] if name else []), "--help"])
+        assert shown.exit_code == 0 and "Example: stacktune local" in shown.output, shown.output
+    for command in cli.local.commands.values():
+        for parameter in command.params:
+            assert not isinstance(parameter, click.Option) or parameter.help, f"{command.name} {parameter.name}"

@@ -1,10 +1,11 @@
-"""The progress line of ``optimize``: one ``rich`` progress bar, disabled without a terminal."""
+"""The progress line of ``optimize``: one ``rich`` progress bar on stderr, and only on a terminal."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from stacktune.usage import Usage
@@ -18,13 +19,16 @@ class TrialProgress:
 
     def __init__(self, name: str, total: int | None, best: Callable[[], str], *, enabled: bool) -> None:
         self._best = best
+        # stderr, and only a terminal: stdout stays the results' (a pipe, a file, a script's parser).
+        console = Console(stderr=True)
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("{task.fields[status]}"),
-            disable=not enabled,
+            console=console,
+            disable=not (enabled and console.is_terminal),
         )
         self._task = self._bar.add_task(f"study {name}", total=total, status="")
         self._lock = threading.Lock()

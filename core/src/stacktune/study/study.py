@@ -42,7 +42,7 @@ from stacktune.study.budget import Budget, Spent
 from stacktune.study.estimate import Estimate, estimate_spend
 from stacktune.study.importance import Importance, importance
 from stacktune.study.results import TrialResult
-from stacktune.study.verify import Verification, verified, verify
+from stacktune.study.verify import Verification, choose, verified, verify
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -385,6 +385,14 @@ class Study:
         """
         program = optimizable(target, manager=self._plugin_manager)
         return verify(self, program, dataset, metric, top=top, max_concurrency=max_concurrency)
+
+    def choose(self, verifications: Sequence[Verification] = ()) -> TrialResult:
+        """The one trial to hand back: best held-out (first objective) among ``verifications``, else the search's best.
+
+        With several objectives the search's best is the Pareto point best on the first one.
+        The DSPy and LangChain idioms (``Tune.compile``, ``tune``) return this trial's program.
+        """
+        return choose(self, verifications)
 
     def verified(self) -> list[Verification]:
         """The held-out results stored by :meth:`verify`, by trial number."""

