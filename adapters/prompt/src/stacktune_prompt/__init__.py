@@ -5,13 +5,23 @@ to ``stacktune.create_study(...).optimize(prompt, dataset, metric)``: the plugin
 in a :class:`PromptAdapter` that tunes its instructions, demos, sampling, model and parser.
 """
 
+from typing import Any
+
+from stacktune.cache import DEFAULT_CACHE_DIR, CachedResponse, FileCache, ResponseCache
 from stacktune.pricing import FREE, Price
 from stacktune_prompt._adapter import PromptAdapter
-from stacktune_prompt._cache import DEFAULT_CACHE_DIR, CachedResponse, ResponseCache, cache_key
+from stacktune_prompt._cache import deprecated_cache_key
 from stacktune_prompt._models import ChatModel, Endpoint, EndpointError, RetryPolicy, TransientError, is_transient
 from stacktune_prompt._prompt import OutputFormat, Parser, Prompt, Reply, SearchRanges, template_fields
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "cache_key":  # moved to the core, with the model, the parameters and the messages apart
+        return deprecated_cache_key
+    raise AttributeError(f"module 'stacktune_prompt' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_CACHE_DIR",
@@ -20,6 +30,7 @@ __all__ = [
     "ChatModel",
     "Endpoint",
     "EndpointError",
+    "FileCache",
     "OutputFormat",
     "Parser",
     "Price",
@@ -30,7 +41,6 @@ __all__ = [
     "RetryPolicy",
     "SearchRanges",
     "TransientError",
-    "cache_key",
     "is_transient",
     "template_fields",
 ]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from stacktune.cache import ResponseCache, cache_beside
 from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
@@ -70,6 +71,7 @@ class Study:
         plugin_manager: pluggy.PluginManager | None = None,
         storage_url: str | None = None,
         shared_state: SharedState | None = None,
+        response_cache: ResponseCache | bool | None = None,
     ) -> None:
         self.optuna_study = optuna_study
         self.objectives = tuple(objectives)
@@ -77,6 +79,12 @@ class Study:
         self.storage_url = storage_url
         #: Where the study's processes share counters: trials claimed, money spent, rate-limit clocks.
         self.shared_state = shared_state or shared_state_for(optuna_study._storage)
+        #: The answers every worker of the study shares (beside the shared state unless given); None: no study cache.
+        self.response_cache: ResponseCache | None = None
+        if isinstance(response_cache, ResponseCache):
+            self.response_cache = response_cache
+        elif response_cache is not False:
+            self.response_cache = cache_beside(self.shared_state)
         self.last_stop_reason: str | None = None
         self._plugin_manager = plugin_manager
         self._stop_requested = threading.Event()
@@ -201,6 +209,7 @@ class Study:
                 ledger=StudyLedger(self.shared_state, self.optuna_study, immediate=budget is not None),
                 baseline=space.defaults() if baseline and not self.optuna_study.get_trials(deepcopy=False) else None,
                 fingerprint=fingerprint,
+                response_cache=self.response_cache,
             )
             try:
                 with run.heartbeat, _terminate_on_sigterm(run):
