@@ -24,14 +24,21 @@ from typing import Any
 from langchain_core._api import LangChainBetaWarning
 from langchain_core.caches import BaseCache
 from langchain_core.globals import get_llm_cache
-from langchain_core.load import dumps, loads
+from langchain_core.load import Serializable, dumps, loads
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk
 
 from stacktune.cache import CachedResponse, CacheOption, ResponseCache, answer_params, cache_key, resolve_cache
 
 #: What a stored answer may hold: generations and AI messages, nothing that runs code or makes clients.
-_ANSWER_CLASSES = [ChatGeneration, ChatGenerationChunk, Generation, GenerationChunk, AIMessage, AIMessageChunk]
+_ANSWER_CLASSES: list[type[Serializable]] = [
+    ChatGeneration,
+    ChatGenerationChunk,
+    Generation,
+    GenerationChunk,
+    AIMessage,
+    AIMessageChunk,
+]
 
 #: Set in a served answer's ``response_metadata``: the usage handler counts it as a cache hit.
 CACHE_HIT = "stacktune_cache_hit"
