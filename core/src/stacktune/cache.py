@@ -43,7 +43,7 @@ import threading
 import time
 import warnings
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -549,11 +549,6 @@ def as_cache_option(option: object, what: str = "cache") -> CacheOption:
     )
 
 
-def messages_of(items: Sequence[Any]) -> list[Any]:
-    """Messages in a JSON-able form for :func:`cache_key` (mappings as they are, objects by their stable form)."""
-    return [dict(m) if isinstance(m, Mapping) else _stable(m) for m in items]
-
-
 __all__ = [
     "DEFAULT_CACHE_DIR",
     "NOT_IN_KEY",
@@ -570,7 +565,6 @@ __all__ = [
     "cache_key",
     "current_cache",
     "default_file_cache",
-    "messages_of",
     "open_cache",
     "resolve_cache",
     "using_cache",

@@ -59,8 +59,8 @@ def _split(llm_string: str) -> tuple[dict[str, Any] | None, str]:
 def request_key(llm_string: str, prompt: str, current: Mapping[str, Any] | None = None) -> str:
     """The stacktune key of one LangChain call: the model, every parameter that changes the answer, the messages.
 
-    ``current`` is the model's invocation parameters as the called copy has them (temperature,
-    top_p, max_tokens, stop, seed, ...); :class:`StacktuneLLMCache` passes them.
+    ``current`` is what the called copy has now (its invocation parameters and plain fields:
+    temperature, top_p, max_tokens, stop, seed, ...); :class:`StacktuneLLMCache` passes them.
     """
     serialized, call = _split(llm_string)
     params: dict[str, Any] = {"call": call, **{k: answer_params(v) for k, v in (current or {}).items()}}
