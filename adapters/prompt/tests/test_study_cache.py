@@ -145,3 +145,17 @@ def test_two_processes_on_postgresql_share_the_answers(postgres_schema: str, tmp
     assert int(calls) > 0 and int(spent) == int(calls) and dialect == "postgresql", "the first process pays"
     calls, spent, _ = worker(postgres_schema, name + "-again", tmp_path)
     assert (int(calls), int(spent)) == (0, 0), "the second process's repeat is served from PostgreSQL"
+
+
+def test_verifying_again_costs_nothing(workdir: Path) -> None:
+    study = run(f"sqlite:///{workdir}/study.db", "verified", KeywordSentimentModel(), n_trials=3)
+    held_out = [  # never seen by the search
+        {"text": "What a wonderful, happy afternoon.", "label": "positive"},
+        {"text": "Terrible service, I hated every minute.", "label": "negative"},
+    ]
+    model = KeywordSentimentModel()
+    study.verify(study_prompt(model), held_out, accuracy)
+    paid = model.calls
+    again = KeywordSentimentModel()
+    study.verify(study_prompt(again), held_out, accuracy)
+    assert paid > 0 and again.calls == 0

@@ -11,14 +11,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from stacktune.cache import ResponseCache, cache_beside
+from stacktune.cache import ResponseCache, cache_beside, using_cache
 from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
@@ -390,10 +390,12 @@ class Study:
         """Evaluate the best ``top`` trials (or the Pareto front) in full on held-out ``dataset``.
 
         The results are stored in the study (see :meth:`verified`); each says the gap between
-        the search's figures and the held-out ones. Use examples the search never saw.
+        the search's figures and the held-out ones. Use examples the search never saw. The
+        answers go through the study's response cache, so verifying again costs nothing.
         """
         program = optimizable(target, manager=self._plugin_manager)
-        return verify(self, program, dataset, metric, top=top, max_concurrency=max_concurrency)
+        with using_cache(self.response_cache) if self.response_cache is not None else nullcontext():
+            return verify(self, program, dataset, metric, top=top, max_concurrency=max_concurrency)
 
     def verified(self) -> list[Verification]:
         """The held-out results stored by :meth:`verify`, by trial number."""
