@@ -121,3 +121,25 @@ def test_max_tokens_and_adapter_reach_the_server(local_server: Any) -> None:
     outcome = predict.evaluate(examples({"Italy": "Rome", "Japan": "Tokyo"}), names_the_city, max_concurrency=2)
     assert outcome.n_examples == 2 and outcome.usage.input_tokens > 0
     assert type(predict.program) is dspy.Predict
+
+
+def test_a_repeated_study_on_the_local_model_pays_zero_calls(local_server: Any, tmp_path: Path) -> None:
+    """The study's response cache through DSPy's cache hook, with real HTTP answers (DSPy's lm15 records)."""
+    spec = local_spec(local_server, "greedy", temperature=0.0, max_tokens=16, cache=True)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    dataset = examples(dict(list(CAPITALS.items())[:3]))
+
+    def run(name: str) -> stacktune.Study:
+        adapter = DSPyAdapter(dspy.Predict("question -> answer"), lm=spec, adapters=("chat",), top_p=None)
+        study = stacktune.create_study(study_name=name, storage=storage, seed=0)
+        study.optimize(adapter, dataset, names_the_city, n_trials=3)
+        return study
+
+    first = run("first")
+    assert first.spent.calls > 0
+    again = run("again")
+    assert again.spent.calls == 0 and len(again.trials) == len(first.trials)
+    for trial in again.trials:
+        if trial.evaluation is not None:
+            assert trial.evaluation.cache_hits == trial.evaluation.calls > 0
+            assert trial.evaluation.input_tokens > 0  # the stored answer's tokens, reported as cached

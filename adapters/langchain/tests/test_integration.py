@@ -121,3 +121,22 @@ def test_async_evaluation_on_the_real_server(local_server: Any) -> None:
     assert evaluation.usage.input_tokens > 0 and 0 < evaluation.usage.output_tokens <= 4 * MAX_TOKENS
     again = adapter.evaluate(DATASET[:4], accuracy)
     assert again.scores == evaluation.scores  # temperature 0: the same answers through both paths
+
+
+def test_a_repeated_study_on_the_real_server_pays_zero_calls(local_server: Any, tmp_path: Any) -> None:
+    """The study's response cache through LangChain's BaseCache, with ChatOpenAI's real answers."""
+    storage = f"sqlite:///{tmp_path}/study.db"
+
+    def run(name: str) -> Any:
+        study = create_study(study_name=name, storage=storage, seed=0)
+        study.optimize(LangChainAdapter(make_chain(local_server)), DATASET[:4], accuracy, n_trials=3)
+        return study
+
+    first = run("first")
+    assert first.spent.calls > 0
+    again = run("again")
+    assert again.spent.calls == 0 and len(again.trials) == len(first.trials)
+    for trial in again.trials:
+        if trial.evaluation is not None:
+            assert trial.evaluation.cache_hits == trial.evaluation.calls > 0
+            assert trial.evaluation.input_tokens > 0

@@ -1,4 +1,4 @@
-"""The response cache: hits counted, nothing paid twice, persistent, keyed by every parameter."""
+"""The prompt adapter on the core's response cache: hits counted, nothing paid twice, keyed by every parameter."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from stacktune_prompt import CachedResponse, Prompt, PromptAdapter, ResponseCache, cache_key
+from stacktune_prompt import CachedResponse, FileCache, Prompt, PromptAdapter, ResponseCache
+from stacktune_prompt._cache import request_key
 from stacktune_prompt.testing import KeywordSentimentModel
 
 from .conftest import accuracy
@@ -52,7 +53,7 @@ def test_the_cache_persists_across_instances(
     evaluation = PromptAdapter(make_prompt(model=other_model, cache=str(cache_dir))).evaluate(examples, accuracy)
     assert other_model.calls == 0 and evaluation.usage.cache_hits == len(examples)
     assert (cache_dir / "responses.sqlite3").is_file()
-    assert len(ResponseCache(cache_dir)) == len(examples)
+    assert len(FileCache(cache_dir)) == len(examples)
 
 
 @pytest.mark.parametrize(
@@ -86,11 +87,20 @@ def test_the_model_identity_is_part_of_the_key(make_prompt: Callable[..., Prompt
     assert (first.calls, second.calls) == (1, 1)
 
 
-def test_the_key_is_stable_and_sensitive() -> None:
+def test_the_old_cache_key_still_works_and_says_it_moved() -> None:
+    import stacktune_prompt
+
     request = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.0, "seed": 0}
-    assert cache_key("m", request) == cache_key("m", dict(reversed(list(request.items()))))
-    assert cache_key("m", request) != cache_key("m", {**request, "temperature": 0.1})
-    assert cache_key("m", request) != cache_key("n", request)
+    with pytest.warns(DeprecationWarning, match="stacktune.cache.cache_key"):
+        old = stacktune_prompt.cache_key("m", request)
+    assert old == request_key("m", request) == request_key("m", dict(reversed(list(request.items()))))
+    assert request_key("m", request) != request_key("m", {**request, "temperature": 0.1})
+    assert request_key("m", request) != request_key("n", request)
+
+
+def test_the_api_key_is_not_part_of_the_key() -> None:
+    request = {"messages": [{"role": "user", "content": "hi"}], "temperature": 0.0}
+    assert request_key("m", {**request, "api_key": "sk-1"}) == request_key("m", {**request, "api_key": "sk-2"})
 
 
 def test_the_cache_can_be_disabled(
@@ -108,7 +118,9 @@ def test_default_cache_directory_is_in_the_working_directory(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     prompt = make_prompt(cache=True)
-    assert isinstance(prompt.cache, ResponseCache) and str(prompt.cache.directory) == ".stacktune-cache"
+    assert prompt.cache is True  # the study's cache in a trial, else the file cache
+    cache = prompt.response_cache
+    assert isinstance(cache, FileCache) and cache.directory == tmp_path / ".stacktune-cache"
     assert not (tmp_path / ".stacktune-cache").exists()  # opened on first use only
     prompt.reply({"text": "good"})
     assert (tmp_path / ".stacktune-cache" / "responses.sqlite3").is_file()
@@ -119,8 +131,18 @@ def test_bad_cache_argument_is_explained(make_prompt: Callable[..., Prompt]) -> 
         make_prompt(cache=42)
 
 
+def test_a_cache_object_made_the_old_way_still_works(
+    make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel, tmp_path: Path
+) -> None:
+    with pytest.warns(DeprecationWarning, match="FileCache"):
+        old = ResponseCache(tmp_path / "old")  # type: ignore[abstract]
+    make_prompt(cache=old).reply({"text": "good"})
+    make_prompt(cache=FileCache(tmp_path / "old")).reply({"text": "good"})
+    assert fake.calls == 1
+
+
 def test_concurrent_writers_and_readers(tmp_path: Path) -> None:
-    cache = ResponseCache(tmp_path)
+    cache = FileCache(tmp_path)
     errors: list[BaseException] = []
 
     def work(worker: int) -> None:

@@ -13,8 +13,10 @@ from typing import Any, Literal
 import dspy
 
 from stacktune import Evaluation, Metric, ResultCallback, Space, evaluate_examples, record_usage
+from stacktune.cache import CacheOption, as_cache_option
 from stacktune.pricing import Prices, check_prices
 from stacktune_dspy._build import build_program
+from stacktune_dspy._cache import caching
 from stacktune_dspy._discovery import PredictorInfo, find_predictors, predictor_at
 from stacktune_dspy._knobs import CURRENT, KnobMap, build_knob_map
 from stacktune_dspy._options import (
@@ -44,6 +46,7 @@ class _Shared:
         self.options = options if self.default_lm is options.lm else dataclasses.replace(options, lm=self.default_lm)
         self._knob_map: KnobMap | None = None
         self._lock = threading.Lock()
+        self.cache: CacheOption = None  # the adapter's cache= option
 
     @staticmethod
     def _default_lm(lm: Any) -> Any:
@@ -74,7 +77,10 @@ class DSPyAdapter:
     "program" or "predictor"). ``lm`` is the LM for predictors that have none (else
     ``dspy.settings.lm``). Cost comes from ``stacktune.pricing`` by each call's model
     name; ``prices`` (``{model: stacktune.Price}``) override it, e.g. ``FREE`` for a
-    local server.
+    local server. ``cache`` is where LM answers are kept while it runs: ``None`` (default) the
+    study's response cache inside a study's trials (DSPy's own cache elsewhere), a
+    ``stacktune.cache.ResponseCache`` (or a URL, a directory) always, ``False`` DSPy's own
+    cache only. An LM built with ``cache=False`` is never cached.
     """
 
     def __init__(
@@ -99,6 +105,7 @@ class DSPyAdapter:
         reasoning_hints: Sequence[str] = DEFAULT_REASONING_HINTS,
         input_keys: Sequence[str] | None = None,
         prices: Prices | None = None,
+        cache: CacheOption = None,
     ) -> None:
         if not isinstance(program, dspy.Module) or isinstance(program, type):
             raise TypeError(f"DSPyAdapter needs a dspy.Module instance, got {program!r}")
@@ -123,6 +130,7 @@ class DSPyAdapter:
             prices=check_prices(prices),
         )
         self._shared = _Shared(program, options)
+        self._shared.cache = as_cache_option(cache, "DSPyAdapter cache")
         self._program = program
         self._values: dict[str, Any] = {}
 
@@ -187,12 +195,13 @@ class DSPyAdapter:
         """Run each example in our worker threads under ``dspy.context``; usage from that example's LM calls."""
         program = self._program
         overrides = self._context_overrides()
+        cache = self._shared.cache
 
         def run(example: object) -> Any:
             inputs = self._inputs_of(example)
             sink = HistorySink(self._shared.options.prices)
             try:
-                with dspy.context(caller_modules=[sink], **overrides):
+                with caching(cache), dspy.context(caller_modules=[sink], **overrides):
                     return program(**inputs)
             finally:
                 record_usage(sink.usage())  # what the example's LM calls cost, whether it failed or not

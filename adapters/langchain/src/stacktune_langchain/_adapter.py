@@ -25,8 +25,10 @@ from stacktune import (
     evaluate_examples,
     record_usage,
 )
+from stacktune.cache import CacheOption, as_cache_option
 from stacktune.pricing import Prices, check_prices
 from stacktune.space import ConstraintCheck
+from stacktune_langchain._cache import StacktuneLLMCache
 from stacktune_langchain._declared import RUNTIME_KEYS, KnobCandidates
 from stacktune_langchain._knobs import (
     DEFAULT_SAMPLING_PARAMS,
@@ -36,7 +38,7 @@ from stacktune_langchain._knobs import (
     TuningOptions,
     build_knob_map,
 )
-from stacktune_langchain._tree import Edits, rebuild
+from stacktune_langchain._tree import Edits, ModelSite, rebuild, walk
 from stacktune_langchain._usage import UsageCallbackHandler
 
 
@@ -64,6 +66,11 @@ class LangChainAdapter:
             (``stacktune.FREE`` for a local server); a model priced nowhere is unpriced.
         constraints: rules over whole configurations (``stacktune.Constraint`` or
             functions returning a message when a combination is not allowed).
+        cache: where the chat models' answers are kept while the adapter runs them: ``None``
+            (default) the study's response cache inside a study's trials (LangChain's own
+            global cache elsewhere), a ``stacktune.cache.ResponseCache`` (or a URL, a
+            directory) always, ``False`` never. Installed as the ``cache`` of every chat model
+            whose ``cache`` is unset; :meth:`to_native` hands the chain back without it.
     """
 
     def __init__(
@@ -82,6 +89,7 @@ class LangChainAdapter:
         runtime_keys: frozenset[str] | Sequence[str] = RUNTIME_KEYS,
         prices: Prices | None = None,
         constraints: Sequence[Constraint | ConstraintCheck] = (),
+        cache: CacheOption = None,
     ) -> None:
         if not isinstance(runnable, Runnable):
             raise TypeError(f"LangChainAdapter needs a langchain_core Runnable, got {type(runnable).__name__}")
@@ -103,6 +111,10 @@ class LangChainAdapter:
         self._prices = check_prices(prices)
         self._overrides: dict[str, Any] = {}
         self._native: Runnable[Any, Any] = runnable
+        self._cache = as_cache_option(cache, "LangChainAdapter cache")
+        self._model_sites = tuple(walk(runnable).models)
+        # what evaluate runs: the configured chain with the cache installed on copies of its models
+        self._running: Runnable[Any, Any] = self._with_cache({})
 
     # -- the knobs ----------------------------------------------------------------
     @property
@@ -136,7 +148,13 @@ class LangChainAdapter:
         derived.__dict__.update(self.__dict__)
         derived._overrides = {**self._overrides, **valid}
         derived._native = _build(self._original, self._knob_map, derived._overrides)
+        derived._running = derived._with_cache(derived._overrides) if self._cache is not False else derived._native
         return derived
+
+    def _with_cache(self, overrides: Mapping[str, Any]) -> Runnable[Any, Any]:
+        if self._cache is False:
+            return self._native
+        return _build(self._original, self._knob_map, overrides, self._model_sites, self._cache)
 
     def to_native(self) -> Runnable[Any, Any]:
         """The configured chain as a plain runnable, to deploy as before."""
@@ -156,7 +174,7 @@ class LangChainAdapter:
         """Run one example; what its LLM calls cost is recorded (``stacktune.record_usage``), failed or not."""
         handler = UsageCallbackHandler(self._prices)
         try:
-            return self._native.invoke(self._input(example), self._config(handler))
+            return self._running.invoke(self._input(example), self._config(handler))
         finally:
             record_usage(handler.usage())
 
@@ -164,7 +182,7 @@ class LangChainAdapter:
         """Async :meth:`run`, through ``ainvoke``."""
         handler = UsageCallbackHandler(self._prices)
         try:
-            return await self._native.ainvoke(self._input(example), self._config(handler))
+            return await self._running.ainvoke(self._input(example), self._config(handler))
         finally:
             record_usage(handler.usage())
 
@@ -193,8 +211,18 @@ class LangChainAdapter:
         )
 
 
-def _build(original: Runnable[Any, Any], knob_map: KnobMap, overrides: Mapping[str, Any]) -> Runnable[Any, Any]:
-    """The original runnable with every applied value: a rebuilt tree, then its declared config."""
+def _build(
+    original: Runnable[Any, Any],
+    knob_map: KnobMap,
+    overrides: Mapping[str, Any],
+    sites: Sequence[ModelSite] = (),
+    cache: CacheOption = False,
+) -> Runnable[Any, Any]:
+    """The original runnable with every applied value: a rebuilt tree, then its declared config.
+
+    Unless ``cache`` is False, every chat model at ``sites`` whose ``cache`` is unset gets a
+    :class:`StacktuneLLMCache` bound to its configured copy.
+    """
     space = knob_map.space
     defaults = {v.name: v.default for v in space}
 
@@ -214,7 +242,7 @@ def _build(original: Runnable[Any, Any], knob_map: KnobMap, overrides: Mapping[s
         if switched or params:
             models[knobs.site.name] = (value(knobs.choice) if switched and knobs.choice else None, params)
     texts = {name: value(name) for name in knob_map.texts if name in overrides}
-    tree = rebuild(original, Edits(models, texts))
+    tree = _rebuild(original, models, texts, sites, cache)
     configurable: dict[str, Any] = {}
     for knob in knob_map.declared:
         name = knob.variable.name
@@ -233,6 +261,32 @@ def _build(original: Runnable[Any, Any], knob_map: KnobMap, overrides: Mapping[s
     if isinstance(tree, RunnableBinding):  # its with_config replaces "configurable" whole: keep what was bound
         configurable = {**dict(tree.config.get("configurable", {}) or {}), **configurable}
     return tree.with_config(configurable=configurable)
+
+
+def _rebuild(
+    original: Runnable[Any, Any],
+    models: dict[str, tuple[Any, dict[str, Any]]],
+    texts: dict[str, Any],
+    sites: Sequence[ModelSite],
+    cache: CacheOption,
+) -> Runnable[Any, Any]:
+    """The tree with the edits; unless ``cache`` is False, each model whose cache is unset gets ours, bound to its copy.
+
+    The copies get it, the original never does.
+    """
+    if cache is False:
+        return rebuild(original, Edits(models, texts))
+    llm_cache = StacktuneLLMCache(cache)
+    for site in sites:
+        replacement, params = models.get(site.name, (None, {}))
+        target = replacement if replacement is not None else site.model
+        if target.cache is None:
+            models[site.name] = (replacement, {**params, "cache": llm_cache})
+    tree = rebuild(original, Edits(models, texts))
+    for site in walk(tree).models:
+        if site.model.cache is llm_cache:  # a copy of ours: its cache reads its own parameters
+            site.model.cache = llm_cache.bind(site.model)
+    return tree
 
 
 __all__ = ["LangChainAdapter"]

@@ -5,8 +5,8 @@ one (fakes, some OpenAI-compatible servers); this handler sums every answer. Tok
 counts come from ``AIMessage.usage_metadata`` and, failing that, from the provider's
 ``llm_output["token_usage"]``. Each call is priced by ``stacktune.pricing`` from its
 model name and provider (the user's ``prices`` first); a model priced nowhere is an
-unpriced call. An answer served from LangChain's cache (whose cost LangChain zeroes) is
-counted as a cache hit.
+unpriced call. An answer served from a cache (stacktune's marks it, and LangChain zeroes
+its cost) is counted as a cache hit: its tokens and cost are reported as cached.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from langchain_core.outputs import LLMResult
 
 from stacktune import Usage
 from stacktune.pricing import Prices, call_cost
+from stacktune_langchain._cache import CACHE_HIT
 
 
 def _int(value: object) -> int:
@@ -103,6 +104,7 @@ def _tokens_of(response: LLMResult) -> tuple[int, int, str | None, str | None, b
                 output_tokens += _int(metadata.get("output_tokens"))
                 cached = cached or ("total_cost" in metadata and metadata.get("total_cost") == 0)
             response_metadata = getattr(message, "response_metadata", None) or {}
+            cached = cached or bool(response_metadata.get(CACHE_HIT))
             name, source = response_metadata.get("model_name"), response_metadata.get("model_provider")
             if model_name is None and isinstance(name, str):
                 model_name = name

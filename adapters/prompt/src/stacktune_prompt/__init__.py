@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 from stacktune.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from stacktune.cache import DEFAULT_CACHE_DIR, CachedResponse, FileCache, ResponseCache
     from stacktune.pricing import FREE, Price
     from stacktune_prompt._adapter import PromptAdapter
-    from stacktune_prompt._cache import DEFAULT_CACHE_DIR, CachedResponse, ResponseCache, cache_key
     from stacktune_prompt._models import ChatModel, Endpoint, EndpointError, RetryPolicy, TransientError, is_transient
     from stacktune_prompt._prompt import OutputFormat, Parser, Prompt, Reply, SearchRanges, template_fields
 
@@ -23,9 +23,11 @@ __getattr__, __dir__ = lazy_exports(
         "FREE": "stacktune.pricing",
         "Price": "stacktune.pricing",
         "PromptAdapter": "stacktune_prompt._adapter",
-        "DEFAULT_CACHE_DIR": "stacktune_prompt._cache",
-        "CachedResponse": "stacktune_prompt._cache",
-        "ResponseCache": "stacktune_prompt._cache",
+        "DEFAULT_CACHE_DIR": "stacktune.cache",
+        "CachedResponse": "stacktune.cache",
+        "FileCache": "stacktune.cache",
+        "ResponseCache": "stacktune.cache",
+        # moved to the core (stacktune.cache.cache_key), with the model, the parameters and the messages apart
         "cache_key": "stacktune_prompt._cache",
         "ChatModel": "stacktune_prompt._models",
         "Endpoint": "stacktune_prompt._models",
@@ -44,6 +46,13 @@ __getattr__, __dir__ = lazy_exports(
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> Any:
+    if name == "cache_key":  # moved to the core, with the model, the parameters and the messages apart
+        return deprecated_cache_key
+    raise AttributeError(f"module 'stacktune_prompt' has no attribute {name!r}")
+
+
 __all__ = [
     "DEFAULT_CACHE_DIR",
     "FREE",
@@ -51,6 +60,7 @@ __all__ = [
     "ChatModel",
     "Endpoint",
     "EndpointError",
+    "FileCache",
     "OutputFormat",
     "Parser",
     "Price",
@@ -61,7 +71,6 @@ __all__ = [
     "RetryPolicy",
     "SearchRanges",
     "TransientError",
-    "cache_key",
     "is_transient",
     "template_fields",
 ]

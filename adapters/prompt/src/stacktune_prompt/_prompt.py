@@ -20,8 +20,9 @@ from types import MappingProxyType
 from typing import Any
 
 from stacktune import SAMPLING_KNOBS, Categorical, Usage, record_usage
+from stacktune.cache import CachedResponse, FileCache, ResponseCache, default_file_cache, resolve_cache
 from stacktune.pricing import Price, check_prices
-from stacktune_prompt._cache import CachedResponse, ResponseCache, cache_key
+from stacktune_prompt._cache import request_key
 from stacktune_prompt._models import ChatModel, RetryPolicy, cache_identity, model_call_cost
 
 Parser = Callable[[str], Any]
@@ -143,7 +144,8 @@ class Prompt:
       ``demo_orders - 1`` seeded shuffles; ``max_demos`` caps how many the search may show.
     - ``answer``: the template of a demo's answer (the assistant turn), e.g. ``"{label}"``.
     - sampling: ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop``; ``ranges``: where to search.
-    - ``cache``: True (``.stacktune-cache/``), False, a directory or a :class:`ResponseCache`.
+    - ``cache``: True (the study's cache inside a study's trials, else ``.stacktune-cache/``), False,
+      a directory or a :class:`~stacktune.cache.ResponseCache` (used in and out of studies).
     """
 
     instructions: str
@@ -268,6 +270,13 @@ class Prompt:
         return self.models[str(self.model)]
 
     @property
+    def response_cache(self) -> ResponseCache | None:
+        """The cache a reply uses now: the one given, else the study's inside a trial, else the file cache."""
+        if self.cache is True:
+            return resolve_cache(True, default=default_file_cache())
+        return self.cache if isinstance(self.cache, ResponseCache) else None
+
+    @property
     def output_format(self) -> OutputFormat:
         return _as_format(self.parsers[str(self.parser)])
 
@@ -341,8 +350,8 @@ class Prompt:
         """Answer one example (from the cache when it was asked before); its usage is recorded at once."""
         request = self.request(example)
         client = self.client
-        cache = self.cache if isinstance(self.cache, ResponseCache) else None
-        key = cache_key(cache_identity(client), request) if cache is not None else ""
+        cache = self.response_cache
+        key = request_key(cache_identity(client), request) if cache is not None else ""
         recorded = cache.get(key) if cache is not None else None
         cached = recorded is not None
         if recorded is None:
@@ -394,15 +403,15 @@ def _recorded(response: Mapping[str, Any], latency: float) -> CachedResponse:
     )
 
 
-def _normalize_cache(cache: ResponseCache | str | Path | bool | None) -> ResponseCache | None:
+def _normalize_cache(cache: ResponseCache | str | Path | bool | None) -> ResponseCache | bool | None:
     if cache is True:
-        return ResponseCache()
+        return True  # resolved at each reply: the study's cache inside a trial, else the file cache
     if cache is False or cache is None:
         return None
     if isinstance(cache, ResponseCache):
         return cache
     if isinstance(cache, (str, Path)):
-        return ResponseCache(cache)
+        return FileCache(cache)
     raise TypeError(f"cache must be True, False, a directory or a ResponseCache, got {cache!r}")
 
 

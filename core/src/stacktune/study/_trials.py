@@ -20,6 +20,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -27,6 +28,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from stacktune.cache import ResponseCache, using_cache
 from stacktune.errors import BudgetError, BudgetExhausted, InvalidConfiguration, RunStopped, Terminated, TimeoutReached
 from stacktune.evaluation import (
     Evaluation,
@@ -411,8 +413,10 @@ class Run:
         ledger: StudyLedger,
         baseline: Configuration | None = None,
         fingerprint: str | None = None,
+        response_cache: ResponseCache | None = None,
     ) -> None:
         self.optuna_study = optuna_study
+        self.response_cache = response_cache  # the study's answers: every adapter of a trial finds it (current_cache)
         self.ledger = ledger  # the study's counters shared by every process: trials claimed, money spent
         self.baseline = baseline  # queued as the first trial this run asks for
         self.dataset_fingerprint = fingerprint  # stored in every record: the race only compares trials on one dataset
@@ -449,9 +453,13 @@ class Run:
     # -- when to stop --------------------------------------------------------------------------------
     def worker(self) -> None:
         """Run trials until the run must stop (one worker thread's loop)."""
-        with metering(self.meter), using(self.ledger.state):
+        with metering(self.meter), using(self.ledger.state), self._cache_context():
             while self._claim_trial():
                 self._one_trial()
+
+    def _cache_context(self) -> AbstractContextManager[object]:
+        """The study's response cache as the current one, for the adapters of every trial (none: as outside a study)."""
+        return using_cache(self.response_cache) if self.response_cache is not None else nullcontext()
 
     def stop(self, reason: str, *, halt: bool = False) -> None:
         with self.lock:

@@ -14,6 +14,7 @@ import optuna
 import sqlalchemy
 import sqlalchemy.event
 
+from stacktune.cache import ResponseCache, open_cache
 from stacktune.errors import StacktuneError
 from stacktune.objectives import Objective, ObjectiveLike, resolve_objectives
 from stacktune.records import ATTR_OBJECTIVES
@@ -179,10 +180,24 @@ def _study(
     plugin_manager: pluggy.PluginManager | None,
     storage: Storage | None,
     shared_state: str | None,
+    response_cache: ResponseCache | str | bool | None,
 ) -> Study:
     shared = shared_state_for(optuna_study._storage, shared_state)
+    if isinstance(response_cache, str):
+        response_cache = open_cache(response_cache)
+    elif response_cache is not None and not isinstance(response_cache, (bool, ResponseCache)):
+        raise TypeError(
+            "response_cache must be None (beside the storage), False (no study cache), a ResponseCache, "
+            f"a URL or a directory, got {response_cache!r}"
+        )
     return Study(
-        optuna_study, objectives, search, plugin_manager=plugin_manager, storage_url=_url(storage), shared_state=shared
+        optuna_study,
+        objectives,
+        search,
+        plugin_manager=plugin_manager,
+        storage_url=_url(storage),
+        shared_state=shared,
+        response_cache=response_cache,
     )
 
 
@@ -198,6 +213,7 @@ def create_study(
     seed: int | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
     shared_state: str | None = None,
+    response_cache: ResponseCache | str | bool | None = None,
 ) -> Study:
     """Create (or, by default, load) a study.
 
@@ -210,6 +226,10 @@ def create_study(
     default sampler. ``shared_state`` is where the study's processes keep their shared counters
     (trials, budget, rate limits): by default beside the storage (:mod:`stacktune.shared`);
     ``redis://...`` or a database URL for a storage stacktune cannot see into (Optuna's gRPC proxy).
+    ``response_cache`` is where the answers of the study's LLM calls are kept, for every adapter and
+    every worker (:mod:`stacktune.cache`): by default beside the shared state (a ``stacktune_responses``
+    table in the study's database, Redis, or memory); a :class:`~stacktune.cache.ResponseCache`, a URL
+    or a directory to put them elsewhere; ``False`` for none (adapters then use their own defaults).
     """
     resolved = resolve_objectives(objectives)
     chosen = resolve_search(search, sampler, pruner)
@@ -236,7 +256,7 @@ def create_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna_study.set_metric_names([o.name for o in resolved])
-    return _study(optuna_study, resolved, chosen, plugin_manager, storage, shared_state)
+    return _study(optuna_study, resolved, chosen, plugin_manager, storage, shared_state, response_cache)
 
 
 def load_study(
@@ -249,8 +269,12 @@ def load_study(
     search: Search | None = None,
     plugin_manager: pluggy.PluginManager | None = None,
     shared_state: str | None = None,
+    response_cache: ResponseCache | str | bool | None = None,
 ) -> Study:
-    """Load a stored study. Custom objectives are code: pass them again (matched by name)."""
+    """Load a stored study. Custom objectives are code: pass them again (matched by name).
+
+    ``shared_state`` and ``response_cache`` are as in :func:`create_study`.
+    """
     chosen = resolve_search(search, sampler, pruner)
     optuna_study = optuna.load_study(
         study_name=study_name, storage=open_storage(storage), sampler=chosen.sampler(None), pruner=chosen.pruner()
@@ -273,7 +297,7 @@ def load_study(
                     f"study {study_name!r} uses the custom objective {item['name']!r}: pass it again with "
                     f"load_study(..., objectives=[Objective({item['name']!r}, ...)])"
                 ) from None
-    return _study(optuna_study, resolved, chosen, plugin_manager, storage, shared_state)
+    return _study(optuna_study, resolved, chosen, plugin_manager, storage, shared_state, response_cache)
 
 
 def delete_study(study_name: str, storage: Storage | None = None, *, shared_state: str | None = None) -> bool:

@@ -11,13 +11,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from stacktune.cache import ResponseCache, cache_beside, using_cache
 from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
@@ -70,6 +71,7 @@ class Study:
         plugin_manager: pluggy.PluginManager | None = None,
         storage_url: str | None = None,
         shared_state: SharedState | None = None,
+        response_cache: ResponseCache | bool | None = None,
     ) -> None:
         self.optuna_study = optuna_study
         self.objectives = tuple(objectives)
@@ -77,6 +79,12 @@ class Study:
         self.storage_url = storage_url
         #: Where the study's processes share counters: trials claimed, money spent, rate-limit clocks.
         self.shared_state = shared_state or shared_state_for(optuna_study._storage)
+        #: The answers every worker of the study shares (beside the shared state unless given); None: no study cache.
+        self.response_cache: ResponseCache | None = None
+        if isinstance(response_cache, ResponseCache):
+            self.response_cache = response_cache
+        elif response_cache is not False:
+            self.response_cache = cache_beside(self.shared_state)
         self.last_stop_reason: str | None = None
         self._plugin_manager = plugin_manager
         self._stop_requested = threading.Event()
@@ -201,6 +209,7 @@ class Study:
                 ledger=StudyLedger(self.shared_state, self.optuna_study, immediate=budget is not None),
                 baseline=space.defaults() if baseline and not self.optuna_study.get_trials(deepcopy=False) else None,
                 fingerprint=fingerprint,
+                response_cache=self.response_cache,
             )
             try:
                 with run.heartbeat, _terminate_on_sigterm(run):
@@ -381,10 +390,12 @@ class Study:
         """Evaluate the best ``top`` trials (or the Pareto front) in full on held-out ``dataset``.
 
         The results are stored in the study (see :meth:`verified`); each says the gap between
-        the search's figures and the held-out ones. Use examples the search never saw.
+        the search's figures and the held-out ones. Use examples the search never saw. The
+        answers go through the study's response cache, so verifying again costs nothing.
         """
         program = optimizable(target, manager=self._plugin_manager)
-        return verify(self, program, dataset, metric, top=top, max_concurrency=max_concurrency)
+        with using_cache(self.response_cache) if self.response_cache is not None else nullcontext():
+            return verify(self, program, dataset, metric, top=top, max_concurrency=max_concurrency)
 
     def choose(self, verifications: Sequence[Verification] = ()) -> TrialResult:
         """The one trial to hand back: best held-out (first objective) among ``verifications``, else the search's best.
