@@ -47,12 +47,6 @@ __getattr__, __dir__ = lazy_exports(
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    if name == "cache_key":  # moved to the core, with the model, the parameters and the messages apart
-        return deprecated_cache_key
-    raise AttributeError(f"module 'stacktune_prompt' has no attribute {name!r}")
-
-
 __all__ = [
     "DEFAULT_CACHE_DIR",
     "FREE",
