@@ -4,9 +4,11 @@ Tune every knob of an LLM program (model, sampling parameters, prompt text, demo
 reasoning strategy, components) against your metric, on several objectives at once.
 """
 
+from stacktune.alternatives import Alternative, Alternatives, SupportsPlainExamples, alternatives
 from stacktune.errors import (
     BudgetError,
     BudgetExhausted,
+    ExportMismatch,
     InvalidConfiguration,
     InvalidVariable,
     MetricError,
@@ -15,6 +17,7 @@ from stacktune.errors import (
     StacktuneError,
     Terminated,
     TimeoutReached,
+    WiringError,
 )
 from stacktune.evaluation import (
     Evaluation,
@@ -58,6 +61,12 @@ from stacktune.variables import Categorical, Float, Int, OpaqueChoice, Primitive
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alternative",
+    "Alternatives",
+    "ExportMismatch",
+    "SupportsPlainExamples",
+    "WiringError",
+    "alternatives",
     "BUILTIN_OBJECTIVES",
     "FREE",
     "SAMPLING_KNOBS",
