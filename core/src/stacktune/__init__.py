@@ -28,6 +28,7 @@ from stacktune.evaluation import (
     evaluate_examples,
     score_prediction,
 )
+from stacktune.exportcheck import ModelCall, SupportsExportCheck, check_export
 from stacktune.knobs import SAMPLING_KNOBS, SamplingKnob, find_knob, knob_variable, leaves_unset
 from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
 from stacktune.plugins import (
@@ -64,6 +65,9 @@ __all__ = [
     "Alternative",
     "Alternatives",
     "ExportMismatch",
+    "ModelCall",
+    "SupportsExportCheck",
+    "check_export",
     "SupportsPlainExamples",
     "WiringError",
     "alternatives",

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from stacktune.errors import NoAdapterFound, WiringError
 from stacktune.evaluation import Evaluation, Metric, ResultCallback
+from stacktune.exportcheck import ModelCall, SupportsExportCheck
 from stacktune.protocol import Optimizable, SupportsExport
 from stacktune.space import Configuration, Constraint, Space
 from stacktune.variables import Categorical, Primitive, Variable
@@ -275,6 +276,13 @@ class Alternatives:
         return member.program.evaluate(inputs, scored, on_result=on_result, max_concurrency=max_concurrency)
 
     # -- export -------------------------------------------------------------------------
+    def model_calls(self, example: Any, native: object | None = None) -> list[ModelCall]:
+        """The chosen alternative's model calls for one plain example (see :mod:`stacktune.exportcheck`)."""
+        member = self._member(self._chosen)
+        if not isinstance(member.program, SupportsExportCheck):
+            raise TypeError(f"alternative {member.name!r} cannot check its export (no model_calls)")
+        return member.program.model_calls(member.check_input(example, 0), native)
+
     def to_native(self) -> object:
         """The chosen alternative's native object (a DSPy module, a runnable, a Prompt), to ship."""
         program = self._member(self._chosen).program
