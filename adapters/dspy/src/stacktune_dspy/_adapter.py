@@ -221,10 +221,9 @@ class DSPyAdapter:
         given = set(self._inputs_of(example))
         needed = self._shared.options.input_keys
         if needed is None:
-            parameters = inspect.signature(self._program.forward).parameters.values()
             needed = [
                 p.name
-                for p in parameters
+                for p in _forward_parameters(self._program)
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is inspect.Parameter.empty
             ]
         missing = [name for name in needed if name not in given]
@@ -297,13 +296,22 @@ class DSPyAdapter:
     @cached_property
     def _forward_keys(self) -> list[str]:
         """The named parameters of the program's ``forward`` (looked up once, not per example)."""
-        parameters = inspect.signature(self._program.forward).parameters.values()
+        parameters = _forward_parameters(self._program)
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
             raise ValueError(
                 "cannot tell which fields of the example are inputs: use dspy.Example(...).with_inputs(...) "
                 "or pass input_keys=[...] to DSPyAdapter"
             )
         return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _forward_parameters(program: dspy.Module) -> list[inspect.Parameter]:
+    """``forward``'s parameters, read from the class: DSPy logs a warning whenever an instance's
+    ``forward`` attribute is read outside ``__call__``."""
+    forward = inspect.getattr_static(program, "forward")
+    parameters = list(inspect.signature(forward).parameters.values())
+    bound = not isinstance(forward, staticmethod) and parameters and parameters[0].name in ("self", "cls")
+    return parameters[1:] if bound else parameters
 
 
 def _has(example: object, key: str) -> bool:
