@@ -137,3 +137,14 @@ def test_the_default_sampler_groups_the_conditional_space() -> None:
     assert base._group and base._multivariate
     study.optimize(make(), plain_dataset(), plain_metric, n_trials=25)
     assert all(t.state in ("complete", "pruned") for t in study.trials)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_much_worse_alternative_loses_its_share(seed: int) -> None:
+    """After TPE's random start-up trials, the program that always fails is proposed far less."""
+    programs = {"bad": Alternative(ToyPrompt(), from_output=lambda value: "wrong"), "good": ToyPrompt()}
+    study = create_study(study_name="share", storage=optuna.storages.InMemoryStorage(), seed=seed)
+    study.optimize(programs, plain_dataset(20), plain_metric, n_trials=40)
+    chosen = [t.configuration[PROGRAM] for t in study.trials]
+    start, later = chosen[:15], chosen[15:]
+    assert later.count("bad") / len(later) < 0.25 < start.count("bad") / len(start)
