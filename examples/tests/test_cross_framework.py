@@ -47,6 +47,20 @@ def test_each_frameworks_export_is_checked_against_its_tuned_program(name: str) 
         stacktune.check_export(tuned, tuned.to_native(), examples(HOLDOUT)[:2], {temperature: 0.0})
 
 
+@pytest.mark.parametrize("name", ["dspy", "langchain", "prompt"])
+def test_each_framework_is_verified_on_held_out_questions(name: str) -> None:
+    """verify re-evaluates what the search chose, in full, on held-out data, whichever framework it is."""
+    with fake.capitals_server() as url:
+        programs = Alternatives(task.alternatives(url))
+        temperature = next(v for v in programs.extract_variables().names if v.startswith(name) and "temperature" in v)
+        space = programs.extract_variables().fix(program=name, **{temperature: 0.0})
+        study = stacktune.create_study(study_name=name, storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(programs, examples(DEV), names_the_city, space=space, n_trials=2, baseline=False)
+        [check] = study.verify(programs, examples(HOLDOUT), names_the_city)
+        assert check.configuration["program"] == name and check.evaluation.n_examples == len(HOLDOUT)
+        assert check.search["score"] == check.heldout["score"] == 1.0 and check.gap == {"score": 0.0}
+
+
 def test_bad_wiring_fails_before_a_single_request() -> None:
     with fake.capitals_server() as url:
         before = fake.requests_answered()
