@@ -15,7 +15,7 @@ from stacktune import Task, hookimpl
 logger = logging.getLogger("stacktune.examples")
 
 #: The examples that define a task, by folder name (the task has the same name).
-EXAMPLES = ("sentiment", "dspy_qa", "langchain_sentiment")
+EXAMPLES = ("sentiment", "dspy_qa", "langchain_sentiment", "cross_framework")
 
 
 @hookimpl

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stacktune import Evaluation, Metric, Usage
+from stacktune import Evaluation, Metric, ModelCall, Usage
 from stacktune.protocol import ResultCallback
 from stacktune.testing import ToyProgram
 
@@ -124,6 +124,13 @@ class CompleteToy(_SameTypeToy):
     def to_native(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "steps": self.steps, "temperature": self.temperature, "style": self.style}
 
+    def model_calls(self, example: object, native: object | None = None) -> list[ModelCall]:
+        """One pretend call: the knobs are its parameters, the quality of those knobs its answer."""
+        own = {"strategy": self.strategy, "steps": self.steps, "temperature": self.temperature, "style": self.style}
+        knobs = own if native is None else dict(native)  # type: ignore[call-overload]
+        program = ToyProgram(knobs["strategy"], knobs["steps"], knobs["temperature"], knobs["style"])
+        return [ModelCall((("user", f"difficulty {example}"),), knobs, f"{program.quality:.6f}")]
+
     async def aevaluate(
         self,
         dataset: Sequence[object],
@@ -135,6 +142,13 @@ class CompleteToy(_SameTypeToy):
         return await asyncio.to_thread(
             self.evaluate, dataset, metric, on_result=on_result, max_concurrency=max_concurrency
         )
+
+
+class StaleExportToy(CompleteToy):
+    """Exports the program it was built from, not the configuration: the temperature does not carry over."""
+
+    def to_native(self) -> dict[str, Any]:
+        return {**super().to_native(), "temperature": 0.7}
 
 
 class NoneExportToy(CompleteToy):

@@ -15,7 +15,12 @@ pytest_plugins = ["pytester"]
 
 HERE = Path(__file__).parent
 N_TESTS = len(OptimizableTests.standard_tests())
-OPTIONAL = ("test_export_to_native", "test_async_evaluate_matches_sync", "test_failing_target_counts_as_failure")
+OPTIONAL = (
+    "test_export_to_native",
+    "test_export_check",
+    "test_async_evaluate_matches_sync",
+    "test_failing_target_counts_as_failure",
+)
 
 from suite_template import suite_module  # noqa: E402
 
@@ -46,6 +51,7 @@ def test_correct_toy_program_passes_the_whole_suite(pytester: pytest.Pytester, r
     result.stdout.fnmatch_lines(
         [
             "SKIPPED*does not implement stacktune.SupportsExport*",
+            "SKIPPED*does not implement both stacktune.SupportsExport and*",
             "SKIPPED*does not implement stacktune.SupportsAsyncEvaluate*",
             "SKIPPED*no `failing_example` fixture*",
         ]
@@ -60,12 +66,13 @@ def test_adapter_with_every_capability_passes_every_test(run_suite) -> None:
 @pytest.mark.parametrize(
     ("adapter", "failing_test", "skipped"),
     [
-        ("MutatingToy", "test_apply_never_mutates_original", 2),
-        ("IgnoringToy", "test_apply_then_extract_shows_applied_values", 2),
-        ("SwallowingToy", "test_on_result_exception_stops_and_propagates", 2),
-        ("WrongUsageToy", "test_evaluate_usage_adds_up", 2),
-        ("LenientToy", "test_rejects_unknown_variable", 2),
+        ("MutatingToy", "test_apply_never_mutates_original", 3),
+        ("IgnoringToy", "test_apply_then_extract_shows_applied_values", 3),
+        ("SwallowingToy", "test_on_result_exception_stops_and_propagates", 3),
+        ("WrongUsageToy", "test_evaluate_usage_adds_up", 3),
+        ("LenientToy", "test_rejects_unknown_variable", 3),
         ("NoneExportToy", "test_export_to_native", 0),
+        ("StaleExportToy", "test_export_check", 0),
         ("DeafAsyncToy", "test_async_evaluate_matches_sync", 0),
     ],
 )
@@ -78,7 +85,7 @@ def test_broken_adapter_fails_on_the_right_test(run_suite, adapter: str, failing
 
 def test_adapter_killed_by_one_failure_fails_both_failure_tests(run_suite) -> None:
     result = run_suite("FragileToy", extra=FAILING_EXAMPLE)
-    result.assert_outcomes(passed=N_TESTS - 4, failed=2, skipped=2)
+    result.assert_outcomes(passed=N_TESTS - 5, failed=2, skipped=3)
     result.stdout.fnmatch_lines_random(
         [
             "FAILED test_conformance.py::TestAdapter::test_failing_metric_counts_as_failure*",

@@ -61,7 +61,12 @@ class TestOptimizableHook:
 
     def test_no_adapter_names_the_type_and_the_installed_plugins(self, no_autoload: None) -> None:
         manager = create_plugin_manager(plugins=[RecipePlugin()])
-        with pytest.raises(NoAdapterFound, match=r"builtins\.dict.*installed plugins: .*RecipePlugin"):
+        with pytest.raises(NoAdapterFound, match=r"builtins\.object.*installed plugins: .*RecipePlugin"):
+            optimizable(object(), manager=manager)
+
+    def test_a_mapping_is_alternatives_and_a_bad_one_names_the_alternative(self, no_autoload: None) -> None:
+        manager = create_plugin_manager(plugins=[RecipePlugin()])
+        with pytest.raises(NoAdapterFound, match=r"alternative 'not'.*builtins\.str"):
             optimizable({"not": "a program"}, manager=manager)
 
     def test_a_plugin_returning_garbage_is_reported(self, no_autoload: None) -> None:

@@ -19,7 +19,7 @@ def test_the_entry_point_registers_every_example_task() -> None:
     distributions = {dist.project_name for _, dist in manager.list_plugin_distinfo()}
     assert "stacktune-examples" in distributions
     tasks = available_tasks(manager)
-    assert {"sentiment", "dspy_qa", "langchain_sentiment"} <= set(tasks)
+    assert {"sentiment", "dspy_qa", "langchain_sentiment", "cross_framework"} <= set(tasks)
     assert all(isinstance(tasks[name], Task) for name in plugin.EXAMPLES)
     assert tasks["sentiment"].objectives == ("score", "latency")
     assert tasks["dspy_qa"].objectives == tasks["langchain_sentiment"].objectives == ("score", "tokens")

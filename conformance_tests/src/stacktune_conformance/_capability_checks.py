@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stacktune import Evaluation, SupportsAsyncEvaluate, SupportsExport
+from stacktune import Evaluation, SupportsAsyncEvaluate, SupportsExport, SupportsExportCheck, check_export
 from stacktune_conformance._base import SuiteBase
 from stacktune_conformance._recording import ConformanceStop, RecordingMetric, ResultLog, same_scores
 from stacktune_conformance.strategies import configurations
@@ -37,6 +37,26 @@ class CapabilityChecks(SuiteBase):
                 assert self.space_of(target).to_json() == before, "to_native() changed the Optimizable"
 
         self.for_all(request, configurations(space), check)
+
+    def test_export_check(self, request: pytest.FixtureRequest, optimizable: Any, dataset: Sequence[Any]) -> None:
+        """If the adapter exports and implements ``stacktune.SupportsExportCheck``, the native object of
+        every applied configuration sends the model what the tuned Optimizable sends (messages and
+        parameters) and, at temperature 0, gets the same answers (``stacktune.check_export``)."""
+        if not isinstance(optimizable, SupportsExport) or not isinstance(optimizable, SupportsExportCheck):
+            pytest.skip(
+                f"{type(optimizable).__qualname__} does not implement both stacktune.SupportsExport and "
+                f"stacktune.SupportsExportCheck (to_native and model_calls): the export check not run"
+            )
+        original: Any = optimizable
+        examples = list(dataset[:2])
+
+        def check(configuration: dict[str, Any]) -> None:
+            tuned = original.apply_configuration(configuration)
+            native = tuned.to_native()
+            if native is not None:  # None is test_export_to_native's failure
+                check_export(tuned, native, examples, configuration)
+
+        self.for_all(request, configurations(self.space_of(original)), check)
 
     def test_async_evaluate_matches_sync(
         self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 from stacktune.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from stacktune.alternatives import Alternative, Alternatives, SupportsPlainExamples, alternatives
     from stacktune.errors import (
         BudgetError,
         BudgetExhausted,
+        ExportMismatch,
         InvalidConfiguration,
         InvalidVariable,
         MetricError,
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
         StacktuneError,
         Terminated,
         TimeoutReached,
+        WiringError,
     )
     from stacktune.evaluation import (
         Evaluation,
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
         evaluate_examples,
         score_prediction,
     )
+    from stacktune.exportcheck import ModelCall, SupportsExportCheck, check_export
     from stacktune.knobs import SAMPLING_KNOBS, SamplingKnob, find_knob, knob_variable, leaves_unset
     from stacktune.objectives import BUILTIN_OBJECTIVES, Objective
     from stacktune.plugins import (
@@ -64,7 +68,13 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "Alternative": "stacktune.alternatives",
+        "Alternatives": "stacktune.alternatives",
+        "SupportsPlainExamples": "stacktune.alternatives",
+        "alternatives": "stacktune.alternatives",
         "BudgetError": "stacktune.errors",
+        "ExportMismatch": "stacktune.errors",
+        "WiringError": "stacktune.errors",
         "BudgetExhausted": "stacktune.errors",
         "InvalidConfiguration": "stacktune.errors",
         "InvalidVariable": "stacktune.errors",
@@ -81,6 +91,9 @@ __getattr__, __dir__ = lazy_exports(
         "aevaluate_examples": "stacktune.evaluation",
         "evaluate_examples": "stacktune.evaluation",
         "score_prediction": "stacktune.evaluation",
+        "ModelCall": "stacktune.exportcheck",
+        "SupportsExportCheck": "stacktune.exportcheck",
+        "check_export": "stacktune.exportcheck",
         "SAMPLING_KNOBS": "stacktune.knobs",
         "SamplingKnob": "stacktune.knobs",
         "find_knob": "stacktune.knobs",
@@ -139,6 +152,15 @@ __getattr__, __dir__ = lazy_exports(
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alternative",
+    "Alternatives",
+    "ExportMismatch",
+    "ModelCall",
+    "SupportsExportCheck",
+    "check_export",
+    "SupportsPlainExamples",
+    "WiringError",
+    "alternatives",
     "BUILTIN_OBJECTIVES",
     "FREE",
     "SAMPLING_KNOBS",

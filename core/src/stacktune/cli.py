@@ -123,6 +123,8 @@ def print_study(study: Study, *, out: Console = console) -> None:
         f"{first.name}: best {best.values[first.name]:.4g} (trial {best.number}) vs worst "
         f"{worst.values[first.name]:.4g} (trial {worst.number}) over {len(complete)} complete trials"
     )
+    for line in alternatives_summary(study):
+        out.print(line)
     baseline = study.baseline
     if baseline is not None and baseline.values:
         shown = ", ".join(f"{name} {value:.4g}" for name, value in baseline.values.items())
@@ -138,6 +140,37 @@ def print_study(study: Study, *, out: Console = console) -> None:
         f"stored in {study.storage_url or 'a custom storage'} as {study.study_name!r} "
         f"(optuna-dashboard {study.storage_url or ''})"
     )
+
+
+def alternatives_summary(study: Study) -> list[str]:
+    """For a study over alternatives: each alternative's best complete trial, and which one won.
+
+    The winner is the best on the first objective, ties broken by the next ones; empty for a
+    study whose configurations have no ``program`` choice.
+    """
+    from stacktune.alternatives import PROGRAM  # imports the runner: not when the command loads
+
+    complete = [t for t in study.completed_trials() if PROGRAM in t.configuration]
+    if not complete:
+        return []
+
+    def rank(trial: TrialResult) -> tuple[float, ...]:
+        return tuple(
+            -trial.values[o.name] if o.direction == "maximize" else trial.values[o.name] for o in study.objectives
+        )
+
+    best: dict[str, TrialResult] = {}
+    for trial in sorted(complete, key=rank):
+        best.setdefault(str(trial.configuration[PROGRAM]), trial)
+    lines = ["best of each alternative (complete trials):"]
+    for name, trial in sorted(best.items(), key=lambda item: rank(item[1])):
+        figures = ", ".join(f"{objective} {value:.4g}" for objective, value in trial.values.items())
+        spent = trial.evaluation
+        cost = f", {spent.tokens_per_example:.0f} tokens/example" if spent is not None else ""
+        lines.append(f"  {name}: {figures}{cost} (trial {trial.number})")
+    winner = min(best.items(), key=lambda item: rank(item[1]))[0]
+    lines.append(f"won: {winner} (on {', '.join(study.objective_names)}, in that order)")
+    return lines
 
 
 class UsageError(click.ClickException):

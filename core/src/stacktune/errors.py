@@ -56,5 +56,28 @@ class Terminated(KeyboardInterrupt):
     """The process was asked to stop (SIGTERM) during ``optimize``: handled like Ctrl-C."""
 
 
+class WiringError(StacktuneError, ValueError):
+    """A shared example does not fit one alternative's program (a missing field, a wrong shape).
+
+    Raised before anything is spent; ``alternative`` and ``field`` (when one is known) name the culprit.
+    """
+
+    def __init__(self, alternative: str, message: str, *, field: str | None = None) -> None:
+        self.alternative = alternative
+        self.field = field
+        super().__init__(f"alternative {alternative!r}: {message}")
+
+
+class ExportMismatch(StacktuneError, AssertionError):
+    """An exported native object does not behave as the configuration it came from.
+
+    ``knob`` names what did not carry over (a variable, a sampling parameter, the messages).
+    """
+
+    def __init__(self, knob: str, message: str) -> None:
+        self.knob = knob
+        super().__init__(f"export check failed on {knob!r}: {message}")
+
+
 class MetricError(StacktuneError, ValueError):
     """The metric returned something that is not a score (None, NaN, a string...): that example fails."""

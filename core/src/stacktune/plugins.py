@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pluggy
@@ -95,13 +95,21 @@ def plugin_names(manager: pluggy.PluginManager | None = None) -> list[str]:
 
 
 def optimizable(target: object, *, manager: pluggy.PluginManager | None = None) -> Optimizable:
-    """``target`` itself if it is an Optimizable, else what the first willing plugin makes of it."""
+    """``target`` itself if it is an Optimizable, else what the first willing plugin makes of it.
+
+    A mapping no plugin takes is a set of alternatives (``{"dspy": program, "prompt": prompt}``):
+    one :class:`~stacktune.alternatives.Alternatives` over them.
+    """
     from stacktune.protocol import is_optimizable  # the protocol imports the runner: not at plugin load
 
     if is_optimizable(target):
         return target  # type: ignore[return-value]
     manager = manager or get_plugin_manager()
     result = manager.hook.stacktune_optimizable(target=target)
+    if result is None and isinstance(target, Mapping):
+        from stacktune.alternatives import Alternatives
+
+        return Alternatives(target, manager=manager)  # {"dspy": program, "langchain": chain, ...}
     if result is None:
         names = plugin_names(manager)
         installed = ", ".join(names) if names else "none"

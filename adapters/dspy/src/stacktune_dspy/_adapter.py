@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import dspy
 
-from stacktune import Evaluation, Metric, ResultCallback, Space, evaluate_examples, record_usage
+from stacktune import Evaluation, Metric, ModelCall, ResultCallback, Space, evaluate_examples, record_usage
 from stacktune.cache import CacheOption, as_cache_option
 from stacktune.pricing import Prices, check_prices
 from stacktune_dspy._build import build_program
@@ -28,7 +28,7 @@ from stacktune_dspy._options import (
     make_adapter,
 )
 from stacktune_dspy._specs import as_spec
-from stacktune_dspy._usage import HistorySink
+from stacktune_dspy._usage import HistorySink, LMCallRecorder
 
 #: The attribute of an exported program that holds what DSPy keeps outside programs (its DSPy adapter).
 SETTINGS_ATTRIBUTE = "_stacktune"
@@ -208,7 +208,57 @@ class DSPyAdapter:
 
         return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
 
+    # -- plain-mapping examples (stacktune.alternatives) ---------------------------
+    def to_input(self, example: Mapping[str, Any]) -> dspy.Example:
+        """A ``dspy.Example`` of the mapping whose inputs are ``input_keys`` (else ``forward``'s parameters)."""
+        if not isinstance(example, Mapping):
+            raise TypeError(f"a plain example is a mapping, got {type(example).__name__}")
+        keys = self._shared.options.input_keys
+        if keys is None:
+            keys = [k for k in self._forward_keys if k in example]
+        return dspy.Example(**example).with_inputs(*keys)
+
+    def from_output(self, prediction: object) -> object:
+        """The prediction's one output field (``reasoning`` left out), else a dict of its fields."""
+        if not isinstance(prediction, dspy.Prediction):
+            return prediction
+        fields = {k: v for k, v in prediction.items() if k != "reasoning"}
+        return next(iter(fields.values())) if len(fields) == 1 else fields
+
+    def check_input(self, example: object) -> None:
+        """Raise KeyError naming an input the program needs that the example lacks (nothing is called)."""
+        given = set(self._inputs_of(example))
+        needed = self._shared.options.input_keys
+        if needed is None:
+            needed = [
+                p.name
+                for p in _forward_parameters(self._program)
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is inspect.Parameter.empty
+            ]
+        missing = [name for name in needed if name not in given]
+        if missing:
+            raise KeyError(missing[0])
+
     # -- export -------------------------------------------------------------------
+    def model_calls(self, example: object, native: object | None = None) -> list[ModelCall]:
+        """The LM calls of one example through this object, or through an exported ``native`` program.
+
+        Seen by a DSPy callback: the messages, the LM's settings merged with the call's own
+        (a predictor's config), the model name, and what came back. The exported program runs
+        as a user would run it: under :func:`context`, with the LMs it carries.
+        """
+        inputs = self._inputs_of(example)
+        recorder = LMCallRecorder()
+        if native is None:
+            with dspy.context(callbacks=[recorder], **self._context_overrides()):
+                self._program(**inputs)
+        else:
+            if not isinstance(native, dspy.Module):
+                raise TypeError(f"a DSPy program exports a dspy.Module, got {type(native).__name__}")
+            with context(native), dspy.context(callbacks=[recorder]):
+                native(**inputs)
+        return recorder.calls()
+
     def to_native(self) -> dspy.Module:
         """A plain DSPy program with this configuration (save it with :func:`stacktune_dspy.save`).
 
@@ -255,13 +305,22 @@ class DSPyAdapter:
     @cached_property
     def _forward_keys(self) -> list[str]:
         """The named parameters of the program's ``forward`` (looked up once, not per example)."""
-        parameters = inspect.signature(self._program.forward).parameters.values()
+        parameters = _forward_parameters(self._program)
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
             raise ValueError(
                 "cannot tell which fields of the example are inputs: use dspy.Example(...).with_inputs(...) "
                 "or pass input_keys=[...] to DSPyAdapter"
             )
         return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _forward_parameters(program: dspy.Module) -> list[inspect.Parameter]:
+    """``forward``'s parameters, read from the class: DSPy logs a warning whenever an instance's
+    ``forward`` attribute is read outside ``__call__``."""
+    forward = inspect.getattr_static(program, "forward")
+    parameters = list(inspect.signature(forward).parameters.values())
+    bound = not isinstance(forward, staticmethod) and parameters and parameters[0].name in ("self", "cls")
+    return parameters[1:] if bound else parameters
 
 
 def _has(example: object, key: str) -> bool:

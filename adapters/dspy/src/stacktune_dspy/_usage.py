@@ -12,10 +12,13 @@ no known price is an unpriced call); an answer served from DSPy's cache has empt
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
-from stacktune import Usage
+from dspy.utils.callback import BaseCallback
+
+from stacktune import ModelCall, Usage
 from stacktune.pricing import Prices, call_cost
 
 
@@ -102,6 +105,37 @@ def usage_from_history(entries: Iterable[Mapping[str, Any]], *, prices: Prices |
         cached_tokens=cached_tokens,
         cached_cost_usd=cached_cost,
     )
+
+
+class LMCallRecorder(BaseCallback):  # type: ignore[misc]
+    """A DSPy callback keeping what each LM call was sent and answered, for the export check."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: dict[str, tuple[tuple[tuple[str, str], ...], dict[str, Any]]] = {}
+        self._order: list[str] = []
+        self._answers: dict[str, str] = {}
+
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        """Keep the messages and the parameters: the LM's own settings, the call's over them, the model."""
+        parameters = {**dict(getattr(instance, "kwargs", {}) or {}), **dict(inputs.get("kwargs") or {})}
+        parameters["model"] = getattr(instance, "model", None)
+        messages = tuple((str(m.get("role")), str(m.get("content"))) for m in inputs.get("messages") or ())
+        with self._lock:
+            self._sent[call_id] = (messages, parameters)
+            self._order.append(call_id)
+
+    def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
+        """Keep the first answer's text."""
+        first = outputs[0] if isinstance(outputs, list) and outputs else outputs
+        text = first.get("text", "") if isinstance(first, Mapping) else str(first or "")
+        with self._lock:
+            self._answers[call_id] = text
+
+    def calls(self) -> list[ModelCall]:
+        """The calls seen, in the order they started."""
+        with self._lock:
+            return [ModelCall(self._sent[c][0], self._sent[c][1], self._answers.get(c, "")) for c in self._order]
 
 
 __all__ = ["HistorySink", "usage_from_history"]

@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from langchain_core.messages import BaseMessage
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 
 from stacktune import (
     Constraint,
     Evaluation,
     Metric,
+    ModelCall,
     ResultCallback,
     Space,
     Variable,
@@ -39,7 +41,7 @@ from stacktune_langchain._knobs import (
     build_knob_map,
 )
 from stacktune_langchain._tree import Edits, ModelSite, rebuild, walk
-from stacktune_langchain._usage import UsageCallbackHandler
+from stacktune_langchain._usage import CallRecorder, UsageCallbackHandler
 
 
 class LangChainAdapter:
@@ -159,6 +161,38 @@ class LangChainAdapter:
     def to_native(self) -> Runnable[Any, Any]:
         """The configured chain as a plain runnable, to deploy as before."""
         return self._native
+
+    # -- plain-mapping examples (stacktune.alternatives) ---------------------------
+    def to_input(self, example: Mapping[str, Any]) -> dict[str, Any]:
+        """A runnable takes the mapping as a dict (then ``input_of``, if given); a copy per example."""
+        if not isinstance(example, Mapping):
+            raise TypeError(f"a runnable's plain example is a mapping, got {type(example).__name__}")
+        return dict(example)
+
+    def from_output(self, prediction: object) -> object:
+        """A message's text; anything else (a parser's string or dict) as it is."""
+        if isinstance(prediction, BaseMessage):
+            return prediction.text
+        return prediction
+
+    def check_input(self, example: object) -> None:
+        """Raise KeyError naming the first field the runnable's input schema requires and the input lacks."""
+        given = self._input(example)
+        if not isinstance(given, Mapping):
+            return
+        required = self._original.get_input_jsonschema().get("required") or ()
+        missing = [name for name in required if name not in given]
+        if missing:
+            raise KeyError(missing[0])
+
+    def model_calls(self, example: Any, native: object | None = None) -> list[ModelCall]:
+        """The chat model calls of one example through this runnable (or ``native``), seen by a callback."""
+        runnable = self._native if native is None else native
+        if not isinstance(runnable, Runnable):
+            raise TypeError(f"a LangChain runnable exports a Runnable, got {type(runnable).__name__}")
+        recorder = CallRecorder()
+        runnable.invoke(self._input(example), {"callbacks": [recorder]})
+        return recorder.calls()
 
     def __repr__(self) -> str:
         return f"LangChainAdapter({self._original.get_name()}, variables={list(self._knob_map.space.names)})"

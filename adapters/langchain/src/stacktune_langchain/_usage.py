@@ -14,11 +14,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
-from stacktune import Usage
+from stacktune import ModelCall, Usage
 from stacktune.pricing import Prices, call_cost
 from stacktune_langchain._cache import CACHE_HIT
 
@@ -118,4 +120,43 @@ def _tokens_of(response: LLMResult) -> tuple[int, int, str | None, str | None, b
     return input_tokens, output_tokens, model_name, provider, cached
 
 
-__all__ = ["UsageCallbackHandler"]
+class CallRecorder(BaseCallbackHandler):
+    """Records what each chat model call was sent (messages, invocation parameters) and answered.
+
+    For the export check (``stacktune.exportcheck``): the parameters are LangChain's own
+    ``invocation_params``, so a knob that did not reach the model shows up as a difference.
+    """
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sent: dict[UUID, tuple[tuple[tuple[str, str], ...], dict[str, Any]]] = {}
+        self._order: list[UUID] = []
+        self._answers: dict[UUID, str] = {}
+
+    def on_chat_model_start(
+        self, serialized: dict[str, Any], messages: list[list[BaseMessage]], *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        """Keep the messages and the invocation parameters of one call."""
+        parameters = dict(kwargs.get("invocation_params") or {})
+        sent = tuple((m.type, str(m.text)) for m in messages[0]) if messages else ()
+        with self._lock:
+            self._sent[run_id] = (sent, parameters)
+            self._order.append(run_id)
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        """Keep the answer's text."""
+        text = response.generations[0][0].text if response.generations and response.generations[0] else ""
+        with self._lock:
+            self._answers[run_id] = text
+
+    def calls(self) -> list[ModelCall]:
+        """The calls seen, in the order they started."""
+        with self._lock:
+            return [
+                ModelCall(self._sent[run][0], self._sent[run][1], self._answers.get(run, "")) for run in self._order
+            ]
+
+
+__all__ = ["CallRecorder", "UsageCallbackHandler"]

@@ -34,6 +34,16 @@ class QuizChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "stacktune-quiz"
 
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        """What a real chat model reports in its invocation parameters (callbacks see them)."""
+        return {
+            "model_name": self.model_name,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+        }
+
     def answer(self, prompt: str, temperature: float, max_tokens: int | None) -> str:
         """What this model says to ``prompt`` with these parameters."""
         if self.fail_on is not None and self.fail_on in prompt:

@@ -17,6 +17,7 @@ from stacktune import (
     Evaluation,
     Int,
     Metric,
+    ModelCall,
     ResultCallback,
     Space,
     Variable,
@@ -107,6 +108,38 @@ class PromptAdapter:
             return prompt.reply(example).prediction
 
         return evaluate_examples(dataset, run_example, metric, on_result=on_result, max_concurrency=max_concurrency)
+
+    # -- plain-mapping examples (stacktune.alternatives) ---------------------------
+    def to_input(self, example: Mapping[str, Any]) -> dict[str, Any]:
+        """A Prompt takes the mapping itself (its template's fields); a copy, so each example has its own."""
+        if not isinstance(example, Mapping):
+            raise TypeError(f"a Prompt's example is a mapping of its template's fields, got {type(example).__name__}")
+        return dict(example)
+
+    def from_output(self, prediction: object) -> object:
+        """A Prompt's prediction is already plain: what its parser made of the answer."""
+        return prediction
+
+    def check_input(self, example: object) -> None:
+        """Raise KeyError naming the first template field the example lacks (nothing is called)."""
+        if not isinstance(example, Mapping):
+            raise TypeError(f"a Prompt's example is a mapping of its template's fields, got {type(example).__name__}")
+        missing = [name for name in self.prompt.template_fields if name not in example]
+        if missing:
+            raise KeyError(missing[0])
+
+    def model_calls(self, example: object, native: object | None = None) -> list[ModelCall]:
+        """The one call a Prompt makes for an example (through the response cache), or ``native``'s."""
+        prompt = self.prompt if native is None else native
+        if not isinstance(prompt, Prompt):
+            raise TypeError(f"a Prompt exports a Prompt, got {type(prompt).__name__}")
+        request = prompt.request(example)
+        reply = prompt.reply(example)
+        parameters = {key: value for key, value in request.items() if key != "messages"}
+        parameters["model"] = prompt.model
+        parameters["parser"] = prompt.parser
+        messages = tuple((m["role"], m["content"]) for m in request["messages"])
+        return [ModelCall(messages, parameters, reply.text)]
 
     def to_native(self) -> Prompt:
         """The configured Prompt, ready to use in the application."""

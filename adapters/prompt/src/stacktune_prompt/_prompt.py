@@ -7,6 +7,7 @@ applied with ``dataclasses.replace``. Calling it renders chat messages, asks the
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -258,6 +259,56 @@ class Prompt:
             f"temperature={self.temperature}, top_p={self.top_p}, max_tokens={self.max_tokens}, "
             f"seed={self.seed})"
         )
+
+    # -- saving -------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """What a configuration changes, as JSON-ready values: texts, demos, sampling, model and parser names.
+
+        Models and parsers are code and connections, so only their names are kept: :meth:`load`
+        finds them again in the Prompt it is given.
+        """
+        return {
+            "instructions": self.instructions,
+            "template": self.template,
+            "answer": self.answer,
+            "demos": [dict(d) for d in self.demos],
+            "n_demos": self.n_demos,
+            "max_demos": self.max_demos,
+            "demo_order": self.demo_order,
+            "demo_orders": self.demo_orders,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "stop": list(self.stop),
+            "model": self.model,
+            "parser": self.parser,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`state` to a JSON file (``Prompt.load(path, like=...)`` reads it back)."""
+        path = Path(path)
+        path.write_text(json.dumps(self.state(), indent=2, ensure_ascii=False) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, like: Prompt) -> Prompt:
+        """``like`` with the saved state: its models, parsers, cache and prices, the saved texts and settings.
+
+        A saved model or parser name that ``like`` does not have is an error naming it.
+        """
+        state = json.loads(Path(path).read_text())
+        unknown = set(state) - set(like.state())
+        if unknown:
+            raise ValueError(f"{path}: unknown Prompt field(s) {sorted(unknown)}; known: {sorted(like.state())}")
+        for name, known in (("model", like.models), ("parser", like.parsers)):
+            if state.get(name) is not None and state[name] not in known:
+                raise ValueError(
+                    f"{path}: saved {name} {state[name]!r} is not one of {sorted(known)} of the given Prompt"
+                )
+        state["demos"] = tuple(state.get("demos", ()))
+        state["stop"] = tuple(state.get("stop", ()))
+        return dataclasses.replace(like, **state)
 
     # -- what the knobs resolve to ------------------------------------------------
     @cached_property

@@ -9,6 +9,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from stacktune.evaluation import EvaluationSummary, ExampleFailure
+from stacktune.exportcheck import check_export
 from stacktune.plugins import optimizable
 from stacktune.protocol import Optimizable, SupportsExport
 from stacktune.records import BASELINE_ATTR, TrialRecord
@@ -83,12 +84,23 @@ class TrialResult:
         """The target with this trial's configuration applied (the target stays unchanged)."""
         return optimizable(target).apply_configuration(self.configuration)
 
-    def export(self, target: object) -> object:
-        """A native object of the target's framework, when the adapter can export one."""
+    def export(self, target: object, *, check: bool = False, examples: Sequence[Any] = ()) -> object:
+        """A native object of the target's framework, when the adapter can export one.
+
+        With ``check``, ``examples`` run through both the tuned program and the native object
+        and what was sent to the model (messages, parameters) and, at temperature 0, what came
+        back must agree, else :class:`~stacktune.ExportMismatch` names the knob that did not
+        carry over (see :mod:`stacktune.exportcheck`).
+        """
         applied = self.apply_to(target)
-        if isinstance(applied, SupportsExport):
-            return applied.to_native()
-        return applied
+        if not isinstance(applied, SupportsExport):
+            if check:
+                raise TypeError(f"{type(applied).__name__} has no native object to check (no to_native)")
+            return applied
+        native = applied.to_native()
+        if check:
+            check_export(applied, native, examples, self.configuration)
+        return native
 
 
 __all__ = ["TrialResult"]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from stacktune.alternatives import Alternatives
 from stacktune.cache import ResponseCache, cache_beside, using_cache
 from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
@@ -176,6 +177,7 @@ class Study:
         check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
         check_count("failed_trials_in_a_row", failed_trials_in_a_row, minimum=1, allow_none=False)
         program, space = self._program_and_space(target, space)
+        check_wiring(program, dataset)
         self._check_space_compatible(space)
         fingerprint = self._check_dataset(dataset, new_dataset=new_dataset)
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
@@ -249,6 +251,7 @@ class Study:
         check_count("probe_configurations", probe_configurations, minimum=1, allow_none=False)
         check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
         program, space = self._program_and_space(target, space)
+        check_wiring(program, dataset)
         return estimate_spend(
             program,
             space,
@@ -394,6 +397,7 @@ class Study:
         answers go through the study's response cache, so verifying again costs nothing.
         """
         program = optimizable(target, manager=self._plugin_manager)
+        check_wiring(program, dataset)
         with using_cache(self.response_cache) if self.response_cache is not None else nullcontext():
             return verify(self, program, dataset, metric, top=top, max_concurrency=max_concurrency)
 
@@ -452,6 +456,16 @@ class Study:
         elif "value" in frame.columns:
             frame = frame.rename(columns={"value": f"values_{self.objective_names[0]}"})
         return frame
+
+
+def check_wiring(program: Optimizable, dataset: Sequence[Any]) -> None:
+    """Before anything is spent: alternatives check the dataset's first example.
+
+    :class:`~stacktune.Alternatives` checks the first example against every alternative (a
+    :class:`~stacktune.WiringError` naming the alternative and the field).
+    """
+    if isinstance(program, Alternatives):
+        program.check_examples(dataset)
 
 
 def _run_workers(run: Run, n_jobs: int) -> None:
