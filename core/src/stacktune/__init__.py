@@ -39,6 +39,7 @@ from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExpor
 from stacktune.racing import RacingPolicy
 from stacktune.ratelimit import RateLimit, RateLimiter
 from stacktune.search import OptunaSearch, Racing, Search
+from stacktune.secrets import is_secret_name, redact, register_secret, register_secrets_in, register_secrets_of
 from stacktune.space import Configuration, Constraint, Space, constraint
 from stacktune.study import (
     Budget,
@@ -118,6 +119,7 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "hookspec",
+    "is_secret_name",
     "is_optimizable",
     "knob_variable",
     "leaves_unset",
@@ -126,5 +128,9 @@ __all__ = [
     "optimizable",
     "price_for",
     "record_usage",
+    "redact",
+    "register_secret",
+    "register_secrets_in",
+    "register_secrets_of",
     "score_prediction",
 ]

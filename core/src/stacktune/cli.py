@@ -25,6 +25,7 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import EvaluationSummary
 from stacktune.objectives import BUILTIN_OBJECTIVES
 from stacktune.plugins import get_plugin_manager, plugin_names
+from stacktune.secrets import RedactingStream
 from stacktune.study import (
     DEFAULT_STORAGE,
     Budget,
@@ -121,7 +122,20 @@ def print_study(study: Study, *, out: Console = console) -> None:
     )
 
 
-@click.group()
+class _RedactingGroup(click.Group):
+    """The command group, printing through :class:`~stacktune.secrets.RedactingStream`: no secret reaches the
+    terminal, whether in a table, a log line or an error message (printed after the command has ended)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)  # type: ignore[assignment]
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            sys.stdout, sys.stderr = saved
+
+
+@click.group(cls=_RedactingGroup)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for Optuna's own).")
 def cli(verbose: int) -> None:
     """stacktune: tune every knob of an LLM application with Optuna."""
