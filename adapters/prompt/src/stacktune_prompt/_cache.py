@@ -52,6 +52,12 @@ class ResponseCache:
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.directory)!r})"
 
+    def __getstate__(self) -> dict[str, object]:
+        return {"directory": self.directory}  # a copy (another process) opens its own connection
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["directory"])  # type: ignore[misc, arg-type]
+
     def __bool__(self) -> bool:
         return True  # an empty cache is still a cache (``__len__`` would make it falsy)
 
