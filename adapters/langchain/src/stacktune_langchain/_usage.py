@@ -39,6 +39,7 @@ class UsageCallbackHandler(BaseCallbackHandler):
         self._prices = dict(prices or {})
         self._lock = threading.Lock()
         self.calls = 0
+        self.failed_calls = 0
         self.input_tokens = 0
         self.output_tokens = 0
         self.cost_usd = 0.0
@@ -69,6 +70,7 @@ class UsageCallbackHandler(BaseCallbackHandler):
         """A failed call was still a call (and may have been billed)."""
         with self._lock:
             self.calls += 1
+            self.failed_calls += 1
             self.unpriced_calls += 1
 
     def usage(self) -> Usage:
@@ -76,6 +78,7 @@ class UsageCallbackHandler(BaseCallbackHandler):
         with self._lock:
             return Usage(
                 calls=self.calls,
+                failed_calls=self.failed_calls,
                 input_tokens=self.input_tokens,
                 output_tokens=self.output_tokens,
                 cost_usd=self.cost_usd,
