@@ -167,7 +167,9 @@ class _FaultHandler(BaseHTTPRequestHandler):
     """Answers as its :class:`FaultServer` says (``fault`` is set on a subclass, one per server)."""
 
     fault: FaultServer
-    protocol_version = "HTTP/1.1"
+    # One request per connection: clients keep no socket to a server that is gone when their test ends
+    # (LiteLLM and the OpenAI SDK pool connections in process-wide caches).
+    protocol_version = "HTTP/1.0"
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read the counters, not a log."""
