@@ -167,3 +167,14 @@ def test_nothing_a_study_stores_holds_a_secret(tmp_path: Path, caplog: pytest.Lo
 def test_a_bare_key_in_text_is_not_taken_for_a_secret() -> None:
     assert redact("each option is key=value; token: expected") == "each option is key=value; token: expected"
     assert redact("cache_key=abc123 access_token: xyz789") == f"cache_key={MASK} access_token: {MASK}"
+
+
+def test_the_progress_line_masks_a_secret_in_its_note(capsys: pytest.CaptureFixture[str]) -> None:
+    from stacktune.study._progress import TrialProgress
+
+    register_secret(KEY)
+    progress = TrialProgress("leaky", 2, lambda: "", enabled=True)
+    with progress:
+        progress.trial_done(stacktune.Usage(), f"401 {KEY}")
+    printed = capsys.readouterr()
+    assert "401 ***" in printed.out + printed.err and KEY[:8] not in printed.out + printed.err

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from stacktune.secrets import redact
 from stacktune.usage import Usage
 
 
@@ -47,7 +48,7 @@ class TrialProgress:
             return
         status = f"{self._best()}examples {self.examples} calls {spent.spent_calls} tokens {spent.spent_tokens}"
         if note:
-            status += f" [yellow]last trial: {note[:60]}[/]"
+            status += f" [yellow]last trial: {redact(note)[:60]}[/]"  # masked before cut: no key's prefix shows
         self._bar.update(self._task, advance=1, status=status)
 
 
