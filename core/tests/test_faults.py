@@ -311,3 +311,12 @@ class TestBudgetsThatHold:
         study.optimize(program, toy_dataset(50), toy_metric, n_trials=100, budget=Budget(usd=0.02, tokens=10_000))
         assert study.last_stop_reason and study.last_stop_reason.startswith("USD budget 0.02 spent")
         assert 20 <= program.counter.count <= 21
+
+
+def test_failed_calls_count_as_calls_but_never_make_a_token_budget_unenforceable() -> None:
+    failing = Usage(calls=10, failed_calls=10)
+    assert (failing + Usage(calls=1, input_tokens=5)).summary()["failed_calls"] == 10
+    assert Budget(calls=10).exhausted_by(failing) == "call budget 10 spent (10)"
+    Budget(tokens=100).check_enforceable(failing)  # a dead server says nothing about token counts
+    with pytest.raises(stacktune.BudgetError, match="3 answers reported no token counts"):
+        Budget(tokens=100).check_enforceable(Usage(calls=13, failed_calls=10))

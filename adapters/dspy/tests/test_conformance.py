@@ -31,3 +31,12 @@ class TestDSPyAdapter(OptimizableTests):
     @pytest.fixture
     def metric(self, metric: Any) -> Any:
         return metric
+
+    @pytest.fixture
+    def at_fault_server(self, program: Any) -> Any:
+        def at(base_url: str) -> DSPyAdapter:
+            settings = {"api_base": base_url, "api_key": "sk-conformance-0000", "cache": False, "num_retries": 0}
+            spec = LMSpec("openai/fault", {**settings, "timeout": 1.0}, name="fault")
+            return DSPyAdapter(program, lm=spec, swap_modules=False)
+
+        return at

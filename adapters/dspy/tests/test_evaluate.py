@@ -81,8 +81,8 @@ def test_parse_failures_and_lm_errors_score_zero_and_are_counted(program: Any, d
     assert "Adapter" in failed[1].error_type or "Parse" in failed[1].error_type
     assert "server went away" in failed[2].message
     # France: 2 calls; Italy: rewrite + JSON fallback fail on the first step (2 calls); Spain: no finished call;
-    # Japan: 2 calls (the answer is Paris, wrong).
-    assert evaluation.usage.calls == 6
+    # Japan: 2 calls (the answer is Paris, wrong); Spain's failed call counts too (every attempt is a call).
+    assert evaluation.usage.calls == 7 and evaluation.usage.failed_calls == 1
     assert len(evaluation.usage.latencies) == 4
 
 

@@ -9,6 +9,7 @@ import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import ConfigurableField
+from langchain_openai import ChatOpenAI
 
 from stacktune_conformance import OptimizableTests
 from stacktune_langchain import LangChainAdapter
@@ -51,6 +52,17 @@ class TestLangChainAdapter(OptimizableTests):
     @pytest.fixture
     def metric(self) -> Callable[[Any, Any], float]:
         return quiz_metric
+
+    @pytest.fixture
+    def at_fault_server(self) -> Callable[[str], LangChainAdapter]:
+        def at(base_url: str) -> LangChainAdapter:
+            model = ChatOpenAI(
+                base_url=base_url, api_key="sk-conformance-0000", model="fault", timeout=1.0, max_retries=0
+            )  # type: ignore[arg-type]
+            chain = ChatPromptTemplate([("human", "{question}")]) | model | StrOutputParser()
+            return LangChainAdapter(chain, input_of=lambda example: {"question": example["question"]})
+
+        return at
 
     @pytest.fixture
     def failing_example(self) -> dict[str, Any]:

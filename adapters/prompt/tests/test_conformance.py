@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from stacktune import FREE
 from stacktune_conformance import OptimizableTests
-from stacktune_prompt import OutputFormat, Prompt, PromptAdapter, RetryPolicy
+from stacktune_prompt import Endpoint, OutputFormat, Prompt, PromptAdapter, RetryPolicy
 from stacktune_prompt.testing import KeywordSentimentModel, sentiment_examples
 
 
@@ -41,6 +42,17 @@ class TestPromptAdapter(OptimizableTests):
     @pytest.fixture
     def metric(self) -> Callable[[Any, Any], float]:
         return lambda example, prediction: float(prediction == example["label"])
+
+    @pytest.fixture
+    def at_fault_server(self) -> Callable[[str], PromptAdapter]:
+        def at(base_url: str) -> PromptAdapter:
+            endpoint = Endpoint(base_url, "fault-model", timeout=1.0, price=FREE)
+            retry = RetryPolicy(attempts=2, initial_wait=0.0, jitter=0.0)
+            return PromptAdapter(
+                Prompt(instructions="Classify.", template="Review: {text}", model=endpoint, retry=retry, cache=False)
+            )
+
+        return at
 
     @pytest.fixture
     def failing_example(self) -> dict[str, str]:

@@ -168,7 +168,8 @@ def test_an_example_that_still_fails_scores_zero_and_the_evaluation_goes_on(
     assert evaluation.scores == (1.0, 0.0, 1.0)
     assert [(f.index, f.error_type) for f in evaluation.failures] == [(1, "TransientError")]
     assert "503" in evaluation.failures[0].message
-    assert len(server.requests) == 5 and evaluation.usage.calls == 2
+    assert len(server.requests) == 5
+    assert evaluation.usage.calls == 5 and evaluation.usage.failed_calls == 3  # every attempt is a call
 
 
 def test_malformed_answers_are_errors(endpoint_prompt: Callable[..., tuple[Prompt, Server]]) -> None:

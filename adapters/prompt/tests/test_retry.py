@@ -39,7 +39,8 @@ def test_a_client_failing_more_than_the_attempts_fails_the_example_only(
     assert flaky.attempts == 3 + len(examples) - 1  # the first example used all 3 attempts
     assert evaluation.scores[0] == 0.0 and evaluation.scores[1:] == (1.0,) * (len(examples) - 1)
     assert [(f.index, f.error_type) for f in evaluation.failures] == [(0, "ConnectionError")]
-    assert evaluation.usage.calls == len(examples) - 1
+    assert evaluation.usage.calls == flaky.attempts  # every attempt is a call: a call budget counts them all
+    assert evaluation.usage.failed_calls == 3 and evaluation.usage.answered_calls == len(examples) - 1
 
 
 def test_other_errors_are_not_retried(make_prompt: Callable[..., Prompt], fake: KeywordSentimentModel) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -11,8 +12,13 @@ import pytest
 from stacktune import Usage
 from stacktune_conformance._base import SuiteBase
 from stacktune_conformance._recording import ConformanceStop, RecordingMetric, ResultLog, same_scores
+from stacktune_conformance.faults import FaultServer
 
 CONCURRENCY = 4
+#: The ``at_fault_server`` fixture's client must time out after at most this many seconds (per attempt).
+FAULT_TIMEOUT = 1.0
+#: How long one example may take against a hanging server: the timeout, a few retries, slack for a busy machine.
+FAULT_EXAMPLE_LIMIT = 15.0
 # Public since pytest 8.4; it subclasses LookupError on every version.
 _FixtureLookupError: type[Exception] = getattr(pytest, "FixtureLookupError", LookupError)
 
@@ -126,6 +132,31 @@ class EvaluateChecks(SuiteBase):
         evaluation, _, log = self.spied_evaluate(optimizable, poisoned, metric)
         assert sorted(log.indices) == list(range(len(poisoned))), f"on_result indices: {log.indices}"
         _check_failures(evaluation, 1, [baseline[0], 0.0, *baseline[1:]], len(poisoned))
+
+    def test_failed_calls_are_counted_and_never_hang(
+        self, request: pytest.FixtureRequest, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
+        """Against the fault server (the optional ``at_fault_server`` fixture: ``base_url`` -> an Optimizable
+        whose client times out within ``FAULT_TIMEOUT``): every example of a server answering 500 is a
+        failure whose calls are counted (``Usage.failed_calls``), and a hanging server cannot hold an
+        example past ``FAULT_EXAMPLE_LIMIT`` seconds."""
+        try:
+            at_fault_server = request.getfixturevalue("at_fault_server")
+        except _FixtureLookupError:
+            pytest.skip("no `at_fault_server` fixture (base_url -> Optimizable): failing servers not checked")
+        examples = list(dataset[:2])
+        with FaultServer(mode="500") as server:
+            evaluation = at_fault_server(server.url).evaluate(examples, metric)
+            assert [f.index for f in evaluation.failures] == [0, 1], f"failures: {evaluation.failures}"
+            usage = evaluation.usage
+            assert usage.failed_calls >= len(examples), f"failed calls not counted: {usage}"
+            assert usage.calls >= usage.failed_calls and server.requests >= len(examples)
+            server.mode = "hang"
+            start = time.monotonic()
+            hung = at_fault_server(server.url).evaluate(examples[:1], metric)
+            took = time.monotonic() - start
+        assert took < FAULT_EXAMPLE_LIMIT, f"one example against a hanging server took {took:.1f}s"
+        assert len(hung.failures) == 1 and hung.usage.failed_calls >= 1, f"{hung.failures}, {hung.usage}"
 
     def test_concurrent_evaluation_matches_sequential(
         self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]

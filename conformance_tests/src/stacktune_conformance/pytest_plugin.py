@@ -1,15 +1,18 @@
-"""The pytest plugin (``pytest11`` entry point): the suite's option, marker and fixture.
+"""The pytest plugin (``pytest11`` entry point): the suite's option, marker and fixtures.
 
 Loaded automatically once ``stacktune-conformance`` is installed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import settings
 
 from stacktune_conformance._base import MAX_EXAMPLES_OPTION, max_examples
 from stacktune_conformance._recording import DEFAULT_MAX_EXAMPLES, hypothesis_settings
+from stacktune_conformance.faults import FaultServer
 
 MARKER = "stacktune_conformance"
 
@@ -41,3 +44,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def stacktune_settings(request: pytest.FixtureRequest) -> settings:
     """hypothesis settings honouring ``--stacktune-max-examples``, for authors' own property tests."""
     return hypothesis_settings(max_examples(request.config))
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    """A fresh OpenAI-compatible fault server on 127.0.0.1 (:mod:`stacktune_conformance.faults`), stopped after."""
+    with FaultServer() as server:
+        yield server

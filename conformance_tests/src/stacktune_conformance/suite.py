@@ -11,7 +11,9 @@
         def metric(self): ...        # metric(example, prediction) -> float | bool
 
 Optional: a ``failing_example`` fixture (an example the target raises on) enables
-``test_failing_target_counts_as_failure``. Each ``test_*`` method's docstring says what it
+``test_failing_target_counts_as_failure``; an ``at_fault_server`` fixture (``base_url`` -> the
+Optimizable with its client pointed there, timing out within a second) enables
+``test_failed_calls_are_counted_and_never_hang``. Each ``test_*`` method's docstring says what it
 proves; docs/conformance.md lists them all.
 """
 

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from stacktune.racing import RacingPolicy
     from stacktune.ratelimit import RateLimit, RateLimiter
     from stacktune.search import OptunaSearch, Racing, Search
+    from stacktune.secrets import is_secret_name, redact, register_secret, register_secrets_in, register_secrets_of
     from stacktune.space import Configuration, Constraint, Space, constraint
     from stacktune.study import (
         Budget,
@@ -121,6 +122,11 @@ __getattr__, __dir__ = lazy_exports(
         "OptunaSearch": "stacktune.search",
         "Racing": "stacktune.search",
         "Search": "stacktune.search",
+        "is_secret_name": "stacktune.secrets",
+        "redact": "stacktune.secrets",
+        "register_secret": "stacktune.secrets",
+        "register_secrets_in": "stacktune.secrets",
+        "register_secrets_of": "stacktune.secrets",
         "Configuration": "stacktune.space",
         "Constraint": "stacktune.space",
         "Space": "stacktune.space",
@@ -221,6 +227,7 @@ __all__ = [
     "get_plugin_manager",
     "hookimpl",
     "hookspec",
+    "is_secret_name",
     "is_optimizable",
     "knob_variable",
     "leaves_unset",
@@ -229,5 +236,9 @@ __all__ = [
     "optimizable",
     "price_for",
     "record_usage",
+    "redact",
+    "register_secret",
+    "register_secrets_in",
+    "register_secrets_of",
     "score_prediction",
 ]

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from stacktune.errors import StacktuneError, Terminated
 from stacktune.plugins import get_plugin_manager, plugin_names
+from stacktune.secrets import RedactingStream
 from stacktune.tasks import Task, TaskSetup, available_tasks, find_task
 
 if TYPE_CHECKING:
@@ -180,7 +181,19 @@ class UsageError(click.ClickException):
 
 
 class _Group(click.Group):
-    """The ``stacktune`` group: stacktune's own errors (a bad storage URL, a missing driver) are one line."""
+    """The ``stacktune`` group: stacktune's own errors (a bad storage URL, a missing driver) are one line.
+
+    It prints through :class:`~stacktune.secrets.RedactingStream`: no secret reaches the terminal,
+    whether in a table, a log line or an error message (printed after the command has ended).
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)  # type: ignore[assignment]
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            sys.stdout, sys.stderr = saved
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

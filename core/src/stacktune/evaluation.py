@@ -85,6 +85,7 @@ class EvaluationSummary(BaseModel):
     n_examples: int = 0
     n_failures: int = 0
     calls: int = 0
+    failed_calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
     total_tokens: int = 0

@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stacktune.evaluation import PREDICTION_SAMPLE, EvaluationSummary, ExampleFailure
+from stacktune.secrets import redact
 from stacktune.texts import stored_text
 from stacktune.variables import Primitive
 
@@ -103,8 +104,8 @@ class TrialRecord(BaseModel):
             trial.set_user_attr(key, value)
 
     def stored(self) -> dict[str, Any]:
-        """The JSON form kept in the trial's user attributes (unset fields left out, to keep storage small)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The JSON form kept in the trial's user attributes (unset fields left out, secrets masked)."""
+        return redact(self.model_dump(mode="json", exclude_none=True))
 
     def dashboard_fields(self, configuration_text: str | None = None) -> dict[str, str | int | float]:
         """The flat attributes optuna-dashboard shows as sortable columns (numbers) and text."""
@@ -122,7 +123,7 @@ class TrialRecord(BaseModel):
             )
         if self.evaluation is not None:
             fields["latency_s"] = self.evaluation.mean_latency
-        return fields
+        return redact(fields)
 
     @property
     def spent(self) -> EvaluationSummary | None:

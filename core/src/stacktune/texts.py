@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 
+from stacktune.secrets import redact
+
 _SPACES = re.compile(r"\s+")
 
 
@@ -18,7 +20,8 @@ def stored_text(value: object, limit: int) -> str:
     """``value`` as one line of at most ``limit`` characters, the way stacktune stores it.
 
     Strings are kept as they are, JSON-able values as compact JSON, anything else as its
-    ``repr``; runs of whitespace become one space, and a longer text is cut with "…".
+    ``repr``; runs of whitespace become one space, secrets are masked (:mod:`stacktune.secrets`), and a
+    longer text is cut with "…".
     """
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit!r}")
@@ -29,7 +32,7 @@ def stored_text(value: object, limit: int) -> str:
             text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
         except (TypeError, ValueError):
             text = repr(value)
-    text = _SPACES.sub(" ", text[: limit * 4]).strip()
+    text = redact(_SPACES.sub(" ", text[: limit * 4]).strip())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -31,12 +31,15 @@ class Usage(BaseModel):
     ``cache_hits``/``cached_*`` say how much of it was not paid again, and the
     ``spent_*`` properties give what was really spent (what a budget counts).
     ``unpriced_calls`` counts calls to a model with no known price: their cost is
-    unknown, not zero.
+    unknown, not zero. ``calls`` counts every attempt, failed ones included (a 500, a
+    timeout, a retry), so a call budget holds against a failing server;
+    ``failed_calls`` says how many of them got no answer.
     """
 
     model_config = ConfigDict(frozen=True)
 
     calls: int = 0
+    failed_calls: int = Field(default=0, description="attempts that got no answer (counted in calls too)")
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
@@ -58,6 +61,11 @@ class Usage(BaseModel):
     def spent_calls(self) -> int:
         """Calls really made: cache hits cost nothing."""
         return self.calls - self.cache_hits
+
+    @property
+    def answered_calls(self) -> int:
+        """Calls that got an answer (from the model or the cache)."""
+        return self.calls - self.failed_calls
 
     @property
     def spent_tokens(self) -> int:
@@ -84,6 +92,7 @@ class Usage(BaseModel):
             return NotImplemented
         return Usage(
             calls=self.calls + other.calls,
+            failed_calls=self.failed_calls + other.failed_calls,
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cost_usd=self.cost_usd + other.cost_usd,
@@ -112,6 +121,7 @@ class Usage(BaseModel):
         """A flat dict for storage and tables (no per-example list)."""
         return {
             "calls": self.calls,
+            "failed_calls": self.failed_calls,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "total_tokens": self.total_tokens,

@@ -201,7 +201,8 @@ class DSPyAdapter:
             inputs = self._inputs_of(example)
             sink = HistorySink(self._shared.options.prices)
             try:
-                with caching(cache), dspy.context(caller_modules=[sink], **overrides):
+                callbacks = [*dspy.settings.get("callbacks", []), sink]  # the sink counts failed calls
+                with caching(cache), dspy.context(caller_modules=[sink], callbacks=callbacks, **overrides):
                     return program(**inputs)
             finally:
                 record_usage(sink.usage())  # what the example's LM calls cost, whether it failed or not

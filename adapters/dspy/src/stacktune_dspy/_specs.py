@@ -14,7 +14,8 @@ from typing import Any
 
 import dspy
 
-_SECRET_KEYS = frozenset({"api_key", "aws_secret_access_key", "aws_session_token", "azure_ad_token", "token"})
+from stacktune import redact, register_secrets_in
+
 # What dspy.LM takes as named parameters besides the request kwargs it keeps in ``lm.kwargs``.
 # (with dspy.LM's defaults, which a spec leaves out).
 _LM_ATTRIBUTES: dict[str, Any] = {
@@ -40,6 +41,7 @@ class LMSpec:
         object.__setattr__(self, "kwargs", dict(self.kwargs))
         if self.name is None:
             object.__setattr__(self, "name", self.model)
+        register_secrets_in(self.kwargs)  # api_key, extra_headers={"X-Api-Key": ...}: masked wherever stored or printed
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -49,8 +51,7 @@ class LMSpec:
 
     def public(self) -> dict[str, Any]:
         """The spec without secrets, JSON-friendly where the values are."""
-        shown = {k: ("***" if k in _SECRET_KEYS else v) for k, v in self.kwargs.items()}
-        return {"model": self.model, "kwargs": shown}
+        return {"model": self.model, "kwargs": redact(dict(self.kwargs))}
 
     def same_as(self, other: LMSpec) -> bool:
         """Same model and settings (the name, unset values and dspy.LM's defaults do not matter)."""
@@ -60,7 +61,7 @@ class LMSpec:
         return isinstance(other, LMSpec) and self.name == other.name and self.same_as(other)
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{k}={'***' if k in _SECRET_KEYS else v!r}" for k, v in self.kwargs.items())
+        parts = ", ".join(f"{k}={v!r}" for k, v in redact(dict(self.kwargs)).items())
         return f"LMSpec({self.name!r}: {self.model!r}{', ' + parts if parts else ''})"
 
     @classmethod

@@ -22,15 +22,28 @@ from stacktune import ModelCall, Usage
 from stacktune.pricing import Prices, call_cost
 
 
-class HistorySink:
-    """Stands in a ``caller_modules`` list to receive the LM history entries of one example."""
+class HistorySink(BaseCallback):  # type: ignore[misc]  # dspy ships no type information
+    """Stands in a ``caller_modules`` list to receive the LM history entries of one example.
+
+    Failed LM calls never reach a history: as a DSPy callback too (``dspy.context(callbacks=...)``),
+    the sink counts them, so that every attempt counts toward a call budget.
+    """
 
     def __init__(self, prices: Prices | None = None) -> None:
         self.history: list[dict[str, Any]] = []
         self.prices = prices
+        self.failed = 0
+        self._lock = threading.Lock()
+
+    def on_lm_end(self, call_id: str, outputs: dict[str, Any] | None, exception: BaseException | None = None) -> None:
+        """Count an LM call that raised (a server error, a timeout, a refused key)."""
+        if exception is not None:
+            with self._lock:
+                self.failed += 1
 
     def usage(self) -> Usage:
-        return usage_from_history(self.history, prices=self.prices)
+        failed = Usage(calls=self.failed, failed_calls=self.failed)
+        return usage_from_history(self.history, prices=self.prices) + failed
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:

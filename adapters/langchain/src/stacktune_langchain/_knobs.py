@@ -15,7 +15,17 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from stacktune import Categorical, Constraint, Float, Int, InvalidConfiguration, InvalidVariable, Space, Variable
+from stacktune import (
+    Categorical,
+    Constraint,
+    Float,
+    Int,
+    InvalidConfiguration,
+    InvalidVariable,
+    Space,
+    Variable,
+    register_secrets_of,
+)
 from stacktune.knobs import leaves_unset
 from stacktune.space import ConstraintCheck
 from stacktune_langchain._bounds import numeric_kind, numeric_variable
@@ -141,6 +151,8 @@ def _model_knobs(
         variables.append(variable.model_copy(update={"when": when}) if when else variable)
         choice = site.name
         models += [m for m in variable.choices.values() if isinstance(m, BaseChatModel)]
+        for model in models:
+            register_secrets_of(model)
     params: dict[str, str] = {}
     for param in options.sampling_params:
         if param in site.declared:

@@ -39,6 +39,8 @@ from langchain_core.runnables.router import RouterRunnable
 from langchain_core.runnables.utils import ConfigurableField
 from pydantic import BaseModel
 
+from stacktune import register_secrets_in, register_secrets_of
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -231,6 +233,8 @@ def walk(node: Runnable[Any, Any], scope: Scope | None = None, found: Found | No
 
 
 def _model_site(model: BaseChatModel, kwargs: Mapping[str, Any], scope: Scope) -> ModelSite:
+    register_secrets_of(model)  # its api_key, secret headers: masked wherever stacktune stores or prints
+    register_secrets_in(kwargs)
     return ModelSite(f"{scope.prefix()}model", model, dict(kwargs), scope.declared, scope.when)
 
 

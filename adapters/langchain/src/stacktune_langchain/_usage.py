@@ -42,6 +42,7 @@ class UsageCallbackHandler(BaseCallbackHandler):
         self._prices = dict(prices or {})
         self._lock = threading.Lock()
         self.calls = 0
+        self.failed_calls = 0
         self.input_tokens = 0
         self.output_tokens = 0
         self.cost_usd = 0.0
@@ -72,6 +73,7 @@ class UsageCallbackHandler(BaseCallbackHandler):
         """A failed call was still a call (and may have been billed)."""
         with self._lock:
             self.calls += 1
+            self.failed_calls += 1
             self.unpriced_calls += 1
 
     def usage(self) -> Usage:
@@ -79,6 +81,7 @@ class UsageCallbackHandler(BaseCallbackHandler):
         with self._lock:
             return Usage(
                 calls=self.calls,
+                failed_calls=self.failed_calls,
                 input_tokens=self.input_tokens,
                 output_tokens=self.output_tokens,
                 cost_usd=self.cost_usd,

@@ -10,6 +10,7 @@ the usage accounting are written once, whatever the model is.
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 import tenacity
 
+from stacktune import register_secret, register_secrets_in
 from stacktune.pricing import Price, Prices, call_cost
 from stacktune.ratelimit import RateLimit, RateLimiter, estimate_tokens
 
@@ -61,8 +63,12 @@ class Endpoint:
     """An OpenAI-compatible ``/chat/completions`` endpoint.
 
     The API key is read from the environment variable ``api_key_env`` at call time; it is
-    never stored on the object, in the cache or in any repr. ``timeout`` bounds each HTTP
-    call (seconds). ``price`` overrides the price table (``stacktune.pricing``) for this
+    never stored on the object, in the cache or in any repr, and it is registered with
+    ``stacktune.register_secret`` so that an error that echoes it is stored and printed
+    masked. ``headers`` are sent with every request (secret-looking ones, such as
+    ``api-key`` or ``X-Api-Key``, are registered the same way and hidden from the repr).
+    ``timeout`` bounds the whole HTTP call in seconds: connecting, sending and reading the
+    body, however slowly the server sends it. ``price`` overrides the price table (``stacktune.pricing``) for this
     endpoint (e.g. ``FREE`` for a server on your own machine). ``rate_limit`` paces every HTTP
     attempt to this URL and model, shared by the threads of the process and, inside a study's
     trials, by every worker of the study (``stacktune.RateLimit``). ``transport`` lets tests plug
@@ -75,6 +81,7 @@ class Endpoint:
     timeout: float = 60.0
     price: Price | None = None
     rate_limit: RateLimit | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     transport: httpx.BaseTransport | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +92,15 @@ class Endpoint:
         if self.timeout <= 0:
             raise ValueError(f"Endpoint timeout must be > 0 seconds, got {self.timeout!r}")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        object.__setattr__(self, "headers", dict(self.headers))  # a copy: the caller's dict may change
+        register_secrets_in(self.headers)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in {"_client", "_limiter"}}  # no live pool
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        register_secrets_in(self.headers)  # a worker process masks the secrets it was handed
 
     @property
     def name(self) -> str:
@@ -110,14 +126,16 @@ class Endpoint:
             client.close()
 
     def _headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
         if self.api_key_env is None:
-            return {}
+            return headers
         key = os.environ.get(self.api_key_env)
         if not key:
             raise EndpointError(
                 401, f"environment variable {self.api_key_env!r} (the API key for {self.base_url}) is not set"
             )
-        return {"Authorization": f"Bearer {key}"}
+        register_secret(key)  # an error body that echoes it is masked wherever it is stored or printed
+        return {**headers, "Authorization": f"Bearer {key}"}
 
     @cached_property
     def _limiter(self) -> RateLimiter | None:
@@ -134,24 +152,48 @@ class Endpoint:
         return self._post(url, kwargs)
 
     def _post(self, url: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        deadline = time.monotonic() + self.timeout
+        headers = self._headers()
         try:
-            response = self._client.post(url, json={"model": self.model, **kwargs}, headers=self._headers())
+            # Each read is bounded by what is left of the call; the loop below bounds them together.
+            with self._client.stream(
+                "POST", url, json={"model": self.model, **kwargs}, headers=headers, timeout=self.timeout
+            ) as response:
+                body = self._read_body(response, url, deadline)
         except httpx.TimeoutException as exc:
             raise TransientError(f"{url} timed out after {self.timeout}s ({type(exc).__name__})") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             raise TransientError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from exc
         status = response.status_code
+        text = body.decode("utf-8", errors="replace")
         if status == 429 or status >= 500:
             raise TransientError(
-                f"{url} answered {status}: {response.text[:200]}",
+                f"{url} answered {status}: {text[:200]}",
                 retry_after=_retry_after(response.headers.get("retry-after")),
             )
         if status >= 400:
-            raise EndpointError(status, f"{url} answered {status}: {response.text[:300]}")
-        data = response.json()
+            raise EndpointError(status, f"{url} answered {status}: {text[:300]}")
+        try:
+            data = json.loads(body)
+        except ValueError:
+            raise EndpointError(
+                status, f"{url} answered {status} with a body that is not JSON; it begins {body[:200]!r}"
+            ) from None
         if not isinstance(data, dict) or not data.get("choices"):
-            raise EndpointError(status, f"{url} answered without choices: {response.text[:200]}")
+            raise EndpointError(status, f"{url} answered without choices: {text[:200]}")
         return data
+
+    def _read_body(self, response: httpx.Response, url: str, deadline: float) -> bytes:
+        """The whole body, or a timeout once the call's deadline passes (a server dripping bytes included)."""
+        chunks: list[bytes] = []
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise TransientError(
+                    f"{url} timed out after {self.timeout}s: the body was still arriving "
+                    f"({sum(map(len, chunks))} bytes so far)"
+                )
+        return b"".join(chunks)
 
 
 def _retry_after(value: str | None) -> float | None:

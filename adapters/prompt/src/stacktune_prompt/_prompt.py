@@ -251,6 +251,23 @@ class Prompt:
             for index, demo in enumerate(self.demos):
                 _fields(demo, needed, f"demo #{index}")
 
+    # Read-only mappings (MappingProxyType) cannot be pickled: a copy holds dicts and gets its proxies back.
+    _PROXIED = ("models", "parsers", "prices")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in self._PROXIED:
+            state[name] = dict(state[name])
+        state["demos"] = tuple(dict(demo) for demo in state["demos"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        for name in self._PROXIED:
+            state[name] = MappingProxyType(dict(state[name]))
+        state["demos"] = tuple(MappingProxyType(dict(demo)) for demo in state["demos"])
+        self.__dict__.update(state)
+
     def __repr__(self) -> str:
         shown = _short(str(self.instructions), 40)
         return (
@@ -409,10 +426,18 @@ class Prompt:
 
             def attempt() -> tuple[Mapping[str, Any], float]:
                 start = time.perf_counter()  # the answering call only, not the backoff before it
-                return client.create_chat_completion(**request), time.perf_counter() - start
+                try:
+                    return client.create_chat_completion(**request), time.perf_counter() - start
+                except Exception:
+                    record_usage(_FAILED_CALL)  # every attempt counts toward a call budget, retries included
+                    raise
 
             response, latency = self.retry.call(attempt)
-            recorded = _recorded(response, latency)
+            try:
+                recorded = _recorded(response, latency)
+            except ValueError:
+                record_usage(_FAILED_CALL)  # answered, but with nothing usable: a call all the same
+                raise
             if cache is not None:
                 cache.put(key, recorded)
         usage = self._usage(recorded, cached)
@@ -438,6 +463,9 @@ class Prompt:
             cached_cost_usd=cost if cached else 0.0,
             latencies=(recorded.latency,),
         )
+
+
+_FAILED_CALL = Usage(calls=1, failed_calls=1)
 
 
 def _recorded(response: Mapping[str, Any], latency: float) -> CachedResponse:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stacktune.errors import StacktuneError
+from stacktune.secrets import redact
 
 if TYPE_CHECKING:
     from stacktune.report._data import ReportData
@@ -52,7 +53,7 @@ def write_report(study: Study, path: str | os.PathLike[str]) -> Path:
         raise StacktuneError(
             f"cannot write the report to {str(target)!r}: the directory {str(target.parent)!r} does not exist"
         )
-    target.write_text(render(report_data(study)), encoding="utf-8")
+    target.write_text(redact(render(report_data(study))), encoding="utf-8")  # secrets masked, as everywhere
     return target
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from stacktune.secrets import redact
 from stacktune.usage import Usage
 
 
@@ -51,7 +52,7 @@ class TrialProgress:
             return
         status = f"{self._best()}examples {self.examples} calls {spent.spent_calls} tokens {spent.spent_tokens}"
         if note:
-            status += f" [yellow]last trial: {note[:60]}[/]"
+            status += f" [yellow]last trial: {redact(note)[:60]}[/]"  # masked before cut: no key's prefix shows
         self._bar.update(self._task, advance=1, status=status)
 
 

@@ -68,9 +68,10 @@ class Budget:
                 f"is unknown. Give the adapter its price (prices={{model name: stacktune.Price(input_per_mtok, "
                 f"output_per_mtok)}}, or stacktune.FREE for a model on your machine), or budget calls or tokens"
             )
-        if self.tokens is not None and spent.calls >= _CALLS_BEFORE_JUDGING_TOKENS and not spent.total_tokens:
+        answered = spent.answered_calls  # failed attempts report no tokens, and say nothing of the answers
+        if self.tokens is not None and answered >= _CALLS_BEFORE_JUDGING_TOKENS and not spent.total_tokens:
             raise BudgetError(
-                f"Budget(tokens={self.tokens}) cannot hold: {spent.calls} answers reported no token counts; "
+                f"Budget(tokens={self.tokens}) cannot hold: {answered} answers reported no token counts; "
                 f"budget calls instead (Budget(calls=...))"
             )
 

@@ -27,6 +27,7 @@ from stacktune.plugins import get_plugin_manager, optimizable
 from stacktune.protocol import Optimizable
 from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, DatasetSample
 from stacktune.search import Search
+from stacktune.secrets import redact
 from stacktune.shared import SharedState, shared_state_for
 from stacktune.space import Space
 from stacktune.study._arguments import (
@@ -288,7 +289,7 @@ class Study:
     def _check_space_compatible(self, space: Space) -> None:
         """A study's categorical choices may never change: say which variable changed, up front."""
         stored = self.optuna_study.user_attrs.get(ATTR_SPACE)
-        current = json.loads(space.to_json())
+        current = redact(json.loads(space.to_json()))  # as stored: choices' texts may carry an LM's key
         if stored is None:
             self.optuna_study.set_user_attr(ATTR_SPACE, current)
             return

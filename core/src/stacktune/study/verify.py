@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from stacktune.evaluation import EvaluationSummary, Metric
 from stacktune.protocol import Optimizable
 from stacktune.records import dataset_fingerprint
+from stacktune.secrets import redact
 from stacktune.study._arguments import check_count, check_dataset, check_metric
 from stacktune.study._trials import evaluate_candidate, objective_values
 from stacktune.study.results import TrialResult
@@ -96,7 +97,7 @@ def verify(
         )
         stored[str(trial.number)] = result.model_dump(mode="json")
         results.append(result)
-    study.optuna_study.set_user_attr(ATTR_VERIFIED, stored)
+    study.optuna_study.set_user_attr(ATTR_VERIFIED, redact(stored))
     return results
 
 
