@@ -10,7 +10,7 @@ import pytest
 
 import stacktune
 from stacktune import Alternative, Alternatives, InvalidConfiguration, WiringError, create_study
-from stacktune.alternatives import PROGRAM
+from stacktune._alternatives import PROGRAM
 from stacktune.testing import LONG_INSTRUCTIONS, ToyProgram, ToyPrompt
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from stacktune.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from stacktune.alternatives import Alternative, Alternatives, SupportsPlainExamples, alternatives
+    from stacktune._alternatives import Alternative, Alternatives, SupportsPlainExamples, alternatives
     from stacktune.errors import (
         BudgetError,
         BudgetExhausted,
@@ -69,10 +69,10 @@ if TYPE_CHECKING:
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
-        "Alternative": "stacktune.alternatives",
-        "Alternatives": "stacktune.alternatives",
-        "SupportsPlainExamples": "stacktune.alternatives",
-        "alternatives": "stacktune.alternatives",
+        "Alternative": "stacktune._alternatives",
+        "Alternatives": "stacktune._alternatives",
+        "SupportsPlainExamples": "stacktune._alternatives",
+        "alternatives": "stacktune._alternatives",
         "BudgetError": "stacktune.errors",
         "ExportMismatch": "stacktune.errors",
         "WiringError": "stacktune.errors",

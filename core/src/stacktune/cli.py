@@ -149,7 +149,7 @@ def alternatives_summary(study: Study) -> list[str]:
     The winner is the best on the first objective, ties broken by the next ones; empty for a
     study whose configurations have no ``program`` choice.
     """
-    from stacktune.alternatives import PROGRAM  # imports the runner: not when the command loads
+    from stacktune._alternatives import PROGRAM  # imports the runner: not when the command loads
 
     complete = [t for t in study.completed_trials() if PROGRAM in t.configuration]
     if not complete:

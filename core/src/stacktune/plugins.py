@@ -98,7 +98,7 @@ def optimizable(target: object, *, manager: pluggy.PluginManager | None = None) 
     """``target`` itself if it is an Optimizable, else what the first willing plugin makes of it.
 
     A mapping no plugin takes is a set of alternatives (``{"dspy": program, "prompt": prompt}``):
-    one :class:`~stacktune.alternatives.Alternatives` over them.
+    one :class:`~stacktune.Alternatives` over them.
     """
     from stacktune.protocol import is_optimizable  # the protocol imports the runner: not at plugin load
 
@@ -107,7 +107,7 @@ def optimizable(target: object, *, manager: pluggy.PluginManager | None = None) 
     manager = manager or get_plugin_manager()
     result = manager.hook.stacktune_optimizable(target=target)
     if result is None and isinstance(target, Mapping):
-        from stacktune.alternatives import Alternatives
+        from stacktune._alternatives import Alternatives
 
         return Alternatives(target, manager=manager)  # {"dspy": program, "langchain": chain, ...}
     if result is None:

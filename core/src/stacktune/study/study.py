@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from stacktune.alternatives import Alternatives
+from stacktune._alternatives import Alternatives
 from stacktune.cache import ResponseCache, cache_beside, using_cache
 from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric

@@ -1,5 +1,8 @@
 """One study across frameworks: programs written in different frameworks as alternatives.
 
+(A private module: its public names are ``stacktune``'s, and ``stacktune.alternatives`` is the
+function, which a submodule of the same name would shadow once imported.)
+
 ``stacktune.alternatives({"dspy": program, "langchain": chain, "prompt": prompt})`` (or a plain
 mapping handed to ``study.optimize``) is one Optimizable. Its space starts with a categorical
 ``program`` whose choices are the alternatives' names; each alternative's knobs follow,
