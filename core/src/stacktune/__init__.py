@@ -35,6 +35,14 @@ from stacktune.plugins import (
     optimizable,
 )
 from stacktune.pricing import FREE, Price, Prices, call_cost, price_for
+from stacktune.proposals import (
+    InstructionSite,
+    Proposals,
+    Proposer,
+    ProposerLM,
+    ProposesInstructions,
+    SupportsInstructionProposals,
+)
 from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExport, is_optimizable
 from stacktune.racing import RacingPolicy
 from stacktune.ratelimit import RateLimit, RateLimiter
@@ -71,6 +79,7 @@ __all__ = [
     "ExampleFailure",
     "Float",
     "Importance",
+    "InstructionSite",
     "Int",
     "InvalidConfiguration",
     "InvalidVariable",
@@ -84,6 +93,10 @@ __all__ = [
     "Price",
     "Prices",
     "Primitive",
+    "Proposals",
+    "Proposer",
+    "ProposerLM",
+    "ProposesInstructions",
     "Racing",
     "RacingPolicy",
     "RateLimit",
@@ -98,6 +111,7 @@ __all__ = [
     "Study",
     "SupportsAsyncEvaluate",
     "SupportsExport",
+    "SupportsInstructionProposals",
     "Task",
     "TaskSetup",
     "Terminated",

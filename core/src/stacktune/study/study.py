@@ -22,6 +22,7 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
 from stacktune.plugins import get_plugin_manager, optimizable
+from stacktune.proposals import Proposals, ProposesInstructions
 from stacktune.protocol import Optimizable
 from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, DatasetSample
 from stacktune.search import Search
@@ -37,6 +38,7 @@ from stacktune.study._arguments import (
 )
 from stacktune.study._ledger import StudyLedger, study_spent
 from stacktune.study._progress import TrialProgress
+from stacktune.study._propose import study_proposals, with_proposals
 from stacktune.study._trials import Limits, Observer, Run
 from stacktune.study.budget import Budget, Spent
 from stacktune.study.estimate import Estimate, estimate_spend
@@ -128,6 +130,7 @@ class Study:
         grace_period: float = 60.0,
         baseline: bool = True,
         new_dataset: bool = False,
+        propose: ProposesInstructions | None = None,
     ) -> None:
         """Run trials until ``n_trials`` more are done, ``timeout`` seconds pass or the budget is spent.
 
@@ -156,6 +159,13 @@ class Study:
         this process or another, races against the best complete trial on that dataset from its
         first trial. Another dataset is refused, since the trials would not be comparable, unless
         ``new_dataset=True``: the race then starts again on the new one.
+
+        With ``propose`` (a :class:`~stacktune.Proposer`), before the first trial an LM writes
+        instruction candidates for every instruction knob the adapter describes, grounded on a
+        few examples of ``dataset``; they become choices of those knobs, the current texts
+        staying choices (docs/proposals.md). They are stored in the study with what they cost,
+        which counts toward the budget: a resumed study and every worker use the stored ones
+        (even without ``propose``) and the proposer is never called again for this study.
         """
         dataset = check_dataset(dataset)
         metric = check_metric(metric)
@@ -167,7 +177,21 @@ class Study:
         n_jobs = check_n_jobs(n_jobs)
         check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
         check_count("failed_trials_in_a_row", failed_trials_in_a_row, minimum=1, allow_none=False)
-        program, space = self._program_and_space(target, space)
+        ledger = StudyLedger(self.shared_state, self.optuna_study, immediate=budget is not None)
+        program = optimizable(target, manager=self._plugin_manager)
+        proposals = study_proposals(
+            self.optuna_study,
+            program,
+            dataset,
+            propose,
+            ledger=ledger,
+            budget=budget,
+            plugin_manager=self._plugin_manager or get_plugin_manager(),
+            wait=max(grace_period, 1.0),
+        )
+        if proposals is not None:
+            program, space = with_proposals(program, space, proposals)
+        program, space = self._program_and_space(program, space)
         self._check_space_compatible(space)
         fingerprint = self._check_dataset(dataset, new_dataset=new_dataset)
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
@@ -198,7 +222,7 @@ class Study:
                 catch_trial_errors=catch_trial_errors,
                 stop_requested=self._stop_requested,
                 progress=progress,
-                ledger=StudyLedger(self.shared_state, self.optuna_study, immediate=budget is not None),
+                ledger=ledger,
                 baseline=space.defaults() if baseline and not self.optuna_study.get_trials(deepcopy=False) else None,
                 fingerprint=fingerprint,
             )
@@ -394,6 +418,11 @@ class Study:
     def spent(self) -> Spent:
         """What the study spent (LLM calls, tokens, USD) over every process that worked on it."""
         return study_spent(self.shared_state, self.optuna_study)
+
+    @property
+    def proposals(self) -> Proposals | None:
+        """The instruction candidates ``optimize(propose=...)`` stored, with what proposing cost; None if none."""
+        return Proposals.stored_in(self.optuna_study)
 
     @property
     def baseline(self) -> TrialResult | None:
