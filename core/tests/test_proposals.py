@@ -235,6 +235,10 @@ class TestStudyProposals:
         chosen = {t.configuration.get("instructions") for t in study.trials}
         assert chosen <= set(instructions["keys"]) and len(chosen) > 1
         assert study.best.values["score"] == 1.0  # a proposal ("carefully") is what answers right
+        applied = study.best.apply_to(Instructed())  # the target as it was: the stored candidates are given to it
+        assert isinstance(applied, Instructed) and "carefully" in applied.instructions
+        (held_out,) = study.verify(Instructed(), reviews(3), accuracy)
+        assert held_out.heldout["score"] == 1.0
         trial_calls = sum(t.spent.spent_calls for t in study.trials if t.spent is not None)
         assert study.spent.calls == trial_calls + 6  # the proposer's calls are the study's spend
         assert study.spent.usd == pytest.approx(sum(t.spent.spent_cost_usd for t in study.trials if t.spent) + 0.012)

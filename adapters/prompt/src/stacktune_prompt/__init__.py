@@ -10,6 +10,7 @@ from stacktune_prompt._adapter import PromptAdapter
 from stacktune_prompt._cache import DEFAULT_CACHE_DIR, CachedResponse, ResponseCache, cache_key
 from stacktune_prompt._models import ChatModel, Endpoint, EndpointError, RetryPolicy, TransientError, is_transient
 from stacktune_prompt._prompt import OutputFormat, Parser, Prompt, Reply, SearchRanges, template_fields
+from stacktune_prompt._proposer import ChatProposerLM
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_CACHE_DIR",
     "FREE",
     "CachedResponse",
+    "ChatProposerLM",
     "ChatModel",
     "Endpoint",
     "EndpointError",

@@ -42,6 +42,8 @@ class TrialResult:
     estimated_score: float | None = None
     estimated_values: dict[str, float] | None = None
     is_baseline: bool = False
+    #: The instruction candidates the study's proposer wrote (by site): what its configuration may choose.
+    instruction_candidates: dict[str, list[str]] | None = None
 
     @property
     def raced_out(self) -> bool:
@@ -49,7 +51,13 @@ class TrialResult:
         return self.estimated_score is not None or self.estimated_values is not None
 
     @classmethod
-    def from_frozen(cls, trial: FrozenTrial, objective_names: Sequence[str]) -> TrialResult:
+    def from_frozen(
+        cls,
+        trial: FrozenTrial,
+        objective_names: Sequence[str],
+        *,
+        instruction_candidates: dict[str, list[str]] | None = None,
+    ) -> TrialResult:
         """A stored Optuna trial as stacktune reports it, from its record (or its params when it has none)."""
         record = TrialRecord.of(trial) or TrialRecord(configuration=dict(trial.params))
         values = dict(zip(objective_names, trial.values, strict=False)) if trial.values else {}
@@ -72,6 +80,7 @@ class TrialResult:
             estimated_values=record.estimated_values if trial.state == TrialState.PRUNED else None,
             duration_s=duration,
             is_baseline=bool(trial.user_attrs.get(BASELINE_ATTR)),
+            instruction_candidates=instruction_candidates or None,
         )
 
     @property
@@ -80,8 +89,15 @@ class TrialResult:
         return self.evaluation or self.partial
 
     def apply_to(self, target: object) -> Optimizable:
-        """The target with this trial's configuration applied (the target stays unchanged)."""
-        return optimizable(target).apply_configuration(self.configuration)
+        """The target with this trial's configuration applied (the target stays unchanged).
+
+        A study that proposed instructions gives its candidates to the adapter first, so a
+        configuration that chose a proposed text applies.
+        """
+        program = optimizable(target)
+        if self.instruction_candidates:
+            program = program.with_instruction_candidates(self.instruction_candidates)  # type: ignore[attr-defined]
+        return program.apply_configuration(self.configuration)
 
     def export(self, target: object) -> object:
         """A native object of the target's framework, when the adapter can export one."""

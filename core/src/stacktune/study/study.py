@@ -354,13 +354,22 @@ class Study:
     def _tell_plugins(self, optuna_study: optuna.Study, trial: FrozenTrial) -> None:
         """The ``stacktune_trial_finished`` hook, delivered as one more Optuna callback."""
         manager = self._plugin_manager or get_plugin_manager()
-        manager.hook.stacktune_trial_finished(study=self, result=TrialResult.from_frozen(trial, self.objective_names))
+        manager.hook.stacktune_trial_finished(study=self, result=self._result(trial, self._instruction_candidates()))
 
     # -- results ------------------------------------------------------------------------------------
+    def _instruction_candidates(self) -> dict[str, list[str]] | None:
+        proposals = self.proposals
+        return proposals.candidates if proposals is not None else None
+
+    def _result(self, trial: FrozenTrial, candidates: dict[str, list[str]] | None) -> TrialResult:
+        """A stored trial as a TrialResult, with the study's proposed candidates (so it can be applied)."""
+        return TrialResult.from_frozen(trial, self.objective_names, instruction_candidates=candidates)
+
     @property
     def trials(self) -> list[TrialResult]:
         """Every trial so far, whatever its state, read from storage on each access."""
-        return [TrialResult.from_frozen(t, self.objective_names) for t in self.optuna_study.get_trials(deepcopy=False)]
+        candidates = self._instruction_candidates()
+        return [self._result(t, candidates) for t in self.optuna_study.get_trials(deepcopy=False)]
 
     def completed_trials(self) -> list[TrialResult]:
         """The trials that ran in full (not pruned, raced out, failed or still running)."""
@@ -377,7 +386,7 @@ class Study:
         complete = self.optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not complete:
             raise ValueError(f"study {self.study_name!r} has no complete trial yet")
-        return TrialResult.from_frozen(self.optuna_study.best_trial, self.objective_names)
+        return self._result(self.optuna_study.best_trial, self._instruction_candidates())
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -397,7 +406,8 @@ class Study:
     def pareto_front(self) -> list[TrialResult]:
         """The non-dominated complete trials (for one objective: the best ones), by trial number."""
         trials = self.optuna_study.best_trials
-        return sorted((TrialResult.from_frozen(t, self.objective_names) for t in trials), key=lambda r: r.number)
+        candidates = self._instruction_candidates()
+        return sorted((self._result(t, candidates) for t in trials), key=lambda r: r.number)
 
     def verify(
         self, target: object, dataset: Sequence[Any], metric: Metric, *, top: int = 1, max_concurrency: int = 1
@@ -408,6 +418,9 @@ class Study:
         the search's figures and the held-out ones. Use examples the search never saw.
         """
         program = optimizable(target, manager=self._plugin_manager)
+        proposals = self.proposals
+        if proposals is not None:
+            program, _ = with_proposals(program, None, proposals)
         return verify(self, program, dataset, metric, top=top, max_concurrency=max_concurrency)
 
     def verified(self) -> list[Verification]:
@@ -429,7 +442,7 @@ class Study:
         """Trial 0 of a study started with ``baseline=True``: the program as the user wrote it."""
         for trial in self.optuna_study.get_trials(deepcopy=False):
             if trial.user_attrs.get(BASELINE_ATTR):
-                return TrialResult.from_frozen(trial, self.objective_names)
+                return self._result(trial, self._instruction_candidates())
         return None
 
     def importance(self, evaluator: optuna.importance.BaseImportanceEvaluator | None = None) -> list[Importance]:
