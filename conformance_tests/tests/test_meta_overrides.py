@@ -35,7 +35,7 @@ def test_override_without_xfail_fails_the_guard(run_with) -> None:
     def test_rejects_unknown_variable(self, request, optimizable):
         pass
 """)
-    result.assert_outcomes(passed=N_TESTS - 2, failed=1, skipped=1)
+    result.assert_outcomes(passed=N_TESTS - 3, failed=1, skipped=2)
     result.stdout.fnmatch_lines(
         [
             "*overridden without @pytest.mark.xfail*['test_rejects_unknown_variable']*",
@@ -50,7 +50,7 @@ def test_xfail_without_reason_fails_the_guard(run_with) -> None:
     def test_evaluate_usage_adds_up(self, optimizable, dataset, metric):
         assert False
 """)
-    result.assert_outcomes(passed=N_TESTS - 3, failed=1, xfailed=1, skipped=1)
+    result.assert_outcomes(passed=N_TESTS - 4, failed=1, xfailed=1, skipped=2)
     result.stdout.fnmatch_lines(["FAILED test_conformance.py::TestAdapter::test_no_overrides_DO_NOT_OVERRIDE*"])
 
 
@@ -58,7 +58,7 @@ def test_deleting_a_test_fails_the_guard(run_with) -> None:
     result = run_with("""
     test_evaluate_usage_adds_up = None
 """)
-    result.assert_outcomes(passed=N_TESTS - 3, failed=1, skipped=1)
+    result.assert_outcomes(passed=N_TESTS - 4, failed=1, skipped=2)
     result.stdout.fnmatch_lines(["*overridden without*['test_evaluate_usage_adds_up']*"])
 
 
@@ -72,7 +72,7 @@ def test_xfail_with_reason_is_the_way_to_opt_out(run_with) -> None:
 """,
         adapter="LenientToy",
     )
-    result.assert_outcomes(passed=N_TESTS - 4, xfailed=1, skipped=3)
+    result.assert_outcomes(passed=N_TESTS - 5, xfailed=1, skipped=4)
     result.stdout.fnmatch_lines(["XFAIL*test_rejects_unknown_variable*issue #123*"])
 
 

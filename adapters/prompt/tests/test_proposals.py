@@ -143,3 +143,40 @@ def test_the_endpoint_proposers_cost_is_the_studys(
     assert study.spent.usd == pytest.approx(0.0085)
     assert study.proposals is not None and study.proposals.usage.cost_usd == pytest.approx(0.0085)
     assert not study.trials
+
+
+@pytest.mark.integration
+def test_the_local_model_proposes_for_a_study_on_itself(local_server: Any, tmp_path: Path) -> None:
+    """SmolLM2 writes weak instructions; what must hold is the mechanism: real calls, tokens, storage, spend."""
+    from stacktune import FREE
+
+    endpoint = Endpoint(local_server.base_url, local_server.model, price=FREE, timeout=120)
+    prompt = Prompt(
+        instructions="Answer.",
+        template="Review: {text}\nIs this review positive or negative?",
+        model=endpoint,
+        max_tokens=4,
+        cache=tmp_path / "cache",
+    )
+    data = [
+        {"text": "I loved it, wonderful.", "label": "positive"},
+        {"text": "Awful, it broke at once.", "label": "negative"},
+        {"text": "Great value, works well.", "label": "positive"},
+    ]
+
+    def says_label(example: dict[str, str], prediction: object) -> bool:
+        return example["label"] in str(prediction).lower()
+
+    study = create_study(study_name="local", storage=f"sqlite:///{tmp_path}/s.db", seed=0)
+    lm = ChatProposerLM(endpoint, max_tokens=60)
+    study.optimize(prompt, data, says_label, n_trials=3, propose=Proposer(lm=lm, n=2, max_calls=3))
+    proposals = study.proposals
+    assert proposals is not None and proposals.proposer["lm"] == local_server.model
+    assert 1 <= proposals.usage.calls <= 3
+    assert proposals.usage.input_tokens > 100  # the grounded request: site, examples, tip
+    assert proposals.usage.output_tokens > 0
+    trial_calls = sum(t.spent.spent_calls for t in study.trials if t.spent is not None)
+    assert study.spent.calls == trial_calls + proposals.usage.calls
+    stored = {v["name"]: v for v in study.optuna_study.user_attrs["stacktune:space"]["variables"]}
+    if proposals.candidates:  # what SmolLM2 wrote may all be unusable; when not, it is a choice
+        assert len(stored["instructions"]["keys"]) == 1 + len(proposals.candidates["instructions"])
