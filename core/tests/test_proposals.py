@@ -12,11 +12,13 @@ import optuna
 import pytest
 
 from stacktune import (
+    Bootstrap,
     Budget,
     Categorical,
     Evaluation,
     Float,
     InstructionSite,
+    Int,
     Metric,
     Proposals,
     Proposer,
@@ -420,3 +422,94 @@ class TestCommandLine:
 
         context = optimize_command.make_context("optimize", ["toy", "--propose", "4", "--workers", "2"])
         assert "--propose" in _worker_arguments(context.params, "s")
+
+
+# -- bootstrapped demos ---------------------------------------------------------------------------------
+class Demoed:
+    """Right on "easy" examples as it is; with demos shown (n_demos >= 1), right on every one."""
+
+    def __init__(
+        self, pool: Sequence[object] = (), n_demos: int = 0, max_demos: int = 0, runs: list[int] | None = None
+    ):
+        self.pool = tuple(pool)
+        self.n_demos = n_demos
+        self.max_demos = max_demos
+        self.runs = runs if runs is not None else []
+
+    def extract_variables(self) -> Space:
+        if not self.max_demos:
+            return Space([Float("temperature", 0.0, 1.0, default=0.5)])
+        return Space([Float("temperature", 0.0, 1.0, default=0.5), Int("n_demos", 0, self.max_demos, default=0)])
+
+    def apply_configuration(self, configuration: Mapping[str, object]) -> Demoed:
+        chosen = self.extract_variables().validate_configuration(configuration)
+        return Demoed(self.pool, int(chosen.get("n_demos", self.n_demos)), self.max_demos, self.runs)  # type: ignore[call-overload]
+
+    def evaluate(
+        self,
+        dataset: Sequence[object],
+        metric: Metric,
+        *,
+        on_result: ResultCallback | None = None,
+        max_concurrency: int = 1,
+    ) -> Evaluation:
+        def run(example: Any) -> str:
+            self.runs.append(1)
+            record_usage(Usage(calls=1, input_tokens=10, output_tokens=2, cost_usd=0.001))
+            return str(example["label"]) if example["easy"] or self.n_demos else "neutral"
+
+        return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
+
+    def with_bootstrapped_demos(self, demos: Sequence[object], max_demos: int) -> Demoed:
+        pool = (*self.pool, *demos)
+        return Demoed(pool, self.n_demos, min(max_demos, len(pool)), self.runs)
+
+
+def easy_reviews(n: int = 8) -> list[dict[str, Any]]:
+    return [{"text": f"review {i}", "label": "positive", "easy": i % 2 == 0} for i in range(n)]
+
+
+class TestBootstrap:
+    def test_examples_the_program_gets_right_become_demos_stored_with_their_cost(self, tmp_path: Path) -> None:
+        storage = file_storage(tmp_path)
+        runs: list[int] = []
+        study = create_study(study_name="b", storage=storage, seed=0)
+        study.optimize(
+            Demoed(runs=runs), easy_reviews(6), accuracy, n_trials=6, bootstrap=Bootstrap(max_examples=6, max_demos=2)
+        )
+        demos = study.bootstrapped_demos
+        assert demos is not None
+        assert demos.tried == (0, 1, 2, 3, 4, 5) and demos.passed == (0, 2, 4)
+        assert demos.examples == [easy_reviews(6)[i] for i in (0, 2, 4)]
+        assert demos.usage.calls == 6 and demos.usage.cost_usd == pytest.approx(0.006)
+        stored = {v["name"]: v for v in study.optuna_study.user_attrs["stacktune:space"]["variables"]}
+        assert (stored["n_demos"]["low"], stored["n_demos"]["high"]) == (0, 2)
+        assert study.best.values["score"] == 1.0  # showing demos is what gets every example right
+        applied = study.best.apply_to(Demoed())  # the target as written: the stored demos are given to it
+        assert isinstance(applied, Demoed) and applied.pool == tuple(demos.examples) and applied.n_demos >= 1
+        trial_calls = sum(t.spent.spent_calls for t in study.trials if t.spent is not None)
+        assert study.spent.calls == trial_calls + 6
+        from stacktune.report._data import spend_rows
+
+        assert dict(spend_rows(study))["bootstrapped demos"].startswith("3 of 6 examples passed: 6 calls")
+        before = len(runs)
+        load_study("b", storage=storage).optimize(
+            Demoed(runs=runs), easy_reviews(6), accuracy, n_trials=0, bootstrap=Bootstrap(max_examples=6)
+        )
+        assert len(runs) == before  # a resumed study never runs the bootstrap again
+
+    def test_the_bootstrap_counts_toward_the_budget(self) -> None:
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(
+            Demoed(), easy_reviews(), accuracy, n_trials=3, budget=Budget(calls=4), bootstrap=Bootstrap(max_examples=4)
+        )
+        assert study.spent.calls == 4 and not study.trials
+
+    def test_an_adapter_without_demos_is_named(self) -> None:
+        study = create_study(storage=optuna.storages.InMemoryStorage())
+        with pytest.raises(TypeError, match="Instructed has no with_bootstrapped_demos"):
+            study.optimize(Instructed(), reviews(), accuracy, n_trials=1, bootstrap=Bootstrap())
+
+    def test_bad_settings_are_named(self) -> None:
+        with pytest.raises(ValueError, match=r"Bootstrap\(max_examples=...\) must be a whole number >= 1"):
+            Bootstrap(max_examples=0)

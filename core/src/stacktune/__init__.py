@@ -36,6 +36,8 @@ from stacktune.plugins import (
 )
 from stacktune.pricing import FREE, Price, Prices, call_cost, price_for
 from stacktune.proposals import (
+    Bootstrap,
+    BootstrappedDemos,
     InstructionSite,
     Proposals,
     Proposer,
@@ -69,6 +71,8 @@ __all__ = [
     "BUILTIN_OBJECTIVES",
     "FREE",
     "SAMPLING_KNOBS",
+    "Bootstrap",
+    "BootstrappedDemos",
     "Budget",
     "BudgetError",
     "BudgetExhausted",

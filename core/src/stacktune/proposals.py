@@ -396,8 +396,76 @@ def _unique(texts: Sequence[str], site: InstructionSite) -> tuple[str, ...]:
     return tuple(kept)
 
 
+# -- bootstrapped demos ---------------------------------------------------------------------------------
+#: The study user attribute holding the bootstrapped demos (:class:`BootstrappedDemos`).
+ATTR_BOOTSTRAP = "stacktune:bootstrap"
+
+
+@runtime_checkable
+class SupportsBootstrappedDemos(Protocol):
+    """An Optimizable that takes demos made from examples its program got right."""
+
+    def with_bootstrapped_demos(self, demos: Sequence[object], max_demos: int) -> Optimizable:
+        """A new Optimizable whose demo knobs offer these demos (at most ``max_demos`` shown at once)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Run the program as it is on up to ``max_examples`` training examples (a ``seed``-ed sample) before the search.
+
+    The examples whose run scores at least ``threshold`` (what the program can already
+    reproduce) become demos the search may show, up to ``max_demos`` at once. What the runs
+    cost counts toward the budget, like any trial's calls.
+    """
+
+    max_examples: int = 16
+    threshold: float = 1.0
+    max_demos: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("max_examples", "max_demos"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Bootstrap({name}=...) must be a whole number >= 1, got {value!r}")
+
+    def pick(self, n: int) -> list[int]:
+        """The dataset indices to run (sorted)."""
+        if n <= self.max_examples:
+            return list(range(n))
+        return sorted(random.Random(self.seed).sample(range(n), self.max_examples))
+
+
+class BootstrappedDemos(BaseModel):
+    """What a study stores of its bootstrap: the dataset indices tried and passed, and what running them cost."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tried: tuple[int, ...] = ()
+    passed: tuple[int, ...] = ()
+    max_demos: int = 4
+    usage: Usage = Field(default_factory=Usage)
+    #: The passed examples themselves when JSON holds them (so a result applies without the dataset), else None.
+    examples: list[Any] | None = None
+
+    @classmethod
+    def stored_in(cls, optuna_study: optuna.Study) -> BootstrappedDemos | None:
+        """The bootstrap a study holds, or None."""
+        raw = optuna_study.user_attrs.get(ATTR_BOOTSTRAP)
+        return cls.model_validate(raw) if raw is not None else None
+
+    def store(self, optuna_study: optuna.Study) -> None:
+        """Write it into the study (once: the demos are choices, which may never change)."""
+        optuna_study.set_user_attr(ATTR_BOOTSTRAP, self.model_dump(mode="json"))
+
+
 __all__ = [
+    "ATTR_BOOTSTRAP",
     "ATTR_PROPOSALS",
+    "Bootstrap",
+    "BootstrappedDemos",
+    "SupportsBootstrappedDemos",
     "DEFAULT_TIPS",
     "InstructionSite",
     "Proposals",

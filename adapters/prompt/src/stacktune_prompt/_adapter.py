@@ -127,6 +127,22 @@ class PromptAdapter:
         p = self.prompt
         return PromptAdapter(dataclasses.replace(p, instruction_candidates=(*p.instruction_candidates, *added)))
 
+    def with_bootstrapped_demos(self, demos: Sequence[object], max_demos: int) -> PromptAdapter:
+        """A new adapter whose demo pool also holds these examples (ones the Prompt answered right).
+
+        They join the pool after the Prompt's own demos (repeats left out); the search shows up
+        to ``max_demos`` of them (``n_demos``, ``demo_order``); the Prompt as it is shows as many as before.
+        """
+        p = self.prompt
+        pool = list(p.demos)
+        for index, demo in enumerate(demos):
+            if not isinstance(demo, Mapping):
+                raise InvalidConfiguration("demos", demo, "examples that are mappings", reason=f"demo #{index}")
+            if dict(demo) not in [dict(d) for d in pool]:
+                pool.append(demo)
+        limit = max(p.demo_limit, min(max_demos, len(pool)))
+        return PromptAdapter(dataclasses.replace(p, demos=tuple(pool), max_demos=limit))
+
     def evaluate(
         self,
         dataset: Sequence[object],

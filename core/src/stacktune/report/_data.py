@@ -361,6 +361,16 @@ def spend_rows(study: Study) -> tuple[tuple[str, str], ...]:
                 f"{used.spent_tokens} tokens, {used.spent_cost_usd:.4g} USD (counted in the study's budget)",
             )
         )
+    demos = study.bootstrapped_demos
+    if demos is not None:
+        used = demos.usage
+        rows.append(
+            (
+                "bootstrapped demos",
+                f"{len(demos.passed)} of {len(demos.tried)} examples passed: {used.spent_calls} calls, "
+                f"{used.spent_tokens} tokens, {used.spent_cost_usd:.4g} USD (counted in the study's budget)",
+            )
+        )
     for check in study.verified():
         held = check.evaluation
         cost = f"{held.n_examples} examples, {held.calls} calls, {held.spent_cost_usd:.4g} USD"

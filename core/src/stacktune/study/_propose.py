@@ -10,6 +10,7 @@ budget counts it, and ``Study.spent`` and the report show it.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -18,7 +19,16 @@ from typing import TYPE_CHECKING
 import optuna
 
 from stacktune.errors import StacktuneError
-from stacktune.proposals import Proposals, ProposesInstructions, instruction_sites, propose_all
+from stacktune.evaluation import Metric
+from stacktune.proposals import (
+    Bootstrap,
+    BootstrappedDemos,
+    Proposals,
+    ProposesInstructions,
+    SupportsBootstrappedDemos,
+    instruction_sites,
+    propose_all,
+)
 from stacktune.protocol import Optimizable
 from stacktune.records import ATTR_SPACE
 from stacktune.shared import using
@@ -130,4 +140,82 @@ def with_proposals(program: Optimizable, space: Space | None, proposals: Proposa
     return proposed, space
 
 
-__all__ = ["POLL_EVERY", "study_proposals", "with_proposals"]
+def study_bootstrap(
+    optuna_study: optuna.Study,
+    program: Optimizable,
+    dataset: Sequence[object],
+    metric: Metric,
+    bootstrap: Bootstrap | None,
+    *,
+    ledger: StudyLedger,
+    wait: float,
+) -> BootstrappedDemos | None:
+    """The study's bootstrapped demos: stored ones, else new ones (when ``bootstrap`` is given), else None.
+
+    Like the proposals: one process runs the program on the examples, the others wait for what
+    it stores; a resumed study never runs them again.
+    """
+    stored = BootstrappedDemos.stored_in(optuna_study)
+    if stored is not None or bootstrap is None:
+        return stored
+    if ATTR_SPACE in optuna_study.user_attrs:
+        raise StacktuneError(
+            f"study {optuna_study.study_name!r} was run without bootstrapped demos: new demo choices would change "
+            f"its space, and a study's choices may never change; bootstrap in a new study (another study name)"
+        )
+    if not isinstance(program, SupportsBootstrappedDemos):
+        raise TypeError(
+            f"optimize(bootstrap=...) needs an adapter that takes demos; {type(program).__name__} has no "
+            f"with_bootstrapped_demos() (stacktune.proposals.SupportsBootstrappedDemos)"
+        )
+    if not ledger.first("bootstrap"):
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(POLL_EVERY)
+            stored = BootstrappedDemos.stored_in(optuna_study)
+            if stored is not None:
+                return stored
+    tried = bootstrap.pick(len(dataset))
+    meter = UsageMeter()
+    meter.subscribe(ledger.record)
+    try:
+        with metering(meter), using(ledger.state):
+            evaluation = program.evaluate([dataset[i] for i in tried], metric)
+    finally:
+        ledger.flush()
+    passed = [i for i, score in zip(tried, evaluation.scores, strict=True) if score >= bootstrap.threshold]
+    examples = [dataset[i] for i in passed]
+    demos = BootstrappedDemos(
+        tried=tuple(tried),
+        passed=tuple(passed),
+        max_demos=bootstrap.max_demos,
+        usage=evaluation.usage.without_latencies(),
+        examples=examples if _jsonable(examples) else None,
+    )
+    demos.store(optuna_study)
+    logger.info("study %s: %d of %d examples passed", optuna_study.study_name, len(passed), len(tried))
+    return demos
+
+
+def _jsonable(value: object) -> bool:
+    try:
+        return bool(json.loads(json.dumps(value)) == value)
+    except (TypeError, ValueError):
+        return False
+
+
+def with_bootstrapped(program: Optimizable, dataset: Sequence[object], demos: BootstrappedDemos) -> Optimizable:
+    """The program whose demo knobs offer the bootstrapped demos (the same program when none passed)."""
+    if not demos.passed:
+        return program
+    if max(demos.passed) >= len(dataset):
+        raise StacktuneError(
+            f"the study's bootstrapped demos are examples {list(demos.passed)} of its dataset, which has "
+            f"{len(dataset)}: it was run on another dataset; use a new study name"
+        )
+    if not isinstance(program, SupportsBootstrappedDemos):
+        raise TypeError(f"the study holds bootstrapped demos, but {type(program).__name__} takes no demos")
+    return program.with_bootstrapped_demos([dataset[i] for i in demos.passed], demos.max_demos)
+
+
+__all__ = ["POLL_EVERY", "study_bootstrap", "study_proposals", "with_bootstrapped", "with_proposals"]

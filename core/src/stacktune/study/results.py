@@ -44,6 +44,8 @@ class TrialResult:
     is_baseline: bool = False
     #: The instruction candidates the study's proposer wrote (by site): what its configuration may choose.
     instruction_candidates: dict[str, list[str]] | None = None
+    #: The demos the study bootstrapped (``optimize(bootstrap=...)``), when JSON could hold them.
+    bootstrapped_demos: tuple[list[Any], int] | None = None
 
     @property
     def raced_out(self) -> bool:
@@ -57,6 +59,7 @@ class TrialResult:
         objective_names: Sequence[str],
         *,
         instruction_candidates: dict[str, list[str]] | None = None,
+        bootstrapped_demos: tuple[list[Any], int] | None = None,
     ) -> TrialResult:
         """A stored Optuna trial as stacktune reports it, from its record (or its params when it has none)."""
         record = TrialRecord.of(trial) or TrialRecord(configuration=dict(trial.params))
@@ -81,6 +84,7 @@ class TrialResult:
             duration_s=duration,
             is_baseline=bool(trial.user_attrs.get(BASELINE_ATTR)),
             instruction_candidates=instruction_candidates or None,
+            bootstrapped_demos=bootstrapped_demos,
         )
 
     @property
@@ -95,6 +99,9 @@ class TrialResult:
         configuration that chose a proposed text applies.
         """
         program = optimizable(target)
+        if self.bootstrapped_demos is not None:
+            demos, max_demos = self.bootstrapped_demos
+            program = program.with_bootstrapped_demos(demos, max_demos)  # type: ignore[attr-defined]
         if self.instruction_candidates:
             program = program.with_instruction_candidates(self.instruction_candidates)  # type: ignore[attr-defined]
         return program.apply_configuration(self.configuration)
