@@ -180,3 +180,28 @@ def test_the_local_model_proposes_for_a_study_on_itself(local_server: Any, tmp_p
     stored = {v["name"]: v for v in study.optuna_study.user_attrs["stacktune:space"]["variables"]}
     if proposals.candidates:  # what SmolLM2 wrote may all be unusable; when not, it is a choice
         assert len(stored["instructions"]["keys"]) == 1 + len(proposals.candidates["instructions"])
+
+
+def test_bootstrapped_demos_join_the_pool(
+    make_prompt: Callable[..., Prompt], examples: list[dict[str, str]], fake: Any, tmp_path: Path
+) -> None:
+    from stacktune import Bootstrap
+
+    prompt = make_prompt(demos=(), n_demos=0, instruction_candidates=())
+    adapter = PromptAdapter(prompt).with_bootstrapped_demos(examples[:3], max_demos=2)
+    assert adapter.prompt.demos == tuple(examples[:3]) and adapter.prompt.max_demos == 2
+    assert adapter.extract_variables()["n_demos"].high == 2
+    assert prompt.demos == ()  # the original is untouched
+    storage = f"sqlite:///{tmp_path}/b.db"
+    study = create_study(study_name="boot", storage=storage, seed=0)
+    study.optimize(prompt, examples, accuracy, n_trials=4, bootstrap=Bootstrap(max_examples=6, max_demos=2))
+    demos = study.bootstrapped_demos
+    assert demos is not None and len(demos.tried) == 6 and demos.usage.calls == 6
+    assert demos.passed and demos.examples == [examples[i] for i in demos.passed]
+    stored = {v["name"]: v for v in study.optuna_study.user_attrs["stacktune:space"]["variables"]}
+    assert stored["n_demos"]["high"] == min(2, len(demos.passed))
+    calls = fake.calls
+    load_study("boot", storage=storage).optimize(prompt, examples, accuracy, n_trials=0, bootstrap=Bootstrap())
+    assert fake.calls == calls  # not run again on resume
+    best = study.best.apply_to(prompt)  # the demos reach the Prompt as written
+    assert isinstance(best, PromptAdapter) and best.prompt.demos == tuple(demos.examples)
