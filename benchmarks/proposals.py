@@ -1,6 +1,6 @@
 """Best found with instruction proposals against best found without, same trials, on the local model.
 
-    .venv/bin/python benchmarks/proposals.py [--seeds 2] [--trials 5] [--examples 12] [--n 3]
+    .venv/bin/python benchmarks/proposals.py [--seeds 2] [--trials 4] [--examples 8] [--n 3]
 
 The headlines task (benchmarks/tasks/headlines.jsonl, dev split) with a poor starting instruction
 ("You are a helpful assistant.") and an answer format that does not name the topics, so the
@@ -31,7 +31,7 @@ POOR = "You are a helpful assistant."
 def _prompt(model: Any) -> Any:
     from tasks.headlines import parse_topic
 
-    from stacktune_prompt import OutputFormat, Prompt
+    from stacktune_prompt import OutputFormat, Prompt, SearchRanges
 
     return Prompt(
         instructions=POOR,
@@ -39,6 +39,7 @@ def _prompt(model: Any) -> Any:
         model=model,
         parser=OutputFormat(parse_topic, answer="{label}"),
         max_tokens=8,
+        ranges=SearchRanges(max_tokens=None),  # a topic is one word: long answers only cost time
         cache=False,
     )
 
@@ -92,8 +93,8 @@ class _GroundedOn:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--trials", type=int, default=5)
-    parser.add_argument("--examples", type=int, default=12)
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--n", type=int, default=3)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
