@@ -21,9 +21,12 @@ OPTIONAL = (
     "test_async_evaluate_matches_sync",
     "test_failing_target_counts_as_failure",
     "test_failed_calls_are_counted_and_never_hang",
+    "test_instruction_proposals",
 )
 # No toy here talks to a server: the fault-server check (an ``at_fault_server`` fixture) always skips.
 NO_SERVER = 1
+# No toy describes instruction sites (the real adapters' suites check proposals): that check always skips.
+NO_PROPOSALS = 1
 
 from suite_template import suite_module  # noqa: E402
 
@@ -55,6 +58,7 @@ def test_correct_toy_program_passes_the_whole_suite(pytester: pytest.Pytester, r
         [
             "SKIPPED*does not implement stacktune.SupportsExport*",
             "SKIPPED*does not implement both stacktune.SupportsExport and*",
+            "SKIPPED*does not implement stacktune.SupportsInstructionProposals*",
             "SKIPPED*does not implement stacktune.SupportsAsyncEvaluate*",
             "SKIPPED*no `failing_example` fixture*",
             "SKIPPED*no `at_fault_server` fixture*",
@@ -64,7 +68,7 @@ def test_correct_toy_program_passes_the_whole_suite(pytester: pytest.Pytester, r
 
 def test_adapter_with_every_capability_passes_every_test(run_suite) -> None:
     result = run_suite("CompleteToy", extra=FAILING_EXAMPLE)
-    result.assert_outcomes(passed=N_TESTS - NO_SERVER, skipped=NO_SERVER)
+    result.assert_outcomes(passed=N_TESTS - NO_SERVER - NO_PROPOSALS, skipped=NO_SERVER + NO_PROPOSALS)
 
 
 @pytest.mark.parametrize(
@@ -83,14 +87,16 @@ def test_adapter_with_every_capability_passes_every_test(run_suite) -> None:
 def test_broken_adapter_fails_on_the_right_test(run_suite, adapter: str, failing_test: str, skipped: int) -> None:
     """Exactly one test fails, the one whose rule the adapter breaks (the rest pass or skip)."""
     result = run_suite(adapter, extra=FAILING_EXAMPLE)
-    skipped += NO_SERVER
+    skipped += NO_SERVER + NO_PROPOSALS
     result.assert_outcomes(passed=N_TESTS - 1 - skipped, failed=1, skipped=skipped)
     result.stdout.fnmatch_lines([f"FAILED test_conformance.py::TestAdapter::{failing_test}*"])
 
 
 def test_adapter_killed_by_one_failure_fails_both_failure_tests(run_suite) -> None:
     result = run_suite("FragileToy", extra=FAILING_EXAMPLE)
-    result.assert_outcomes(passed=N_TESTS - 5 - NO_SERVER, failed=2, skipped=3 + NO_SERVER)
+    result.assert_outcomes(
+        passed=N_TESTS - 5 - NO_SERVER - NO_PROPOSALS, failed=2, skipped=3 + NO_SERVER + NO_PROPOSALS
+    )
     result.stdout.fnmatch_lines_random(
         [
             "FAILED test_conformance.py::TestAdapter::test_failing_metric_counts_as_failure*",

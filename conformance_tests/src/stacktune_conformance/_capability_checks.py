@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from stacktune import Evaluation, SupportsAsyncEvaluate, SupportsExport, SupportsExportCheck, check_export
+from stacktune import (
+    Categorical,
+    Evaluation,
+    SupportsAsyncEvaluate,
+    SupportsExport,
+    SupportsExportCheck,
+    SupportsInstructionProposals,
+    check_export,
+)
 from stacktune_conformance._base import SuiteBase
 from stacktune_conformance._recording import ConformanceStop, RecordingMetric, ResultLog, same_scores
 from stacktune_conformance.strategies import configurations
@@ -57,6 +65,38 @@ class CapabilityChecks(SuiteBase):
                 check_export(tuned, native, examples, configuration)
 
         self.for_all(request, configurations(self.space_of(original)), check)
+
+    def test_instruction_proposals(self, optimizable: Any) -> None:
+        """If the adapter implements ``stacktune.SupportsInstructionProposals``, each site it describes takes a
+        proposed text: the knob of the site's name offers it next to the current text (the default), applying
+        it works, and the original Optimizable does not change."""
+        if not isinstance(optimizable, SupportsInstructionProposals):
+            pytest.skip(
+                f"{type(optimizable).__qualname__} does not implement stacktune.SupportsInstructionProposals "
+                f"(no instruction_sites/with_instruction_candidates): proposals not checked"
+            )
+        sites = list(optimizable.instruction_sites())
+        if not sites:
+            pytest.skip(f"{type(optimizable).__qualname__} describes no instruction site")
+        before = self.space_of(optimizable).to_json()
+        names = [site.name for site in sites]
+        assert len(set(names)) == len(names), f"instruction site names repeat: {names}"
+        texts = {
+            site.name: [" ".join(["Proposed by the conformance suite:", *("{" + p + "}" for p in site.placeholders)])]
+            for site in sites
+        }
+        proposed = optimizable.with_instruction_candidates(texts)
+        space = self.space_of(proposed)
+        for site in sites:
+            assert site.name in space, f"no variable {site.name!r} after candidates for it"
+            variable = space[site.name]
+            assert isinstance(variable, Categorical), f"{site.name!r} is a {type(variable).__name__}"
+            choices = list(variable.choices.values())
+            assert texts[site.name][0] in choices, f"{site.name!r} does not offer the proposed text"
+            default = variable.resolve(variable.default)
+            assert default == site.current, f"{site.name!r}: the default is {default!r}, not the current text"
+            proposed.apply_configuration({site.name: variable.key_for(texts[site.name][0])})
+        assert self.space_of(optimizable).to_json() == before, "with_instruction_candidates changed the original"
 
     def test_async_evaluate_matches_sync(
         self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]

@@ -44,6 +44,16 @@ if TYPE_CHECKING:
         optimizable,
     )
     from stacktune.pricing import FREE, Price, Prices, call_cost, price_for
+    from stacktune.proposals import (
+        Bootstrap,
+        BootstrappedDemos,
+        InstructionSite,
+        Proposals,
+        Proposer,
+        ProposerLM,
+        ProposesInstructions,
+        SupportsInstructionProposals,
+    )
     from stacktune.protocol import Optimizable, SupportsAsyncEvaluate, SupportsExport, is_optimizable
     from stacktune.racing import RacingPolicy
     from stacktune.ratelimit import RateLimit, RateLimiter
@@ -112,6 +122,14 @@ __getattr__, __dir__ = lazy_exports(
         "Prices": "stacktune.pricing",
         "call_cost": "stacktune.pricing",
         "price_for": "stacktune.pricing",
+        "Bootstrap": "stacktune.proposals",
+        "BootstrappedDemos": "stacktune.proposals",
+        "InstructionSite": "stacktune.proposals",
+        "Proposals": "stacktune.proposals",
+        "Proposer": "stacktune.proposals",
+        "ProposerLM": "stacktune.proposals",
+        "ProposesInstructions": "stacktune.proposals",
+        "SupportsInstructionProposals": "stacktune.proposals",
         "Optimizable": "stacktune.protocol",
         "SupportsAsyncEvaluate": "stacktune.protocol",
         "SupportsExport": "stacktune.protocol",
@@ -170,6 +188,8 @@ __all__ = [
     "BUILTIN_OBJECTIVES",
     "FREE",
     "SAMPLING_KNOBS",
+    "Bootstrap",
+    "BootstrappedDemos",
     "Budget",
     "BudgetError",
     "BudgetExhausted",
@@ -180,6 +200,7 @@ __all__ = [
     "ExampleFailure",
     "Float",
     "Importance",
+    "InstructionSite",
     "Int",
     "InvalidConfiguration",
     "InvalidVariable",
@@ -193,6 +214,10 @@ __all__ = [
     "Price",
     "Prices",
     "Primitive",
+    "Proposals",
+    "Proposer",
+    "ProposerLM",
+    "ProposesInstructions",
     "Racing",
     "RacingPolicy",
     "RateLimit",
@@ -207,6 +232,7 @@ __all__ = [
     "Study",
     "SupportsAsyncEvaluate",
     "SupportsExport",
+    "SupportsInstructionProposals",
     "Task",
     "TaskSetup",
     "Terminated",

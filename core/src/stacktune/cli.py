@@ -29,6 +29,7 @@ from stacktune.tasks import Task, TaskSetup, available_tasks, find_task
 if TYPE_CHECKING:
     import optuna
 
+    from stacktune.proposals import Proposer
     from stacktune.readable import ReadableSpace
     from stacktune.study import Budget, Study, TrialResult
     from stacktune.study.importance import Importance
@@ -325,6 +326,13 @@ def _build(task: Task, options: Sequence[str]) -> TaskSetup:
     "default: beside the storage.",
 )
 @click.option(
+    "--propose",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Before the search, have the task's proposer LM write N instruction candidates per instruction knob "
+    "(stored in the study; a resumed study reuses them). See docs/proposals.md.",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=None,
@@ -350,6 +358,7 @@ def optimize_command(
     dry_run: bool,
     grace_period: float,
     shared_state: str | None,
+    propose: int | None,
     workers: int | None,
 ) -> None:
     """Tune TASK (a name from `stacktune plugins`, or path/to/file.py:task) and show the result.
@@ -403,6 +412,7 @@ def optimize_command(
             max_concurrency=max_concurrency,
             show_progress_bar=progress,
             grace_period=grace_period,
+            propose=_proposer(found, setup, propose),
         )
     except KeyboardInterrupt as exc:
         console.print(
@@ -422,6 +432,20 @@ def _find_task(task: str) -> Task:
         return find_task(task)
     except LookupError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _proposer(task: Task, setup: TaskSetup, n: int | None) -> Proposer | None:
+    """``--propose N``: a Proposer on the task's proposer LM (``TaskSetup.proposer_lm``)."""
+    if n is None:
+        return None
+    if setup.proposer_lm is None:
+        raise click.UsageError(
+            f"--propose needs a proposer LM, and task {task.name!r} gives none: set TaskSetup(proposer_lm=...) "
+            f"in its build (e.g. stacktune_prompt.ChatProposerLM(model))"
+        )
+    from stacktune.proposals import Proposer
+
+    return Proposer(lm=setup.proposer_lm, n=n)
 
 
 def _budget(usd: float | None, calls: int | None, tokens: int | None) -> Budget | None:
@@ -448,6 +472,7 @@ _WORKER_OPTIONS = (
     "options",
     "grace_period",
     "shared_state",
+    "propose",
 )
 
 
@@ -556,6 +581,7 @@ def worker_command_callback(task: str, **params: Any) -> None:
             show_progress_bar=False,
             grace_period=params["grace_period"],
             callbacks=[count],
+            propose=_proposer(found, setup, params["propose"]),
         )
     except KeyboardInterrupt as exc:
         console.print(f"{label}: interrupted after {len(ran)} trials; its running trials are stored failed")

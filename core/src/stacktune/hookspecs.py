@@ -16,6 +16,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from stacktune.proposals import InstructionSite
     from stacktune.protocol import Optimizable
     from stacktune.study import Study, TrialResult
     from stacktune.tasks import Task
@@ -41,6 +42,16 @@ class HookSpecs:
     @hookspec
     def stacktune_register_tasks(self) -> Sequence[Task]:  # type: ignore[empty-body]
         """Offer named tasks (program, data, metric) to ``stacktune optimize <task>``."""
+
+    @hookspec
+    def stacktune_propose(  # type: ignore[empty-body]
+        self, site: InstructionSite, examples: Sequence[object], n: int
+    ) -> Sequence[str] | None:
+        """Offer up to ``n`` instruction candidates for one site when a study proposes (``optimize(propose=...)``).
+
+        Every plugin's candidates join the proposer's (deduplicated); report what its LM calls
+        cost with ``stacktune.record_usage`` so the study's budget counts them. None: nothing to offer.
+        """
 
     @hookspec
     def stacktune_add_commands(self, cli: click.Group) -> None:

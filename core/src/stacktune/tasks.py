@@ -22,6 +22,8 @@ class TaskSetup:
     dataset: Sequence[Any]
     metric: Metric
     holdout: Sequence[Any] = ()
+    #: The LM that writes instruction candidates for ``stacktune optimize --propose N`` (a ``stacktune.ProposerLM``).
+    proposer_lm: Any = None
 
 
 @dataclass(frozen=True)

@@ -235,6 +235,7 @@ __all__ = [
     "LONG_INSTRUCTIONS",
     "NO_RAMBLING_COT",
     "OPTIMUM",
+    "ScriptedLM",
     "CallCounter",
     "ToyProgram",
     "ToyPrompt",
@@ -243,3 +244,48 @@ __all__ = [
     "toy_metric",
     "toy_reviews",
 ]
+
+
+class ScriptedLM:
+    """A proposer LM (``lm(prompt) -> text``) that answers from a script, for tests and docs.
+
+    Each call returns the next reply (cycling when ``cycle``, else raising ``IndexError`` once
+    the script is spent), remembers the prompt it got, and reports ``usage`` with
+    :func:`~stacktune.record_usage`, as a real model's client does. A reply that is an
+    exception instance is raised instead, to script a failing call.
+    """
+
+    def __init__(
+        self,
+        replies: Sequence[str | BaseException],
+        *,
+        usage: Usage | None = None,
+        cycle: bool = False,
+        name: str = "scripted",
+    ) -> None:
+        if isinstance(replies, str) or not replies:
+            raise ValueError("ScriptedLM needs a non-empty list of replies")
+        self.replies = list(replies)
+        self.usage = usage if usage is not None else Usage(calls=1, input_tokens=100, output_tokens=20)
+        self.cycle = cycle
+        self.name = name
+        self.prompts: list[str] = []
+        self._lock = threading.Lock()
+
+    @property
+    def calls(self) -> int:
+        """How many times it was called."""
+        return len(self.prompts)
+
+    def __call__(self, prompt: str) -> str:
+        """The next scripted reply (its usage recorded first, as a paid call's)."""
+        with self._lock:
+            index = len(self.prompts)
+            self.prompts.append(prompt)
+        if index >= len(self.replies) and not self.cycle:
+            raise IndexError(f"ScriptedLM {self.name!r} has no reply #{index + 1} (script of {len(self.replies)})")
+        record_usage(self.usage)
+        reply = self.replies[index % len(self.replies)]
+        if isinstance(reply, BaseException):
+            raise reply
+        return reply

@@ -12,7 +12,17 @@ from typing import Any, Literal
 
 import dspy
 
-from stacktune import Evaluation, Metric, ModelCall, ResultCallback, Space, evaluate_examples, record_usage
+from stacktune import (
+    Evaluation,
+    InstructionSite,
+    InvalidConfiguration,
+    Metric,
+    ModelCall,
+    ResultCallback,
+    Space,
+    evaluate_examples,
+    record_usage,
+)
 from stacktune.cache import CacheOption, as_cache_option
 from stacktune.pricing import Prices, check_prices
 from stacktune_dspy._build import build_program
@@ -32,6 +42,8 @@ from stacktune_dspy._usage import HistorySink, LMCallRecorder
 
 #: The attribute of an exported program that holds what DSPy keeps outside programs (its DSPy adapter).
 SETTINGS_ATTRIBUTE = "_stacktune"
+#: An instruction site's name is its predictor's path plus this (the name of its knob).
+INSTRUCTIONS_SUFFIX = ".instructions"
 
 
 class _Shared:
@@ -239,6 +251,44 @@ class DSPyAdapter:
         missing = [name for name in needed if name not in given]
         if missing:
             raise KeyError(missing[0])
+
+    # -- proposals ----------------------------------------------------------------
+    def instruction_sites(self) -> list[InstructionSite]:
+        """Each predictor's signature instructions, with its input and output fields and its place in the program."""
+        infos = self._shared.predictors
+        program = self._shared.program
+        sites = []
+        for number, info in enumerate(infos, 1):
+            signature = predictor_at(program, info).signature
+            kind = "ChainOfThought" if info.kind == "cot" else "Predict"
+            role = f"step {number} of {len(infos)} of the DSPy program {type(program).__name__}: "
+            role += f"predictor {info.path!r}"
+            if info.site is not None:
+                role += f" (a {kind} at {info.site!r})"
+            sites.append(
+                InstructionSite(
+                    name=f"{info.path}{INSTRUCTIONS_SUFFIX}",
+                    current=signature.instructions,
+                    inputs=tuple(signature.input_fields),
+                    outputs=tuple(signature.output_fields),
+                    role=role,
+                )
+            )
+        return sites
+
+    def with_instruction_candidates(self, candidates: Mapping[str, Sequence[str]]) -> DSPyAdapter:
+        """A new adapter whose ``<path>.instructions`` knobs also offer these texts (by site name)."""
+        known = {f"{info.path}{INSTRUCTIONS_SUFFIX}": info.path for info in self._shared.predictors}
+        options = self._shared.options
+        merged = {path: list(texts) for path, texts in options.instructions.items()}
+        for name, texts in candidates.items():
+            if name not in known:
+                allowed = f"one of the sites {sorted(known)}"
+                raise InvalidConfiguration(name, list(texts), allowed, reason="unknown site")
+            merged.setdefault(known[name], []).extend(texts)
+        shared = _Shared(self._shared.program, dataclasses.replace(options, instructions=merged))
+        fresh = DSPyAdapter._configured(shared, self._shared.program, {})
+        return fresh.apply_configuration(self._values) if self._values else fresh
 
     # -- export -------------------------------------------------------------------
     def model_calls(self, example: object, native: object | None = None) -> list[ModelCall]:

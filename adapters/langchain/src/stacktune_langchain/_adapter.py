@@ -9,6 +9,7 @@ with copies. The original runnable is never touched.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,8 @@ from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from stacktune import (
     Constraint,
     Evaluation,
+    InstructionSite,
+    InvalidConfiguration,
     Metric,
     ModelCall,
     ResultCallback,
@@ -40,7 +43,7 @@ from stacktune_langchain._knobs import (
     TuningOptions,
     build_knob_map,
 )
-from stacktune_langchain._tree import Edits, ModelSite, rebuild, walk
+from stacktune_langchain._tree import Edits, ModelSite, TextSite, rebuild, walk
 from stacktune_langchain._usage import CallRecorder, UsageCallbackHandler
 
 
@@ -108,6 +111,7 @@ class LangChainAdapter:
             constraints=tuple(constraints),
         )
         self._original = runnable
+        self._options = options
         self._knob_map = build_knob_map(runnable, options)
         self._input_of = input_of
         self._prices = check_prices(prices)
@@ -157,6 +161,33 @@ class LangChainAdapter:
         if self._cache is False:
             return self._native
         return _build(self._original, self._knob_map, overrides, self._model_sites, self._cache)
+
+    def instruction_sites(self) -> list[InstructionSite]:
+        """Every prompt text of the chain (a chat prompt's system and human messages, a PromptTemplate)."""
+        texts = list(self._knob_map.texts.values())
+        return [_instruction_site(text, number, len(texts)) for number, text in enumerate(texts, 1)]
+
+    def with_instruction_candidates(self, candidates: Mapping[str, Sequence[str]]) -> LangChainAdapter:
+        """A new adapter whose prompt text knobs also offer these texts (by site name); what was applied stays."""
+        sites = list(self._knob_map.texts)
+        for name, texts in candidates.items():
+            if name not in sites:
+                allowed = f"one of the prompt sites {sorted(sites)}"
+                raise InvalidConfiguration(name, list(texts), allowed, reason="unknown site")
+        given = self._options.prompts
+        merged: dict[str, Any] = {}
+        if given is not None:
+            merged = dict(given) if isinstance(given, Mapping) and not _is_shorthand(given) else {sites[0]: given}
+        for name, texts in candidates.items():
+            merged[name] = _joined(merged.get(name), list(texts))
+        options = dataclasses.replace(self._options, prompts=merged)
+        derived = object.__new__(type(self))
+        derived.__dict__.update(self.__dict__)
+        derived._options = options
+        derived._knob_map = build_knob_map(self._original, options)
+        derived._overrides = derived.extract_variables().validate_configuration(self._overrides)
+        derived._native = _build(self._original, derived._knob_map, derived._overrides)
+        return derived
 
     def to_native(self) -> Runnable[Any, Any]:
         """The configured chain as a plain runnable, to deploy as before."""
@@ -243,6 +274,36 @@ class LangChainAdapter:
         return await aevaluate_examples(
             dataset, self.arun, metric, on_result=on_result, max_concurrency=max_concurrency
         )
+
+
+def _is_shorthand(given: Mapping[str, Any]) -> bool:
+    """``prompts={"key": "text", ...}`` for a chain's single prompt text (keys are the user's, not site names)."""
+    return bool(given) and all(isinstance(v, str) for v in given.values())
+
+
+def _joined(existing: Any, added: list[str]) -> Any:
+    """The user's candidates for a site plus proposed ones (keyed ``proposed-<i>`` beside the user's keys)."""
+    if existing is None:
+        return added
+    if isinstance(existing, Mapping):
+        return {**existing, **{f"proposed-{i}": text for i, text in enumerate(added, 1)}}
+    return [*existing, *added]
+
+
+def _instruction_site(text: TextSite, number: int, total: int) -> InstructionSite:
+    """A prompt text as a proposer sees it: the chain's inputs, the placeholders it must keep."""
+    where, _, role = text.name.rpartition(".")
+    kind = "prompt template" if role == "prompt" and not where.endswith("prompt") else f"{role} message"
+    used = sorted(text.variables_of(text.text))
+    checkable = text.template_format in ("f-string", "mustache")
+    return InstructionSite(
+        name=text.name,
+        current=text.text,
+        inputs=tuple(sorted(text.available)),
+        role=f"prompt text {number} of {total} of a LangChain chain: the {kind} at {text.name!r}",
+        placeholders=tuple(used) if checkable else (),
+        template=text.template_format == "f-string",
+    )
 
 
 def _build(

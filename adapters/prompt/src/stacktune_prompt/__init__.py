@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from stacktune_prompt._adapter import PromptAdapter
     from stacktune_prompt._models import ChatModel, Endpoint, EndpointError, RetryPolicy, TransientError, is_transient
     from stacktune_prompt._prompt import OutputFormat, Parser, Prompt, Reply, SearchRanges, template_fields
+    from stacktune_prompt._proposer import ChatProposerLM
 
 # Imported on first use: loading the plugin (stacktune does, for every command) must not import the framework.
 __getattr__, __dir__ = lazy_exports(
@@ -41,6 +42,7 @@ __getattr__, __dir__ = lazy_exports(
         "Reply": "stacktune_prompt._prompt",
         "SearchRanges": "stacktune_prompt._prompt",
         "template_fields": "stacktune_prompt._prompt",
+        "ChatProposerLM": "stacktune_prompt._proposer",
     },
 )
 
@@ -51,6 +53,7 @@ __all__ = [
     "DEFAULT_CACHE_DIR",
     "FREE",
     "CachedResponse",
+    "ChatProposerLM",
     "ChatModel",
     "Endpoint",
     "EndpointError",

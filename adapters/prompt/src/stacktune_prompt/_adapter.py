@@ -15,7 +15,9 @@ from stacktune import (
     SAMPLING_KNOBS,
     Categorical,
     Evaluation,
+    InstructionSite,
     Int,
+    InvalidConfiguration,
     Metric,
     ModelCall,
     ResultCallback,
@@ -24,7 +26,10 @@ from stacktune import (
     evaluate_examples,
     knob_variable,
 )
-from stacktune_prompt._prompt import Prompt
+from stacktune_prompt._prompt import Prompt, template_fields
+
+#: The name of the Prompt's one instruction site (its system text), as in its space.
+INSTRUCTIONS = "instructions"
 
 
 class PromptAdapter:
@@ -92,6 +97,52 @@ class PromptAdapter:
         # keys become their choice (a text, an ordering, a model or parser name), numbers their kind
         changes: dict[str, Any] = space.resolve(space.validate_configuration(configuration))
         return PromptAdapter(dataclasses.replace(self.prompt, **changes))
+
+    def instruction_sites(self) -> list[InstructionSite]:
+        """The system text: the one instruction of a single-call program, with the fields it sees and answers."""
+        p = self.prompt
+        fmt = p.output_format
+        answer = fmt.answer if fmt.answer is not None else p.answer
+        role = f"the system text of a single-call prompt program; its user message is {p.template!r}"
+        if fmt.instructions:
+            role += f"; the system text is followed by the output instructions {fmt.instructions!r}"
+        return [
+            InstructionSite(
+                name=INSTRUCTIONS,
+                current=p.instructions,
+                inputs=p.template_fields,
+                outputs=template_fields(answer, "answer template"),
+                role=role,
+            )
+        ]
+
+    def with_instruction_candidates(self, candidates: Mapping[str, Sequence[str]]) -> PromptAdapter:
+        """A new adapter whose ``instructions`` knob also offers these texts (the current text stays a choice)."""
+        for name, texts in candidates.items():
+            if name != INSTRUCTIONS:
+                raise InvalidConfiguration(name, texts, f"candidates for {INSTRUCTIONS!r}", reason="unknown site")
+            for index, text in enumerate(texts):
+                if not isinstance(text, str) or not text.strip():
+                    raise InvalidConfiguration(name, text, "non-empty texts", reason=f"candidate #{index} is no text")
+        added = list(candidates.get(INSTRUCTIONS, ()))
+        p = self.prompt
+        return PromptAdapter(dataclasses.replace(p, instruction_candidates=(*p.instruction_candidates, *added)))
+
+    def with_bootstrapped_demos(self, demos: Sequence[object], max_demos: int) -> PromptAdapter:
+        """A new adapter whose demo pool also holds these examples (ones the Prompt answered right).
+
+        They join the pool after the Prompt's own demos (repeats left out); the search shows up
+        to ``max_demos`` of them (``n_demos``, ``demo_order``); the Prompt as it is shows as many as before.
+        """
+        p = self.prompt
+        pool = list(p.demos)
+        for index, demo in enumerate(demos):
+            if not isinstance(demo, Mapping):
+                raise InvalidConfiguration("demos", demo, "examples that are mappings", reason=f"demo #{index}")
+            if dict(demo) not in [dict(d) for d in pool]:
+                pool.append(demo)
+        limit = max(p.demo_limit, min(max_demos, len(pool)))
+        return PromptAdapter(dataclasses.replace(p, demos=tuple(pool), max_demos=limit))
 
     def evaluate(
         self,

@@ -350,6 +350,27 @@ def spend_rows(study: Study) -> tuple[tuple[str, str], ...]:
         rows.append(
             ("examples saved by stopping trials early", f"{saved} ({share:.0%} of running every trial in full)")
         )
+    proposals = study.proposals
+    if proposals is not None:
+        used = proposals.usage
+        proposed = sum(len(site.candidates) for site in proposals.sites.values())
+        rows.append(
+            (
+                "instruction proposals",
+                f"{proposed} candidates for {len(proposals.sites)} sites: {used.spent_calls} calls, "
+                f"{used.spent_tokens} tokens, {used.spent_cost_usd:.4g} USD (counted in the study's budget)",
+            )
+        )
+    demos = study.bootstrapped_demos
+    if demos is not None:
+        used = demos.usage
+        rows.append(
+            (
+                "bootstrapped demos",
+                f"{len(demos.passed)} of {len(demos.tried)} examples passed: {used.spent_calls} calls, "
+                f"{used.spent_tokens} tokens, {used.spent_cost_usd:.4g} USD (counted in the study's budget)",
+            )
+        )
     for check in study.verified():
         held = check.evaluation
         cost = f"{held.n_examples} examples, {held.calls} calls, {held.spent_cost_usd:.4g} USD"
@@ -461,6 +482,14 @@ def _summary(study: Study, words: Words, best: TrialResult | None) -> tuple[str,
     if best is not None:
         which = "Best" if not study.is_multi_objective else f"Best on {study.objectives[0].name} (Pareto front)"
         lines.append(f"{which}: trial {best.number}, {words.values(best)}.")
+    proposals = study.proposals
+    if proposals is not None:
+        used = proposals.usage
+        proposed = sum(len(site.candidates) for site in proposals.sites.values())
+        lines.append(
+            f"Instruction candidates written by a proposer LM: {proposed} for {len(proposals.sites)} sites "
+            f"({used.spent_calls} calls, {used.spent_cost_usd:.4g} USD)."
+        )
     for check in study.verified():
         heldout = " · ".join(f"{n} {_fmt(v)} (search {_fmt(check.search[n])})" for n, v in check.heldout.items())
         lines.append(f"Held out ({check.evaluation.n_examples} examples), trial {check.number}: {heldout}.")

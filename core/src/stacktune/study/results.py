@@ -43,6 +43,10 @@ class TrialResult:
     estimated_score: float | None = None
     estimated_values: dict[str, float] | None = None
     is_baseline: bool = False
+    #: The instruction candidates the study's proposer wrote (by site): what its configuration may choose.
+    instruction_candidates: dict[str, list[str]] | None = None
+    #: The demos the study bootstrapped (``optimize(bootstrap=...)``), when JSON could hold them.
+    bootstrapped_demos: tuple[list[Any], int] | None = None
 
     @property
     def raced_out(self) -> bool:
@@ -50,7 +54,14 @@ class TrialResult:
         return self.estimated_score is not None or self.estimated_values is not None
 
     @classmethod
-    def from_frozen(cls, trial: FrozenTrial, objective_names: Sequence[str]) -> TrialResult:
+    def from_frozen(
+        cls,
+        trial: FrozenTrial,
+        objective_names: Sequence[str],
+        *,
+        instruction_candidates: dict[str, list[str]] | None = None,
+        bootstrapped_demos: tuple[list[Any], int] | None = None,
+    ) -> TrialResult:
         """A stored Optuna trial as stacktune reports it, from its record (or its params when it has none)."""
         record = TrialRecord.of(trial) or TrialRecord(configuration=dict(trial.params))
         values = dict(zip(objective_names, trial.values, strict=False)) if trial.values else {}
@@ -73,6 +84,8 @@ class TrialResult:
             estimated_values=record.estimated_values if trial.state == TrialState.PRUNED else None,
             duration_s=duration,
             is_baseline=bool(trial.user_attrs.get(BASELINE_ATTR)),
+            instruction_candidates=instruction_candidates or None,
+            bootstrapped_demos=bootstrapped_demos,
         )
 
     @property
@@ -81,8 +94,18 @@ class TrialResult:
         return self.evaluation or self.partial
 
     def apply_to(self, target: object) -> Optimizable:
-        """The target with this trial's configuration applied (the target stays unchanged)."""
-        return optimizable(target).apply_configuration(self.configuration)
+        """The target with this trial's configuration applied (the target stays unchanged).
+
+        A study that proposed instructions gives its candidates to the adapter first, so a
+        configuration that chose a proposed text applies.
+        """
+        program = optimizable(target)
+        if self.bootstrapped_demos is not None:
+            demos, max_demos = self.bootstrapped_demos
+            program = program.with_bootstrapped_demos(demos, max_demos)  # type: ignore[attr-defined]
+        if self.instruction_candidates:
+            program = program.with_instruction_candidates(self.instruction_candidates)  # type: ignore[attr-defined]
+        return program.apply_configuration(self.configuration)
 
     def export(self, target: object, *, check: bool = False, examples: Sequence[Any] = ()) -> object:
         """A native object of the target's framework, when the adapter can export one.

@@ -24,6 +24,7 @@ from stacktune.errors import StacktuneError, Terminated
 from stacktune.evaluation import Metric
 from stacktune.objectives import Objective
 from stacktune.plugins import get_plugin_manager, optimizable
+from stacktune.proposals import Bootstrap, BootstrappedDemos, Proposals, ProposesInstructions
 from stacktune.protocol import Optimizable
 from stacktune.records import ATTR_DATASET, ATTR_SPACE, BASELINE_ATTR, DatasetSample
 from stacktune.search import Search
@@ -40,6 +41,7 @@ from stacktune.study._arguments import (
 )
 from stacktune.study._ledger import StudyLedger, study_spent
 from stacktune.study._progress import TrialProgress
+from stacktune.study._propose import study_bootstrap, study_proposals, with_bootstrapped, with_proposals
 from stacktune.study._trials import Limits, Observer, Run
 from stacktune.study.budget import Budget, Spent
 from stacktune.study.estimate import Estimate, estimate_spend
@@ -138,6 +140,8 @@ class Study:
         grace_period: float = 60.0,
         baseline: bool = True,
         new_dataset: bool = False,
+        propose: ProposesInstructions | None = None,
+        bootstrap: Bootstrap | None = None,
     ) -> None:
         """Run trials until ``n_trials`` more are done, ``timeout`` seconds pass or the budget is spent.
 
@@ -166,6 +170,17 @@ class Study:
         this process or another, races against the best complete trial on that dataset from its
         first trial. Another dataset is refused, since the trials would not be comparable, unless
         ``new_dataset=True``: the race then starts again on the new one.
+
+        With ``propose`` (a :class:`~stacktune.Proposer`), before the first trial an LM writes
+        instruction candidates for every instruction knob the adapter describes, grounded on a
+        few examples of ``dataset``; they become choices of those knobs, the current texts
+        staying choices (docs/proposals.md). They are stored in the study with what they cost,
+        which counts toward the budget: a resumed study and every worker use the stored ones
+        (even without ``propose``) and the proposer is never called again for this study.
+
+        With ``bootstrap`` (a :class:`~stacktune.Bootstrap`), the program as it is runs first on a
+        few examples of ``dataset``; those it gets right become demos the search may show (for
+        adapters that take demos). Stored and counted like the proposals.
         """
         dataset = check_dataset(dataset)
         metric = check_metric(metric)
@@ -177,8 +192,27 @@ class Study:
         n_jobs = check_n_jobs(n_jobs)
         check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
         check_count("failed_trials_in_a_row", failed_trials_in_a_row, minimum=1, allow_none=False)
-        program, space = self._program_and_space(target, space)
-        check_wiring(program, dataset)
+        ledger = StudyLedger(self.shared_state, self.optuna_study, immediate=budget is not None)
+        program = optimizable(target, manager=self._plugin_manager)
+        check_wiring(program, dataset)  # before proposals and demos spend anything
+        proposals = study_proposals(
+            self.optuna_study,
+            program,
+            dataset,
+            propose,
+            ledger=ledger,
+            budget=budget,
+            plugin_manager=self._plugin_manager or get_plugin_manager(),
+            wait=max(grace_period, 1.0),
+        )
+        demos = study_bootstrap(
+            self.optuna_study, program, dataset, metric, bootstrap, ledger=ledger, wait=max(grace_period, 1.0)
+        )
+        if demos is not None:
+            program = with_bootstrapped(program, dataset, demos)
+        if proposals is not None:
+            program, space = with_proposals(program, space, proposals)
+        program, space = self._program_and_space(program, space)
         self._check_space_compatible(space)
         fingerprint = self._check_dataset(dataset, new_dataset=new_dataset)
         self.search.prepare(self.optuna_study.sampler, n_jobs=n_jobs)
@@ -209,7 +243,7 @@ class Study:
                 catch_trial_errors=catch_trial_errors,
                 stop_requested=self._stop_requested,
                 progress=progress,
-                ledger=StudyLedger(self.shared_state, self.optuna_study, immediate=budget is not None),
+                ledger=ledger,
                 baseline=space.defaults() if baseline and not self.optuna_study.get_trials(deepcopy=False) else None,
                 fingerprint=fingerprint,
                 response_cache=self.response_cache,
@@ -343,13 +377,27 @@ class Study:
     def _tell_plugins(self, optuna_study: optuna.Study, trial: FrozenTrial) -> None:
         """The ``stacktune_trial_finished`` hook, delivered as one more Optuna callback."""
         manager = self._plugin_manager or get_plugin_manager()
-        manager.hook.stacktune_trial_finished(study=self, result=TrialResult.from_frozen(trial, self.objective_names))
+        manager.hook.stacktune_trial_finished(study=self, result=self._result(trial, self._applying()))
 
     # -- results ------------------------------------------------------------------------------------
+    def _applying(self) -> dict[str, Any]:
+        """What a result needs to be applied to the target as written: the study's proposals and demos."""
+        proposals = self.proposals
+        demos = self.bootstrapped_demos
+        return {
+            "instruction_candidates": proposals.candidates if proposals is not None else None,
+            "bootstrapped_demos": (demos.examples, demos.max_demos) if demos is not None and demos.examples else None,
+        }
+
+    def _result(self, trial: FrozenTrial, applying: dict[str, Any]) -> TrialResult:
+        """A stored trial as a TrialResult that can be applied (see :meth:`_applying`)."""
+        return TrialResult.from_frozen(trial, self.objective_names, **applying)
+
     @property
     def trials(self) -> list[TrialResult]:
         """Every trial so far, whatever its state, read from storage on each access."""
-        return [TrialResult.from_frozen(t, self.objective_names) for t in self.optuna_study.get_trials(deepcopy=False)]
+        applying = self._applying()
+        return [self._result(t, applying) for t in self.optuna_study.get_trials(deepcopy=False)]
 
     def completed_trials(self) -> list[TrialResult]:
         """The trials that ran in full (not pruned, raced out, failed or still running)."""
@@ -366,7 +414,7 @@ class Study:
         complete = self.optuna_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not complete:
             raise ValueError(f"study {self.study_name!r} has no complete trial yet")
-        return TrialResult.from_frozen(self.optuna_study.best_trial, self.objective_names)
+        return self._result(self.optuna_study.best_trial, self._applying())
 
     @property
     def best_params(self) -> dict[str, Any]:
@@ -386,7 +434,8 @@ class Study:
     def pareto_front(self) -> list[TrialResult]:
         """The non-dominated complete trials (for one objective: the best ones), by trial number."""
         trials = self.optuna_study.best_trials
-        return sorted((TrialResult.from_frozen(t, self.objective_names) for t in trials), key=lambda r: r.number)
+        applying = self._applying()
+        return sorted((self._result(t, applying) for t in trials), key=lambda r: r.number)
 
     def verify(
         self, target: object, dataset: Sequence[Any], metric: Metric, *, top: int = 1, max_concurrency: int = 1
@@ -399,6 +448,17 @@ class Study:
         """
         program = optimizable(target, manager=self._plugin_manager)
         check_wiring(program, dataset)
+        demos = self.bootstrapped_demos
+        if demos is not None and demos.passed:
+            if demos.examples is None:
+                raise StacktuneError(
+                    f"study {self.study_name!r} bootstrapped demos JSON cannot hold: verify its trials with "
+                    f"the adapter given the demos (with_bootstrapped_demos) as the target"
+                )
+            program = program.with_bootstrapped_demos(demos.examples, demos.max_demos)  # type: ignore[attr-defined]
+        proposals = self.proposals
+        if proposals is not None:
+            program, _ = with_proposals(program, None, proposals)
         with using_cache(self.response_cache) if self.response_cache is not None else nullcontext():
             return verify(self, program, dataset, metric, top=top, max_concurrency=max_concurrency)
 
@@ -420,11 +480,21 @@ class Study:
         return study_spent(self.shared_state, self.optuna_study)
 
     @property
+    def proposals(self) -> Proposals | None:
+        """The instruction candidates ``optimize(propose=...)`` stored, with what proposing cost; None if none."""
+        return Proposals.stored_in(self.optuna_study)
+
+    @property
+    def bootstrapped_demos(self) -> BootstrappedDemos | None:
+        """The examples ``optimize(bootstrap=...)`` tried and kept as demos, with what running them cost."""
+        return BootstrappedDemos.stored_in(self.optuna_study)
+
+    @property
     def baseline(self) -> TrialResult | None:
         """Trial 0 of a study started with ``baseline=True``: the program as the user wrote it."""
         for trial in self.optuna_study.get_trials(deepcopy=False):
             if trial.user_attrs.get(BASELINE_ATTR):
-                return TrialResult.from_frozen(trial, self.objective_names)
+                return self._result(trial, self._applying())
         return None
 
     def importance(self, evaluator: optuna.importance.BaseImportanceEvaluator | None = None) -> list[Importance]:
