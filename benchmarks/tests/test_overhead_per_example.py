@@ -137,11 +137,12 @@ def test_serve_runs_the_runner_and_the_stopper() -> None:
 
     trial = recorded(random.Random(0), 40, 0.2, 100.0, False)
     order = list(range(40))
-    assert serve(trial, None, order) == 40, "plain evaluation serves every example"
+    served, per_example = serve(trial, None, order)
+    assert served == 40 and per_example > 0.0, "plain evaluation serves every example"
     race = Race(40)
     race.offer([1.0] * 36 + [0.0] * 4)
-    served = serve(trial, RaceStopper(race.lane(0)), race.order(0))
-    assert served < 20, "the race stops a hopeless trial: the runner serves no more"
+    served, per_example = serve(trial, RaceStopper(race.lane(0)), race.order(0))
+    assert 5 <= served < 20 and per_example > 0.0, "the race stops a hopeless trial: the runner serves no more"
 
 
 @pytest.mark.parametrize("graded", [False, True])
