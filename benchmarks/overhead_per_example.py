@@ -283,6 +283,9 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=40, help="examples per trial")
     parser.add_argument("--trials", type=int, default=5, help="timed trials per strategy and storage")
     parser.add_argument("--path-trials", type=int, default=50, help="timed trials per path in the second table")
+    parser.add_argument(
+        "--path-examples", type=int, default=40, help="examples per trial in the second table (at least 30)"
+    )
     args = parser.parse_args()
     n, trials = args.examples, args.trials
     import scipy.stats  # noqa: F401 - WilcoxonPruner imports it lazily: keep the import out of the timings
@@ -321,8 +324,8 @@ def main() -> None:
                     f"| {statistics.median(costs) * 1e3:>9.3f} | {max(costs) * 1e3:>10.1f} |",
                     flush=True,
                 )
-    for graded in (False, True):
-        print_paths(n, args.path_trials, graded)
+    for graded in (False, True):  # ten members with distinct means need enough examples: at least 30
+        print_paths(max(30, args.path_examples), args.path_trials, graded)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def test_main_prints_a_row_per_strategy_and_storage(
 ) -> None:
     # 6 examples: the default WilcoxonPruner runs scipy's exact test, cheap at this size
     monkeypatch.setattr(
-        sys, "argv", ["overhead_per_example.py", "--examples", "6", "--trials", "1", "--path-trials", "2"]
+        sys, "argv", ["overhead_per_example.py", "--examples", "6", "--trials", "1", "--path-trials", "2", "--path-examples", "6"]
     )
     main()
     lines = capsys.readouterr().out.splitlines()
@@ -115,6 +115,7 @@ def test_main_prints_a_row_per_strategy_and_storage(
         assert median <= slowest + 0.05 and mean <= slowest + 0.05, row  # slowest is printed to 0.1 ms
     paths = [line for line in lines if line.startswith("The per-example path of one trial")]
     assert len(paths) == 2 and "0/1 scores" in paths[0] and "graded scores" in paths[1]
+    assert "30 examples" in paths[0], "ten front members with distinct means need at least 30 examples"
     path_rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("| race on ")]
     assert len(path_rows) == 2 * 4
     for row in path_rows:
