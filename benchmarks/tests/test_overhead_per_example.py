@@ -94,7 +94,9 @@ def test_main_prints_a_row_per_strategy_and_storage(
 ) -> None:
     # 6 examples: the default WilcoxonPruner runs scipy's exact test, cheap at this size
     monkeypatch.setattr(
-        sys, "argv", ["overhead_per_example.py", "--examples", "6", "--trials", "1", "--path-trials", "2", "--path-examples", "6"]
+        sys,
+        "argv",
+        ["overhead_per_example.py", "--examples", "6", "--trials", "1", "--path-trials", "2", "--path-examples", "6"],
     )
     main()
     lines = capsys.readouterr().out.splitlines()
