@@ -66,6 +66,8 @@ benchmark: setup
 	$(PY) benchmarks/race_concurrency.py
 	$(PY) benchmarks/pruners.py
 	$(PY) benchmarks/compare.py --workers 2
+	$(PY) benchmarks/compare.py --front score,tokens --seeds 40 --workers 2
+	$(PY) benchmarks/compare.py --front score,latency --seeds 40 --workers 2
 	$(PY) benchmarks/scale_out.py
 
 clean:

@@ -3,12 +3,15 @@
     .venv/bin/python benchmarks/build_table.py sentiment      # -> benchmarks/tables/sentiment.json
     .venv/bin/python benchmarks/build_table.py headlines      # -> benchmarks/tables/headlines.json
     .venv/bin/python benchmarks/build_table.py emotions       # -> benchmarks/tables/emotions.json
+    .venv/bin/python benchmarks/build_table.py trivia         # -> benchmarks/tables/trivia.json (graded: token F1)
 
 Each configuration of the grid is applied with the stacktune-prompt adapter and evaluated
 example by example (one ``evaluate([example])`` per example, so each example's tokens and
 latency are kept) with a fixed seed and no response cache. The table (grid, examples,
 per-example score/tokens/latency for every configuration) is rewritten atomically after
 each configuration, so an interrupted build resumes where it stopped: run it again.
+Scores are whatever the task's metric gives: 0/1 for the classification tasks, graded
+(token F1 in [0, 1]) for trivia; the table names its metric.
 Tables are committed; nobody needs to rebuild them to run the comparison.
 """
 
@@ -60,12 +63,19 @@ class TaskGrid:
     dataset: Sequence[Mapping[str, Any]]
     metric: Callable[[Any, Any], Any]
     description: str
+    metric_name: str = "accuracy"
 
 
 def _task(
-    name: str, path: Path, *, grid: Mapping[str, Sequence[Any]], fixed: Mapping[str, Any], description: str
+    name: str,
+    path: Path,
+    *,
+    grid: Mapping[str, Sequence[Any]],
+    fixed: Mapping[str, Any],
+    description: str,
+    metric: str = "accuracy",
 ) -> TaskGrid:
-    """A task module's dev split and metric, with the grid the benchmark sweeps over its knobs."""
+    """A task module's dev split and metric (the module's function named ``metric``), with the grid swept."""
     module = _load_module(f"bench_{name}_task", path)
     return TaskGrid(
         name=name,
@@ -73,8 +83,9 @@ def _task(
         grid=grid,
         fixed=fixed,
         dataset=module.load("dev"),
-        metric=module.accuracy,
+        metric=getattr(module, metric),
         description=description,
+        metric_name=metric,
     )
 
 
@@ -124,7 +135,24 @@ def emotions() -> TaskGrid:
     )
 
 
-TASKS: dict[str, Callable[[], TaskGrid]] = {"sentiment": sentiment, "headlines": headlines, "emotions": emotions}
+def trivia() -> TaskGrid:
+    return _task(
+        "trivia",
+        HERE / "tasks" / "trivia.py",
+        grid={"instructions": [0, 1], "max_tokens": [6, 24], "temperature": [0.0, 1.0]},
+        fixed={"n_demos": 0},
+        description="short factual questions scored by token F1, a graded metric (benchmarks/tasks/trivia.py), "
+        "dev split",
+        metric="f1",
+    )
+
+
+TASKS: dict[str, Callable[[], TaskGrid]] = {
+    "sentiment": sentiment,
+    "headlines": headlines,
+    "emotions": emotions,
+    "trivia": trivia,
+}
 
 
 def configurations(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -172,7 +200,7 @@ def run_configuration(task: TaskGrid, adapter: Any, configuration: Mapping[str, 
 def empty_table(task: TaskGrid) -> dict[str, Any]:
     import stacktune_llamacpp
 
-    return {
+    table: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "task": task.name,
         "description": task.description,
@@ -182,10 +210,13 @@ def empty_table(task: TaskGrid) -> dict[str, Any]:
         "instructions": {str(i): task.module.INSTRUCTIONS[i] for i in task.grid.get("instructions", [])},
         "fixed": dict(task.fixed),
         "examples": [example.get("id", i) for i, example in enumerate(task.dataset)],
-        "labels": [example.get("label") for example in task.dataset],
+        "labels": [example.get("label", example.get("answer")) for example in task.dataset],
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "results": [],
     }
+    if task.metric_name != "accuracy":  # the 0/1 tables were recorded before tables named their metric
+        table["metric"] = task.metric_name
+    return table
 
 
 def load_table(path: Path, task: TaskGrid) -> dict[str, Any]:
@@ -207,8 +238,12 @@ def write_atomically(path: Path, table: Mapping[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def build(task_name: str, *, out: Path | None = None, limit: int | None = None) -> Path:
-    """Evaluate every configuration not yet in the table; return the table's path."""
+def build(task_name: str, *, out: Path | None = None, limit: int | None = None, shard: str | None = None) -> Path:
+    """Evaluate every configuration not yet in the table; return the table's path.
+
+    ``shard`` "i/k" runs only every k-th configuration to do, from the i-th (0-based): k processes
+    writing k tables (``--out``) share the grid; :func:`merge` joins their tables.
+    """
     from stacktune_llamacpp import LocalModel
     from stacktune_prompt import PromptAdapter
 
@@ -217,6 +252,9 @@ def build(task_name: str, *, out: Path | None = None, limit: int | None = None) 
     table = load_table(path, task)
     done = {config_id(r["configuration"]) for r in table["results"]}
     todo = [c for c in configurations(task.grid) if config_id(c) not in done]
+    if shard is not None:
+        index, count = (int(part) for part in shard.split("/"))
+        todo = todo[index::count]
     if limit is not None:
         todo = todo[:limit]
     print(
@@ -230,12 +268,23 @@ def build(task_name: str, *, out: Path | None = None, limit: int | None = None) 
         record = run_configuration(task, adapter, configuration)
         table["results"].append(record)
         write_atomically(path, table)
-        accuracy = sum(record["scores"]) / len(record["scores"])
+        mean = sum(record["scores"]) / len(record["scores"])
         print(
-            f"[{number}/{len(todo)}] {config_id(configuration)} accuracy {accuracy:.3f} "
+            f"[{number}/{len(todo)}] {config_id(configuration)} {task.metric_name} {mean:.3f} "
             f"({time.perf_counter() - start:.1f}s)",
             flush=True,
         )
+    return path
+
+
+def merge(task_name: str, parts: Sequence[Path], *, out: Path | None = None) -> Path:
+    """Join tables built in shards of one grid into the task's table (configurations in grid order)."""
+    task = TASKS[task_name]()
+    path = out or TABLES / f"{task.name}.json"
+    tables = [load_table(part, task) for part in parts]
+    found = {config_id(r["configuration"]): r for table in tables for r in table["results"]}
+    table = {**tables[0], "results": [found[config_id(c)] for c in configurations(task.grid) if config_id(c) in found]}
+    write_atomically(path, table)
     return path
 
 
@@ -244,8 +293,13 @@ def main() -> None:
     parser.add_argument("task", choices=sorted(TASKS))
     parser.add_argument("--out", type=Path, default=None, help="where to write the table")
     parser.add_argument("--limit", type=int, default=None, help="run at most this many new configurations")
+    parser.add_argument("--shard", default=None, help="i/k: run every k-th configuration from the i-th (0-based)")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, help="join these shard tables instead")
     args = parser.parse_args()
-    build(args.task, out=args.out, limit=args.limit)
+    if args.merge:
+        print(merge(args.task, args.merge, out=args.out))
+        return
+    build(args.task, out=args.out, limit=args.limit, shard=args.shard)
 
 
 if __name__ == "__main__":

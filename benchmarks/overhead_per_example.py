@@ -19,6 +19,19 @@ is set to stop only once the candidate cannot win any more, which makes it check
 example until then: its worst case; the examples after that are not fed, as a stopped trial
 evaluates no more). scipy (Wilcoxon) is imported before timing starts. Printed: the mean and
 the slowest cost per example in milliseconds.
+
+A second table times the whole per-example path of one trial, side by side in one run:
+``stacktune.evaluate_examples`` serving instant answers (a recorded score and usage, as a
+replay would) with the study's plan and ``on_result``, (1) with no race (plain evaluation),
+(2) with the single-objective race (``RaceStopper``: ``Lane.add``) and (3) with the race on
+several objectives (``FrontStopper``: each example's objective values, ``FrontLane.add``
+against every front member) for score x tokens with 1, 5 and 10 members on the front and
+for score x tokens x latency. The race is set to never stop (every example pays a full check,
+its worst case); the candidate trails each member, so the bound is computed after every
+example. Timed from the first example's result to the last one's (a trial's set-up and summary,
+paid once whether it races or not, are left out). Printed: microseconds per example, the race's
+own cost (the path minus plain evaluation) and the ratios to plain evaluation and to the
+single-objective race.
 """
 
 from __future__ import annotations
@@ -30,12 +43,17 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from stacktune import BUILTIN_OBJECTIVES, Usage, evaluate_examples, record_usage
+from stacktune.evaluation import EvaluationPlan, planned
 from stacktune.racing import Race, RacingPolicy
+from stacktune.racing_front import FrontRace
+from stacktune.study._trials import FrontStopper, Landed, RaceStopper
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -126,10 +144,148 @@ def time_racing(storage: Any, n: int, trials: int, rng: random.Random) -> list[f
     return costs
 
 
+# -- the race's path per example, side by side with plain evaluation ----------------------------------
+NEVER_STOP = RacingPolicy(delta=1e-300, min_examples=1, same_prior=0.0)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One trial's answers, served instantly: per example a score, tokens and latency."""
+
+    scores: list[float]
+    tokens: list[int]
+    latency: list[float]
+
+
+def recorded(rng: random.Random, n: int, quality: float, tokens: float, graded: bool) -> Recorded:
+    """A trial whose means are exactly ``quality`` (score) and ``tokens`` (+3 output tokens), shuffled."""
+    if graded:  # mean exactly quality: pairs quality -/+ a spread, clipped inside [0, 1]
+        spread = min(quality, 1.0 - quality, 0.3)
+        scores = [quality + (spread if i % 2 else -spread) for i in range(n)]
+    else:
+        ones = round(quality * n)
+        scores = [1.0] * ones + [0.0] * (n - ones)
+    token_counts = [round(tokens) + (5 if i % 2 else -5) for i in range(n)]
+    latency = [0.1 + (0.05 if i % 2 else -0.05) for i in range(n)]
+    order = list(range(n))
+    rng.shuffle(order)
+    return Recorded([scores[i] for i in order], [token_counts[i] for i in order], [latency[i] for i in order])
+
+
+def serve(trial: Recorded, stopper: Any | None, order: Sequence[int]) -> tuple[int, float]:
+    """One trial through the runner as ``Study.optimize`` runs it: examples served, seconds per example.
+
+    Per example: from the first example's result to the last one's, over the examples between, so
+    a trial's set-up and its summary (paid once per trial, raced or not) are left out.
+    """
+    landed = Landed(len(trial.scores))
+    served = [0]
+    marks: list[float] = []
+
+    def run_example(index: int) -> float:
+        served[0] += 1
+        record_usage(
+            Usage(calls=1, input_tokens=trial.tokens[index], output_tokens=3, latencies=(trial.latency[index],))
+        )
+        return trial.scores[index]
+
+    def on_result(index: int, score: float) -> None:
+        try:
+            if stopper is not None:
+                stopper.check(landed, index, score)
+        finally:
+            marks.append(time.perf_counter())
+
+    plan = EvaluationPlan(order=tuple(order), on_example=landed.land)
+    with planned(plan):
+        try:
+            evaluate_examples(list(range(len(trial.scores))), run_example, _identity, on_result=on_result)
+        except optuna.TrialPruned:
+            pass  # raced out: Study.optimize records the trial; the runner served no more
+    per_example = (marks[-1] - marks[0]) / (len(marks) - 1) if len(marks) > 1 else 0.0
+    return served[0], per_example
+
+
+def _identity(example: object, prediction: object) -> float:
+    return float(prediction)  # type: ignore[arg-type]
+
+
+def _values(trial: Recorded, objectives: Sequence[str]) -> list[list[float]]:
+    columns = {
+        "score": trial.scores,
+        "tokens": [float(t + 3) for t in trial.tokens],
+        "latency": trial.latency,
+    }
+    return [list(columns[name]) for name in objectives]
+
+
+def time_paths(n: int, trials: int, rng: random.Random, *, graded: bool = False) -> dict[str, list[float]]:
+    """Seconds per example of each path (one value per timed trial), measured interleaved trial by trial.
+
+    Paths: plain evaluation; the single-objective race; the race on score x tokens with a front of
+    1, 5 and 10 members; on score x tokens x latency with 5 members.
+    """
+    members = [recorded(rng, n, 0.5 + 0.04 * k, 80.0 + 12 * k, graded) for k in range(10)]
+    race = Race(n, NEVER_STOP)
+    race.offer(members[0].scores)  # the candidate trails it closely: a check after (almost) every example
+    fronts: dict[str, tuple[tuple[str, ...], int]] = {
+        "race on score x tokens, 1 on the front": (("score", "tokens"), 1),
+        "race on score x tokens, 5 on the front": (("score", "tokens"), 5),
+        "race on score x tokens, 10 on the front": (("score", "tokens"), 10),
+        "race on score x tokens x latency, 5 on the front": (("score", "tokens", "latency"), 5),
+    }
+    races: dict[str, tuple[FrontRace, list[Any]]] = {}
+    for name, (objectives, size) in fronts.items():
+        signs = [1 if BUILTIN_OBJECTIVES[o].direction == "maximize" else -1 for o in objectives]
+        front = FrontRace(n, signs, NEVER_STOP)
+        for member in members[:size]:
+            front.offer_values(_values(member, objectives))
+        assert len(front.front) == size, f"{name}: every member must be on the front"
+        races[name] = (front, [BUILTIN_OBJECTIVES[o] for o in objectives])
+    costs: dict[str, list[float]] = {PLAIN: [], SINGLE: [], **{name: [] for name in races}}
+    for number in range(trials):
+        # trails every member: a bit worse and dearer than the cheapest, so every check computes the bound
+        candidate = recorded(rng, n, 0.45, 100.0, graded)
+        paths: list[tuple[str, Any]] = [(PLAIN, None), (SINGLE, RaceStopper(race.lane(number)))]
+        paths += [(name, FrontStopper(front.lane(number), objs)) for name, (front, objs) in races.items()]
+        for name, stopper in paths:
+            _, per_example = serve(candidate, stopper, race.order(number))
+            costs[name].append(per_example)
+    return costs
+
+
+PLAIN = "plain evaluation (no race)"
+SINGLE = "single-objective race"
+
+
+def print_paths(n: int, trials: int, graded: bool) -> None:
+    costs = time_paths(n, trials, random.Random(1), graded=graded)
+    plain = statistics.median(costs[PLAIN])
+    single = statistics.median(costs[SINGLE])
+    print(
+        f"\nThe per-example path of one trial, {n} examples, {'graded' if graded else '0/1'} scores, "
+        f"{trials} trials per path (medians over trials, microseconds per example)"
+    )
+    print(f"| {'path':<50} | {'us/example':>10} | {'race only us':>12} | {'x plain':>7} | {'x single race':>13} |")
+    print(f"|{'-' * 52}|{'-' * 12}|{'-' * 14}|{'-' * 9}|{'-' * 15}|")
+    for name, values in costs.items():
+        median = statistics.median(values)
+        race_only = "-" if name == PLAIN else f"{(median - plain) * 1e6:.1f}"
+        print(
+            f"| {name:<50} | {median * 1e6:>10.1f} | {race_only:>12} | {median / plain:>7.2f} "
+            f"| {median / single:>13.2f} |",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=40, help="examples per trial")
     parser.add_argument("--trials", type=int, default=5, help="timed trials per strategy and storage")
+    parser.add_argument("--path-trials", type=int, default=50, help="timed trials per path in the second table")
+    parser.add_argument(
+        "--path-examples", type=int, default=40, help="examples per trial in the second table (at least 30)"
+    )
     args = parser.parse_args()
     n, trials = args.examples, args.trials
     import scipy.stats  # noqa: F401 - WilcoxonPruner imports it lazily: keep the import out of the timings
@@ -168,6 +324,8 @@ def main() -> None:
                     f"| {statistics.median(costs) * 1e3:>9.3f} | {max(costs) * 1e3:>10.1f} |",
                     flush=True,
                 )
+    for graded in (False, True):  # ten members with distinct means need enough examples: at least 30
+        print_paths(max(30, args.path_examples), args.path_trials, graded)
 
 
 if __name__ == "__main__":

@@ -126,3 +126,60 @@ def test_a_table_of_another_grid_is_refused(
     write_atomically(path, {**table, "grid": {"instructions": [0]}})
     with pytest.raises(SystemExit, match="another 'grid'"):
         load_table(path, headlines)
+
+
+def test_the_trivia_data_and_its_graded_metric() -> None:
+    task = build_table.trivia()
+    module = task.module
+    assert len(task.dataset) == 40 and len(module.load("train")) == 12 and len(module.load("test")) == 6
+    assert len({row["id"] for row in module.load()}) == 58
+    assert len({row["question"] for row in module.load()}) == 58, "no question asked twice"
+    assert all(row["answer"] == row["answers"][0] for row in module.load())
+    assert task.metric is module.f1 and task.metric_name == "f1"
+    assert module.token_f1("Shakespeare", "William Shakespeare") == pytest.approx(2 / 3)
+    assert module.token_f1("The author is William Shakespeare.", "William Shakespeare") == pytest.approx(2 / 3)
+    assert module.token_f1("the Pacific", "the Pacific Ocean") == pytest.approx(2 / 3), "articles do not count"
+    assert module.token_f1("Paris!", "paris") == 1.0 and module.token_f1("Lyon", "Paris") == 0.0
+    assert module.f1({"answers": ["Washington, D.C.", "Washington"]}, "Washington") == 1.0, "the closest reference"
+    assert module.f1({"answers": ["Paris"]}, None) == 0.0
+    assert module.parse_answer("\n Answer: Mount Everest\nIt is in Nepal.") == "Mount Everest"
+    assert module.parse_answer("   ") == ""
+
+
+class LastWordOfTheAnswer:
+    """Answers the last word of the question's first reference ("Shakespeare"), and records each request."""
+
+    name = "fake"
+
+    def __init__(self, answers: Mapping[str, str]) -> None:
+        self.answers = answers
+        self.requests: list[Mapping[str, Any]] = []
+
+    def create_chat_completion(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        question = request["messages"][-1]["content"].removeprefix("Question: ")
+        content = f"Answer: {self.answers[question].split()[-1]}"
+        return {"choices": [{"message": {"content": content}}], "usage": {"prompt_tokens": 9, "completion_tokens": 3}}
+
+
+def test_the_trivia_grid_records_graded_scores_and_sets_max_tokens() -> None:
+    task = build_table.trivia()
+    small = TaskGrid(
+        name="trivia",
+        module=task.module,
+        grid=task.grid,
+        fixed=task.fixed,
+        dataset=task.dataset[:8],
+        metric=task.metric,
+        description="test",
+        metric_name="f1",
+    )
+    model = LastWordOfTheAnswer({row["question"]: row["answer"] for row in task.module.load()})
+    adapter = PromptAdapter(task.module.make_prompt(model, cache=False))
+    configuration = {"instructions": 1, "n_demos": 3, "temperature": 0.0, "max_tokens": 6}
+    record = run_configuration(small, adapter, configuration)
+    expected = [task.module.best_f1(row["answer"].split()[-1], row["answers"]) for row in small.dataset]
+    assert record["scores"] == pytest.approx(expected)
+    assert any(0.0 < s < 1.0 for s in record["scores"]), "partly right answers score between 0 and 1"
+    assert all(request["max_tokens"] == 6 for request in model.requests)
+    assert len(model.requests[0]["messages"]) == 1 + 2 * 3 + 1, "system, three demos, the question"

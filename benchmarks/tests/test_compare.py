@@ -279,7 +279,9 @@ def test_render_on_hand_made_summaries() -> None:
     ]
     text = render(table, summaries, budget=500, n_seeds=4)
     header = text.splitlines()[0]
-    assert header.startswith("## hand: 2 configurations x 20 examples, best 1.000, 1 configurations within 95% of it")
+    assert header.startswith(
+        "## hand (accuracy): 2 configurations x 20 examples, best 1.000, 1 configurations within 95% of it"
+    )
     assert header.endswith("budget 500 calls, 4 seeds")
     assert render_row(text, BASELINE) == ["tpe-full", "200", "1.00", "-", "75%", "0.900 (90.0%)", "10", "3"]
     assert render_row(text, "stacktune")[:4] == ["stacktune", "50", "0.25", "0.25-0.25"]
@@ -314,7 +316,7 @@ def small_path(small: Table, tmp_path: Path) -> Path:
 def test_main_on_a_table_file(small_path: Path, small: Table, capsys: pytest.CaptureFixture[str]) -> None:
     main(["--seeds", "1", "--tables", str(small_path), "--budget", str(BUDGET)])
     out = capsys.readouterr().out
-    assert out.startswith(f"## sentiment: 16 configurations x 40 examples, best {small.best_score:.3f}")
+    assert out.startswith(f"## sentiment (accuracy): 16 configurations x 40 examples, best {small.best_score:.3f}")
     assert f"budget {BUDGET} calls, 1 seeds" in out
     for name in STRATEGIES:
         render_row(out, name)
@@ -334,3 +336,16 @@ def test_main_refuses_an_unknown_strategy(capsys: pytest.CaptureFixture[str]) ->
         main(["--strategies", "tpe-full,grid"])
     assert exit_info.value.code == 2
     assert "unknown strategies ['grid']" in capsys.readouterr().err
+
+
+def test_every_recorded_table_is_compared_by_default_the_graded_one_included() -> None:
+    """`compare.py` with no --tables prints the three 0/1 tables and the graded trivia table."""
+    from compare import TABLE_NAMES
+
+    assert TABLE_NAMES == ("sentiment", "headlines", "emotions", "trivia")
+    trivia = Table.load("trivia")
+    assert trivia.meta["metric"] == "f1"
+    scores = {s for row in trivia.scores for s in row}
+    assert any(0.0 < s < 1.0 for s in scores), "token F1: partly right answers score between 0 and 1"
+    table = render(trivia, [Summary("random", (40.0,), 1.0, 1.0, 1, 0)], budget=40, n_seeds=1)
+    assert table.startswith(f"## trivia (f1): {len(trivia.configurations)} configurations x 40 examples")

@@ -9,7 +9,21 @@ import sys
 
 import optuna
 import pytest
-from overhead_per_example import HISTORY, main, scores_for, time_optuna, time_racing, with_history
+from overhead_per_example import (
+    HISTORY,
+    PLAIN,
+    SINGLE,
+    main,
+    recorded,
+    scores_for,
+    serve,
+    time_optuna,
+    time_paths,
+    time_racing,
+    with_history,
+)
+
+from stacktune.racing import Race
 
 N = 16  # examples per trial: past WilcoxonPruner(n_startup_steps=14)'s startup, so it tests too
 TRIALS = 2
@@ -79,11 +93,16 @@ def test_main_prints_a_row_per_strategy_and_storage(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # 6 examples: the default WilcoxonPruner runs scipy's exact test, cheap at this size
-    monkeypatch.setattr(sys, "argv", ["overhead_per_example.py", "--examples", "6", "--trials", "1"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["overhead_per_example.py", "--examples", "6", "--trials", "1", "--path-trials", "2", "--path-examples", "6"],
+    )
     main()
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("6 examples per trial, 0/1 scores, 20 finished trials in the study")
-    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[3:]]
+    first = lines[3 : lines.index("")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in first]
     strategies = [
         "stacktune default (racing)",
         "MedianPruner",
@@ -96,3 +115,41 @@ def test_main_prints_a_row_per_strategy_and_storage(
         mean, median, slowest = (float(v) for v in row[2:])
         assert all(math.isfinite(v) and v >= 0.0 for v in (mean, median, slowest)), row
         assert median <= slowest + 0.05 and mean <= slowest + 0.05, row  # slowest is printed to 0.1 ms
+    paths = [line for line in lines if line.startswith("The per-example path of one trial")]
+    assert len(paths) == 2 and "0/1 scores" in paths[0] and "graded scores" in paths[1]
+    assert "30 examples" in paths[0], "ten front members with distinct means need at least 30 examples"
+    path_rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("| race on ")]
+    assert len(path_rows) == 2 * 4
+    for row in path_rows:
+        per_example, race_only, times_plain, times_single = row[1:]
+        assert float(per_example) > 0.0 and float(times_plain) > 0.0 and float(times_single) > 0.0
+        assert float(race_only) == pytest.approx(float(per_example) * (1 - 1 / float(times_plain)), abs=1.0)
+
+
+@pytest.mark.parametrize("graded", [False, True])
+def test_recorded_trials_have_exact_means(graded: bool) -> None:
+    trial = recorded(random.Random(0), 40, 0.6, 100.0, graded)
+    assert statistics.fmean(trial.scores) == pytest.approx(0.6)
+    assert statistics.fmean(trial.tokens) == pytest.approx(100.0)
+    assert (set(trial.scores) == {0.0, 1.0}) is not graded
+    assert trial != recorded(random.Random(1), 40, 0.6, 100.0, graded), "shuffled by the seed"
+
+
+def test_serve_runs_the_runner_and_the_stopper() -> None:
+    from stacktune.study._trials import RaceStopper
+
+    trial = recorded(random.Random(0), 40, 0.2, 100.0, False)
+    order = list(range(40))
+    served, per_example = serve(trial, None, order)
+    assert served == 40 and per_example > 0.0, "plain evaluation serves every example"
+    race = Race(40)
+    race.offer([1.0] * 36 + [0.0] * 4)
+    served, per_example = serve(trial, RaceStopper(race.lane(0)), race.order(0))
+    assert 5 <= served < 20 and per_example > 0.0, "the race stops a hopeless trial: the runner serves no more"
+
+
+@pytest.mark.parametrize("graded", [False, True])
+def test_time_paths_measures_every_path_each_trial(graded: bool) -> None:
+    costs = time_paths(N * 2, 3, random.Random(0), graded=graded)
+    assert list(costs)[:2] == [PLAIN, SINGLE] and len(costs) == 6
+    assert all(len(values) == 3 and positive_and_finite(values) for values in costs.values())

@@ -146,6 +146,77 @@ class TestDecisions:
         assert all(run_lane(race, slightly_better, number) is None for number in range(20)), "not stopped on noise"
 
 
+def f1_like(rng: random.Random, quality: float) -> float:
+    """A graded score like token F1: right (1), partly right (0.4 to 0.8) or wrong (0), better with ``quality``."""
+    draw = rng.random()
+    if draw < 0.7 * quality:
+        return 1.0
+    if draw < 0.7 * quality + 0.3:
+        return rng.choice([0.4, 0.5, 0.67, 0.8])
+    return 0.0
+
+
+class TestGradedScores:
+    """Token F1, similarity, a judge's 1-5: the race holds on scores that are not 0/1."""
+
+    def test_stops_are_calibrated_on_f1_like_scores(self) -> None:
+        """Of the trials the race stops, fewer than delta would have ended above the incumbent; most are stopped."""
+        rng = random.Random(0)
+        stopped = would_have_won = 0
+        trials = 600
+        for number in range(trials):
+            quality = rng.uniform(0.4, 0.7)
+            incumbent = [f1_like(rng, quality) for _ in range(N)]
+            candidate = [f1_like(rng, quality + rng.uniform(-0.3, 0.15)) for _ in range(N)]
+            if run_lane(race_with(incumbent), candidate, number) is not None:
+                stopped += 1
+                would_have_won += sum(candidate) > sum(incumbent)
+        assert stopped > trials / 2, "most candidates (worse, or level) are stopped"
+        assert would_have_won / stopped < DEFAULT_POLICY.delta
+
+    def test_a_binary_incumbent_and_a_graded_candidate_use_the_normal_model(self) -> None:
+        incumbent = incumbent_scores(24)
+        race = race_with(incumbent)
+        lane = race.lane(0)
+        first = race.order(0)[0]
+        lane.add(first, 0.5)  # partly right: no longer a 0/1 race
+        assert not lane.binary
+        # right where the incumbent is, and partly right (0.5) where it is wrong: 32/40 against 24/40
+        better = [1.0 if s == 1.0 else 0.5 for s in incumbent]
+        assert all(run_lane(race, better, number) is None for number in range(20))
+        worse = [0.5 if s == 1.0 else 0.0 for s in incumbent]  # half of the incumbent everywhere
+        stopped = run_lane(race, worse)
+        assert stopped is not None and stopped <= 15
+
+    def test_an_incumbent_whose_scores_barely_vary_does_not_make_noise_look_certain(self) -> None:
+        incumbent = [0.6] * N  # a judge giving 3 of 5 everywhere
+        race = race_with(incumbent)
+        lane = race.lane(0)
+        assert lane.prior_var == pytest.approx(DEFAULT_POLICY.disagreement * 0.6**2)
+        # 0.55 on its first five examples, then 0.8 everywhere: ends well above; five small losses are noise
+        better = [0.8] * N
+        for index in race.order(0)[:5]:
+            better[index] = 0.55
+        assert run_lane(race, better) is None
+        worse = [0.2] * N
+        stopped = run_lane(race, worse)
+        assert stopped is not None and stopped <= 10, "a clearly worse one is still stopped early"
+
+    def test_the_estimate_of_a_graded_trial_pairs_with_the_incumbent(self) -> None:
+        rng = random.Random(5)
+        incumbent = [f1_like(rng, 0.6) for _ in range(N)]
+        race = race_with(incumbent, RacingPolicy(delta=1e-12))
+        lane = race.lane(0)
+        for index in race.order(0)[:10]:
+            lane.add(index, incumbent[index] * 0.5 + 0.05)  # half as good, plus a little, on every example
+        assert not lane.binary
+        # paired: the incumbent's mean over all examples plus the mean difference seen, not the ten seen alone
+        seen = [incumbent[i] for i in race.order(0)[:10]]
+        expected = sum(incumbent) / N + sum(s * -0.5 + 0.05 for s in seen) / 10
+        assert lane.estimate() == pytest.approx(expected)
+        assert lane.estimate() != pytest.approx(sum(s * 0.5 + 0.05 for s in seen) / 10)
+
+
 class TestStatistics:
     def test_binary_chance_matches_scipy_beta_binomials(self) -> None:
         betabinom = pytest.importorskip("scipy.stats").betabinom

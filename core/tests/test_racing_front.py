@@ -95,6 +95,45 @@ class TestTheLane:
         assert lane.in_flight(8) == 1
 
 
+def graded_member(quality: float, tokens: float, seed: int = 1) -> tuple[list[float], list[float]]:
+    """Token-F1-like scores (1, partly right, or 0) with mean about ``quality``, and tokens about ``tokens``."""
+    rng = random.Random(seed)
+    scores = []
+    for _ in range(N):
+        draw = rng.random()
+        scores.append(
+            1.0 if draw < 0.7 * quality else rng.choice([0.4, 0.5, 0.67, 0.8]) if draw < 0.7 * quality + 0.3 else 0.0
+        )
+    return scores, [tokens + rng.uniform(-5, 5) for _ in range(N)]
+
+
+class TestGradedScores:
+    def test_a_dominated_graded_candidate_is_stopped_early(self) -> None:
+        race = race_with(graded_member(0.8, 100))
+        stops = [feed(race.lane(t), graded_member(0.2, 160, seed=10 + t)) for t in range(10)]
+        assert all(s is not None and s < N / 2 for s in stops), stops
+
+    def test_a_better_graded_candidate_is_never_stopped(self) -> None:
+        race = race_with(graded_member(0.4, 100))
+        assert all(feed(race.lane(t), graded_member(0.9, 105, seed=20 + t)) is None for t in range(10))
+
+    def test_stops_are_calibrated_on_graded_scores(self) -> None:
+        """Of the candidates stopped, fewer than delta would have ended on the front (not dominated)."""
+        rng = random.Random(0)
+        stopped = would_have_stayed = 0
+        for number in range(300):
+            quality, tokens = rng.uniform(0.4, 0.7), rng.uniform(80, 120)
+            front = graded_member(quality, tokens, seed=1000 + number)
+            candidate = graded_member(quality + rng.uniform(-0.3, 0.1), tokens + rng.uniform(-5, 40), seed=number)
+            race = race_with(front)
+            if feed(race.lane(number), candidate) is not None:
+                stopped += 1
+                means = race.means(candidate)
+                would_have_stayed += not dominates(race.means(front), means) and race.means(front) != means
+        assert stopped > 100
+        assert would_have_stayed / stopped < DEFAULT_POLICY.delta
+
+
 def shuffled(n: int, seed: int = 0) -> list[float]:
     data = toy_dataset(n)
     random.Random(seed).shuffle(data)

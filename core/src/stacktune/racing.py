@@ -157,9 +157,8 @@ class Lane:
         gain = min(0.95, half / zeros) if zeros else 0.5
         self.keep_prior = ((1 - lose) * policy.strength, lose * policy.strength)
         self.gain_prior = (gain * policy.strength, (1 - gain) * policy.strength)
-        # The normal model's prior variance of a paired difference (twice the incumbent's variance).
-        mean = self.incumbent_total / self.n if self.n else 0.0
-        self.prior_var = 2.0 * math.fsum((s - mean) ** 2 for s in incumbent) / self.n if incumbent else 0.0
+        # The normal model's prior variance of a paired difference (twice the incumbent's variance, floored).
+        self.prior_var = prior_variance(incumbent, policy) if incumbent else 0.0
         self.stopped = False
         self.probability = 1.0  # P(ends strictly above the incumbent) at the last check
 
@@ -287,6 +286,23 @@ class Lane:
         return (self.incumbent_total + self.diff_sum * self.n / self.seen) / self.n
 
 
+def prior_variance(values: Sequence[float], policy: RacingPolicy, *, floor: bool = True) -> float:
+    """The normal model's prior variance of a paired difference with these values (graded scores, costs...).
+
+    Twice their variance (two independent configurations alike). For scores (``floor``), never less
+    than what the 0/1 model's prior assumes: differing by the scores' scale on a ``disagreement``
+    share of the examples. Without the floor, an incumbent whose scores barely vary (a judge that
+    gives 3 of 5 everywhere) would make a few small differences look certain: stopped on noise.
+    """
+    n = len(values)
+    mean = math.fsum(values) / n
+    variance = 2.0 * math.fsum((v - mean) ** 2 for v in values) / n
+    if not floor:
+        return variance
+    scale = max(abs(v) for v in values)
+    return max(variance, policy.disagreement * scale * scale)
+
+
 def _normal_chance(diff_sum: float, diff_sq: float, seen: int, n: int, prior_var: float) -> float:
     """P(the final sum of paired differences is > 0), normal predictive, variance shrunk towards ``prior_var``."""
     k, remaining = seen, n - seen
@@ -317,4 +333,4 @@ def _beta_binomial_pmf(m: int, a: float, b: float) -> list[float]:
     return [p / total for p in pmf]
 
 
-__all__ = ["DEFAULT_POLICY", "Lane", "Race", "RacingPolicy", "trial_order"]
+__all__ = ["DEFAULT_POLICY", "Lane", "Race", "RacingPolicy", "prior_variance", "trial_order"]

@@ -24,7 +24,15 @@ import math
 import threading
 from collections.abc import Sequence
 
-from stacktune.racing import DEFAULT_POLICY, Lane, RacingPolicy, _log_beta, _normal_chance, trial_order
+from stacktune.racing import (
+    DEFAULT_POLICY,
+    Lane,
+    RacingPolicy,
+    _log_beta,
+    _normal_chance,
+    prior_variance,
+    trial_order,
+)
 
 #: Per objective, per example (dataset order): one trial's values.
 Values = tuple[tuple[float, ...], ...]
@@ -95,8 +103,9 @@ class _Pairing:
         self.n = len(member)
         self.policy = policy
         self.lane = Lane(policy, tuple(member), order=order) if sign > 0 and _binary(member) else None
-        mean = math.fsum(self.member) / self.n
-        self.prior_var = 2.0 * math.fsum((v - mean) ** 2 for v in self.member) / self.n
+        # a maximized objective is a quality (score): its prior variance has the race's floor; costs, tokens and
+        # latency vary little around their scale, and an exact tie there is weighed by the tie posterior below
+        self.prior_var = prior_variance(self.member, policy, floor=sign > 0)
         self.diff_sum = 0.0
         self.diff_sq = 0.0
         self.seen = 0
