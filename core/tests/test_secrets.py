@@ -169,9 +169,12 @@ def test_a_bare_key_in_text_is_not_taken_for_a_secret() -> None:
     assert redact("cache_key=abc123 access_token: xyz789") == f"cache_key={MASK} access_token: {MASK}"
 
 
-def test_the_progress_line_masks_a_secret_in_its_note(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_progress_line_masks_a_secret_in_its_note(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from stacktune.study._progress import TrialProgress
 
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # the progress line is drawn on a terminal only
     register_secret(KEY)
     progress = TrialProgress("leaky", 2, lambda: "", enabled=True)
     with progress:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -219,8 +220,11 @@ def test_a_storage_without_shared_counters_says_so(caplog: pytest.LogCaptureFixt
     pytest.importorskip("grpc", reason="stacktune[grpc] is not installed")
     from stacktune.shared import MemoryState, shared_state_for
 
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        proxy = optuna.storages.GrpcStorageProxy(host="127.0.0.1", port=free_port())  # none listens: never called
     with caplog.at_level("WARNING", logger="stacktune"):
-        state = shared_state_for(open_storage(f"grpc://127.0.0.1:{free_port()}"))
+        state = shared_state_for(proxy)
     assert isinstance(state, MemoryState)
     assert "count this process only; give shared_state='redis://...'" in caplog.text
 

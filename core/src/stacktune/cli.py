@@ -236,7 +236,9 @@ def plugins_command() -> None:
     console.print(table)
     tasks = available_tasks(manager)
     if tasks:
-        console.print("tasks: " + ", ".join(f"{name} ({task.description})" for name, task in sorted(tasks.items())))
+        console.print("tasks:")
+        for name, task in sorted(tasks.items()):  # one a line: a name is never cut at 80 columns
+            console.print(f"  {name} ({task.description})", markup=False)
 
 
 def _parse_options(options: Sequence[str]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stacktune.errors import StacktuneError
-from stacktune.secrets import redact
+from stacktune.secrets import redact_known
 
 if TYPE_CHECKING:
     from stacktune.report._data import ReportData
@@ -53,7 +53,9 @@ def write_report(study: Study, path: str | os.PathLike[str]) -> Path:
         raise StacktuneError(
             f"cannot write the report to {str(target)!r}: the directory {str(target.parent)!r} does not exist"
         )
-    target.write_text(redact(render(report_data(study))), encoding="utf-8")  # secrets masked, as everywhere
+    # Registered secrets masked over the whole page; the data were redacted when stored (the
+    # secret-looking-field rule would break the embedded plotly.js: ``keyCode=13``).
+    target.write_text(redact_known(render(report_data(study))), encoding="utf-8")
     return target
 
 
