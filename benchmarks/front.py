@@ -21,9 +21,10 @@ import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import optuna
+from compare import Run, Summary
 from replay import Counter, ReplayProgram, Table, recorded_score
 
 import stacktune
@@ -85,27 +86,11 @@ def hypervolume(points: Iterable[tuple[float, float]], reference: tuple[float, f
     return area
 
 
-@dataclass
-class FrontRun:
-    """One strategy on one table with one seed: the share of the true front's volume found, after each trial."""
+class FrontRun(Run):
+    """One strategy on one table with one seed; its trace holds (calls so far, share of the true front's volume).
 
-    strategy: str
-    seed: int
-    budget: int
-    trace: list[tuple[int, float]] = field(default_factory=list)  # (calls so far, share of the true volume)
-    trials: int = 0
-
-    def calls_to(self, share: float) -> float:
-        for calls, found in self.trace:
-            if calls > self.budget:
-                break
-            if found >= share - 1e-12:
-                return float(calls)
-        return math.inf
-
-    def final(self) -> float:
-        within = [found for calls, found in self.trace if calls <= self.budget]
-        return within[-1] if within else 0.0
+    ``calls_to(share)`` and ``final()`` are :class:`compare.Run`'s, read on that share.
+    """
 
 
 def _sampler(name: str, seed: int) -> optuna.samplers.BaseSampler | None:
@@ -153,21 +138,9 @@ def run_front(front: FrontTable, strategy: str, seed: int, budget: int) -> Front
     return run
 
 
-@dataclass(frozen=True)
-class FrontSummary:
-    strategy: str
-    calls: tuple[float, ...]
-    final: float
-    trials: float
-    seconds: float
-
-    @property
-    def median_calls(self) -> float:
-        return statistics.median(self.calls)
-
-    @property
-    def success(self) -> float:
-        return sum(math.isfinite(c) for c in self.calls) / len(self.calls)
+#: A strategy's figures over seeds: :class:`compare.Summary`, whose ``final`` (and ``final_relative``)
+#: is the mean share of the true front's volume found when the budget is spent.
+FrontSummary = Summary
 
 
 def _run_one(args: tuple[str, tuple[str, str], str, int, int]) -> FrontRun:
@@ -203,13 +176,15 @@ def compare_front(
                 runs = list(pool.map(_run_one, jobs))
         else:
             runs = [_run_one(job) for job in jobs]
+        share = statistics.fmean(r.final() for r in runs)  # already relative to the true front
         summaries.append(
             FrontSummary(
-                strategy,
-                tuple(r.calls_to(TARGET) for r in runs),
-                statistics.fmean(r.final() for r in runs),
-                statistics.fmean(r.trials for r in runs),
-                time.perf_counter() - start,
+                strategy=strategy,
+                calls=tuple(r.calls_to(TARGET) for r in runs),
+                final=share,
+                final_relative=share,
+                trials=statistics.fmean(r.trials for r in runs),
+                seconds=time.perf_counter() - start,
             )
         )
     return front, summaries

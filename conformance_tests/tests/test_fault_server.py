@@ -25,6 +25,11 @@ def test_ok_answers_a_chat_completion_with_usage(fault_server: FaultServer) -> N
     assert body["usage"]["completion_tokens"] == COMPLETION_TOKENS and fault_server.requests == 1
 
 
+def test_a_reply_may_be_a_function_of_the_request() -> None:
+    with FaultServer(reply=lambda body: f"you said {body['messages'][-1]['content']}") as server:
+        assert post(server).json()["choices"][0]["message"]["content"] == "you said hi"
+
+
 @pytest.mark.parametrize(
     ("mode", "status", "check"),
     [

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import warnings
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -19,6 +16,7 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 
 from stacktune import ExportMismatch, check_export
+from stacktune_conformance.faults import FaultServer
 from stacktune_langchain import LangChainAdapter
 from stacktune_langchain.testing import QuizChatModel, quiz_dataset
 
@@ -53,41 +51,17 @@ def test_an_export_that_lost_a_knob_is_caught_by_name() -> None:
         check_export(tuned, chain, quiz_dataset(1), {"step1.model.temperature": 0.0})
 
 
-class _QuizOpenAI(BaseHTTPRequestHandler):
-    """An OpenAI-compatible endpoint answering like QuizChatModel (temperature and prompt matter)."""
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = "\n".join(str(m["content"]) for m in body["messages"])
-        text = QuizChatModel().answer(prompt, body.get("temperature", 0.7), body.get("max_tokens"))
-        answer = json.dumps(
-            {
-                "id": "quiz",
-                "object": "chat.completion",
-                "created": 0,
-                "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": 4, "total_tokens": 4},
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _quiz_answer(body: dict[str, Any]) -> str:
+    """What QuizChatModel answers to the request (temperature and prompt matter)."""
+    prompt = "\n".join(str(m["content"]) for m in body["messages"])
+    return QuizChatModel().answer(prompt, body.get("temperature", 0.7), body.get("max_tokens"))
 
 
 @pytest.fixture
 def quiz_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _QuizOpenAI)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    """An OpenAI-compatible endpoint answering like QuizChatModel."""
+    with FaultServer(reply=_quiz_answer) as server:
+        yield server.url
 
 
 def test_a_tuned_chain_round_trips_through_langchain_serialization(quiz_server: str) -> None:

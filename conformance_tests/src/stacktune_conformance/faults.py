@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -53,7 +53,8 @@ class FaultServer:
 
     ``mode`` is the answer to every request (see :data:`MODES`); :meth:`queue` puts modes to use
     first, one per request (e.g. ``queue("500", "500")`` then ``mode`` again). ``requests``
-    counts the requests received, ``headers`` keeps each one's headers (names in lower case). Any POST path answers, so
+    counts the requests received, ``headers`` keeps each one's headers (names in lower case). ``reply``
+    is the answer's text, or a function of the request's JSON body (a fake model). Any POST path answers, so
     clients that add ``/chat/completions`` to ``url`` (OpenAI's SDK, LiteLLM, httpx) all work.
     """
 
@@ -61,7 +62,7 @@ class FaultServer:
         self,
         *,
         mode: str = "ok",
-        reply: str = "positive",
+        reply: str | Callable[[dict[str, Any]], str] = "positive",
         retry_after: float = 1.0,
         drip_interval: float = 0.2,
         drip_bytes: int = 400,
@@ -110,6 +111,10 @@ class FaultServer:
         checked = [_checked(m) for m in modes]
         with self._lock:
             self._queued.extend(checked)
+
+    def answer(self, request: dict[str, Any]) -> str:
+        """The text an answer carries: ``reply``, or ``reply(request)`` when it is a function of the request."""
+        return self.reply(request) if callable(self.reply) else self.reply
 
     def _next_mode(self, headers: dict[str, str]) -> str:
         with self._lock:
@@ -183,9 +188,10 @@ class _FaultHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         try:
-            model = str(json.loads(raw or b"{}").get("model", "fault-model"))
+            self.request_body = json.loads(raw or b"{}")
+            model = str(self.request_body.get("model", "fault-model"))
         except (ValueError, AttributeError):
-            model = "fault-model"
+            self.request_body, model = {}, "fault-model"
         headers = {name.lower(): value for name, value in self.headers.items()}
         getattr(self, f"_mode_{self.fault._next_mode(headers)}")(model, headers)
 
@@ -200,13 +206,13 @@ class _FaultHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _mode_ok(self, model: str, headers: dict[str, str]) -> None:
-        self._json(200, completion(self.fault.reply, model))
+        self._json(200, completion(self.fault.answer(self.request_body), model))
 
     def _mode_no_usage(self, model: str, headers: dict[str, str]) -> None:
-        self._json(200, completion(self.fault.reply, model, usage=False))
+        self._json(200, completion(self.fault.answer(self.request_body), model, usage=False))
 
     def _mode_empty_choices(self, model: str, headers: dict[str, str]) -> None:
-        self._json(200, {**completion(self.fault.reply, model), "choices": []})
+        self._json(200, {**completion(self.fault.answer(self.request_body), model), "choices": []})
 
     def _mode_500(self, model: str, headers: dict[str, str]) -> None:
         self._json(500, {"error": {"message": "internal server error (fault server)", "type": "server_error"}})
@@ -236,7 +242,7 @@ class _FaultHandler(BaseHTTPRequestHandler):
         self.connection.shutdown(socket.SHUT_RDWR)
 
     def _mode_drip(self, model: str, headers: dict[str, str]) -> None:
-        data = json.dumps(completion(self.fault.reply, model)).encode().ljust(self.fault.drip_bytes)
+        data = json.dumps(completion(self.fault.answer(self.request_body), model)).encode().ljust(self.fault.drip_bytes)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
