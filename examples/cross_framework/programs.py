@@ -10,32 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Scored on during the search.
-DEV = {
-    "France": "Paris",
-    "Italy": "Rome",
-    "Spain": "Madrid",
-    "Japan": "Tokyo",
-    "Germany": "Berlin",
-    "England": "London",
-    "Russia": "Moscow",
-    "Egypt": "Cairo",
-    "China": "Beijing",
-    "Greece": "Athens",
-}
+from stacktune_examples.capitals import DEV as DEV
+from stacktune_examples.capitals import INSTRUCTION_CANDIDATES as INSTRUCTION_CANDIDATES
+from stacktune_examples.capitals import MORE
+
 #: Never seen by the search: the held-out check of what it chose (``study.verify``).
-HOLDOUT = {
-    "Portugal": "Lisbon",
-    "Austria": "Vienna",
-    "Poland": "Warsaw",
-    "Norway": "Oslo",
-    "Ireland": "Dublin",
-    "Peru": "Lima",
-}
+HOLDOUT = MORE
 
 INSTRUCTION = "Answer the question with the name of a city."
-#: Other instruction texts each alternative may try.
-INSTRUCTION_CANDIDATES = ["Answer with the name of the city only.", "Give the capital city in one or two words."]
 
 
 def examples(pairs: dict[str, str]) -> list[dict[str, str]]:

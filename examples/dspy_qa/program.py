@@ -1,6 +1,7 @@
 """An ordinary DSPy program (capital-city QA), its data and its metric: nothing here knows stacktune.
 
-The data was written for this example: 10 questions to score on and 6 more as the demo pool.
+The data (``stacktune_examples.capitals``) was written for the examples: 10 questions to score on
+and 6 more as the demo pool.
 """
 
 from __future__ import annotations
@@ -9,29 +10,13 @@ from typing import Any
 
 import dspy
 
-DEV = {
-    "France": "Paris",
-    "Italy": "Rome",
-    "Spain": "Madrid",
-    "Japan": "Tokyo",
-    "Germany": "Berlin",
-    "England": "London",
-    "Russia": "Moscow",
-    "Egypt": "Cairo",
-    "China": "Beijing",
-    "Greece": "Athens",
-}
-TRAIN = {
-    "Portugal": "Lisbon",
-    "Austria": "Vienna",
-    "Poland": "Warsaw",
-    "Norway": "Oslo",
-    "Ireland": "Dublin",
-    "Peru": "Lima",
-}
+# The data, re-exported: the task and run.py read it from here.
+from stacktune_examples.capitals import DEV as DEV
+from stacktune_examples.capitals import INSTRUCTION_CANDIDATES as INSTRUCTION_CANDIDATES
+from stacktune_examples.capitals import MORE
 
-#: Instruction texts to try besides the signature's own.
-INSTRUCTION_CANDIDATES = ["Answer with the name of the city only.", "Give the capital city in one or two words."]
+#: The demo pool.
+TRAIN = MORE
 
 
 class CapitalQA(dspy.Module):
