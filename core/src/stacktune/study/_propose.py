@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, TypeVar
 
 import optuna
 
@@ -44,6 +45,49 @@ logger = logging.getLogger("stacktune")
 
 #: Seconds between looks at the study while another process proposes.
 POLL_EVERY = 0.2
+
+_Stored = TypeVar("_Stored")
+
+
+def _claim_or_wait(
+    optuna_study: optuna.Study,
+    ledger: StudyLedger,
+    step: str,
+    stored_in: Callable[[optuna.Study], _Stored | None],
+    wait: float,
+) -> _Stored | None:
+    """What another process stored for ``step``, or None when this one does it.
+
+    The first process to claim ``step`` in the study's shared state does it; the others poll the
+    study for its result, and after ``wait`` seconds without one (that process died) do it themselves.
+    """
+    if ledger.first(step):
+        return None
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        time.sleep(POLL_EVERY)
+        stored = stored_in(optuna_study)
+        if stored is not None:
+            return stored
+    logger.warning(
+        "study %s: nothing stored for %s %.0f s after another process began it; doing it here",
+        optuna_study.study_name,
+        step,
+        wait,
+    )
+    return None
+
+
+@contextmanager
+def _spent_by_the_study(ledger: StudyLedger) -> Iterator[None]:
+    """Every LLM call inside is metered into the study's ledger (the budget and ``study.spent`` count it)."""
+    meter = UsageMeter()
+    meter.subscribe(ledger.record)
+    try:
+        with metering(meter), using(ledger.state):
+            yield
+    finally:
+        ledger.flush()  # what was spent is the study's, whatever happens next
 
 
 def study_proposals(
@@ -77,29 +121,15 @@ def study_proposals(
             f"its space, and a study's choices may never change; propose in a new study (another study name)"
         )
     sites = instruction_sites(program)
-    if not ledger.first("proposals"):
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            time.sleep(POLL_EVERY)
-            stored = Proposals.stored_in(optuna_study)
-            if stored is not None:
-                return stored
-        logger.warning(
-            "study %s: no proposals stored %.0f s after another process began proposing; proposing here",
-            optuna_study.study_name,
-            wait,
-        )
-    meter = UsageMeter()
-    meter.subscribe(ledger.record)
+    stored = _claim_or_wait(optuna_study, ledger, "proposals", Proposals.stored_in, wait)
+    if stored is not None:
+        return stored
 
     def stop() -> str | None:
         return budget.exhausted_by(ledger.spent()) if budget is not None else None
 
-    try:
-        with metering(meter), using(ledger.state):
-            proposals = propose_all(sites, dataset, propose, plugin_manager=plugin_manager, stop=stop)
-    finally:
-        ledger.flush()  # what was spent is the study's, proposals stored or not
+    with _spent_by_the_study(ledger):
+        proposals = propose_all(sites, dataset, propose, plugin_manager=plugin_manager, stop=stop)
     proposals.store(optuna_study)
     logger.info(
         "study %s: %d instruction candidates proposed for %d sites (%d calls)",
@@ -168,21 +198,12 @@ def study_bootstrap(
             f"optimize(bootstrap=...) needs an adapter that takes demos; {type(program).__name__} has no "
             f"with_bootstrapped_demos() (stacktune.proposals.SupportsBootstrappedDemos)"
         )
-    if not ledger.first("bootstrap"):
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            time.sleep(POLL_EVERY)
-            stored = BootstrappedDemos.stored_in(optuna_study)
-            if stored is not None:
-                return stored
+    stored = _claim_or_wait(optuna_study, ledger, "bootstrap", BootstrappedDemos.stored_in, wait)
+    if stored is not None:
+        return stored
     tried = bootstrap.pick(len(dataset))
-    meter = UsageMeter()
-    meter.subscribe(ledger.record)
-    try:
-        with metering(meter), using(ledger.state):
-            evaluation = program.evaluate([dataset[i] for i in tried], metric)
-    finally:
-        ledger.flush()
+    with _spent_by_the_study(ledger):
+        evaluation = program.evaluate([dataset[i] for i in tried], metric)
     passed = [i for i, score in zip(tried, evaluation.scores, strict=True) if score >= bootstrap.threshold]
     examples = [dataset[i] for i in passed]
     demos = BootstrappedDemos(
