@@ -8,31 +8,22 @@ chosen configuration as a plain ``dspy.Module`` and leaves the study on ``tuner.
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dspy
 from dspy.teleprompt import Teleprompter
 
-from stacktune import Metric, StacktuneError, Study, TrialResult, Verification, create_study
+from stacktune import Metric, Study, TrialResult, Verification, create_study
 from stacktune.objectives import ObjectiveLike
 from stacktune.study.create import Storage
+from stacktune.study.idiom import STUDY_OPTIONS, check_options, keyword_options, pick, search_and_choose
 from stacktune_dspy._adapter import DSPyAdapter
 from stacktune_dspy._candidates import Candidates
 
-
-def _keywords(function: Callable[..., Any], skip: Iterable[str]) -> frozenset[str]:
-    """The keyword parameters of ``function`` a caller may pass through Tune's options."""
-    parameters = inspect.signature(function).parameters.values()
-    return frozenset(p.name for p in parameters if p.kind is p.KEYWORD_ONLY or p.default is not p.empty) - set(skip)
-
-
-#: Options of ``create_study``, of ``Study.optimize`` and of ``DSPyAdapter`` that ``Tune`` passes on.
+#: Options of ``DSPyAdapter`` that ``Tune`` passes on (beside ``create_study``'s and ``Study.optimize``'s).
 #: The adapter's ``trainset`` (its demo pool) is left out: ``compile``'s trainset is what the search runs on.
-STUDY_OPTIONS = _keywords(create_study, skip=("study_name", "storage", "objectives"))
-OPTIMIZE_OPTIONS = _keywords(Study.optimize, skip=("n_trials",))
-ADAPTER_OPTIONS = _keywords(DSPyAdapter.__init__, skip=("trainset",))
+ADAPTER_OPTIONS = keyword_options(DSPyAdapter.__init__, skip=("trainset",))
 
 
 class Tune(Teleprompter):  # type: ignore[misc]  # DSPy is untyped here
@@ -67,16 +58,11 @@ class Tune(Teleprompter):  # type: ignore[misc]  # DSPy is untyped here
         super().__init__()
         if not callable(metric):
             raise TypeError(f"Tune needs a metric function metric(example, prediction), got {metric!r}")
-        unknown = sorted(set(options) - STUDY_OPTIONS - OPTIMIZE_OPTIONS - ADAPTER_OPTIONS)
-        if unknown:
-            hint = " (the demo pool is demo_pool={'*': [...]}; compile's trainset is searched on)" * (
-                "trainset" in unknown
-            )
-            raise TypeError(
-                f"Tune got unknown option(s) {unknown}{hint}; it takes the options of create_study "
-                f"{sorted(STUDY_OPTIONS)}, of Study.optimize {sorted(OPTIMIZE_OPTIONS)} "
-                f"and of DSPyAdapter {sorted(ADAPTER_OPTIONS)}"
-            )
+        try:
+            check_options(options, ADAPTER_OPTIONS, caller="Tune", adapter="DSPyAdapter")
+        except TypeError as exc:
+            hint = " (the demo pool is demo_pool={'*': [...]}; compile's trainset is searched on)"
+            raise TypeError(f"{exc}{hint * ('trainset' in options)}") from None
         if candidates is not None and not isinstance(candidates, Candidates):
             raise TypeError(f"candidates must come from stacktune_dspy.candidates_from_programs, got {candidates!r}")
         if isinstance(verify_top, bool) or not isinstance(verify_top, int) or verify_top < 1:
@@ -119,30 +105,26 @@ class Tune(Teleprompter):  # type: ignore[misc]  # DSPy is untyped here
             raise TypeError(f"Tune.compile got unknown argument(s) {sorted(kwargs)}; give options to Tune(...)")
         program = DSPyAdapter(student, **self._adapter_options())
         self.program = program
-        study = create_study(self.study_name, self.storage, self.objectives, **self._pick(STUDY_OPTIONS))
+        study = create_study(self.study_name, self.storage, self.objectives, **pick(self.options, STUDY_OPTIONS))
         self.study = study
-        study.optimize(program, list(trainset), self.metric, n_trials=self.n_trials, **self._pick(OPTIMIZE_OPTIONS))
-        if not study.completed_trials():
-            raise StacktuneError(
-                f"study {study.study_name!r} has no complete trial to return"
-                + (f": {study.last_stop_reason}" if study.last_stop_reason else "")
-            )
-        if valset:
-            self.verifications = study.verify(
-                program, list(valset), self.metric, top=self.verify_top, **self._pick({"max_concurrency"})
-            )
-        self.chosen = study.choose(self.verifications)
+        self.chosen, self.verifications = search_and_choose(
+            study,
+            program,
+            list(trainset),
+            self.metric,
+            n_trials=self.n_trials,
+            options=self.options,
+            valset=list(valset) if valset else None,
+            verify_top=self.verify_top,
+        )
         native = self.chosen.export(program)
         assert isinstance(native, dspy.Module)  # DSPyAdapter.to_native always returns one
         native._compiled = True  # as DSPy's own optimizers mark their output
         return native
 
     # -- helpers --------------------------------------------------------------------
-    def _pick(self, names: Iterable[str]) -> dict[str, Any]:
-        return {k: v for k, v in self.options.items() if k in set(names)}
-
     def _adapter_options(self) -> dict[str, Any]:
-        options = self._pick(ADAPTER_OPTIONS)
+        options = pick(self.options, ADAPTER_OPTIONS)
         if self.candidates is not None:
             options["instructions"] = _merged(options.get("instructions"), self.candidates.instructions)
             options["demo_sets"] = {**self.candidates.demo_sets, **dict(options.get("demo_sets") or {})}
@@ -158,4 +140,4 @@ def _merged(given: Mapping[str, Sequence[str]] | None, found: Mapping[str, Seque
     return merged
 
 
-__all__ = ["ADAPTER_OPTIONS", "OPTIMIZE_OPTIONS", "STUDY_OPTIONS", "Tune"]
+__all__ = ["ADAPTER_OPTIONS", "Tune"]

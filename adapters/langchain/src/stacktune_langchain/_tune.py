@@ -9,26 +9,19 @@ are, or plain dicts as the chain's input.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.runnables import Runnable
 
-from stacktune import Metric, StacktuneError, Study, Verification, create_study
+from stacktune import Metric, Study, create_study
 from stacktune.objectives import ObjectiveLike
 from stacktune.study.create import Storage
+from stacktune.study.idiom import STUDY_OPTIONS, check_options, keyword_options, pick, search_and_choose
 from stacktune_langchain._adapter import LangChainAdapter
 
-
-def _keywords(function: Callable[..., Any], skip: Iterable[str]) -> frozenset[str]:
-    parameters = inspect.signature(function).parameters.values()
-    return frozenset(p.name for p in parameters if p.kind is p.KEYWORD_ONLY or p.default is not p.empty) - set(skip)
-
-
-#: Options of ``create_study``, ``Study.optimize`` and ``LangChainAdapter`` that ``tune`` passes on.
-STUDY_OPTIONS = _keywords(create_study, skip=("study_name", "storage", "objectives"))
-OPTIMIZE_OPTIONS = _keywords(Study.optimize, skip=("n_trials",))
-ADAPTER_OPTIONS = _keywords(LangChainAdapter.__init__, skip=())
+#: Options of ``LangChainAdapter`` that ``tune`` passes on (beside ``create_study``'s and ``Study.optimize``'s).
+ADAPTER_OPTIONS = keyword_options(LangChainAdapter.__init__)
 
 #: The keys of a LangSmith-style example: ``inputs`` for the chain, ``outputs`` the reference.
 LANGSMITH_KEYS = frozenset({"inputs", "outputs", "metadata", "id"})
@@ -71,39 +64,27 @@ def tune(
         raise TypeError(f"tune needs a langchain_core Runnable, got {type(chain).__name__}")
     _check_options(options, study)
     examples, input_of, scorer = _as_langsmith(dataset, metric, options.pop("input_of", None), "dataset")
-    if study is None:
-        study = create_study(study_name, storage, objectives, **_pick(options, STUDY_OPTIONS))
-    program = LangChainAdapter(chain, input_of=input_of, **_pick(options, ADAPTER_OPTIONS - {"input_of"}))
-    study.optimize(program, examples, scorer, n_trials=n_trials, **_pick(options, OPTIMIZE_OPTIONS))
-    if not study.completed_trials():
-        reason = f": {study.last_stop_reason}" if study.last_stop_reason else ""
-        raise StacktuneError(f"study {study.study_name!r} has no complete trial to return{reason}")
-    verifications: list[Verification] = []
-    if valset:
+    held_out = None
+    if valset:  # checked before anything is spent
         held_out, _, _ = _as_langsmith(valset, metric, None, "valset")
         if (held_out is valset) != (examples is dataset):
             raise ValueError("dataset and valset must be of the same kind (both LangSmith-style or both plain)")
-        verifications = study.verify(program, held_out, scorer, top=verify_top, **_pick(options, {"max_concurrency"}))
-    native = study.choose(verifications).export(program)
+    if study is None:
+        study = create_study(study_name, storage, objectives, **pick(options, STUDY_OPTIONS))
+    program = LangChainAdapter(chain, input_of=input_of, **pick(options, ADAPTER_OPTIONS - {"input_of"}))
+    chosen, _ = search_and_choose(
+        study, program, examples, scorer, n_trials=n_trials, options=options, valset=held_out, verify_top=verify_top
+    )
+    native = chosen.export(program)
     assert isinstance(native, Runnable)  # LangChainAdapter.to_native always returns one
     return native
 
 
 def _check_options(options: Mapping[str, Any], study: Study | None) -> None:
-    unknown = sorted(set(options) - STUDY_OPTIONS - OPTIMIZE_OPTIONS - ADAPTER_OPTIONS)
-    if unknown:
-        raise TypeError(
-            f"tune got unknown option(s) {unknown}; it takes the options of create_study {sorted(STUDY_OPTIONS)}, "
-            f"of Study.optimize {sorted(OPTIMIZE_OPTIONS)} and of LangChainAdapter {sorted(ADAPTER_OPTIONS)}"
-        )
+    check_options(options, ADAPTER_OPTIONS, caller="tune", adapter="LangChainAdapter")
     clash = sorted(set(options) & STUDY_OPTIONS)
     if study is not None and clash:
         raise TypeError(f"study= is given, so {clash} cannot apply: pass them to create_study instead")
-
-
-def _pick(options: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
-    wanted = set(names)
-    return {k: v for k, v in options.items() if k in wanted}
 
 
 def _parts(example: Any) -> tuple[Any, Any] | None:
@@ -191,4 +172,4 @@ def _call_evaluator(metric: Callable[..., Any], inputs: Any, prediction: Any, re
     return result["score"] if isinstance(result, Mapping) and "score" in result else result
 
 
-__all__ = ["ADAPTER_OPTIONS", "EVALUATOR_PARAMETERS", "LANGSMITH_KEYS", "OPTIMIZE_OPTIONS", "STUDY_OPTIONS", "tune"]
+__all__ = ["ADAPTER_OPTIONS", "EVALUATOR_PARAMETERS", "LANGSMITH_KEYS", "tune"]
