@@ -465,6 +465,31 @@ class Demoed:
         return Demoed(pool, self.n_demos, min(max_demos, len(pool)), self.runs)
 
 
+class Traced(Demoed):
+    """A Demoed whose demos are traces of its one step (none for example 2), as DSPy's and LangChain's are."""
+
+    def __init__(self, pool: Sequence[object] = (), n_demos: int = 0, max_demos: int = 0, trace: object = None):
+        super().__init__(pool, n_demos, max_demos)
+        self.trace = trace
+
+    def apply_configuration(self, configuration: Mapping[str, object]) -> Traced:
+        chosen = self.extract_variables().validate_configuration(configuration)
+        return Traced(self.pool, int(chosen.get("n_demos", self.n_demos)), self.max_demos)  # type: ignore[call-overload]
+
+    def evaluate_with_traces(self, dataset: Sequence[object], metric: Metric) -> tuple[Evaluation, list[Any]]:
+        evaluation = self.evaluate(dataset, metric)
+        traces: list[Any] = []
+        for i, example in enumerate(dataset):
+            said = str(example["label"]) if example["easy"] else "neutral"  # type: ignore[index]
+            trace = self.trace if self.trace is not None else {"step": {"saw": example["text"], "said": said}}  # type: ignore[index]
+            traces.append(None if i == 2 else trace)
+        return evaluation, traces
+
+    def with_bootstrapped_demos(self, demos: Sequence[object], max_demos: int) -> Traced:
+        pool = (*self.pool, *demos)
+        return Traced(pool, self.n_demos, min(max_demos, len(pool)))
+
+
 def easy_reviews(n: int = 8) -> list[dict[str, Any]]:
     return [{"text": f"review {i}", "label": "positive", "easy": i % 2 == 0} for i in range(n)]
 
@@ -497,6 +522,24 @@ class TestBootstrap:
             Demoed(runs=runs), easy_reviews(6), accuracy, n_trials=0, bootstrap=Bootstrap(max_examples=6)
         )
         assert len(runs) == before  # a resumed study never runs the bootstrap again
+
+    def test_an_adapter_that_traces_gets_the_traces_of_passed_examples_as_its_demos(self, tmp_path: Path) -> None:
+        storage = file_storage(tmp_path)
+        study = create_study(study_name="t", storage=storage, seed=0)
+        study.optimize(Traced(), easy_reviews(4), accuracy, n_trials=3, bootstrap=Bootstrap(max_examples=4))
+        demos = study.bootstrapped_demos
+        assert demos is not None and demos.traced
+        # example 2 passed but made no trace: no demo from it
+        assert demos.passed == (0,) and demos.examples == [{"step": {"saw": "review 0", "said": "positive"}}]
+        applied = study.best.apply_to(Traced())
+        assert isinstance(applied, Traced) and applied.pool == tuple(demos.examples)
+        resumed = load_study("t", storage=storage)
+        assert resumed.bootstrapped_demos == demos
+
+    def test_traces_json_cannot_hold_are_an_error_naming_the_adapter(self) -> None:
+        study = create_study(storage=optuna.storages.InMemoryStorage())
+        with pytest.raises(StacktuneError, match="Traced.evaluate_with_traces.. returned traces JSON cannot hold"):
+            study.optimize(Traced(trace=object()), easy_reviews(2), accuracy, n_trials=1, bootstrap=Bootstrap())
 
     def test_the_bootstrap_counts_toward_the_budget(self) -> None:
         study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)

@@ -410,6 +410,22 @@ class SupportsBootstrappedDemos(Protocol):
         ...
 
 
+@runtime_checkable
+class TracesDemos(Protocol):
+    """An adapter whose demos are what its steps saw and said on an example (a trace), not the example itself.
+
+    DSPy's predictors each see their own inputs (a later step sees an earlier one's output),
+    and a chain's model step sees a rendered prompt: a demo is only right for the step that
+    made it. The bootstrap calls :meth:`evaluate_with_traces` instead of ``evaluate``, keeps
+    the traces of the examples that passed, stores them in the study (so they must be
+    JSON-able) and hands them to ``with_bootstrapped_demos`` instead of dataset examples.
+    """
+
+    def evaluate_with_traces(self, dataset: Sequence[object], metric: Any) -> tuple[Any, list[Any]]:
+        """``evaluate(dataset, metric)`` and, per example, its JSON-able trace (None when the run made none)."""
+        ...
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     """Run the program as it is on up to ``max_examples`` training examples (a ``seed``-ed sample) before the search.
@@ -446,8 +462,11 @@ class BootstrappedDemos(BaseModel):
     passed: tuple[int, ...] = ()
     max_demos: int = 4
     usage: Usage = Field(default_factory=Usage)
-    #: The passed examples themselves when JSON holds them (so a result applies without the dataset), else None.
+    #: The passed examples themselves when JSON holds them (so a result applies without the dataset), else None;
+    #: their traces when ``traced`` (:class:`TracesDemos`).
     examples: list[Any] | None = None
+    #: True when ``examples`` are traces the adapter recorded (always stored), not dataset examples.
+    traced: bool = False
 
     @classmethod
     def stored_in(cls, optuna_study: optuna.Study) -> BootstrappedDemos | None:
@@ -474,6 +493,7 @@ __all__ = [
     "ProposesInstructions",
     "SiteProposals",
     "SupportsInstructionProposals",
+    "TracesDemos",
     "clean_candidate",
     "instruction_sites",
     "propose_all",

@@ -27,6 +27,7 @@ from stacktune.proposals import (
     Proposals,
     ProposesInstructions,
     SupportsBootstrappedDemos,
+    TracesDemos,
     instruction_sites,
     propose_all,
 )
@@ -202,19 +203,34 @@ def study_bootstrap(
     if stored is not None:
         return stored
     tried = bootstrap.pick(len(dataset))
+    chosen = [dataset[i] for i in tried]
+    traces: list[object] | None = None
     with _spent_by_the_study(ledger):
-        evaluation = program.evaluate([dataset[i] for i in tried], metric)
-    passed = [i for i, score in zip(tried, evaluation.scores, strict=True) if score >= bootstrap.threshold]
-    examples = [dataset[i] for i in passed]
+        if isinstance(program, TracesDemos):
+            evaluation, traces = program.evaluate_with_traces(chosen, metric)
+        else:
+            evaluation = program.evaluate(chosen, metric)
+    kept = [k for k, score in enumerate(evaluation.scores) if score >= bootstrap.threshold]
+    if traces is not None:
+        kept = [k for k in kept if traces[k] is not None]
+        examples: list[object] = [traces[k] for k in kept]
+        if not _jsonable(examples):
+            raise StacktuneError(
+                f"{type(program).__name__}.evaluate_with_traces() returned traces JSON cannot hold; a study "
+                f"stores its bootstrapped demos, so each trace must be plain JSON (dicts, lists, strings, numbers)"
+            )
+    else:
+        examples = [chosen[k] for k in kept]
     demos = BootstrappedDemos(
         tried=tuple(tried),
-        passed=tuple(passed),
+        passed=tuple(tried[k] for k in kept),
         max_demos=bootstrap.max_demos,
         usage=evaluation.usage.without_latencies(),
-        examples=examples if _jsonable(examples) else None,
+        examples=examples if traces is not None or _jsonable(examples) else None,
+        traced=traces is not None,
     )
     demos.store(optuna_study)
-    logger.info("study %s: %d of %d examples passed", optuna_study.study_name, len(passed), len(tried))
+    logger.info("study %s: %d of %d examples passed", optuna_study.study_name, len(demos.passed), len(tried))
     return demos
 
 
@@ -236,6 +252,8 @@ def with_bootstrapped(program: Optimizable, dataset: Sequence[object], demos: Bo
         )
     if not isinstance(program, SupportsBootstrappedDemos):
         raise TypeError(f"the study holds bootstrapped demos, but {type(program).__name__} takes no demos")
+    if demos.traced:
+        return program.with_bootstrapped_demos(demos.examples or [], demos.max_demos)
     return program.with_bootstrapped_demos([dataset[i] for i in demos.passed], demos.max_demos)
 
 
