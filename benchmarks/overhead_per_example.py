@@ -32,7 +32,8 @@ race lets the bound be cut short after one cheap chance per member, so each fron
 timed with the bound summed in full (every objective's chance against every member, the exact
 0/1 one included: the worst case, which a real race pays only when the bound is near
 ``delta``). Timed from the first example's result to the last one's (a trial's set-up and summary,
-paid once whether it races or not, are left out). Printed: microseconds per example, the race's
+paid once whether it races or not, are left out), in the thread's CPU time (``time.thread_time``:
+one thread serves every example), so a busy machine inflates it less than wall time. Printed: microseconds per example, the race's
 own cost (the path minus plain evaluation) and the ratios to plain evaluation and to the
 single-objective race.
 
@@ -210,7 +211,7 @@ def serve(trial: Recorded, stopper: Any | None, order: Sequence[int]) -> tuple[i
             if stopper is not None:
                 stopper.check(landed, index, score)
         finally:
-            marks.append(time.perf_counter())
+            marks.append(time.thread_time())  # one thread serves them all (max_concurrency=1)
 
     plan = EvaluationPlan(order=tuple(order), on_example=landed.land)
     with planned(plan):

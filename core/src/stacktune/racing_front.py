@@ -16,6 +16,10 @@ chance of ending on the front at most the smallest of these over the members. Th
 when that bound falls under ``delta``: a trial is only stopped when it is unlikely to be on the
 front however its objectives move together. It is never stopped before ``min_examples``, nor
 while, on the examples seen, it is strictly better than every member somewhere.
+
+The bound is only needed when it is small, so each check stops summing a member's chances once
+they cannot lower it (the cheap normal chances first, the exact 0/1 one last): the same
+decisions for a fraction of the work per example (docs/benchmark.md, "Overhead per example").
 """
 
 from __future__ import annotations
