@@ -41,6 +41,10 @@ class TuningOptions:
     demo_pool: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     demo_sets: Mapping[str, Mapping[str, Sequence[Any]]] = field(default_factory=dict)
     max_demos: int = 4
+    #: Demos bootstrapped from the program's own traces (``with_bootstrapped_demos``): they join each path's pool.
+    bootstrapped: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    #: How many demos a predictor with bootstrapped ones may show at once (with ``max_demos``, the larger wins).
+    bootstrapped_max_demos: int = 0
     demo_seeds: int = 4
     temperature: tuple[float, float] | None = DEFAULT_RANGES["temperature"]
     max_tokens: tuple[float, float] | None = DEFAULT_RANGES["max_tokens"]
@@ -69,7 +73,7 @@ class TuningOptions:
 
     def check_paths(self, known: Sequence[str]) -> None:
         """Every path the user named must be a predictor of the program."""
-        for option in ("instructions", "demo_pool", "demo_sets"):
+        for option in ("instructions", "demo_pool", "demo_sets", "bootstrapped"):
             for path in getattr(self, option):
                 if path != "*" and path not in known:
                     raise ValueError(
