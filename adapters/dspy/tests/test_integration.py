@@ -145,7 +145,6 @@ def test_a_repeated_study_on_the_local_model_pays_zero_calls(local_server: Any, 
             assert trial.evaluation.input_tokens > 0  # the stored answer's tokens, reported as cached
 
 
-
 def test_a_tiny_bootstrap_on_the_local_model_stores_traces_and_costs_real_calls(
     local_server: Any, tmp_path: Path
 ) -> None:

@@ -93,7 +93,9 @@ class DSPyAdapter:
     local server. ``cache`` is where LM answers are kept while it runs: ``None`` (default) the
     study's response cache inside a study's trials (DSPy's own cache elsewhere), a
     ``stacktune.cache.ResponseCache`` (or a URL, a directory) always, ``False`` DSPy's own
-    cache only. An LM built with ``cache=False`` is never cached.
+    cache only. An LM built with ``cache=False`` is never cached. For ``optimize(bootstrap=...)``
+    it records each predictor's trace per example (:meth:`evaluate_with_traces`) and offers the
+    passed ones as demos (:meth:`with_bootstrapped_demos`), as DSPy's ``BootstrapFewShot`` does.
     """
 
     def __init__(
