@@ -20,6 +20,7 @@ import optuna
 import pytest
 from pydantic import BaseModel
 
+import stacktune_dspy
 from stacktune import Bootstrap, MetricError, create_study, load_study
 from stacktune_dspy import DSPyAdapter, Tune
 from stacktune_dspy._traces import plain
@@ -265,6 +266,10 @@ def test_the_adapters_cache_option_and_configuration_carry_over(
     demoed = configured.with_bootstrapped_demos([{"answer": [fields("France")[1]]}], max_demos=1)
     assert demoed.configuration["answer.temperature"] == 0.3
     assert demoed._shared.cache is adapter._shared.cache is not None
+    both = demoed.with_instruction_candidates({"answer.instructions": ["Name the city."]})  # as optimize does
+    space = both.extract_variables()
+    assert "pool" in space["answer.demos"].keys and "Name the city." in space["answer.instructions"].choices.values()
+    assert both._shared.cache is adapter._shared.cache
 
 
 # -- in a study -----------------------------------------------------------------------------------
@@ -287,8 +292,11 @@ def test_a_study_bootstraps_stores_the_passed_traces_and_searches_them(
     best = study.best
     assert study.baseline is not None and study.baseline.values["score"] == 0.5
     assert best.values["score"] == 1.0 and best.configuration["answer.demos"] == "pool"
-    native = best.export(adapter)  # the stored traces given to the target as written
+    native = best.export(adapter, check=True, examples=data[2:3])  # the stored traces given to the target as written
     assert isinstance(native, dspy.Module)
+    stacktune_dspy.save(native, tmp_path / "best.json")
+    loaded = stacktune_dspy.load(Pipeline(), tmp_path / "best.json", allow_unsafe_lm_state=True)
+    assert loaded.answer.demos == [d.toDict() for d in native.answer.demos]  # DSPy loads demos as dicts
     assert {d.query for d in native.answer.demos} <= {fields(c)[0]["query"] for c in KNOWN}
     assert all(d.augmented for d in native.answer.demos) and native.answer.demos
     as_written = best.apply_to(Pipeline())  # a bare module: the adapter's defaults, the same pool
