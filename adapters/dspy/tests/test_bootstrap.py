@@ -150,6 +150,23 @@ def test_an_example_that_raises_has_no_trace_and_threads_trace_alike(
     assert traces[3] is not None and traces[3]["answer"][0]["question"] == "What is the capital of Japan?"
 
 
+def test_a_dspy_metric_gets_dspys_trace_as_bootstrap_few_shot_passes_it(
+    adapter: DSPyAdapter, data: list[dspy.Example]
+) -> None:
+    seen: list[Any] = []
+
+    def strict_when_bootstrapping(example: Any, prediction: Any, trace: Any = None) -> bool:
+        if trace is None:
+            return True
+        seen.append([(type(predictor).__name__, sorted(inputs)) for predictor, inputs, _ in trace])
+        return bool(prediction.answer == example.answer)
+
+    assert adapter.evaluate(data, strict_when_bootstrapping).scores == (1.0,) * 4
+    evaluation, _ = adapter.evaluate_with_traces(data, strict_when_bootstrapping)
+    assert evaluation.scores == (1.0, 1.0, 0.0, 0.0)
+    assert seen[0] == [("Predict", ["question"]), ("Predict", ["query", "question"])]
+
+
 def test_a_metric_error_names_the_users_metric(adapter: DSPyAdapter, data: list[dspy.Example]) -> None:
     def graded(example: Any, prediction: Any) -> str:
         return "yes"

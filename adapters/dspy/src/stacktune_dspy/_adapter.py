@@ -218,15 +218,24 @@ class DSPyAdapter:
         Each example runs under ``dspy.context(trace=[])``, as ``BootstrapFewShot`` runs it; its
         trace is ``{predictor path: [{field: value}, ...]}`` (inputs and outputs of each call, as
         plain JSON: other values are written as text), None when it raised or no predictor ran.
+        A metric with a ``trace`` parameter gets DSPy's own trace there, as ``BootstrapFewShot``
+        passes it (DSPy metrics may be stricter when bootstrapping).
         """
         traces: list[Trace | None] = [None] * len(dataset)
+        steps: list[list[Any]] = [[] for _ in dataset]
         run = self._runner(traced=True)
+        paths = self._predictor_paths
 
         def run_at(index: int) -> Any:
-            prediction, traces[index] = run(dataset[index])
+            prediction, steps[index] = run(dataset[index])
+            traces[index] = trace_of(steps[index], paths)
             return prediction
 
+        takes_trace = _takes_trace(metric)
+
         def scored(index: int, prediction: Any) -> Any:
+            if takes_trace:
+                return metric(dataset[index], prediction, trace=steps[index])  # type: ignore[call-arg]
             return metric(dataset[index], prediction)
 
         # a metric error still names the user's metric
@@ -369,12 +378,12 @@ class DSPyAdapter:
         """Runs one example of the program as configured: under ``dspy.context`` (never ``dspy.configure``:
         worker threads), through the cache option, its LM calls' usage recorded whether it fails or not.
 
-        ``traced``: under DSPy's trace too, returning (prediction, the example's :data:`Trace`).
+        ``traced``: under a fresh DSPy trace too, returning (prediction, its steps: DSPy's
+        ``(predictor, inputs, prediction)`` of each predictor call).
         """
         program = self._program
         overrides = self._context_overrides()
         cache = self._shared.cache
-        paths = self._predictor_paths if traced else {}
 
         def run(example: object) -> Any:
             inputs = self._inputs_of(example)
@@ -384,7 +393,7 @@ class DSPyAdapter:
                 callbacks = [*dspy.settings.get("callbacks", []), sink]  # the sink counts failed calls
                 with caching(cache), dspy.context(caller_modules=[sink], callbacks=callbacks, **overrides, **trace):
                     prediction = program(**inputs)
-                    return (prediction, trace_of(dspy.settings.trace, paths)) if traced else prediction
+                    return (prediction, list(dspy.settings.trace)) if traced else prediction
             finally:
                 record_usage(sink.usage())  # what the example's LM calls cost, whether it failed or not
 
@@ -439,6 +448,14 @@ def _forward_parameters(program: dspy.Module) -> list[inspect.Parameter]:
     parameters = list(inspect.signature(forward).parameters.values())
     bound = not isinstance(forward, staticmethod) and parameters and parameters[0].name in ("self", "cls")
     return parameters[1:] if bound else parameters
+
+
+def _takes_trace(metric: object) -> bool:
+    """A DSPy-style metric, ``metric(example, prediction, trace=None)``."""
+    try:
+        return "trace" in inspect.signature(metric).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # no signature to read (some builtins): called as the core calls metrics
+        return False
 
 
 def _has(example: object, key: str) -> bool:
