@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import dspy
+import numpy as np
 import optuna
 import pytest
 from pydantic import BaseModel
@@ -207,10 +208,11 @@ def test_values_json_cannot_hold_are_written_as_plain_json(engine: DemoAwareEngi
         "nan": "nan",
     }
     assert json.loads(json.dumps(trace, allow_nan=False)) == trace
-    assert plain({"s": {2, 1}, "inf": -math.inf, "ok": [True, None, 1.5]}) == {
+    assert plain({"s": {2, 1}, "inf": -math.inf, "ok": [True, None, 1.5], "np": [np.int64(3), np.float32(0.5)]}) == {
         "s": [1, 2],
         "inf": "-inf",
         "ok": [True, None, 1.5],
+        "np": [3, 0.5],
     }
 
 

@@ -41,10 +41,6 @@ class TuningOptions:
     demo_pool: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     demo_sets: Mapping[str, Mapping[str, Sequence[Any]]] = field(default_factory=dict)
     max_demos: int = 4
-    #: Demos bootstrapped from the program's own traces (``with_bootstrapped_demos``): they join each path's pool.
-    bootstrapped: Mapping[str, Sequence[Any]] = field(default_factory=dict)
-    #: How many demos a predictor with bootstrapped ones may show at once (with ``max_demos``, the larger wins).
-    bootstrapped_max_demos: int = 0
     demo_seeds: int = 4
     temperature: tuple[float, float] | None = DEFAULT_RANGES["temperature"]
     max_tokens: tuple[float, float] | None = DEFAULT_RANGES["max_tokens"]
@@ -53,6 +49,10 @@ class TuningOptions:
     reasoning_hints: Sequence[str] = DEFAULT_REASONING_HINTS
     input_keys: Sequence[str] | None = None
     prices: Mapping[str, Price] = field(default_factory=dict)
+    #: Demos bootstrapped from the program's own traces (``with_bootstrapped_demos``): they join each path's pool.
+    bootstrapped: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    #: How many demos a predictor with bootstrapped ones may show at once (with ``max_demos``, the larger wins).
+    bootstrapped_max_demos: int = 0
 
     def __post_init__(self) -> None:
         if self.lm_scope not in ("program", "predictor"):

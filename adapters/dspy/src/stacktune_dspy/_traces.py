@@ -11,6 +11,7 @@ a study stores the traces of its bootstrap. :func:`demos_of` turns stored traces
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,10 +33,12 @@ def plain(value: Any, depth: int = 0) -> Any:
     """
     if value is None or type(value) in (str, int, bool):
         return value
-    if isinstance(value, float):
+    if isinstance(value, str):  # a subclass (a str enum): its plain value
+        return str(value)
+    if isinstance(value, numbers.Integral):  # int enums, NumPy's integers
+        return int(value)
+    if isinstance(value, numbers.Real):  # floats, NumPy's too
         return float(value) if math.isfinite(value) else str(value)
-    if isinstance(value, (str, int)):  # subclasses (enums): their plain value
-        return str(value) if isinstance(value, str) else int(value)
     if depth >= _MAX_DEPTH:
         return str(value)
     if isinstance(value, BaseModel):
