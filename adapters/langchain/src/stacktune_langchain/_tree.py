@@ -117,7 +117,6 @@ class ChatSite:
     """A ChatPromptTemplate whose messages the adapter may change: where demos go, what a trace is keyed by."""
 
     name: str  # its knob path, the prefix of its message knobs: ``step0.prompt``
-    prompt: ChatPromptTemplate
     when: tuple[tuple[str, str], ...]
 
 
@@ -245,7 +244,7 @@ def walk(node: Runnable[Any, Any], scope: Scope | None = None, found: Found | No
     if isinstance(node, BasePromptTemplate):
         found.texts.extend(_text_sites(node, scope))
         if isinstance(node, ChatPromptTemplate) and _is_chat_site(node, scope):
-            found.chats.append(ChatSite(f"{scope.prefix()}prompt", node, scope.when))
+            found.chats.append(ChatSite(f"{scope.prefix()}prompt", scope.when))
         return found
     structure = _children(node, scope)
     if structure is not None:
