@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import pytest
@@ -11,6 +12,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import ConfigurableField, Runnable, RunnableParallel
 from langchain_openai import ChatOpenAI
 
+from stacktune_conformance.faults import FaultServer
 from stacktune_langchain.testing import QuizChatModel
 
 SYSTEM = "You answer sums."
@@ -64,3 +66,16 @@ def mixed_chain(declared_model: Runnable[Any, Any], openai_model: ChatOpenAI) ->
         careful=ChatPromptTemplate([("system", CAREFUL), ("human", "{question}")]),
     )
     return RunnableParallel(draft=style | declared_model | StrOutputParser(), review=quiz_prompt() | openai_model)
+
+
+def _quiz_answer(body: dict[str, Any]) -> str:
+    """What QuizChatModel answers to the request (temperature and prompt matter)."""
+    prompt = "\n".join(str(m["content"]) for m in body["messages"])
+    return QuizChatModel().answer(prompt, body.get("temperature", 0.7), body.get("max_tokens"))
+
+
+@pytest.fixture
+def quiz_server() -> Iterator[str]:
+    """An OpenAI-compatible endpoint answering like QuizChatModel (for chains LangChain can serialize)."""
+    with FaultServer(reply=_quiz_answer) as server:
+        yield server.url

@@ -30,3 +30,13 @@ def test_the_tune_example_runs_and_prints_what_the_page_says(capsys: pytest.Capt
     exec(compile(code, str(DOC), "exec"), {})  # our own docs
     printed = capsys.readouterr().out.splitlines()
     assert printed == [line.removeprefix("# ") for line in code.splitlines() if line.startswith("# ")]
+
+
+def test_the_bootstrap_example_runs_and_prints_what_the_page_says(capsys: pytest.CaptureFixture[str]) -> None:
+    if not DOC.exists():
+        pytest.skip(f"{DOC} is not there (installed outside the monorepo)")
+    section = DOC.read_text().split("## Bootstrapped demos", 1)[1]
+    code = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[0]
+    exec(compile(code, str(DOC), "exec"), {})  # our own docs
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [line.removeprefix("# ") for line in code.splitlines() if line.startswith("# ")]
