@@ -33,9 +33,9 @@ timed with the bound summed in full (every objective's chance against every memb
 0/1 one included: the worst case, which a real race pays only when the bound is near
 ``delta``). Timed from the first example's result to the last one's (a trial's set-up and summary,
 paid once whether it races or not, are left out), in the thread's CPU time (``time.thread_time``:
-one thread serves every example), so a busy machine inflates it less than wall time. Printed: microseconds per example, the race's
-own cost (the path minus plain evaluation) and the ratios to plain evaluation and to the
-single-objective race.
+one thread serves every example), so a busy machine inflates it less than wall time. Printed:
+microseconds per example, the race's own cost (the path minus plain evaluation) and the ratios
+to plain evaluation and to the single-objective race.
 
 A third table times the race on several objectives where it runs for real: stacktune's default
 search on the recorded tables (benchmarks/replay.py: the same studies as ``compare.py --front``),
