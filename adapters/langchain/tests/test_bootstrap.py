@@ -20,6 +20,7 @@ from langchain_core.runnables import Runnable, RunnableParallel
 from langchain_openai import ChatOpenAI
 
 from stacktune import Bootstrap, InvalidConfiguration, check_export, create_study, load_study
+from stacktune.knobs import DEMO_ORDERS, demo_variables
 from stacktune_langchain import LangChainAdapter, tune
 from stacktune_langchain.testing import QuizChatModel, quiz_dataset, quiz_metric
 
@@ -107,7 +108,10 @@ class TestDemoKnobs:
         count, order = space[f"{PROMPT}.n_demos"], space[f"{PROMPT}.demo_order"]
         # two distinct pairs: at most 2, however big max_demos is
         assert (count.low, count.high, count.default) == (0, 2, 0)
-        assert list(order.choices.values()) == [0, 1, 2, 3] and order.default.startswith("given@")
+        assert list(order.choices.values()) == list(range(DEMO_ORDERS)) and order.default.startswith("given@")
+        prompt_adapter_like = demo_variables("x", limit=2, pool_size=2, digest=order.default.split("@")[1])
+        assert [v.name.split(".")[-1] for v in prompt_adapter_like] == ["n_demos", "demo_order"]
+        assert prompt_adapter_like[1].choices == order.choices, "the core catalogue's space, as the prompt adapter's"
         assert order.when == {f"{PROMPT}.n_demos": (1, 2)}
         one = adapter.with_bootstrapped_demos(TRACES[:1], 4).extract_variables()
         assert f"{PROMPT}.n_demos" in one and f"{PROMPT}.demo_order" not in one  # one demo has one order

@@ -5,7 +5,8 @@ one chat prompt rendered for an example (its final human turn) and what the mode
 to it: a *trace*, ``{prompt path: [{"human": ..., "ai": ...}]}``, recorded by
 :class:`TraceRecorder` while the adapter runs the chain. The bootstrap keeps the traces of
 the examples that passed; each prompt they name then gets a pool of demo pairs and two
-knobs, as the prompt adapter's ``n_demos`` / ``demo_order``: ``<path>.n_demos`` (how many
+knobs from the core catalogue (``stacktune.knobs.demo_variables``, as the prompt adapter's
+``n_demos`` / ``demo_order``): ``<path>.n_demos`` (how many
 pairs are shown, 0 = the prompt as written) and ``<path>.demo_order`` (which ones: the
 first ``n_demos`` of the pool's own order or of a seeded shuffle; its keys carry a hash of
 the pool, so a stored study refuses a changed pool). The pairs go in as literal
@@ -15,9 +16,6 @@ templates, so a ``{`` in a demo stays text.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,11 +26,10 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import LLMResult
 
-from stacktune import Categorical, Int, InvalidConfiguration, Variable
+from stacktune import InvalidConfiguration, Variable
+from stacktune.knobs import demo_ordering, demo_pool_digest
+from stacktune.knobs import demo_variables as catalogue_demo_variables
 from stacktune_langchain._tree import TRACE_KEY
-
-#: How many orderings ``<path>.demo_order`` offers: the pool's own order, then seeded shuffles.
-DEMO_ORDERS = 4
 
 #: What a trace looks like, for error messages.
 TRACE_SHAPE = "traces {prompt path: [{'human': text, 'ai': text}, ...]} (or None)"
@@ -55,22 +52,11 @@ class DemoPool:
     @property
     def digest(self) -> str:
         """A short hash of the pool: part of every ordering's key, so a changed pool is noticed."""
-        return hashlib.sha1(json.dumps(self.pairs).encode()).hexdigest()[:8]
-
-    def order_key(self, order: int) -> str:
-        """The stable label of an ordering (``given@<hash>``, ``shuffle-2@<hash>``)."""
-        return f"{'given' if order == 0 else f'shuffle-{order}'}@{self.digest}"
-
-    def ordering(self, order: int) -> list[int]:
-        """Pool indices in an ordering: 0 is the pool's own order, k > 0 a shuffle seeded by k."""
-        indices = list(range(len(self.pairs)))
-        if order:
-            random.Random(order).shuffle(indices)
-        return indices
+        return demo_pool_digest(self.pairs)
 
     def messages(self, n_demos: int, order: int) -> list[BaseMessage]:
         """The first ``n_demos`` pairs of an ordering as literal messages (human, then AI, per pair)."""
-        shown = [self.pairs[i] for i in self.ordering(order)[:n_demos]]
+        shown = [self.pairs[i] for i in demo_ordering(len(self.pairs), order)[:n_demos]]
         return [message for human, ai in shown for message in (HumanMessage(human), AIMessage(ai))]
 
     def joined(self, pairs: Sequence[Pair], max_demos: int) -> DemoPool:
@@ -90,31 +76,17 @@ class DemoKnobs:
 
 
 def demo_variables(site: str, pool: DemoPool, when: Mapping[str, Any] | None) -> tuple[DemoKnobs, list[Variable]]:
-    """``<site>.n_demos`` (0..limit, default 0: the prompt as written) and, for a pool of 2+, ``<site>.demo_order``."""
-    count = f"{site}.n_demos"
-    variables: list[Variable] = [
-        Int(
-            name=count,
-            low=0,
-            high=pool.limit,
-            default=0,
-            when=dict(when) if when else None,
-            description=f"bootstrapped demos shown by the chat prompt {site} (of {len(pool.pairs)})",
-        )
-    ]
-    order = None
-    if len(pool.pairs) > 1:
-        order = f"{site}.demo_order"
-        variables.append(
-            Categorical(
-                order,
-                {pool.order_key(k): k for k in range(DEMO_ORDERS)},
-                default=pool.order_key(0),
-                when={**(when or {}), count: list(range(1, pool.limit + 1))},
-                description=f"which demos the chat prompt {site} shows (the first n_demos of an ordering)",
-            )
-        )
-    return DemoKnobs(site, pool, count, order), variables
+    """The core catalogue's demo knobs at one chat prompt (``<site>.n_demos``, default 0: the prompt as written)."""
+    variables = catalogue_demo_variables(
+        site,
+        limit=pool.limit,
+        pool_size=len(pool.pairs),
+        digest=pool.digest,
+        when=when,
+        where=f"the chat prompt {site}",
+    )
+    order = variables[1].name if len(variables) > 1 else None
+    return DemoKnobs(site, pool, variables[0].name, order), variables
 
 
 def pools_from_traces(
@@ -252,7 +224,6 @@ class TraceRecorder(BaseCallbackHandler):
 
 
 __all__ = [
-    "DEMO_ORDERS",
     "DemoKnobs",
     "DemoPool",
     "TraceRecorder",
