@@ -272,6 +272,8 @@ class TestDemoKnobs:
 
         assert [v.name for v in demo_variables("", limit=1, pool_size=1, digest="x")] == ["n_demos"]
         assert [v.name for v in demo_variables("", limit=1, pool_size=2, digest="x", orders=1)] == ["n_demos"]
+        count, order = demo_variables("", limit=3, pool_size=4, digest="x", low=1, n_demos=3)
+        assert (count.low, count.default) == (1, 3) and order.when == {"n_demos": (1, 2, 3)}
 
     def test_orderings_are_seeded_and_the_digest_follows_the_pool(self) -> None:
         from stacktune.knobs import demo_ordering, demo_pool_digest
@@ -287,6 +289,8 @@ class TestDemoKnobs:
             ({"limit": 0}, "limit must be >= 1, got 0"),
             ({"limit": 2, "n_demos": 3}, "n_demos=3 is outside 0..2"),
             ({"limit": 2, "order": 6, "orders": 6}, "demo_order=6 must be in 0..5"),
+            ({"limit": 2, "low": 3, "n_demos": 2}, r"the fewest demos shown \(low=3\) must be in 0..2"),
+            ({"limit": 2, "low": 1}, "n_demos=0 is outside 1..2"),
         ],
     )
     def test_bad_settings_are_named(self, settings: dict[str, int], culprit: str) -> None:

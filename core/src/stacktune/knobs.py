@@ -264,13 +264,15 @@ def demo_variables(
     n_demos: int = 0,
     order: int = 0,
     orders: int = DEMO_ORDERS,
+    low: int = 0,
     when: Mapping[str, Any] | None = None,
     where: str = "",
 ) -> list[Variable]:
     """The demo knobs of one demo pool, the same in every adapter that shows demos from a pool.
 
-    ``<prefix>.n_demos`` (``n_demos`` without a prefix): how many demos are shown, 0 to
-    ``limit``, default the program's own ``n_demos``; and, when there are orderings to choose
+    ``<prefix>.n_demos`` (``n_demos`` without a prefix): how many demos are shown, ``low`` (0,
+    or 1 where another knob already says "no demos") to ``limit``, default the program's own
+    ``n_demos``; and, when there are orderings to choose
     from, ``<prefix>.demo_order``: which demos, as the first ``n_demos`` of one of ``orders``
     orderings (:func:`demo_ordering`), active only when demos are shown (and only for a pool of
     two or more: one demo has one order). The orderings' keys
@@ -279,8 +281,10 @@ def demo_variables(
     """
     if limit < 1:
         raise ValueError(f"demo knobs need a pool to show from: limit must be >= 1, got {limit}")
-    if not 0 <= n_demos <= limit:
-        raise ValueError(f"n_demos={n_demos} is outside 0..{limit}")
+    if not 0 <= low <= limit:
+        raise ValueError(f"the fewest demos shown (low={low}) must be in 0..{limit} (limit)")
+    if not low <= n_demos <= limit:
+        raise ValueError(f"n_demos={n_demos} is outside {low}..{limit}")
     if orders < 1 or not 0 <= order < orders:
         raise ValueError(f"demo_order={order} must be in 0..{orders - 1} (orders)")
     count = f"{prefix}.n_demos" if prefix else "n_demos"
@@ -288,7 +292,7 @@ def demo_variables(
     variables: list[Variable] = [
         Int(
             name=count,
-            low=0,
+            low=low,
             high=limit,
             default=n_demos,
             when=dict(when) if when else None,
@@ -301,7 +305,7 @@ def demo_variables(
                 f"{prefix}.demo_order" if prefix else "demo_order",
                 {demo_order_key(k, digest): k for k in range(orders)},
                 default=demo_order_key(order, digest),
-                when={**(when or {}), count: list(range(1, limit + 1))},
+                when={**(when or {}), count: list(range(max(1, low), limit + 1))},
                 description=f"which demos{at} (the first n_demos of an ordering)",
             )
         )
