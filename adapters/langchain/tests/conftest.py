@@ -7,10 +7,14 @@ from typing import Annotated, Any
 
 import pytest
 from annotated_types import Interval
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import StrOutputParser
+from langchain_core.outputs import ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import ConfigurableField, Runnable, RunnableParallel
 from langchain_openai import ChatOpenAI
+from pydantic import Field
 
 from stacktune_conformance.faults import FaultServer
 from stacktune_langchain.testing import QuizChatModel
@@ -20,6 +24,22 @@ CAREFUL = "Be careful: you answer sums."
 
 # Never reachable: ChatOpenAI is only inspected and rebuilt offline, never called.
 DUMMY_URL = "http://127.0.0.1:9/v1"
+
+
+class CountingQuiz(QuizChatModel):
+    """The quiz model, counting the calls that reach it (copies share the list)."""
+
+    answered: list[str] = Field(default_factory=list, exclude=True)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: Any = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self.answered.append(messages[-1].text)
+        return super()._generate(messages, stop, run_manager, **kwargs)
 
 
 def quiz_prompt() -> ChatPromptTemplate:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import optuna
 import pytest
 from langchain_core._api import LangChainBetaWarning
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.load import dumps, loads
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.outputs import ChatResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableParallel
 from langchain_openai import ChatOpenAI
@@ -24,27 +22,11 @@ from stacktune.knobs import DEMO_ORDERS, demo_variables
 from stacktune_langchain import LangChainAdapter, tune
 from stacktune_langchain.testing import QuizChatModel, quiz_dataset, quiz_metric
 
-from .conftest import CAREFUL
+from .conftest import CAREFUL, CountingQuiz
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 PROMPT = "step0.prompt"
-
-
-class CountingQuiz(QuizChatModel):
-    """QuizChatModel counting the answers it really computes (cache hits never reach ``_generate``)."""
-
-    made: ClassVar[list[str]] = []
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: Any = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        CountingQuiz.made.append(str(messages[-1].text))
-        return super()._generate(messages, stop, run_manager, **kwargs)
 
 
 def careful_chain(model: Any = None) -> Runnable[Any, Any]:
@@ -178,8 +160,8 @@ class TestDemoKnobs:
 
 class TestStudies:
     def test_a_study_keeps_the_traces_of_passed_examples_and_counts_their_calls(self, tmp_path: Path) -> None:
-        CountingQuiz.made.clear()
-        chain = careful_chain(CountingQuiz(temperature=0.2, fail_on="5 + 5"))  # example 2 fails
+        model = CountingQuiz(temperature=0.2, fail_on="5 + 5")  # example 2 fails
+        chain = careful_chain(model)
         storage = f"sqlite:///{tmp_path}/b.db"
         study = create_study(study_name="b", storage=storage, seed=0)
         bootstrap = Bootstrap(max_examples=4, max_demos=2)
@@ -198,10 +180,10 @@ class TestStudies:
         stored = {v["name"]: v for v in study.optuna_study.user_attrs["stacktune:space"]["variables"]}
         assert (stored[f"{PROMPT}.n_demos"]["low"], stored[f"{PROMPT}.n_demos"]["high"]) == (0, 2)
 
-        made = len(CountingQuiz.made)
+        made = len(model.answered)
         resumed = load_study("b", storage=storage)
         resumed.optimize(LangChainAdapter(chain), quiz_dataset(4), quiz_metric, n_trials=0, bootstrap=bootstrap)
-        assert len(CountingQuiz.made) == made  # a resumed study never runs the bootstrap again
+        assert len(model.answered) == made  # a resumed study never runs the bootstrap again
         assert resumed.bootstrapped_demos == demos
 
     def test_the_export_carries_the_demos_and_round_trips(self, tmp_path: Path, quiz_server: str) -> None:
