@@ -256,3 +256,20 @@ def test_copies_do_not_keep_the_originals_cached_serialization(openai_model: Cha
     native = LangChainAdapter(openai_model).apply_configuration({"model.temperature": 1.1}).to_native()
     assert native._serialized["kwargs"]["temperature"] == 1.1  # what callbacks and tracers are shown
     assert openai_model._serialized["kwargs"]["temperature"] == 0.3
+
+
+def test_a_trial_builds_the_chain_once_and_the_export_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import stacktune_langchain._adapter as adapter_module
+
+    built: list[bool] = []
+    build = adapter_module._build
+    monkeypatch.setattr(adapter_module, "_build", lambda *a, **k: built.append(True) or build(*a, **k))
+    program = LangChainAdapter(quiz_prompt() | QuizChatModel())
+    built.clear()
+    configured = program.apply_configuration({"step1.model.temperature": 0.2})
+    assert len(built) == 1, "the trial's chain (with the response cache) only"
+    native = configured.to_native()
+    assert len(built) == 2 and configured.to_native() is native, "the export: built once, when asked for"
+    assert native.steps[1].temperature == 0.2  # type: ignore[attr-defined]
+    again = configured.apply_configuration({"step1.model.temperature": 0.4})
+    assert again.to_native().steps[1].temperature == 0.4, "a derived adapter never hands back its parent's chain"  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ with copies. The original runnable is never touched.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -121,7 +122,7 @@ class LangChainAdapter:
         self._input_of = input_of
         self._prices = check_prices(prices)
         self._overrides: dict[str, Any] = {}
-        self._native: Runnable[Any, Any] = runnable
+        self.__dict__["_native"] = runnable  # the chain as given: nothing to build
         self._cache = as_cache_option(cache, "LangChainAdapter cache")
         self._model_sites = tuple(walk(runnable).models)
         # what evaluate runs: the configured chain with the cache installed on copies of its models
@@ -158,8 +159,8 @@ class LangChainAdapter:
         derived = object.__new__(type(self))
         derived.__dict__.update(self.__dict__)
         derived._overrides = {**self._overrides, **valid}
-        derived._native = _build(self._original, self._knob_map, derived._overrides)
-        derived._running = derived._with_cache(derived._overrides) if self._cache is not False else derived._native
+        derived.__dict__.pop("_native", None)  # built when asked for (export), not for every trial
+        derived._running = derived._with_cache(derived._overrides)
         return derived
 
     def _with_cache(self, overrides: Mapping[str, Any]) -> Runnable[Any, Any]:
@@ -204,9 +205,14 @@ class LangChainAdapter:
         derived._options = options
         derived._knob_map = build_knob_map(self._original, options)
         derived._overrides = derived.extract_variables().validate_configuration(self._overrides)
-        derived._native = _build(self._original, derived._knob_map, derived._overrides)
+        derived.__dict__.pop("_native", None)
         derived._running = derived._with_cache(derived._overrides)
         return derived
+
+    @functools.cached_property
+    def _native(self) -> Runnable[Any, Any]:
+        """The configured chain without the response cache: what export hands back, built once when first asked for."""
+        return _build(self._original, self._knob_map, self._overrides)
 
     def to_native(self) -> Runnable[Any, Any]:
         """The configured chain as a plain runnable, to deploy as before."""
