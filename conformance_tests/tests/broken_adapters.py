@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stacktune import Evaluation, Metric, ModelCall, Usage
+from stacktune import Evaluation, Int, Metric, ModelCall, Space, Usage
 from stacktune.protocol import ResultCallback
 from stacktune.testing import ToyProgram
 
@@ -119,7 +119,39 @@ class FragileToy(_SameTypeToy):
 
 
 class CompleteToy(_SameTypeToy):
-    """A correct adapter with every optional capability: export and async evaluation."""
+    """A correct adapter with every optional capability: export, async evaluation and bootstrapped demos.
+
+    Given demos it has an ``n_demos`` knob (default 0: the program as it was); showing any makes it better.
+    """
+
+    demos: tuple[object, ...] = ()
+    max_demos = 0
+    n_demos = 0
+
+    @property
+    def quality(self) -> float:
+        return super().quality + (0.5 if self.n_demos else 0.0)
+
+    def with_bootstrapped_demos(self, demos: Sequence[object], max_demos: int) -> CompleteToy:
+        new = type(self)(self.strategy, self.steps, self.temperature, self.style, counter=self.counter)
+        new.demos, new.max_demos = tuple(demos), min(max_demos, len(demos))
+        new.n_demos = self.first_n_demos(new.max_demos)
+        return new
+
+    @staticmethod
+    def first_n_demos(max_demos: int) -> int:
+        return 0
+
+    def extract_variables(self) -> Space:
+        space = super().extract_variables()
+        return space.add(Int("n_demos", 0, self.max_demos, default=self.n_demos)) if self.max_demos else space
+
+    def apply_configuration(self, configuration: Mapping[str, object]) -> ToyProgram:
+        applied = super().apply_configuration(configuration)
+        assert isinstance(applied, CompleteToy)
+        applied.demos, applied.max_demos = self.demos, self.max_demos
+        applied.n_demos = int(configuration.get("n_demos", self.n_demos))  # type: ignore[call-overload]
+        return applied
 
     def to_native(self) -> dict[str, Any]:
         return {"strategy": self.strategy, "steps": self.steps, "temperature": self.temperature, "style": self.style}
@@ -170,3 +202,11 @@ class DeafAsyncToy(CompleteToy):
         max_concurrency: int = 1,
     ) -> Evaluation:
         return await asyncio.to_thread(self.evaluate, dataset, metric, max_concurrency=max_concurrency)
+
+
+class PushyDemoToy(CompleteToy):
+    """Shows its demos by default: the program as it was is no longer the default."""
+
+    @staticmethod
+    def first_n_demos(max_demos: int) -> int:
+        return max_demos

@@ -22,11 +22,14 @@ OPTIONAL = (
     "test_failing_target_counts_as_failure",
     "test_failed_calls_are_counted_and_never_hang",
     "test_instruction_proposals",
+    "test_bootstrapped_demos",
 )
 # No toy here talks to a server: the fault-server check (an ``at_fault_server`` fixture) always skips.
 NO_SERVER = 1
 # No toy describes instruction sites (the real adapters' suites check proposals): that check always skips.
 NO_PROPOSALS = 1
+# Only CompleteToy and the toys made from it take bootstrapped demos: the others skip that check.
+NO_DEMOS = 1
 
 from suite_template import suite_module  # noqa: E402
 
@@ -59,6 +62,7 @@ def test_correct_toy_program_passes_the_whole_suite(pytester: pytest.Pytester, r
             "SKIPPED*does not implement stacktune.SupportsExport*",
             "SKIPPED*does not implement both stacktune.SupportsExport and*",
             "SKIPPED*does not implement stacktune.SupportsInstructionProposals*",
+            "SKIPPED*does not implement stacktune.proposals.SupportsBootstrappedDemos*",
             "SKIPPED*does not implement stacktune.SupportsAsyncEvaluate*",
             "SKIPPED*no `failing_example` fixture*",
             "SKIPPED*no `at_fault_server` fixture*",
@@ -74,14 +78,15 @@ def test_adapter_with_every_capability_passes_every_test(run_suite) -> None:
 @pytest.mark.parametrize(
     ("adapter", "failing_test", "skipped"),
     [
-        ("MutatingToy", "test_apply_never_mutates_original", 3),
-        ("IgnoringToy", "test_apply_then_extract_shows_applied_values", 3),
-        ("SwallowingToy", "test_on_result_exception_stops_and_propagates", 3),
-        ("WrongUsageToy", "test_evaluate_usage_adds_up", 3),
-        ("LenientToy", "test_rejects_unknown_variable", 3),
+        ("MutatingToy", "test_apply_never_mutates_original", 3 + NO_DEMOS),
+        ("IgnoringToy", "test_apply_then_extract_shows_applied_values", 3 + NO_DEMOS),
+        ("SwallowingToy", "test_on_result_exception_stops_and_propagates", 3 + NO_DEMOS),
+        ("WrongUsageToy", "test_evaluate_usage_adds_up", 3 + NO_DEMOS),
+        ("LenientToy", "test_rejects_unknown_variable", 3 + NO_DEMOS),
         ("NoneExportToy", "test_export_to_native", 0),
         ("StaleExportToy", "test_export_check", 0),
         ("DeafAsyncToy", "test_async_evaluate_matches_sync", 0),
+        ("PushyDemoToy", "test_bootstrapped_demos", 0),
     ],
 )
 def test_broken_adapter_fails_on_the_right_test(run_suite, adapter: str, failing_test: str, skipped: int) -> None:
@@ -95,7 +100,9 @@ def test_broken_adapter_fails_on_the_right_test(run_suite, adapter: str, failing
 def test_adapter_killed_by_one_failure_fails_both_failure_tests(run_suite) -> None:
     result = run_suite("FragileToy", extra=FAILING_EXAMPLE)
     result.assert_outcomes(
-        passed=N_TESTS - 5 - NO_SERVER - NO_PROPOSALS, failed=2, skipped=3 + NO_SERVER + NO_PROPOSALS
+        passed=N_TESTS - 5 - NO_SERVER - NO_PROPOSALS - NO_DEMOS,
+        failed=2,
+        skipped=3 + NO_SERVER + NO_PROPOSALS + NO_DEMOS,
     )
     result.stdout.fnmatch_lines_random(
         [

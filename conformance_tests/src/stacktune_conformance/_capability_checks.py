@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -11,12 +12,14 @@ import pytest
 from stacktune import (
     Categorical,
     Evaluation,
+    Int,
     SupportsAsyncEvaluate,
     SupportsExport,
     SupportsExportCheck,
     SupportsInstructionProposals,
     check_export,
 )
+from stacktune.proposals import SupportsBootstrappedDemos, TracesDemos
 from stacktune_conformance._base import SuiteBase
 from stacktune_conformance._recording import ConformanceStop, RecordingMetric, ResultLog, same_scores
 from stacktune_conformance.strategies import configurations
@@ -97,6 +100,47 @@ class CapabilityChecks(SuiteBase):
             assert default == site.current, f"{site.name!r}: the default is {default!r}, not the current text"
             proposed.apply_configuration({site.name: variable.key_for(texts[site.name][0])})
         assert self.space_of(optimizable).to_json() == before, "with_instruction_candidates changed the original"
+
+    def test_bootstrapped_demos(
+        self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
+    ) -> None:
+        """If the adapter implements ``stacktune.proposals.SupportsBootstrappedDemos``, it takes demos (its
+        traces when it is a ``TracesDemos``: one per example, plain JSON, with the same scores as ``evaluate``):
+        the same demos always make the same space, every variable of the original stays, the program at
+        its defaults scores as the original, showing the most demos works, and the original does not change."""
+        if not isinstance(optimizable, SupportsBootstrappedDemos):
+            pytest.skip(
+                f"{type(optimizable).__qualname__} does not implement stacktune.proposals.SupportsBootstrappedDemos "
+                f"(no with_bootstrapped_demos method): bootstrapped demos not checked"
+            )
+        before = self.space_of(optimizable).to_json()
+        original = self.scores_of(optimizable, dataset, metric)
+        demos: list[Any] = list(dataset)
+        if isinstance(optimizable, TracesDemos):
+            evaluation, traces = optimizable.evaluate_with_traces(dataset, RecordingMetric(metric))
+            assert isinstance(evaluation, Evaluation), f"evaluate_with_traces returned {type(evaluation).__qualname__}"
+            assert same_scores(evaluation.scores, original), f"traced scores {evaluation.scores} != {original}"
+            assert len(traces) == len(dataset), f"{len(traces)} traces for {len(dataset)} examples"
+            for index, trace in enumerate(traces):
+                assert trace is None or json.loads(json.dumps(trace)) == trace, f"trace #{index} is not plain JSON"
+            demos = [trace for trace in traces if trace is not None]
+            if not demos:
+                pytest.skip(f"{type(optimizable).__qualname__} traced none of the examples: no demos to offer")
+        demoed = optimizable.with_bootstrapped_demos(demos, 2)
+        space = self.space_of(demoed)
+        assert space.to_json() == self.space_of(optimizable.with_bootstrapped_demos(demos, 2)).to_json(), (
+            "the same demos made another space: workers and a resumed study would disagree"
+        )
+        missing = set(self.space_of(optimizable).names) - set(space.names)
+        assert not missing, f"with_bootstrapped_demos dropped variables {sorted(missing)}"
+        at_defaults = self.scores_of(demoed.apply_configuration(space.defaults()), dataset, metric)
+        assert same_scores(at_defaults, original), f"at its defaults the program scores {at_defaults}, not {original}"
+        counts = [v for v in space.variables if v.name.endswith("n_demos") and isinstance(v, Int)]
+        if counts:
+            most = space.fix(**{v.name: v.high for v in counts}).defaults()
+            shown = self.scores_of(demoed.apply_configuration(most), dataset, metric)
+            assert len(shown) == len(dataset), "showing the most demos did not score every example"
+        assert self.space_of(optimizable).to_json() == before, "with_bootstrapped_demos changed the original"
 
     def test_async_evaluate_matches_sync(
         self, optimizable: Any, dataset: Sequence[Any], metric: Callable[[Any, Any], Any]
