@@ -28,7 +28,7 @@ def test_example_runs_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "answer.predict.reasoning",
         "answer.predict.demos",
         "answer.predict.n_demos",
-        "answer.predict.demo_seed",
+        "answer.predict.demo_order",
         "answer.predict.temperature",
         "answer.predict.max_tokens",
         "answer.predict.top_p",

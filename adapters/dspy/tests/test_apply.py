@@ -8,7 +8,8 @@ from typing import Any
 import dspy
 import pytest
 
-from stacktune import InvalidConfiguration
+from stacktune import Categorical, InvalidConfiguration
+from stacktune.knobs import demo_ordering
 from stacktune_dspy import DSPyAdapter
 
 
@@ -50,7 +51,7 @@ def everything(adapter: DSPyAdapter) -> dict[str, Any]:
         "rewrite.reasoning": space["rewrite.reasoning"].keys[1],
         "rewrite.demos": "pool",
         "rewrite.n_demos": 3,
-        "rewrite.demo_seed": 2,
+        "rewrite.demo_order": space["rewrite.demo_order"].keys[2],
         "rewrite.temperature": 0.9,
         "rewrite.max_tokens": 100,
         "rewrite.top_p": 0.5,
@@ -153,7 +154,8 @@ def test_partial_configuration_completes_newly_active_variables_with_their_defau
     applied = adapter.apply_configuration({"rewrite.demos": "pool"})
     # n_demos was inactive among the defaults; once demos is "pool" it takes its default, not the whole pool.
     assert applied.configuration["rewrite.n_demos"] == 2
-    assert applied.configuration["rewrite.demo_seed"] == 0
+    assert applied.configuration["rewrite.demo_order"] == space["rewrite.demo_order"].default
+    assert space["rewrite.demo_order"].default.startswith("given@")  # the pool's own order
     assert len(applied.program.rewrite.demos) == 2
 
 
@@ -169,15 +171,24 @@ def test_swapped_paths_keep_their_variable_names(program: Any, lm: dspy.LM) -> N
     assert list(back.program.answer.predict.signature.output_fields) == ["reasoning", "answer"]
 
 
-def test_demo_draws_depend_on_the_seed(program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
-    adapter = DSPyAdapter(program, lm=lm, trainset=trainset, demo_seeds=8)
+def test_demo_orders_show_the_first_n_demos_of_the_catalogues_orderings(
+    program: Any, lm: dspy.LM, trainset: list[Any]
+) -> None:
+    adapter = DSPyAdapter(program, lm=lm, trainset=trainset, demo_orders=8)
+    orders = adapter.extract_variables()["rewrite.demo_order"]
+    assert isinstance(orders, Categorical) and len(orders.keys) == 8
 
-    def drawn(seed: int) -> list[str]:
-        config = {"rewrite.demos": "pool", "rewrite.n_demos": 2, "rewrite.demo_seed": seed}
-        return [d.question for d in adapter.apply_configuration(config).program.rewrite.demos]
+    def shown(key: str) -> list[str]:
+        config = {"rewrite.demos": "pool", "rewrite.n_demos": 2, "rewrite.demo_order": key}
+        demos = adapter.apply_configuration(config).program.rewrite.demos
+        assert all(d is not t for d in demos for t in trainset)  # copies, never the pool's own examples
+        return [d.question for d in demos]
 
-    assert drawn(3) == drawn(3)
-    assert len({tuple(drawn(seed)) for seed in range(8)}) > 1
+    for key in orders.keys:
+        expected = [trainset[i].question for i in demo_ordering(len(trainset), orders.resolve(key))[:2]]
+        assert shown(key) == expected
+    assert shown(orders.keys[0]) == [t.question for t in trainset[:2]]  # "given": the pool's own order
+    assert len({tuple(shown(key)) for key in orders.keys}) > 1
 
 
 def test_each_configuration_builds_its_own_lm(program: Any, lm: dspy.LM) -> None:
@@ -196,6 +207,7 @@ def test_each_configuration_builds_its_own_lm(program: Any, lm: dspy.LM) -> None
         ({"rewrite.max_tokens": "many"}, "rewrite.max_tokens"),
         ({"adapter": "yaml"}, "adapter"),
         ({"rewrite.n_demos": 2}, "rewrite.n_demos"),  # inactive: rewrite.demos is not "pool"
+        ({"rewrite.demos": "pool", "rewrite.demo_order": "shuffle-1@00000000"}, "rewrite.demo_order"),  # other pool
         ({"answer.module": "predict", "answer.predict.reasoning": "${reasoning}"}, "answer.predict.reasoning"),
     ],
 )

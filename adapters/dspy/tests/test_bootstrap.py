@@ -100,7 +100,7 @@ def adapter(engine: DemoAwareEngine) -> DSPyAdapter:
         temperature=None,
         max_tokens=None,
         top_p=None,
-        demo_seeds=1,
+        demo_orders=1,
     )
 
 
@@ -243,7 +243,7 @@ def test_demos_join_the_labelled_pool_and_max_demos_widens_only_traced_predictor
     demoed = adapter.with_bootstrapped_demos([{"answer": [answer, {**answer, "answer": "Lyon"}]}], max_demos=3)
     space = demoed.extract_variables()
     assert space["answer.n_demos"].high == 3 and space["rewrite.n_demos"].high == 1  # rewrite had no trace
-    applied = demoed.apply_configuration({"answer.demos": "pool", "answer.n_demos": 3, "answer.demo_seed": 0})
+    applied = demoed.apply_configuration({"answer.demos": "pool", "answer.n_demos": 3})
     assert labelled[0] in applied.program.answer.demos and len(applied.program.answer.demos) == 3
 
 
@@ -344,7 +344,7 @@ def test_tune_takes_bootstrap(engine: DemoAwareEngine, data: list[dspy.Example])
         temperature=None,
         max_tokens=None,
         top_p=None,
-        demo_seeds=1,
+        demo_orders=1,
     )
     best = tuner.compile(Pipeline(), trainset=data, valset=[example("Peru")])
     assert tuner.study is not None and tuner.study.bootstrapped_demos is not None

@@ -71,7 +71,7 @@ def test_study_of_ten_trials_on_the_local_model(local_server: Any, tmp_path: Pat
         "self.instructions": "categorical",
         "self.demos": "categorical",
         "self.n_demos": "int",
-        "self.demo_seed": "int",
+        "self.demo_order": "categorical",
         "self.temperature": "float",
         "self.max_tokens": "int",
     }

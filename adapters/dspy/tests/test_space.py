@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 import dspy
 import pytest
 
-from stacktune import Categorical, Float, Int, Space
-from stacktune_dspy import DSPyAdapter, LMSpec
+from stacktune import Categorical, Float, Int, Space, Variable
+from stacktune.knobs import DEMO_ORDERS, demo_pool_digest, demo_variables
+from stacktune_dspy import DSPyAdapter, LMSpec, Tune
 
 
 def kinds(space: Space) -> dict[str, str]:
@@ -64,7 +68,7 @@ def test_every_kind_of_variable_with_all_options(program: Any, lm: dspy.LM, trai
         "rewrite.reasoning",
         "rewrite.demos",
         "rewrite.n_demos",
-        "rewrite.demo_seed",
+        "rewrite.demo_order",
         "rewrite.temperature",
         "rewrite.max_tokens",
         "rewrite.top_p",
@@ -73,7 +77,7 @@ def test_every_kind_of_variable_with_all_options(program: Any, lm: dspy.LM, trai
         "answer.predict.reasoning",
         "answer.predict.demos",
         "answer.predict.n_demos",
-        "answer.predict.demo_seed",
+        "answer.predict.demo_order",
         "answer.predict.temperature",
         "answer.predict.max_tokens",
         "answer.predict.top_p",
@@ -94,7 +98,7 @@ def test_every_kind_of_variable_with_all_options(program: Any, lm: dspy.LM, trai
     n_demos = space["answer.predict.n_demos"]
     assert isinstance(n_demos, Int) and (n_demos.low, n_demos.high) == (1, 4)
     assert n_demos.when == {"answer.predict.demos": ("pool",)}
-    assert space["rewrite.demo_seed"].when == {"rewrite.demos": ("pool",)}
+    assert space["rewrite.demo_order"].when == {"rewrite.demos": ("pool",), "rewrite.n_demos": (1, 2, 3, 4)}
 
 
 def test_space_json_round_trip_keeps_names_and_hides_secrets(program: Any, lm: dspy.LM) -> None:
@@ -121,7 +125,7 @@ def test_pool_keeps_only_examples_with_the_predictors_fields(program: Any, lm: d
     space = adapter.extract_variables()
     assert space["rewrite.n_demos"].high == 1  # only the example with question+query fits question -> query
     assert space["answer.predict.n_demos"].high == 1  # only question+query(+answer) fits the answer step
-    assert "rewrite.demo_seed" not in space  # one example: nothing to draw differently
+    assert "rewrite.demo_order" not in space  # one example: nothing to order differently
 
 
 def test_lm_per_predictor_scope(program: Any, lm: dspy.LM) -> None:
@@ -215,6 +219,7 @@ def test_frozen_predictors_are_variables_flagged_in_descriptions(program: Any, l
         ({"lm_scope": "module"}, "lm_scope must be"),
         ({"temperature": (1.0, 0.0)}, "temperature must be a (low, high) pair"),
         ({"max_demos": 0}, "max_demos must be >= 1"),
+        ({"demo_orders": 0}, "demo_orders must be a whole number >= 1, got 0"),
     ],
 )
 def test_bad_options_are_rejected_with_the_culprit(program: Any, options: dict[str, Any], message: str) -> None:
@@ -232,3 +237,89 @@ def test_bad_candidates_are_rejected_naming_the_predictor(program: Any, lm: dspy
 def test_not_a_module_is_refused() -> None:
     with pytest.raises(TypeError, match="dspy.Module instance"):
         DSPyAdapter(dspy.Predict)  # type: ignore[arg-type]
+
+
+def _catalogue_demo_knobs(prefix: str, pool: list[Any], limit: int) -> list[Variable]:
+    return demo_variables(
+        prefix,
+        limit=limit,
+        pool_size=len(pool),
+        digest=demo_pool_digest([dict(example.items()) for example in pool]),
+        n_demos=limit,
+        low=1,
+        when={f"{prefix}.demos": "pool"},
+    )
+
+
+def test_demo_knobs_are_the_core_catalogues(program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
+    space = DSPyAdapter(program, lm=lm, trainset=trainset, max_demos=3).extract_variables()
+    expected = _catalogue_demo_knobs("rewrite", trainset, 3)
+    ours = [space["rewrite.n_demos"], space["rewrite.demo_order"]]
+    assert [v.name.removeprefix("rewrite.") for v in ours] == ["n_demos", "demo_order"]
+    assert [v.model_dump(exclude={"description"}) for v in ours] == [
+        v.model_dump(exclude={"description"}) for v in expected
+    ]
+    orders = space["rewrite.demo_order"]
+    assert isinstance(orders, Categorical) and len(orders.keys) == DEMO_ORDERS
+    assert "predictor 'rewrite'" in (orders.description or "") and "a pool of 5" in (orders.description or "")
+
+
+def test_a_changed_pool_changes_the_demo_order_keys(program: Any, lm: dspy.LM, trainset: list[Any]) -> None:
+    def order_keys(pool: list[Any]) -> tuple[str, ...]:
+        return DSPyAdapter(program, lm=lm, trainset=pool).extract_variables()["rewrite.demo_order"].keys
+
+    keys = order_keys(trainset)
+    assert order_keys([example.copy() for example in trainset]) == keys  # the same pool by value: the same keys
+    changed = [trainset[0].copy(answer="Cusco"), *trainset[1:]]
+    assert order_keys(changed) != keys
+    assert order_keys(trainset[::-1]) != keys  # reordered: "given" is another order
+
+
+class _Opaque:
+    """A value without a JSON form, its default repr holding its memory address."""
+
+
+def test_the_pool_digest_leaves_out_object_addresses(program: Any, lm: dspy.LM) -> None:
+    def order_keys(extra: Any) -> tuple[str, ...]:
+        pool = [dspy.Example(question=f"q{i}", query=f"x{i}", extra=extra) for i in range(3)]
+        return DSPyAdapter(program, lm=lm, trainset=pool).extract_variables()["rewrite.demo_order"].keys
+
+    assert order_keys(_Opaque()) == order_keys(_Opaque())
+    assert order_keys({"b", "a"}) != order_keys({"a"})
+
+
+_KEYS_IN_A_FRESH_PROCESS = """
+import dspy
+from stacktune_dspy import DSPyAdapter
+
+class Opaque:
+    pass
+
+pool = [
+    dspy.Example(question=f"q{i}", query=f"x{i}", tags={f"tag-{j}" for j in range(12)}, extra=Opaque())
+    for i in range(3)
+]
+space = DSPyAdapter(dspy.Predict("question -> query"), trainset=pool).extract_variables()
+print(space["self.demo_order"].keys[0])
+"""
+
+
+def test_the_demo_order_keys_are_the_same_in_every_process() -> None:
+    def keys_with(hash_seed: str) -> str:
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}  # another order for a set of strings
+        done = subprocess.run(
+            [sys.executable, "-c", _KEYS_IN_A_FRESH_PROCESS], env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    first = keys_with("1")
+    assert first.startswith("given@") and keys_with("2") == first
+
+
+def test_renamed_option_demo_seeds_says_use_demo_orders(program: Any) -> None:
+    with pytest.raises(TypeError, match=r"DSPyAdapter no longer takes demo_seeds=: use demo_orders="):
+        DSPyAdapter(program, demo_seeds=4)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Tune no longer takes demo_seeds=: use demo_orders="):
+        Tune(lambda example, prediction, trace=None: 1.0, demo_seeds=4)
+    with pytest.raises(TypeError, match=r"DSPyAdapter got unexpected keyword argument\(s\) \['max_demo'\]"):
+        DSPyAdapter(program, max_demo=4)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import dspy
 
@@ -24,6 +24,7 @@ from stacktune import (
     record_usage,
 )
 from stacktune.cache import CacheOption, as_cache_option
+from stacktune.knobs import DEMO_ORDERS
 from stacktune.pricing import Prices, check_prices
 from stacktune_dspy._build import build_program
 from stacktune_dspy._cache import caching
@@ -36,6 +37,7 @@ from stacktune_dspy._options import (
     InstructionProposer,
     TuningOptions,
     make_adapter,
+    reject_unknown,
 )
 from stacktune_dspy._specs import as_spec
 from stacktune_dspy._traces import Trace, demos_of, trace_of
@@ -80,8 +82,9 @@ class DSPyAdapter:
 
     Finds per predictor (keyed by its DSPy path, e.g. ``answer.predict``): its
     instructions (current text plus ``instructions`` candidates and the
-    ``instruction_proposer``'s), its demos (current, none, named ``demo_sets``, or
-    ``n_demos`` drawn from a pool taken from ``trainset``/``demo_pool``), its LM call
+    ``instruction_proposer``'s), its demos (current, none, named ``demo_sets``, or a pool
+    taken from ``trainset``/``demo_pool``, shown as the core catalogue's ``n_demos`` and
+    ``demo_order``: the first ``n_demos`` of one of ``demo_orders`` orderings), its LM call
     settings (``temperature``, ``max_tokens``, ``top_p`` ranges, by default those of
     ``stacktune.SAMPLING_KNOBS`` widened to hold the current value; None to skip one) and,
     for a ``Predict``/``ChainOfThought`` your code holds (its *site*), its module type
@@ -112,7 +115,7 @@ class DSPyAdapter:
         demo_pool: Mapping[str, Sequence[Any]] | None = None,
         demo_sets: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
         max_demos: int = 4,
-        demo_seeds: int = 4,
+        demo_orders: int = DEMO_ORDERS,
         temperature: tuple[float, float] | None = DEFAULT_RANGES["temperature"],
         max_tokens: tuple[float, float] | None = DEFAULT_RANGES["max_tokens"],
         top_p: tuple[float, float] | None = DEFAULT_RANGES["top_p"],
@@ -121,7 +124,9 @@ class DSPyAdapter:
         input_keys: Sequence[str] | None = None,
         prices: Prices | None = None,
         cache: CacheOption = None,
+        **removed: NoReturn,  # no keyword fits (a type checker says so); a renamed one's error names its successor
     ) -> None:
+        reject_unknown(removed, "DSPyAdapter")
         if not isinstance(program, dspy.Module) or isinstance(program, type):
             raise TypeError(f"DSPyAdapter needs a dspy.Module instance, got {program!r}")
         options = TuningOptions(
@@ -135,7 +140,7 @@ class DSPyAdapter:
             demo_pool=dict(demo_pool or {}),
             demo_sets=dict(demo_sets or {}),
             max_demos=max_demos,
-            demo_seeds=demo_seeds,
+            demo_orders=demo_orders,
             temperature=temperature,
             max_tokens=max_tokens,
             top_p=top_p,

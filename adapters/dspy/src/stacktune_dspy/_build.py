@@ -9,13 +9,13 @@ mutating one; demos, configs and LMs get new objects too.
 from __future__ import annotations
 
 import copy
-import random
 from collections.abc import Mapping
 from typing import Any, cast
 
 import dspy
 
 from stacktune import Categorical, leaves_unset
+from stacktune.knobs import demo_ordering
 from stacktune_dspy._discovery import ModuleKind, PredictorInfo, get_path, predictor_at, set_path, site_kind
 from stacktune_dspy._knobs import CURRENT, POOL, REASONING, Knob, KnobMap
 from stacktune_dspy._options import SETTINGS
@@ -57,8 +57,9 @@ def swap(program: dspy.Module, site: str, kind: ModuleKind) -> dspy.Module:
     return set_path(program, site, replacement)
 
 
-def _draw(pool: list[Any], n: int, seed: int) -> list[Any]:
-    return [_copy_demo(d) for d in random.Random(seed).sample(pool, min(n, len(pool)))]
+def _draw(pool: list[Any], n: int, order: int) -> list[Any]:
+    """Copies of the first ``n`` demos of the pool in one of the catalogue's orderings."""
+    return [_copy_demo(pool[i]) for i in demo_ordering(len(pool), order)[:n]]
 
 
 class _LMs:
@@ -74,8 +75,8 @@ class _LMs:
         return self.built[key]
 
 
-#: Roles whose choice keys stand for objects (texts, demo lists); the others' keys are used as they are.
-_RESOLVED_ROLES = ("instructions", "reasoning", "demos")
+#: Roles whose choice keys stand for objects (texts, demo lists, orderings); the others' keys are used as they are.
+_RESOLVED_ROLES = ("instructions", "reasoning", "demos", "demo_order")
 
 
 def _resolve(knob_map: KnobMap, knob: Knob, key: Any) -> Any:
@@ -122,7 +123,7 @@ def _apply_predictor(predictor: dspy.Predict, resolved: Mapping[str, Any], pool:
     if "demos" in resolved:
         choice = resolved["demos"]
         if choice == POOL:
-            predictor.demos = _draw(pool, int(resolved.get("n_demos", len(pool))), int(resolved.get("demo_seed", 0)))
+            predictor.demos = _draw(pool, int(resolved.get("n_demos", len(pool))), int(resolved.get("demo_order", 0)))
         else:
             predictor.demos = [_copy_demo(d) for d in choice]
     if "lm" in resolved and resolved["lm"] != CURRENT:

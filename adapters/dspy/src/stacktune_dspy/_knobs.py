@@ -8,14 +8,18 @@ predictor at site ``answer`` after it became a plain ``Predict``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
 import dspy
+from pydantic import BaseModel
 
-from stacktune import Categorical, Int, Space, knob_variable
+from stacktune import Categorical, Space, knob_variable
+from stacktune.knobs import demo_pool_digest, demo_variables
 from stacktune_dspy._discovery import PredictorInfo, predictor_at
 from stacktune_dspy._options import SETTINGS, TuningOptions, adapter_key
 from stacktune_dspy._specs import LMSpec, spec_choices, spec_of_current
@@ -25,7 +29,9 @@ NO_DEMOS = "none"
 POOL = "pool"
 REASONING = "reasoning"
 
-Role = Literal["adapter", "lm", "module", "instructions", "reasoning", "demos", "n_demos", "demo_seed", "setting"]
+Role = Literal["adapter", "lm", "module", "instructions", "reasoning", "demos", "n_demos", "demo_order", "setting"]
+#: A memory address in a repr (``<object at 0x7f...>``): different in every process, so left out of a pool's digest.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 @dataclass(frozen=True)
@@ -50,10 +56,31 @@ class KnobMap:
     specs: dict[str, LMSpec] = field(default_factory=dict)
 
 
-def _describe(info: PredictorInfo, what: str) -> str:
+def _predictor_named(info: PredictorInfo) -> str:
     where = f" ({'ChainOfThought' if info.kind == 'cot' else 'Predict'} at {info.site!r})" if info.site else ""
     flags = f"; {info.flags}" if info.flags else ""
-    return f"{what} of predictor {info.path!r}{where}{flags}"
+    return f"predictor {info.path!r}{where}{flags}"
+
+
+def _describe(info: PredictorInfo, what: str) -> str:
+    return f"{what} of {_predictor_named(info)}"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON data for a pool's digest: the same in every process (no object ids in it)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, dspy.Example):
+        return _plain(dict(value.items()))
+    if isinstance(value, BaseModel):
+        return _plain(value.model_dump(mode="json"))
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, (set, frozenset)):  # a set's order follows string hashes, which change per process
+        return sorted((_plain(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True))
+    return f"{type(value).__qualname__}:{_ADDRESS.sub('', repr(value))}"
 
 
 def _effective_lm(predictor: dspy.Predict, options: TuningOptions) -> Any:
@@ -222,31 +249,20 @@ class _Builder:
         if pool:
             limit = max(self.options.max_demos, self.options.bootstrapped_max_demos if bootstrapped else 0)
             high = min(limit, len(pool))
-            self.add(
-                Int(
-                    f"{info.path}.n_demos",
-                    1,
-                    high,
-                    default=high,
-                    when={name: POOL},
-                    description=_describe(
-                        info, f"how many demos to draw from a pool of {len(pool)}{_of_which(bootstrapped)}"
-                    ),
-                ),
-                Knob(f"{info.path}.n_demos", "n_demos", info),
-            )
-            if self.options.demo_seeds > 1 and len(pool) > 1:
-                self.add(
-                    Int(
-                        f"{info.path}.demo_seed",
-                        0,
-                        self.options.demo_seeds - 1,
-                        default=0,
-                        when={name: POOL},
-                        description=_describe(info, "which random draw from the demo pool"),
-                    ),
-                    Knob(f"{info.path}.demo_seed", "demo_seed", info),
-                )
+            # the catalogue's demo knobs ("none" is a demos choice, so at least one is shown from the pool)
+            for demo_variable in demo_variables(
+                info.path,
+                limit=high,
+                pool_size=len(pool),
+                digest=demo_pool_digest([_plain(demo) for demo in pool]),
+                n_demos=high,
+                low=1,
+                orders=self.options.demo_orders,
+                when={name: POOL},
+                where=f"{_predictor_named(info)}, from a pool of {len(pool)}{_of_which(bootstrapped)}",
+            ):
+                role: Role = "n_demos" if demo_variable.name.endswith(".n_demos") else "demo_order"
+                self.add(demo_variable, Knob(demo_variable.name, role, info))
 
     def predictor_lm(self, info: PredictorInfo) -> None:
         if not self.specs or self.options.lm_scope != "predictor":

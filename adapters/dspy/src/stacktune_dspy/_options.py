@@ -9,6 +9,7 @@ from typing import Any, Literal
 import dspy
 
 from stacktune import SAMPLING_KNOBS
+from stacktune.knobs import DEMO_ORDERS
 from stacktune.pricing import Price
 
 #: DSPy's own reasoning field description, and one plainer hint to try against it.
@@ -41,7 +42,7 @@ class TuningOptions:
     demo_pool: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     demo_sets: Mapping[str, Mapping[str, Sequence[Any]]] = field(default_factory=dict)
     max_demos: int = 4
-    demo_seeds: int = 4
+    demo_orders: int = DEMO_ORDERS
     temperature: tuple[float, float] | None = DEFAULT_RANGES["temperature"]
     max_tokens: tuple[float, float] | None = DEFAULT_RANGES["max_tokens"]
     top_p: tuple[float, float] | None = DEFAULT_RANGES["top_p"]
@@ -62,8 +63,8 @@ class TuningOptions:
             raise ValueError(f"unknown DSPy adapter(s) {unknown}; allowed: {list(ADAPTER_KEYS)}")
         if self.max_demos < 1:
             raise ValueError(f"max_demos must be >= 1, got {self.max_demos}")
-        if self.demo_seeds < 1:
-            raise ValueError(f"demo_seeds must be >= 1, got {self.demo_seeds}")
+        if isinstance(self.demo_orders, bool) or not isinstance(self.demo_orders, int) or self.demo_orders < 1:
+            raise ValueError(f"demo_orders must be a whole number >= 1, got {self.demo_orders!r}")
         for name in SETTINGS:
             bounds = getattr(self, name)
             if bounds is not None and (len(bounds) != 2 or bounds[0] > bounds[1]):
@@ -80,6 +81,24 @@ class TuningOptions:
                         f"{option} names predictor {path!r}, which the program does not have; "
                         f"its predictors are {list(known)} (or use '*' for all)"
                     )
+
+
+#: Options the adapter no longer takes, each with what to pass instead.
+RENAMED_OPTIONS: dict[str, str] = {
+    "demo_seeds": (
+        "demo_orders= (how many orderings of a demo pool <path>.demo_order chooses from, "
+        f"default {DEMO_ORDERS}; the demos shown are the first n_demos of one)"
+    ),
+}
+
+
+def reject_unknown(options: Mapping[str, object], caller: str) -> None:
+    """Raise TypeError for keywords ``caller`` does not take, saying what replaced a renamed one."""
+    for name in options:
+        if name in RENAMED_OPTIONS:
+            raise TypeError(f"{caller} no longer takes {name}=: use {RENAMED_OPTIONS[name]}")
+    if options:
+        raise TypeError(f"{caller} got unexpected keyword argument(s) {sorted(options)}")
 
 
 def make_adapter(key: str) -> dspy.Adapter:
@@ -101,9 +120,11 @@ __all__ = [
     "ADAPTER_KEYS",
     "DEFAULT_RANGES",
     "DEFAULT_REASONING_HINTS",
+    "RENAMED_OPTIONS",
     "SETTINGS",
     "InstructionProposer",
     "TuningOptions",
     "adapter_key",
     "make_adapter",
+    "reject_unknown",
 ]

@@ -20,6 +20,7 @@ from stacktune.study.create import Storage
 from stacktune.study.idiom import STUDY_OPTIONS, check_options, keyword_options, pick, search_and_choose
 from stacktune_dspy._adapter import DSPyAdapter
 from stacktune_dspy._candidates import Candidates
+from stacktune_dspy._options import RENAMED_OPTIONS, reject_unknown
 
 #: Options of ``DSPyAdapter`` that ``Tune`` passes on (beside ``create_study``'s and ``Study.optimize``'s).
 #: The adapter's ``trainset`` (its demo pool) is left out: ``compile``'s trainset is what the search runs on.
@@ -58,6 +59,7 @@ class Tune(Teleprompter):  # type: ignore[misc]  # DSPy is untyped here
         super().__init__()
         if not callable(metric):
             raise TypeError(f"Tune needs a metric function metric(example, prediction), got {metric!r}")
+        reject_unknown({name: options[name] for name in RENAMED_OPTIONS if name in options}, "Tune")
         try:
             check_options(options, ADAPTER_OPTIONS, caller="Tune", adapter="DSPyAdapter")
         except TypeError as exc:
