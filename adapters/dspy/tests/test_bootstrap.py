@@ -27,9 +27,10 @@ from stacktune_dspy import DSPyAdapter, Tune
 from stacktune_dspy._traces import plain
 from stacktune_dspy.testing import ScriptedEngine, scripted_lm
 
+from .conftest import CAPITALS, QA
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-CAPITALS = {"France": "Paris", "Italy": "Rome", "Spain": "Madrid", "Japan": "Tokyo", "Peru": "Lima"}
 KNOWN = ("France", "Italy")
 
 
@@ -90,18 +91,20 @@ def engine() -> DemoAwareEngine:
     return DemoAwareEngine()
 
 
+#: Demos and instructions only: no module swaps, DSPy adapters, sampling knobs or orderings.
+DEMOS_ONLY: dict[str, Any] = {
+    "swap_modules": False,
+    "adapters": (),
+    "temperature": None,
+    "max_tokens": None,
+    "top_p": None,
+    "demo_orders": 1,
+}
+
+
 @pytest.fixture
 def adapter(engine: DemoAwareEngine) -> DSPyAdapter:
-    return DSPyAdapter(
-        Pipeline(),
-        lm=scripted_lm(engine=engine),
-        swap_modules=False,
-        adapters=(),
-        temperature=None,
-        max_tokens=None,
-        top_p=None,
-        demo_orders=1,
-    )
+    return DSPyAdapter(Pipeline(), lm=scripted_lm(engine=engine), **DEMOS_ONLY)
 
 
 @pytest.fixture
@@ -125,16 +128,7 @@ def test_each_example_traces_what_each_predictor_saw_and_said_by_its_path(
 
 
 def test_traces_are_keyed_by_the_knobs_paths_after_a_module_swap(engine: DemoAwareEngine) -> None:
-    class QA(dspy.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.rewrite = dspy.Predict("question -> query")
-            self.answer = dspy.ChainOfThought("question, query -> answer")
-
-        def forward(self, question: str) -> dspy.Prediction:
-            return self.answer(question=question, query=self.rewrite(question=question).query)
-
-    adapter = DSPyAdapter(QA(), lm=scripted_lm(engine=engine), adapters=())
+    adapter = DSPyAdapter(QA(), lm=scripted_lm(engine=engine), adapters=())  # answer is a ChainOfThought
     swapped = adapter.apply_configuration({"answer.module": "predict", "rewrite.module": "cot"})
     _, [trace] = swapped.evaluate_with_traces([example("France")], right)
     assert trace is not None and set(trace) == {"rewrite", "answer.predict"}  # the names the knobs use
@@ -339,12 +333,7 @@ def test_tune_takes_bootstrap(engine: DemoAwareEngine, data: list[dspy.Example])
         seed=0,
         lm=scripted_lm(engine=engine),
         bootstrap=Bootstrap(max_examples=4, max_demos=2),
-        swap_modules=False,
-        adapters=(),
-        temperature=None,
-        max_tokens=None,
-        top_p=None,
-        demo_orders=1,
+        **DEMOS_ONLY,
     )
     best = tuner.compile(Pipeline(), trainset=data, valset=[example("Peru")])
     assert tuner.study is not None and tuner.study.bootstrapped_demos is not None
