@@ -1,6 +1,6 @@
 """Best found with instruction proposals against best found without, same trials, on the local model.
 
-    .venv/bin/python benchmarks/proposals.py [--seeds 2] [--trials 4] [--examples 8] [--n 3]
+    .venv/bin/python benchmarks/proposals.py [--seeds 2] [--first-seed 0] [--trials 4] [--examples 8] [--n 3]
 
 The headlines task (benchmarks/tasks/headlines.jsonl, dev split) with a poor starting instruction
 ("You are a helpful assistant.") and an answer format that does not name the topics, so the
@@ -92,7 +92,10 @@ class _GroundedOn:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=2, help="how many seeds to run")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="the first seed, so a long measurement can be split over runs"
+    )
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--n", type=int, default=3)
@@ -111,7 +114,7 @@ def main() -> None:
         f"{'prop.tokens':>11} {'cands':>5} {'s':>6}  best instruction"
     )
     gains = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         results = {}
         for arm, propose in (("without", False), ("proposals", True)):
             r = _study(seed, model, dev, train, args, propose)
