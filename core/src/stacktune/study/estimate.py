@@ -16,6 +16,20 @@ each call cost it gives:
   when the study's search races;
 - what it could not bound, in words (``unbounded``), and what it assumed (``notes``).
 
+With ``propose=`` or ``bootstrap=``, the steps before the search get their own lines
+(:class:`StepCost`, in the totals), without calling anything more than the probe does:
+
+- **proposals**: ``n`` calls per instruction site expected (every answer usable), ``max_calls``
+  (default ``2 x n``) at worst, each reading the prompt :func:`~stacktune.proposals.proposal_prompt`
+  would build (its tokens estimated at :data:`CHARS_PER_TOKEN` characters a token) and writing up to
+  the proposer LM's ``max_tokens``; USD when the proposer LM says its price (``call_cost(input_tokens,
+  output_tokens)`` or a ``price``). The proposer LM is never called.
+- **bootstrap**: up to ``max_examples`` runs of the program as it is, at the probe's cost per example
+  of the program as it is (expected) and the worst case per example (worst).
+
+A study that already stores its proposals or bootstrapped demos spends nothing on them again:
+their lines say so, and the probe runs the program with them, as ``optimize`` would.
+
 USD is None (unknown, never 0) as soon as one probed call went to a model with no known price;
 ``unpriced_models`` names them.
 """
@@ -36,6 +50,16 @@ from pydantic import BaseModel, ConfigDict
 from stacktune.errors import InvalidConfiguration, StacktuneError
 from stacktune.evaluation import Metric
 from stacktune.knobs import find_knob
+from stacktune.pricing import Price
+from stacktune.proposals import (
+    Bootstrap,
+    InstructionSite,
+    Proposer,
+    SupportsBootstrappedDemos,
+    instruction_sites,
+    proposal_prompt,
+    summarize_examples,
+)
 from stacktune.protocol import Optimizable
 from stacktune.space import Configuration, Space
 from stacktune.study.importance import _quiet_optuna
@@ -49,6 +73,10 @@ BENCHMARK_CALL_FRACTIONS = (0.36, 0.52)
 #: What the knob catalogue's ``knob_variable`` writes in a variable's description when the top of a
 #: ``max_tokens`` range stands for "unset" (the model's own cap).
 _UNSET_STAND_IN = "stands for the provider's default"
+
+#: Characters per token assumed for text no model has read yet (the proposer's prompts, bootstrapped demos):
+#: about right for English with the usual tokenizers. The estimate says where it assumed it.
+CHARS_PER_TOKEN = 4
 
 ProbeRole = Literal["as it is", "heaviest input", "sampled"]
 
@@ -74,6 +102,24 @@ class ProbeRun(BaseModel):
     cost: Spend
     failures: int = 0
     error: str | None = None
+
+
+class StepCost(BaseModel):
+    """What a step before the search would spend (proposing instructions, bootstrapping demos).
+
+    Known before it runs, so a budget can be set for the whole study. ``stored``: the study
+    already holds the step's result, so it spends nothing (a resumed study never runs it again).
+    ``how`` says how it was counted; ``assumptions`` what the figures rest on.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    step: Literal["proposals", "bootstrap"]
+    expected: Spend = Spend()
+    worst: Spend = Spend()
+    stored: bool = False
+    how: str = ""
+    assumptions: tuple[str, ...] = ()
 
 
 class RacingRange(BaseModel):
@@ -106,6 +152,23 @@ class Estimate(BaseModel):
     unpriced_models: tuple[str, ...] = ()
     unbounded: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    proposals: StepCost | None = None
+    bootstrap: StepCost | None = None
+
+    @property
+    def steps(self) -> tuple[StepCost, ...]:
+        """The steps before the search that were asked for or are stored: proposals, then bootstrap."""
+        return tuple(step for step in (self.proposals, self.bootstrap) if step is not None)
+
+    @property
+    def total_expected(self) -> Spend:
+        """The trials' expected spend plus the steps' before the search: what a budget must allow for."""
+        return _plus(self.expected, *(step.expected for step in self.steps))
+
+    @property
+    def total_worst(self) -> Spend:
+        """The trials' worst case plus the steps' worst cases."""
+        return _plus(self.worst, *(step.worst for step in self.steps))
 
     def render(self, width: int = 80) -> str:
         """The estimate as text for a terminal, no line longer than ``width``."""
@@ -376,6 +439,141 @@ def _fit(calls: Sequence[tuple[float, float, float]]) -> tuple[float, float] | N
     return per_input, per_output
 
 
+# -- the steps before the search -----------------------------------------------------------------------
+
+
+def _plus(*spends: Spend) -> Spend:
+    """The sum of spends; USD unknown as soon as one is."""
+    usds = [s.usd for s in spends]
+    return Spend(
+        calls=sum(s.calls for s in spends),
+        tokens=sum(s.tokens for s in spends),
+        usd=None if any(u is None for u in usds) else sum(u for u in usds if u is not None),
+    )
+
+
+def text_tokens(text: str) -> int:
+    """Tokens a text no model has read yet is assumed to hold (:data:`CHARS_PER_TOKEN` characters a token)."""
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+def _found(lm: object, name: str) -> Any:
+    """An attribute of the proposer LM, or of the Prompt it calls through (``ChatProposerLM.prompt``)."""
+    value = getattr(lm, name, None)
+    return value if value is not None else getattr(getattr(lm, "prompt", None), name, None)
+
+
+def proposer_max_tokens(lm: object) -> int | None:
+    """The most tokens the proposer LM writes per answer, when it says (``max_tokens``); else None."""
+    value = _found(lm, "max_tokens")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _proposer_call_usd(lm: object, input_tokens: int, output_tokens: int) -> float | None:
+    """One proposer call's USD, when the LM says its price: ``call_cost(input, output)`` or a ``price``."""
+    call_cost = getattr(lm, "call_cost", None)
+    if callable(call_cost):
+        usd = call_cost(input_tokens, output_tokens)
+        return float(usd) if isinstance(usd, (int, float)) else None
+    price = _found(lm, "price")
+    return price.cost(input_tokens, output_tokens) if isinstance(price, Price) else None
+
+
+def proposing_cost(sites: Sequence[InstructionSite], dataset: Sequence[Any], propose: object) -> StepCost:
+    """What ``propose`` would spend on ``sites``: the prompts it would send, sized, and its answers' cap.
+
+    Builds the prompts a :class:`~stacktune.Proposer` sends (the same grounding examples, the
+    same tips in turn) without calling the LM. Any other proposer's calls are not known: counted
+    as none, USD unknown, and said.
+    """
+    if not isinstance(propose, Proposer):
+        return StepCost(
+            step="proposals",
+            expected=Spend(usd=None),
+            worst=Spend(usd=None),
+            how=f"{type(propose).__name__} is not a stacktune.Proposer: its calls are not known before it runs",
+            assumptions=("not counted: what it spends (USD unknown)",),
+        )
+    cap = proposer_max_tokens(propose.lm)
+    output = cap if cap is not None else math.ceil(propose.max_chars / CHARS_PER_TOKEN)
+    summary = summarize_examples(propose.grounding(dataset))
+    most = propose.max_calls if propose.max_calls is not None else 2 * propose.n
+    likely = min(propose.n, most)
+    expected_inputs: list[int] = []
+    worst_inputs: list[int] = []
+    for site in sites:
+        sizes = [
+            text_tokens(proposal_prompt(site, summary, propose.tips[k % len(propose.tips)], number=k + 1, of=propose.n))
+            for k in range(most)
+        ]
+        expected_inputs += sizes[:likely]
+        worst_inputs += sizes
+    assumptions = [
+        f"prompts: {CHARS_PER_TOKEN} characters a token, from the prompts it would send; what the LM adds "
+        f"around them (a system text) is not counted",
+        f"answers: {output} tokens each, "
+        + (
+            "the proposer LM's max_tokens"
+            if cap is not None
+            else f"the longest text the Proposer keeps ({propose.max_chars} characters): the LM says no "
+            f"max_tokens, so nothing stops it writing more"
+        ),
+    ]
+    usd_known = _proposer_call_usd(propose.lm, 1, 1) is not None
+    if not usd_known:
+        assumptions.append(
+            "USD unknown: the proposer LM says no price (give it a price attribute, a stacktune.Price, or a "
+            "call_cost(input_tokens, output_tokens) method)"
+        )
+
+    def spend(inputs: Sequence[int]) -> Spend:
+        usd = sum(_proposer_call_usd(propose.lm, i, output) or 0.0 for i in inputs) if usd_known else None
+        return Spend(calls=len(inputs), tokens=sum(inputs) + output * len(inputs), usd=usd)
+
+    return StepCost(
+        step="proposals",
+        expected=spend(expected_inputs),
+        worst=spend(worst_inputs),
+        how=f"{len(sites)} instruction site(s) x {likely} call(s) expected (n), {most} at worst (max_calls)",
+        assumptions=tuple(assumptions),
+    )
+
+
+def _per_example(runs: Sequence[_Measured], n: int, unpriced: bool) -> Spend:
+    """What ``n`` examples cost at the mean per example of ``runs``."""
+    examples = sum(m.run.n_examples for m in runs)
+    usage = Usage.sum([m.usage for m in runs])
+    return Spend(
+        calls=round(usage.calls / examples * n),
+        tokens=round(usage.total_tokens / examples * n),
+        usd=None if unpriced else usage.cost_usd / examples * n,
+    )
+
+
+def bootstrap_cost(bootstrap: Bootstrap, n_examples: int, expected: Spend, worst: Spend) -> StepCost:
+    """What ``bootstrap`` would spend on a dataset of ``n_examples``: up to ``max_examples`` runs of the program.
+
+    ``expected`` and ``worst`` are what that many examples of the program as it is cost: the
+    probe's mean and the worst case per example, already multiplied.
+    """
+    runs = len(bootstrap.pick(n_examples))
+    return StepCost(
+        step="bootstrap",
+        expected=expected,
+        worst=worst,
+        how=f"{runs} example(s) run on the program as it is (max_examples={bootstrap.max_examples})",
+        assumptions=(
+            "expected: the probe's cost per example of the program as it is; worst: the trials' worst case per example",
+        ),
+    )
+
+
+def stored_step(step: Literal["proposals", "bootstrap"]) -> StepCost:
+    """A step the study already holds: nothing to spend."""
+    what = "instruction candidates" if step == "proposals" else "bootstrapped demos"
+    return StepCost(step=step, stored=True, how=f"the study already stores its {what}: nothing to spend")
+
+
 # -- the arithmetic ------------------------------------------------------------------------------------
 
 
@@ -391,8 +589,24 @@ def estimate_spend(
     probe_configurations: int = 3,
     max_concurrency: int = 1,
     seed: int | None = 0,
+    propose: object | None = None,
+    bootstrap: Bootstrap | None = None,
+    stored: Sequence[Literal["proposals", "bootstrap"]] = (),
 ) -> Estimate:
-    """The :class:`Estimate` of ``n_trials`` trials on ``dataset``; ``races``: the study's search races."""
+    """The :class:`Estimate` of ``n_trials`` trials on ``dataset``; ``races``: the study's search races.
+
+    ``propose`` and ``bootstrap`` are ``optimize``'s; ``stored`` names the steps the study already holds
+    (they cost nothing, and ``program`` already has their candidates and demos).
+    """
+    proposing = propose is not None and "proposals" not in stored
+    bootstrapping = bootstrap is not None and "bootstrap" not in stored
+    # before the probe: an adapter that cannot take proposals or demos fails as optimize would, with nothing spent
+    sites = instruction_sites(program) if proposing else []
+    if bootstrapping and not isinstance(program, SupportsBootstrappedDemos):
+        raise TypeError(
+            f"bootstrap= needs an adapter that takes demos; {type(program).__name__} has no "
+            f"with_bootstrapped_demos() (stacktune.proposals.SupportsBootstrappedDemos)"
+        )
     measured, indices, notes = run_probe(
         program,
         space,
@@ -410,13 +624,7 @@ def estimate_spend(
     total_examples = n_trials * len(dataset)
 
     typical = [m for m in ran if m.run.role != "heaviest input"] or ran
-    examples_run = sum(m.run.n_examples for m in typical)
-    typical_usage = Usage.sum([m.usage for m in typical])
-    expected = Spend(
-        calls=round(typical_usage.calls / examples_run * total_examples),
-        tokens=round(typical_usage.total_tokens / examples_run * total_examples),
-        usd=None if unpriced else typical_usage.cost_usd / examples_run * total_examples,
-    )
+    expected = _per_example(typical, total_examples, unpriced)
 
     calls_per_example = max(m.usage.calls / m.run.n_examples for m in ran)
     every_call = [call for m in ran for call in m.calls]
@@ -430,19 +638,20 @@ def estimate_spend(
         input_per_call *= stretch
     limit, unbounded = output_limit(space)
     output_per_call = max([o for _, o, _ in every_call] + ([float(limit)] if limit is not None else []), default=0.0)
-    unbounded += _not_bounded(space, limit is None, calls_per_example, input_per_call, output_per_call)
+    growth, said = _input_growth(sites, propose if proposing else None, bootstrap if bootstrapping else None, dataset)
+    unbounded += _not_bounded(space, limit is None, calls_per_example, input_per_call, output_per_call, growth > 0)
     if every_call and not usage.total_tokens:
         unbounded.append("tokens: the probe's answers reported no token counts")
 
-    usd_per_call: float | None = None
-    if not unpriced:
-        usd_per_call, guessed = _worst_call_usd(ran, input_per_call, output_per_call)
-        if guessed:
-            notes.append(
-                "the probe's calls do not tell input from output prices (every call in the same proportion, or "
-                "several prices): the worst case prices each token at the dearer of the two"
-            )
-    worst_calls = calls_per_example * total_examples
+    as_it_is = _worst_case(ran, calls_per_example, input_per_call, output_per_call, unpriced, notes)
+    notes += said
+    worst = _worst_case(ran, calls_per_example, input_per_call + growth, output_per_call, unpriced, [])
+    steps = _steps(propose, bootstrap, stored, sites, dataset, typical, ran, unpriced, as_it_is)
+    if proposing or bootstrapping:
+        notes.append(
+            "the trials' expected spend is the program's as probed: proposed instructions and bootstrapped "
+            "demos, which it cannot know yet, often make calls longer"
+        )
     return Estimate(
         n_trials=n_trials,
         n_examples=len(dataset),
@@ -450,19 +659,100 @@ def estimate_spend(
         probe_runs=tuple(m.run for m in measured),
         probe_examples=tuple(indices),
         expected=expected,
-        worst=Spend(
-            calls=math.ceil(worst_calls - 1e-9),
-            tokens=math.ceil(worst_calls * (input_per_call + output_per_call) - 1e-6),
-            usd=None if usd_per_call is None else worst_calls * usd_per_call,
-        ),
+        worst=worst.times(total_examples),
         worst_calls_per_example=calls_per_example,
-        worst_input_per_call=input_per_call,
+        worst_input_per_call=input_per_call + growth,
         worst_output_per_call=output_per_call,
         racing=_racing(expected) if races else None,
         unpriced_models=usage.unpriced_models if unpriced else (),
         unbounded=tuple(unbounded),
         notes=tuple(notes),
+        **steps,
     )
+
+
+@dataclass(frozen=True)
+class _PerExample:
+    """The worst case of one example: its calls, each with so many tokens, at most so many USD."""
+
+    calls: float
+    tokens_per_call: float
+    usd_per_call: float | None
+
+    def times(self, n: int) -> Spend:
+        calls = self.calls * n
+        return Spend(
+            calls=math.ceil(calls - 1e-9),
+            tokens=math.ceil(calls * self.tokens_per_call - 1e-6),
+            usd=None if self.usd_per_call is None else calls * self.usd_per_call,
+        )
+
+
+def _worst_case(
+    ran: Sequence[_Measured], calls: float, inputs: float, outputs: float, unpriced: bool, notes: list[str]
+) -> _PerExample:
+    """One example's worst case, priced as the probe's calls allow (a note when the price had to be bounded)."""
+    usd_per_call: float | None = None
+    if not unpriced:
+        usd_per_call, guessed = _worst_call_usd(ran, inputs, outputs)
+        if guessed:
+            notes.append(
+                "the probe's calls do not tell input from output prices (every call in the same proportion, or "
+                "several prices): the worst case prices each token at the dearer of the two"
+            )
+    return _PerExample(calls, inputs + outputs, usd_per_call)
+
+
+def _input_growth(
+    sites: Sequence[InstructionSite], propose: object | None, bootstrap: Bootstrap | None, dataset: Sequence[Any]
+) -> tuple[float, list[str]]:
+    """Input tokens per call the trials may gain from what the steps will add, which no probe has seen."""
+    growth, notes = 0.0, []
+    if sites and isinstance(propose, Proposer):
+        cap = proposer_max_tokens(propose.lm) or math.ceil(propose.max_chars / CHARS_PER_TOKEN)
+        growth += cap * len(sites)
+        notes.append(
+            f"the trials' worst case adds {cap} input tokens per call for each of the {len(sites)} instruction "
+            f"site(s): a proposed text may be that long"
+        )
+    elif sites:
+        notes.append("the trials' worst case does not count proposed texts: this proposer's cap is not known")
+    if bootstrap is not None:
+        longest = max(text_tokens(str(example)) for example in dataset)
+        growth += bootstrap.max_demos * longest
+        notes.append(
+            f"the trials' worst case adds {bootstrap.max_demos} bootstrapped demos (max_demos) of up to {longest} "
+            f"tokens each per call (the longest example, {CHARS_PER_TOKEN} characters a token)"
+        )
+    return growth, notes
+
+
+def _steps(
+    propose: object | None,
+    bootstrap: Bootstrap | None,
+    stored: Sequence[str],
+    sites: Sequence[InstructionSite],
+    dataset: Sequence[Any],
+    typical: Sequence[_Measured],
+    ran: Sequence[_Measured],
+    unpriced: bool,
+    as_it_is: _PerExample,
+) -> dict[str, StepCost]:
+    """The proposals' and the bootstrap's lines: stored (nothing to spend), estimated, or absent."""
+    steps: dict[str, StepCost] = {}
+    if "proposals" in stored:
+        steps["proposals"] = stored_step("proposals")
+    elif propose is not None:
+        steps["proposals"] = proposing_cost(sites, dataset, propose)
+    if "bootstrap" in stored:
+        steps["bootstrap"] = stored_step("bootstrap")
+    elif bootstrap is not None:
+        runs = len(bootstrap.pick(len(dataset)))
+        program = [m for m in ran if m.run.role == "as it is"] or typical
+        steps["bootstrap"] = bootstrap_cost(
+            bootstrap, len(dataset), _per_example(program, runs, unpriced), as_it_is.times(runs)
+        )
+    return steps
 
 
 def _probe_failures(measured: Sequence[_Measured]) -> list[str]:
@@ -480,9 +770,17 @@ def _probe_failures(measured: Sequence[_Measured]) -> list[str]:
 
 
 def _not_bounded(
-    space: Space, no_limit: bool, calls_per_example: float, input_per_call: float, output_per_call: float
+    space: Space,
+    no_limit: bool,
+    calls_per_example: float,
+    input_per_call: float,
+    output_per_call: float,
+    grows: bool = False,
 ) -> list[str]:
-    """What the space does not bound, in words: the worst case then counts the most the probe saw."""
+    """What the space does not bound, in words: the worst case then counts the most the probe saw.
+
+    ``grows``: proposals or demos still to come bound the input instead (said in the notes).
+    """
     said = [
         f"calls per example: the space does not bound them; the worst case counts the most the probe saw "
         f"({calls_per_example:.3g})"
@@ -492,7 +790,7 @@ def _not_bounded(
             f"output tokens: no max_tokens-like knob in the space; the worst case counts the most the probe "
             f"saw ({output_per_call:.0f} per call)"
         )
-    if not any(_is_text(v) or _is_demo_sets(v) or _is_demo_count(v) for v in space.searched):
+    if not grows and not any(_is_text(v) or _is_demo_sets(v) or _is_demo_count(v) for v in space.searched):
         said.append(
             f"input tokens: no candidate texts or demo sets in the space; the worst case counts the most the "
             f"probe saw ({input_per_call:.0f} per call)"
@@ -553,12 +851,52 @@ def _usd(value: float | None) -> str:
     return f"${value:.{max(2, 1 - math.floor(math.log10(value)))}f}"
 
 
+def _row(label: str, calls: str, tokens: str, usd: str) -> str:
+    room = max(len(label), 18)  # "proposals, worst case" needs more, a racing range's calls all they get
+    return f"  {label:<{room}}{calls:>{35 - room}}{tokens:>21}{usd:>21}"
+
+
+def _spend_row(label: str, spend: Spend) -> str:
+    return _row(label, _count(spend.calls), _count(spend.tokens), _usd(spend.usd))
+
+
+def _spend_table(estimate: Estimate) -> list[str]:
+    """The trials' expected and worst case, each step's before the search, their totals, racing's range."""
+    steps = estimate.steps
+    trials = "trials, " if steps else ""
+    lines = [
+        _row("", "calls", "tokens", "USD"),
+        _spend_row(f"{trials}expected", estimate.expected),
+        _spend_row(f"{trials}worst case", estimate.worst),
+    ]
+    for step in steps:
+        if not step.stored:
+            lines += [
+                _spend_row(f"{step.step}, expected", step.expected),
+                _spend_row(f"{step.step}, worst case", step.worst),
+            ]
+    if steps:
+        lines += [
+            _spend_row("total, expected", estimate.total_expected),
+            _spend_row("total, worst case", estimate.total_worst),
+        ]
+    racing = estimate.racing
+    if racing is not None:
+        low, high = racing.low, racing.high
+        lines.append(
+            _row(
+                f"racing {racing.fraction:g}x-1x",
+                f"{_count(low.calls)}-{_count(high.calls)}",
+                f"{_count(low.tokens)}-{_count(high.tokens)}",
+                "unknown" if low.usd is None else f"{_usd(low.usd)}-{_usd(high.usd)}",
+            )
+        )
+    return lines
+
+
 def _render(estimate: Estimate, width: int) -> str:
     def wrap(text: str, indent: str = "") -> list[str]:
         return textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent + "  ")
-
-    def row(label: str, calls: str, tokens: str, usd: str) -> str:
-        return f"  {label:<18}{calls:>17}{tokens:>21}{usd:>21}"
 
     probe = estimate.probe
     lines = wrap(
@@ -574,24 +912,13 @@ def _render(estimate: Estimate, width: int) -> str:
         failed = f" (failed: {run.error})" if run.error else ""
         lines += wrap(f"{run.role}: {_words(run.configuration)}{failed}", "  ")
     lines += wrap(f"probed examples (dataset indices): {', '.join(map(str, estimate.probe_examples))}", "  ")
-    lines.append(row("", "calls", "tokens", "USD"))
-    for label, spend in (("expected", estimate.expected), ("worst case", estimate.worst)):
-        lines.append(row(label, _count(spend.calls), _count(spend.tokens), _usd(spend.usd)))
+    lines += _spend_table(estimate)
     racing = estimate.racing
     if racing is not None:
-        low, high = racing.low, racing.high
-        usd = "unknown" if low.usd is None else f"{_usd(low.usd)}-{_usd(high.usd)}"
-        lines.append(
-            row(
-                f"racing {racing.fraction:g}x-1x",
-                f"{_count(low.calls)}-{_count(high.calls)}",
-                f"{_count(low.tokens)}-{_count(high.tokens)}",
-                usd,
-            )
-        )
         lines += wrap(
             f"racing is a range, not a promise: from no savings to the fewest calls the benchmark measured "
             f"({racing.measured[0]:g} to {racing.measured[1]:g} of TPE's, docs/benchmark.md)"
+            + ("; it saves nothing before the search" if estimate.steps else "")
         )
     else:
         lines += wrap("this study's search does not race here: every trial runs in full")
@@ -605,26 +932,32 @@ def _render(estimate: Estimate, width: int) -> str:
             f"USD unknown: no price for {models}; give the adapter one (prices={{name: stacktune.Price(...)}}, "
             f"or stacktune.FREE for a model on your machine)"
         )
-    if estimate.unbounded:
-        lines.append("not bounded:")
-        for item in estimate.unbounded:
-            lines += wrap(f"- {item}", "  ")
-    if estimate.notes:
-        lines.append("notes:")
-        for item in estimate.notes:
-            lines += wrap(f"- {item}", "  ")
+    for step in estimate.steps:
+        lines += wrap(f"{step.step}: {step.how}")
+        lines += [line for item in step.assumptions for line in wrap(f"- {item}", "  ")]
+    for title, items in (("not bounded:", estimate.unbounded), ("notes:", estimate.notes)):
+        if items:
+            lines.append(title)
+            lines += [line for item in items for line in wrap(f"- {item}", "  ")]
     return "\n".join(lines)
 
 
 __all__ = [
     "BENCHMARK_CALL_FRACTIONS",
+    "CHARS_PER_TOKEN",
     "Estimate",
     "ProbeRun",
     "RacingRange",
     "Spend",
+    "StepCost",
+    "bootstrap_cost",
     "call_price_bound",
     "estimate_spend",
     "heaviest_input",
     "output_limit",
     "probe_plan",
+    "proposer_max_tokens",
+    "proposing_cost",
+    "stored_step",
+    "text_tokens",
 ]

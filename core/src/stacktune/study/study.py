@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -269,6 +269,8 @@ class Study:
         probe_configurations: int = 3,
         max_concurrency: int = 1,
         seed: int | None = 0,
+        propose: ProposesInstructions | None = None,
+        bootstrap: Bootstrap | None = None,
     ) -> Estimate:
         """What ``optimize(target, dataset, metric, n_trials=n_trials)`` would spend, known before spending it.
 
@@ -278,6 +280,11 @@ class Study:
         is in the result) but stores nothing: no trial, and the study is left as it was. See
         :mod:`stacktune.study.estimate` for the arithmetic and what it cannot bound. ``seed``
         picks the probe's examples and configurations (None: new ones each time).
+
+        With ``propose`` and ``bootstrap`` (as ``optimize`` takes them), what proposing and
+        bootstrapping would spend has its own lines, in the totals (``total_expected``,
+        ``total_worst``); the proposer LM is not called. A study that already stores them spends
+        nothing on them again, and the probe runs the program with its stored candidates and demos.
         """
         dataset = check_dataset(dataset)
         metric = check_metric(metric)
@@ -285,8 +292,14 @@ class Study:
         check_count("probe_examples", probe_examples, minimum=1, allow_none=False)
         check_count("probe_configurations", probe_configurations, minimum=1, allow_none=False)
         check_count("max_concurrency", max_concurrency, minimum=1, allow_none=False)
-        program, space = self._program_and_space(target, space)
+        if propose is not None and not callable(getattr(propose, "propose", None)):
+            raise TypeError(f"propose= must be a stacktune.Proposer (or have propose(site, examples)), got {propose!r}")
+        if bootstrap is not None and not isinstance(bootstrap, Bootstrap):
+            raise TypeError(f"bootstrap= must be a stacktune.Bootstrap, got {bootstrap!r}")
+        program = optimizable(target, manager=self._plugin_manager)
         check_wiring(program, dataset)
+        program, space, stored = self._with_stored_steps(program, space, dataset)
+        program, space = self._program_and_space(program, space)
         return estimate_spend(
             program,
             space,
@@ -298,7 +311,25 @@ class Study:
             probe_configurations=probe_configurations,
             max_concurrency=max_concurrency,
             seed=seed,
+            propose=propose,
+            bootstrap=bootstrap,
+            stored=stored,
         )
+
+    def _with_stored_steps(
+        self, program: Optimizable, space: Space | None, dataset: Sequence[Any]
+    ) -> tuple[Optimizable, Space | None, list[Literal["proposals", "bootstrap"]]]:
+        """The program with the study's stored demos and proposals (as ``optimize`` gives them), and which it has."""
+        stored: list[Literal["proposals", "bootstrap"]] = []
+        demos = self.bootstrapped_demos
+        if demos is not None:
+            program = with_bootstrapped(program, dataset, demos)
+            stored.append("bootstrap")
+        proposals = self.proposals
+        if proposals is not None:
+            program, space = with_proposals(program, space, proposals)
+            stored.append("proposals")
+        return program, space, stored
 
     def _program_and_space(self, target: object, space: Space | None) -> tuple[Optimizable, Space]:
         """The adapter's Optimizable for ``target``, and the space given or else its own."""
