@@ -9,6 +9,7 @@ from typing import Any
 
 import optuna
 import pytest
+from click.testing import CliRunner
 
 from stacktune import (
     Bootstrap,
@@ -28,6 +29,7 @@ from stacktune import (
     evaluate_examples,
     record_usage,
 )
+from stacktune.cli import cli
 from stacktune.proposals import proposal_prompt, summarize_examples
 from stacktune.study.estimate import CHARS_PER_TOKEN, Spend
 from stacktune.testing import ScriptedLM
@@ -247,3 +249,86 @@ def test_the_text_shows_each_steps_lines_and_fits_80_columns() -> None:
         assert label in text
     assert "bootstrap: 16 example(s)" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+# -- the command line -----------------------------------------------------------------------------------
+TASK_FILE = """
+from pathlib import Path
+
+from stacktune import Task, TaskSetup
+from test_estimate_steps import Program, accuracy, reviews
+
+
+class Tattle:
+    max_tokens = 40
+
+    def __call__(self, prompt):
+        Path("called").write_text(prompt)
+        return "Label it carefully."
+
+
+def build(program="demoed", **_):
+    target = Program() if program == "demoed" else Program()
+    return TaskSetup(target=target, dataset=reviews(8), metric=accuracy, proposer_lm=Tattle())
+
+
+task = Task(name="demoed", description="a program demos help", build=build, objectives=("score",))
+"""
+
+
+class TestCommandLine:
+    @pytest.fixture
+    def task_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.syspath_prepend(str(Path(__file__).parent))
+        (tmp_path / "task.py").write_text(TASK_FILE)
+        return "task.py:task"
+
+    def args(self, task_file: str, *more: str) -> list[str]:
+        return ["optimize", task_file, "--trials", "3", "--no-progress", "--storage", "sqlite:///s.db", *more]
+
+    def test_bootstrap_n_runs_n_examples_first_and_stores_the_demos(self, task_file: str) -> None:
+        from stacktune import load_study
+
+        result = CliRunner().invoke(cli, self.args(task_file, "--bootstrap", "4", "--bootstrap-demos", "2"))
+        assert result.exit_code == 0, result.output
+        demos = load_study("demoed", storage="sqlite:///s.db").bootstrapped_demos
+        assert demos is not None and demos.tried == (0, 3, 6, 7) and demos.max_demos == 2
+
+    def test_bad_values_name_the_option(self, task_file: str) -> None:
+        for option in ("--bootstrap", "--bootstrap-demos"):
+            result = CliRunner().invoke(cli, self.args(task_file, option, "0"))
+            assert result.exit_code == 2 and f"'{option}'" in result.output
+        result = CliRunner().invoke(cli, self.args(task_file, "--bootstrap-demos", "2"))
+        assert result.exit_code == 2 and "--bootstrap-demos 2 needs --bootstrap N" in result.output
+
+    def test_a_dry_run_shows_the_bootstraps_line_and_stores_nothing(self, task_file: str) -> None:
+        result = CliRunner().invoke(cli, self.args(task_file, "--bootstrap", "4", "--dry-run"))
+        assert result.exit_code == 0, result.output
+        assert "bootstrap, expected" in result.output and "total, worst case" in result.output
+        assert not Path("s.db").exists()
+
+    def test_a_dry_run_of_a_stored_study_knows_its_bootstrap_is_done(self, task_file: str) -> None:
+        assert CliRunner().invoke(cli, self.args(task_file, "--bootstrap", "4")).exit_code == 0
+        result = CliRunner().invoke(cli, self.args(task_file, "--bootstrap", "4", "--dry-run"))
+        assert result.exit_code == 0, result.output
+        assert "stores its bootstrapped demos: nothing to spend" in result.output
+        assert "bootstrap, expected" not in result.output
+
+    def test_a_dry_run_counts_proposals_without_calling_the_proposer(self, task_file: str) -> None:
+        more = ("--propose", "2", "--dry-run")
+        result = CliRunner().invoke(cli, self.args(task_file, *more))
+        assert result.exit_code == 0, result.output
+        assert "proposals, worst case" in result.output and "1 instruction site(s) x 2 call(s)" in result.output
+        assert "40 tokens each, the proposer LM's max_tokens" in result.output
+        assert not Path("called").exists() and not Path("s.db").exists()
+
+    def test_workers_are_told_to_bootstrap_too(self) -> None:
+        from stacktune.cli import _worker_arguments, optimize_command
+
+        context = optimize_command.make_context(
+            "optimize", ["toy", "--bootstrap", "8", "--bootstrap-demos", "3", "--workers", "2"]
+        )
+        arguments = _worker_arguments(context.params, "s")
+        assert arguments[arguments.index("--bootstrap") + 1] == "8"
+        assert arguments[arguments.index("--bootstrap-demos") + 1] == "3"

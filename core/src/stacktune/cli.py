@@ -29,7 +29,7 @@ from stacktune.tasks import Task, TaskSetup, available_tasks, find_task
 if TYPE_CHECKING:
     import optuna
 
-    from stacktune.proposals import Proposer
+    from stacktune.proposals import Bootstrap, Proposer
     from stacktune.readable import ReadableSpace
     from stacktune.study import Budget, Study, TrialResult
     from stacktune.study.importance import Importance
@@ -268,7 +268,8 @@ def _build(task: Task, options: Sequence[str]) -> TaskSetup:
 @cli.command(
     "optimize",
     epilog="Example: stacktune optimize sentiment --trials 30 --objective score --objective cost "
-    "--storage sqlite:///studies.db --budget-usd 2",
+    "--storage sqlite:///studies.db --budget-usd 2  (demos from the program's own right answers first, "
+    "and what all of it would spend: stacktune optimize sentiment --trials 30 --bootstrap 16 --dry-run)",
 )
 @click.argument("task")
 @click.option(
@@ -312,7 +313,8 @@ def _build(task: Task, options: Sequence[str]) -> TaskSetup:
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Print what the run would spend (a small probe, nothing stored) and exit.",
+    help="Print what the run would spend (a small probe, nothing stored), --propose and --bootstrap included, "
+    "and exit.",
 )
 @click.option(
     "--grace-period",
@@ -333,6 +335,19 @@ def _build(task: Task, options: Sequence[str]) -> TaskSetup:
     default=None,
     help="Before the search, have the task's proposer LM write N instruction candidates per instruction knob "
     "(stored in the study; a resumed study reuses them). See docs/proposals.md.",
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Before the search, run the program as it is on up to N examples; those it gets right become demos the "
+    "search may show (stored in the study; a resumed study reuses them). See docs/proposals.md.",
+)
+@click.option(
+    "--bootstrap-demos",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --bootstrap: the most bootstrapped demos shown at once (default 4).",
 )
 @click.option(
     "--workers",
@@ -361,6 +376,8 @@ def optimize_command(
     grace_period: float,
     shared_state: str | None,
     propose: int | None,
+    bootstrap: int | None,
+    bootstrap_demos: int | None,
     workers: int | None,
 ) -> None:
     """Tune TASK (a name from `stacktune plugins`, or path/to/file.py:task) and show the result.
@@ -374,11 +391,21 @@ def optimize_command(
 
     found = _find_task(task)
     name = study_name or found.name
+    bootstrapping = _bootstrap(bootstrap, bootstrap_demos)
     if dry_run:  # the probe runs outside any stored study: nothing is created, nothing deleted
         setup = _build(found, options)
-        probe = create_study(storage=optuna.storages.InMemoryStorage(), objectives=objectives or found.objectives)
+        probe = (None if fresh else _stored_study_if_any(name, storage)) or create_study(
+            storage=optuna.storages.InMemoryStorage(), objectives=objectives or found.objectives
+        )
         estimate = probe.estimate(
-            setup.target, setup.dataset, setup.metric, n_trials, max_concurrency=max_concurrency, seed=seed or 0
+            setup.target,
+            setup.dataset,
+            setup.metric,
+            n_trials,
+            max_concurrency=max_concurrency,
+            seed=seed or 0,
+            propose=_proposer(found, setup, propose),
+            bootstrap=bootstrapping,
         )
         click.echo(f"stacktune optimize {task} --trials {n_trials}: what it would spend\n{estimate.render()}")
         return
@@ -415,6 +442,7 @@ def optimize_command(
             show_progress_bar=progress,
             grace_period=grace_period,
             propose=_proposer(found, setup, propose),
+            bootstrap=bootstrapping,
         )
     except KeyboardInterrupt as exc:
         console.print(
@@ -450,6 +478,29 @@ def _proposer(task: Task, setup: TaskSetup, n: int | None) -> Proposer | None:
     return Proposer(lm=setup.proposer_lm, n=n)
 
 
+def _bootstrap(n: int | None, demos: int | None) -> Bootstrap | None:
+    """``--bootstrap N [--bootstrap-demos K]``: ``Bootstrap(max_examples=N, max_demos=K)``."""
+    if n is None:
+        if demos is not None:
+            raise click.UsageError(f"--bootstrap-demos {demos} needs --bootstrap N (how many examples to run first)")
+        return None
+    from stacktune.proposals import Bootstrap
+
+    return Bootstrap(max_examples=n) if demos is None else Bootstrap(max_examples=n, max_demos=demos)
+
+
+def _stored_study_if_any(name: str, storage: str) -> Study | None:
+    """The stored study of that name (what a dry run of a resumed study reads), or None; never creates a database."""
+    from stacktune.study import load_study
+
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
+        return None
+    try:
+        return load_study(name, storage=storage)
+    except KeyError:
+        return None
+
+
 def _budget(usd: float | None, calls: int | None, tokens: int | None) -> Budget | None:
     from stacktune.study import Budget
 
@@ -475,6 +526,8 @@ _WORKER_OPTIONS = (
     "grace_period",
     "shared_state",
     "propose",
+    "bootstrap",
+    "bootstrap_demos",
 )
 
 
@@ -584,6 +637,7 @@ def worker_command_callback(task: str, **params: Any) -> None:
             grace_period=params["grace_period"],
             callbacks=[count],
             propose=_proposer(found, setup, params["propose"]),
+            bootstrap=_bootstrap(params["bootstrap"], params["bootstrap_demos"]),
         )
     except KeyboardInterrupt as exc:
         console.print(f"{label}: interrupted after {len(ran)} trials; its running trials are stored failed")
