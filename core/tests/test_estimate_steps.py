@@ -23,6 +23,7 @@ from stacktune import (
     Proposer,
     ResultCallback,
     Space,
+    StacktuneError,
     Study,
     Usage,
     create_study,
@@ -332,3 +333,15 @@ class TestCommandLine:
         arguments = _worker_arguments(context.params, "s")
         assert arguments[arguments.index("--bootstrap") + 1] == "8"
         assert arguments[arguments.index("--bootstrap-demos") + 1] == "3"
+
+
+def test_a_study_that_ran_without_them_is_refused_as_optimize_refuses_it(tmp_path: Path) -> None:
+    study = create_study(study_name="plain", storage=f"sqlite:///{tmp_path / 's.db'}", seed=0)
+    study.optimize(Program(), reviews(6), accuracy, n_trials=1)
+    with pytest.raises(
+        StacktuneError, match="'plain' was run without propose=: optimize\\(propose=...\\) would refuse"
+    ):
+        study.estimate(Program(), reviews(6), accuracy, 4, propose=Proposer(lm=SizedLM()))
+    with pytest.raises(StacktuneError, match="'plain' was run without bootstrap="):
+        study.estimate(Program(), reviews(6), accuracy, 4, bootstrap=Bootstrap())
+    assert study.estimate(Program(), reviews(6), accuracy, 4).steps == ()

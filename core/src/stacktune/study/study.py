@@ -298,7 +298,7 @@ class Study:
             raise TypeError(f"bootstrap= must be a stacktune.Bootstrap, got {bootstrap!r}")
         program = optimizable(target, manager=self._plugin_manager)
         check_wiring(program, dataset)
-        program, space, stored = self._with_stored_steps(program, space, dataset)
+        program, space, stored = self._with_stored_steps(program, space, dataset, propose, bootstrap)
         program, space = self._program_and_space(program, space)
         return estimate_spend(
             program,
@@ -317,10 +317,19 @@ class Study:
         )
 
     def _with_stored_steps(
-        self, program: Optimizable, space: Space | None, dataset: Sequence[Any]
+        self,
+        program: Optimizable,
+        space: Space | None,
+        dataset: Sequence[Any],
+        propose: ProposesInstructions | None,
+        bootstrap: Bootstrap | None,
     ) -> tuple[Optimizable, Space | None, list[Literal["proposals", "bootstrap"]]]:
-        """The program with the study's stored demos and proposals (as ``optimize`` gives them), and which it has."""
+        """The program with the study's stored demos and proposals (as ``optimize`` gives them), and which it has.
+
+        A study that ran without a step asked for now is refused, as ``optimize`` refuses it.
+        """
         stored: list[Literal["proposals", "bootstrap"]] = []
+        ran = ATTR_SPACE in self.optuna_study.user_attrs
         demos = self.bootstrapped_demos
         if demos is not None:
             program = with_bootstrapped(program, dataset, demos)
@@ -329,6 +338,13 @@ class Study:
         if proposals is not None:
             program, space = with_proposals(program, space, proposals)
             stored.append("proposals")
+        for step, argument, asked in (("proposals", "propose", propose), ("bootstrap", "bootstrap", bootstrap)):
+            if asked is not None and ran and step not in stored:
+                raise StacktuneError(
+                    f"study {self.study_name!r} was run without {argument}=: optimize({argument}=...) would refuse "
+                    f"it (new choices would change its space, and a study's choices may never change); "
+                    f"use a new study name"
+                )
         return program, space, stored
 
     def _program_and_space(self, target: object, space: Space | None) -> tuple[Optimizable, Space]:
