@@ -90,7 +90,20 @@ class _GroundedOn:
         return {**self.proposer.describe(), "grounding": "train split"}
 
 
-def main() -> None:
+def spread(gains: list[float]) -> str:
+    """The mean gain, its standard deviation and standard error over seeds, and how many seeds won, tied, lost."""
+    n = len(gains)
+    mean = sum(gains) / n
+    sd = (sum((g - mean) ** 2 for g in gains) / (n - 1)) ** 0.5 if n > 1 else float("nan")
+    won, lost = sum(g > 0 for g in gains), sum(g < 0 for g in gains)
+    return (
+        f"mean best-score gain with proposals: {mean:+.3f} over {n} seeds (sd {sd:.3f}, standard error "
+        f"{sd / n**0.5:.3f}; {won} won, {n - won - lost} tied, {lost} lost: {gains})"
+    )
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``--first-seed`` lets a long measurement be split over several runs."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=2, help="how many seeds to run")
     parser.add_argument(
@@ -99,7 +112,16 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--examples", type=int, default=8)
     parser.add_argument("--n", type=int, default=3)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def seeds(args: argparse.Namespace) -> range:
+    """The seeds this run measures: ``--seeds`` of them from ``--first-seed``."""
+    return range(args.first_seed, args.first_seed + args.seeds)
+
+
+def main() -> None:
+    args = parse()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from tasks.headlines import load
 
@@ -114,7 +136,7 @@ def main() -> None:
         f"{'prop.tokens':>11} {'cands':>5} {'s':>6}  best instruction"
     )
     gains = []
-    for seed in range(args.first_seed, args.first_seed + args.seeds):
+    for seed in seeds(args):
         results = {}
         for arm, propose in (("without", False), ("proposals", True)):
             r = _study(seed, model, dev, train, args, propose)
@@ -125,7 +147,7 @@ def main() -> None:
                 f"{r['best_instruction']!r}"
             )
         gains.append(results["proposals"]["best"] - results["without"]["best"])
-    print(f"mean best-score gain with proposals: {sum(gains) / len(gains):+.3f} over {len(gains)} seeds ({gains})")
+    print(spread(gains))
     model.close()
 
 
