@@ -179,6 +179,7 @@ class TestProposals:
         step = estimate.proposals
         assert step is not None and step.expected.calls == 0 and step.expected.usd is None
         assert "Own is not a stacktune.Proposer" in step.how
+        assert any("does not count proposed texts: this proposer's cap is not known" in n for n in estimate.notes)
 
     def test_an_adapter_without_instruction_sites_fails_before_the_probe(self) -> None:
         with pytest.raises(TypeError, match="Plain has no instruction_sites"):
