@@ -121,6 +121,9 @@ def test_chat_proposer_lm_asks_an_endpoint_and_records_what_it_cost() -> None:
     assert meter.total.calls == 1 and meter.total.input_tokens == 400 and meter.total.output_tokens == 25
     assert meter.total.cost_usd == pytest.approx((400 * 1.0 + 25 * 2.0) / 1e6)
     assert lm.name == "proposer-model"
+    assert lm.call_cost(400, 25) == pytest.approx(meter.total.cost_usd), "what study.estimate prices a call at"
+    unknown = ChatProposerLM(Endpoint("http://llm.test/v1", "no-such-model-anywhere"), retry=RetryPolicy(attempts=1))
+    assert unknown.call_cost(400, 25) is None, "an unknown price is None, never 0"
 
 
 def test_the_endpoint_proposers_cost_is_the_studys(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from stacktune.cache import ResponseCache
 from stacktune.pricing import Price
-from stacktune_prompt._models import ChatModel, RetryPolicy
+from stacktune_prompt._models import ChatModel, RetryPolicy, model_call_cost
 from stacktune_prompt._prompt import Prompt
 
 #: The system text the proposer model gets.
@@ -58,6 +58,10 @@ class ChatProposerLM:
 
     def __repr__(self) -> str:
         return f"ChatProposerLM({self.name!r}, temperature={self.prompt.temperature})"
+
+    def call_cost(self, input_tokens: int, output_tokens: int) -> float | None:
+        """USD of one call of so many tokens (what ``study.estimate`` prices proposals at); None when unknown."""
+        return model_call_cost(self.prompt.client, input_tokens, output_tokens, self.prompt.prices)
 
     def __call__(self, prompt: str) -> str:
         """The model's answer to one proposal request."""
