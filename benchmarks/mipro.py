@@ -62,14 +62,14 @@ PROPOSER_MAX_TOKENS = 128
 ARMS = ("as written", "MIPROv2", "stacktune")
 
 
-class ReviewSentiment(dspy.Signature):
+class ReviewSentiment(dspy.Signature):  # type: ignore[misc]  # dspy ships no type information
     """Is the review positive or negative?"""
 
     review: str = dspy.InputField()
     sentiment: str = dspy.OutputField(desc="positive or negative")
 
 
-class Sentiment(dspy.Module):
+class Sentiment(dspy.Module):  # type: ignore[misc]
     """Is a review positive or negative? One Predict, as a DSPy user writes it (nothing tuned)."""
 
     def __init__(self) -> None:
@@ -218,8 +218,8 @@ def run_mipro(seed: int, base_url: str, train: list[Any], val: list[Any], args: 
         )
     seconds = time.perf_counter() - start
     usage = sink.usage()
-    val = float(best.score) / 100.0  # MIPROv2 keeps its best full-valset score as Evaluate's percentage
-    return Row(seed, "MIPROv2", usage.calls, usage.total_tokens, seconds, val, float("nan")), best
+    score = float(best.score) / 100.0  # MIPROv2 keeps its best full-valset score as Evaluate's percentage
+    return Row(seed, "MIPROv2", usage.calls, usage.total_tokens, seconds, score, float("nan")), best
 
 
 def run_stacktune(
