@@ -17,7 +17,9 @@ For each seed, one process, side by side:
 1. MIPROv2 (``auto=None``, ``--candidates`` instruction and demo candidates, ``--trials``
    trials on minibatches of ``--minibatch`` with a full evaluation every ``--full-every``
    trials), every LM call it makes counted by a DSPy history sink and callback (the DSPy
-   cache is off, so a repeated call costs);
+   cache is off, so a repeated call costs). Its proposer's answers that SmolLM2 did not write
+   in DSPy's field format are taken as raw text (:class:`ProposerTolerantAdapter`): as shipped,
+   the first such answer ends MIPROv2's ``compile`` with an AdapterParseError;
 2. stacktune (``study.optimize`` on a ``DSPyAdapter``: its default search over the program's
    knobs, the train split as demo pool, ``--candidates`` instructions proposed by the same
    model grounded on the train split) with ``Budget(calls=...)`` = what MIPROv2 spent;
@@ -102,6 +104,30 @@ def splits(n_train: int, n_val: int, n_test: int) -> tuple[list[dspy.Example], l
     if n_test > len(test):
         raise ValueError(f"--test {n_test} exceeds the {len(test)} test reviews")
     return examples(pool[:n_train]), examples(pool[n_train : n_train + n_val]), examples(test[:n_test])
+
+
+class ProposerTolerantAdapter(dspy.ChatAdapter):  # type: ignore[misc]
+    """DSPy's ChatAdapter, except that an answer to one of MIPROv2's own steps is taken as it is.
+
+    MIPROv2's proposer (dataset summary, program description, the instruction itself) asks
+    SmolLM2 for DSPy's field format, which it rarely writes: the AdapterParseError ends the whole
+    ``compile``. Here an answer to any signature without the task's ``task_outputs`` fields that
+    does not parse becomes the text of each of its output fields (what stacktune's proposer does
+    with a raw answer too). The task program's calls are parsed exactly as by ``dspy.ChatAdapter()``.
+    """
+
+    def __init__(self, task_outputs: Sequence[str]) -> None:
+        super().__init__()
+        self.task_outputs = frozenset(task_outputs)
+
+    def parse(self, signature: Any, completion: str) -> dict[str, Any]:
+        """Parse as DSPy does; for a proposer's signature, fall back to the raw text."""
+        try:
+            return dict(super().parse(signature, completion))
+        except dspy.utils.exceptions.AdapterParseError:
+            if self.task_outputs & set(signature.output_fields):
+                raise
+            return {name: completion.strip() for name in signature.output_fields}
 
 
 @contextlib.contextmanager
@@ -205,7 +231,7 @@ def run_mipro(seed: int, base_url: str, train: list[Any], val: list[Any], args: 
         verbose=False,
     )
     start = time.perf_counter()
-    with counting_calls() as sink, dspy.context(lm=task):
+    with counting_calls() as sink, dspy.context(lm=task, adapter=ProposerTolerantAdapter(["sentiment"])):
         best = optimizer.compile(
             Sentiment(),
             trainset=train,

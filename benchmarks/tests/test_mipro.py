@@ -6,7 +6,18 @@ import math
 
 import dspy
 import pytest
-from mipro import Row, Sentiment, counting_calls, median_row, names_the_label, render, splits, summary
+from mipro import (
+    ProposerTolerantAdapter,
+    ReviewSentiment,
+    Row,
+    Sentiment,
+    counting_calls,
+    median_row,
+    names_the_label,
+    render,
+    splits,
+    summary,
+)
 
 from stacktune_dspy.testing import ScriptedEngine, scripted_lm
 
@@ -65,6 +76,35 @@ def test_counting_calls_sees_all_of_miprov2s_calls() -> None:
         )
     assert len(engine.calls) > len(val), "MIPROv2 made its calls through the scripted engine"
     assert sink.usage().calls == len(engine.calls)
+
+
+def test_the_tolerant_adapter_takes_a_proposers_raw_answer_but_parses_the_task_as_dspy_does() -> None:
+    adapter = ProposerTolerantAdapter(["sentiment"])
+    proposer = dspy.Signature("summary -> proposed_instruction")
+    assert adapter.parse(proposer, "  Say positive or negative.\n") == {
+        "proposed_instruction": "Say positive or negative."
+    }
+    chat = "[[ ## proposed_instruction ## ]]\nBe brief.\n\n[[ ## completed ## ]]"
+    assert adapter.parse(proposer, chat) == {"proposed_instruction": "Be brief."}
+    with pytest.raises(dspy.utils.exceptions.AdapterParseError):
+        adapter.parse(ReviewSentiment, "```python\n# Your code here\n```")
+    assert adapter.parse(ReviewSentiment, "[[ ## sentiment ## ]]\npositive") == {"sentiment": "positive"}
+
+
+def test_miprov2_runs_on_a_model_whose_proposals_do_not_parse_with_the_tolerant_adapter() -> None:
+    def task_answers_only(prompt: str, fields: tuple[str, ...] | list[str]) -> dict[str, str] | str:
+        return {"sentiment": "positive"} if "sentiment" in fields else "Some free text, not DSPy's format."
+
+    lm = scripted_lm(task_answers_only)
+    train, val, _ = splits(4, 4, 2)
+    optimizer = dspy.MIPROv2(
+        names_the_label, prompt_model=lm, task_model=lm, auto=None, num_candidates=2, num_threads=1, verbose=False
+    )
+    with dspy.context(lm=lm, adapter=ProposerTolerantAdapter(["sentiment"])):
+        best = optimizer.compile(
+            Sentiment(), trainset=train, valset=val, num_trials=2, minibatch_size=2, minibatch_full_eval_steps=2
+        )
+    assert best.score == pytest.approx(50.0), "half the val reviews are positive"
 
 
 def test_the_metric_wants_the_right_label_and_not_the_other() -> None:
