@@ -91,19 +91,32 @@ def names_the_label(example: Any, prediction: Any, trace: Any = None) -> float:
 
 
 def splits(n_train: int, n_val: int, n_test: int) -> tuple[list[dspy.Example], list[dspy.Example], list[dspy.Example]]:
-    """Train and val from the reviews' train+dev splits (in file order), test from the held-out test split."""
+    """Train then val from the reviews' train+dev splits, test from the held-out test split; each half positive.
+
+    Each split takes the first reviews of each label in file order, alternating labels, so a
+    model that always answers the same scores 0.5 on every split.
+    """
     from stacktune_examples.sentiment.task import load
 
     def examples(rows: Sequence[dict[str, Any]]) -> list[dspy.Example]:
         return [dspy.Example(review=r["text"], sentiment=r["label"]).with_inputs("review") for r in rows]
 
-    pool = load("train") + load("dev")
-    if n_train + n_val > len(pool):
-        raise ValueError(f"--train {n_train} + --val {n_val} exceeds the {len(pool)} train+dev reviews")
-    test = load("test")
-    if n_test > len(test):
-        raise ValueError(f"--test {n_test} exceeds the {len(test)} test reviews")
-    return examples(pool[:n_train]), examples(pool[n_train : n_train + n_val]), examples(test[:n_test])
+    pool, test = load("train") + load("dev"), load("test")
+    train = balanced(pool, n_train, "--train")
+    val = balanced([r for r in pool if r not in train], n_val, f"--train {n_train} + --val")
+    return examples(train), examples(val), examples(balanced(test, n_test, "--test"))
+
+
+def balanced(rows: Sequence[dict[str, Any]], n: int, what: str) -> list[dict[str, Any]]:
+    """``n`` rows, labels alternating (positive first), each label's in file order.
+
+    Too few reviews of a label is an error naming ``what``.
+    """
+    by_label = {label: [r for r in rows if r["label"] == label] for label in LABELS}
+    if n < 0 or any(len(by_label[label]) < (n + 1 - i) // 2 for i, label in enumerate(LABELS)):
+        counts = ", ".join(f"{len(v)} {k}" for k, v in by_label.items())
+        raise ValueError(f"{what} {n}: not that many reviews of each label ({counts})")
+    return [by_label[LABELS[i % 2]][i // 2] for i in range(n)]
 
 
 class ProposerTolerantAdapter(dspy.ChatAdapter):  # type: ignore[misc]
@@ -249,16 +262,15 @@ def run_mipro(seed: int, base_url: str, train: list[Any], val: list[Any], args: 
 
 
 def run_stacktune(
-    seed: int, base_url: str, spec: LMSpec, train: list[Any], val: list[Any], calls: int, args: Any
+    seed: int, spec: Any, proposer_lm: Any, train: list[Any], val: list[Any], calls: int, args: Any
 ) -> tuple[Row, Any, float]:
-    """stacktune's default search on the same program, the same model proposing, within ``calls`` LM calls."""
-    from stacktune_prompt import ChatProposerLM, Endpoint
+    """stacktune's default search on the same program, ``proposer_lm`` proposing, within ``calls`` LM calls.
 
+    Returns its row (no test score yet), the best configuration applied, and trial 0's score
+    (the program as written, on val).
+    """
     program = DSPyAdapter(
         Sentiment(), lm=spec, trainset=train, max_demos=2 * args.demos, max_tokens=(16, 160), prices=_free()
-    )
-    proposer_lm = ChatProposerLM(
-        Endpoint(base_url, "smollm2", price=stacktune.FREE), max_tokens=PROPOSER_MAX_TOKENS, seed=seed
     )
     proposer = _GroundedOn(stacktune.Proposer(lm=proposer_lm, n=args.candidates, seed=seed), train)
     study = stacktune.create_study(storage=optuna.storages.InMemoryStorage(), seed=seed)
@@ -310,6 +322,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from stacktune_examples._shared import serving
+    from stacktune_prompt import ChatProposerLM, Endpoint
 
     train, val, test = splits(args.train, args.val, args.test)
     print(
@@ -344,7 +357,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         written_val = float("nan")
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             mipro, mipro_program = run_mipro(seed, base_url, train, val, args)
-            tuned, tuned_program, written_val = run_stacktune(seed, base_url, spec, train, val, mipro.calls, args)
+            proposer_lm = ChatProposerLM(
+                Endpoint(base_url, "smollm2", price=stacktune.FREE), max_tokens=PROPOSER_MAX_TOKENS, seed=seed
+            )
+            tuned, tuned_program, written_val = run_stacktune(seed, spec, proposer_lm, train, val, mipro.calls, args)
             keep(replace(mipro, test=test_score(DSPyAdapter(mipro_program, lm=spec, prices=_free()), test)))
             keep(replace(tuned, test=test_score(tuned_program, test)))
         # greedy decoding: the program as written answers the same every time, so it is scored once

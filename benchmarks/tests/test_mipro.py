@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 
 import dspy
@@ -15,10 +16,12 @@ from mipro import (
     median_row,
     names_the_label,
     render,
+    run_stacktune,
     splits,
     summary,
 )
 
+from stacktune.testing import ScriptedLM
 from stacktune_dspy.testing import ScriptedEngine, scripted_lm
 
 
@@ -107,6 +110,20 @@ def test_miprov2_runs_on_a_model_whose_proposals_do_not_parse_with_the_tolerant_
     assert best.score == pytest.approx(50.0), "half the val reviews are positive"
 
 
+def test_the_stacktune_arm_spends_the_calls_it_is_given_proposals_included() -> None:
+    engine = ScriptedEngine(_answers_positive)
+    proposer = ScriptedLM(["Say positive or negative.", "Answer in one word."], cycle=True)
+    train, val, _ = splits(6, 4, 2)
+    args = argparse.Namespace(demos=1, candidates=2)
+    row, tuned, written = run_stacktune(0, scripted_lm(engine=engine), proposer, train, val, 30, args)
+    assert row.arm == "stacktune" and row.seed == 0
+    assert 30 <= row.calls <= 31, "the budget stops the run within about one call"
+    assert row.calls == len(engine.calls) + len(proposer.prompts)
+    assert len(proposer.prompts) == 2
+    assert row.val == written == 0.5, "the scripted model says positive: half of val"
+    assert tuned.evaluate(val, names_the_label).score == 0.5
+
+
 def test_the_metric_wants_the_right_label_and_not_the_other() -> None:
     example = dspy.Example(review="Great.", sentiment="positive").with_inputs("review")
     assert names_the_label(example, dspy.Prediction(sentiment="Positive!")) == 1.0
@@ -121,9 +138,11 @@ def test_splits_are_disjoint_fixed_and_checked() -> None:
     reviews = [e.review for e in train + val + test]
     assert len(set(reviews)) == len(reviews)
     assert splits(20, 20, 40)[1] == val
-    assert {e.sentiment for e in test} == {"positive", "negative"}
+    assert [e.sentiment for e in train[:3]] == ["positive", "negative", "positive"]
+    for split in (train, val, test):
+        assert sum(e.sentiment == "positive" for e in split) == len(split) // 2
     assert set(train[0].inputs().keys()) == {"review"}
-    with pytest.raises(ValueError, match="--test 500"):
+    with pytest.raises(ValueError, match="--test 500: not that many reviews of each label"):
         splits(20, 20, 500)
     with pytest.raises(ValueError, match="--train 50 \\+ --val 20"):
         splits(50, 20, 40)
