@@ -176,8 +176,9 @@ def test_summary_pairs_the_seeds() -> None:
 
 
 def test_render_prints_every_row_then_the_medians_and_the_summary() -> None:
-    text = render(ROWS)
+    text = render(list(reversed(ROWS)))
     lines = text.splitlines()
+    assert lines[2] == "| 0 | as written | 0 | 0 | 0 | 0.200 | 0.250 |", "sorted by seed, then arm"
     assert lines[0].startswith("| seed | arm | calls |")
     assert "| 0 | MIPROv2 | 100 | 20000 | 300 | 0.500 | 0.400 |" in lines
     assert "| median | stacktune | 110 | 18500 | 270 | 0.550 | 0.500 |" in lines
