@@ -26,21 +26,37 @@ replay would) with the study's plan and ``on_result``, (1) with no race (plain e
 (2) with the single-objective race (``RaceStopper``: ``Lane.add``) and (3) with the race on
 several objectives (``FrontStopper``: each example's objective values, ``FrontLane.add``
 against every front member) for score x tokens with 1, 5 and 10 members on the front and
-for score x tokens x latency. The race is set to never stop (every example pays a full check,
-its worst case); the candidate trails each member, so the bound is computed after every
-example. Timed from the first example's result to the last one's (a trial's set-up and summary,
-paid once whether it races or not, are left out). Printed: microseconds per example, the race's
-own cost (the path minus plain evaluation) and the ratios to plain evaluation and to the
-single-objective race.
+for score x tokens x latency. The race is set to never stop (every example pays a check); the
+candidate trails each member, so the bound is computed after every example. A never-stopping
+race lets the bound be cut short after one cheap chance per member, so each front path is also
+timed with the bound summed in full (every objective's chance against every member, the exact
+0/1 one included: the worst case, which a real race pays only when the bound is near
+``delta``). Timed from the first example's result to the last one's (a trial's set-up and summary,
+paid once whether it races or not, are left out), in the thread's CPU time (``time.thread_time``:
+one thread serves every example), so a busy machine inflates it less than wall time. Printed:
+microseconds per example, the race's own cost (the path minus plain evaluation) and the ratios
+to plain evaluation and to the single-objective race.
+
+A third table times the race on several objectives where it runs for real: stacktune's default
+search on the recorded tables (benchmarks/replay.py: the same studies as ``compare.py --front``),
+score x tokens, a few seeds per table. Every ``FrontStopper.check`` (the race's whole work per
+example: reading the example's objective values, pairing them with every front member, the
+bound) is timed, side by side with the same studies run with the bound summed in full at every
+check (how the race decided before the bound was cut short: the same decisions, so the same
+trials and examples). Timed in the thread's CPU time (``time.thread_time``), so a busy machine
+inflates it less than wall time. Printed: microseconds per example fed to the race, mean and slowest.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import statistics
+import sys
 import tempfile
 import time
+import types
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +71,7 @@ from stacktune.racing import Race, RacingPolicy
 from stacktune.racing_front import FrontRace
 from stacktune.study._trials import FrontStopper, Landed, RaceStopper
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # front.py, replay.py
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
 
@@ -194,7 +211,7 @@ def serve(trial: Recorded, stopper: Any | None, order: Sequence[int]) -> tuple[i
             if stopper is not None:
                 stopper.check(landed, index, score)
         finally:
-            marks.append(time.perf_counter())
+            marks.append(time.thread_time())  # one thread serves them all (max_concurrency=1)
 
     plan = EvaluationPlan(order=tuple(order), on_example=landed.land)
     with planned(plan):
@@ -243,17 +260,29 @@ def time_paths(n: int, trials: int, rng: random.Random, *, graded: bool = False)
         assert len(front.front) == size, f"{name}: every member must be on the front"
         races[name] = (front, [BUILTIN_OBJECTIVES[o] for o in objectives])
     costs: dict[str, list[float]] = {PLAIN: [], SINGLE: [], **{name: [] for name in races}}
+    costs.update({name + IN_FULL: [] for name in races})
     for number in range(trials):
         # trails every member: a bit worse and dearer than the cheapest, so every check computes the bound
         candidate = recorded(rng, n, 0.45, 100.0, graded)
         paths: list[tuple[str, Any]] = [(PLAIN, None), (SINGLE, RaceStopper(race.lane(number)))]
         paths += [(name, FrontStopper(front.lane(number), objs)) for name, (front, objs) in races.items()]
+        paths += [
+            (name + IN_FULL, FrontStopper(summing_in_full(front.lane(number)), objs))
+            for name, (front, objs) in races.items()
+        ]
         for name, stopper in paths:
             _, per_example = serve(candidate, stopper, race.order(number))
             costs[name].append(per_example)
     return costs
 
 
+def summing_in_full(lane: Any) -> Any:
+    """The lane, its bound summed over every objective of every member at each check (the worst case)."""
+    lane._outlook = types.MethodType(lambda self, enough=math.inf: _full_sum(self), lane)
+    return lane
+
+
+IN_FULL = ", in full"
 PLAIN = "plain evaluation (no race)"
 SINGLE = "single-objective race"
 
@@ -266,14 +295,74 @@ def print_paths(n: int, trials: int, graded: bool) -> None:
         f"\nThe per-example path of one trial, {n} examples, {'graded' if graded else '0/1'} scores, "
         f"{trials} trials per path (medians over trials, microseconds per example)"
     )
-    print(f"| {'path':<50} | {'us/example':>10} | {'race only us':>12} | {'x plain':>7} | {'x single race':>13} |")
-    print(f"|{'-' * 52}|{'-' * 12}|{'-' * 14}|{'-' * 9}|{'-' * 15}|")
+    print(f"| {'path':<58} | {'us/example':>10} | {'race only us':>12} | {'x plain':>7} | {'x single race':>13} |")
+    print(f"|{'-' * 60}|{'-' * 12}|{'-' * 14}|{'-' * 9}|{'-' * 15}|")
     for name, values in costs.items():
         median = statistics.median(values)
         race_only = "-" if name == PLAIN else f"{(median - plain) * 1e6:.1f}"
         print(
-            f"| {name:<50} | {median * 1e6:>10.1f} | {race_only:>12} | {median / plain:>7.2f} "
+            f"| {name:<58} | {median * 1e6:>10.1f} | {race_only:>12} | {median / plain:>7.2f} "
             f"| {median / single:>13.2f} |",
+            flush=True,
+        )
+
+
+# -- the race on several objectives in replayed studies --------------------------------------------------
+def time_replayed(table_name: str, seeds: Sequence[int], budget: int, *, full_sum: bool) -> list[float]:
+    """Seconds of each ``FrontStopper.check`` in stacktune's studies on one recorded table (score x tokens)."""
+    import front as front_benchmark
+
+    from stacktune.racing_front import FrontLane
+    from stacktune.study import _trials
+
+    checks: list[float] = []
+    original_check, original_outlook = _trials.FrontStopper.check, FrontLane._outlook
+
+    def timed_check(self: FrontStopper, landed: Landed, index: int, score: float) -> None:
+        start = time.thread_time()  # CPU time of this thread: what the check costs, not waits for a busy CPU
+        try:
+            original_check(self, landed, index, score)
+        finally:
+            checks.append(time.thread_time() - start)
+
+    def summed_in_full(self: FrontLane, enough: float = math.inf) -> float:
+        return _full_sum(self)
+
+    _trials.FrontStopper.check = timed_check  # type: ignore[method-assign]
+    if full_sum:
+        FrontLane._outlook = summed_in_full  # type: ignore[method-assign]
+    try:
+        table = front_benchmark._front(table_name, ("score", "tokens"))
+        for seed in seeds:
+            front_benchmark.run_front(table, "stacktune", seed, budget)
+    finally:
+        _trials.FrontStopper.check = original_check  # type: ignore[method-assign]
+        FrontLane._outlook = original_outlook  # type: ignore[method-assign]
+    return checks
+
+
+def _full_sum(lane: Any) -> float:
+    """The bound as it was computed before: every objective's chance against every member, summed."""
+    return min(min(1.0, math.fsum(p.chance() for p in pairings)) for pairings in lane.members)
+
+
+def print_replayed(tables: Sequence[str], seeds: Sequence[int], budget: int) -> None:
+    print(
+        f"\nThe race on score x tokens in stacktune's studies on the recorded tables ({len(seeds)} seeds each, "
+        f"{budget} calls per study; microseconds per example checked)"
+    )
+    print(
+        f"| {'table':<10} | {'examples':>8} | {'cut short us':>12} | {'slowest':>8} | {'summed in full us':>17} "
+        f"| {'slowest':>8} | {'x':>5} |"
+    )
+    print(f"|{'-' * 12}|{'-' * 10}|{'-' * 14}|{'-' * 10}|{'-' * 19}|{'-' * 10}|{'-' * 7}|")
+    for name in tables:
+        full = time_replayed(name, seeds, budget, full_sum=True)
+        short = time_replayed(name, seeds, budget, full_sum=False)
+        print(
+            f"| {name:<10} | {len(short):>8} | {statistics.fmean(short) * 1e6:>12.1f} | {max(short) * 1e6:>8.0f} "
+            f"| {statistics.fmean(full) * 1e6:>17.1f} | {max(full) * 1e6:>8.0f} "
+            f"| {statistics.fmean(full) / statistics.fmean(short):>5.2f} |",
             flush=True,
         )
 
@@ -286,7 +375,23 @@ def main() -> None:
     parser.add_argument(
         "--path-examples", type=int, default=40, help="examples per trial in the second table (at least 30)"
     )
+    parser.add_argument(
+        "--tables", default="sentiment,headlines,emotions,trivia", help="recorded tables for the third table"
+    )
+    parser.add_argument("--replay-seeds", type=int, default=3, help="seeds per table in the third table")
+    parser.add_argument("--replay-budget", type=int, default=4000, help="LLM calls per replayed study")
+    parser.add_argument("--only-replayed", action="store_true", help="print the third table only")
+    parser.add_argument("--only-paths", action="store_true", help="print the second and third tables only")
     args = parser.parse_args()
+    tables = [t for t in args.tables.split(",") if t]
+    if args.only_replayed:
+        print_replayed(tables, range(args.replay_seeds), args.replay_budget)
+        return
+    if args.only_paths:
+        for graded in (False, True):
+            print_paths(max(30, args.path_examples), args.path_trials, graded)
+        print_replayed(tables, range(args.replay_seeds), args.replay_budget)
+        return
     n, trials = args.examples, args.trials
     import scipy.stats  # noqa: F401 - WilcoxonPruner imports it lazily: keep the import out of the timings
 
@@ -326,6 +431,7 @@ def main() -> None:
                 )
     for graded in (False, True):  # ten members with distinct means need enough examples: at least 30
         print_paths(max(30, args.path_examples), args.path_trials, graded)
+    print_replayed(tables, range(args.replay_seeds), args.replay_budget)
 
 
 if __name__ == "__main__":

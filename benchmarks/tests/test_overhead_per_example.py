@@ -11,15 +11,18 @@ import optuna
 import pytest
 from overhead_per_example import (
     HISTORY,
+    IN_FULL,
     PLAIN,
     SINGLE,
     main,
     recorded,
     scores_for,
     serve,
+    summing_in_full,
     time_optuna,
     time_paths,
     time_racing,
+    time_replayed,
     with_history,
 )
 
@@ -96,7 +99,11 @@ def test_main_prints_a_row_per_strategy_and_storage(
     monkeypatch.setattr(
         sys,
         "argv",
-        ["overhead_per_example.py", "--examples", "6", "--trials", "1", "--path-trials", "2", "--path-examples", "6"],
+        [
+            "overhead_per_example.py",
+            *("--examples", "6", "--trials", "1", "--path-trials", "2", "--path-examples", "6"),
+            *("--tables", "sentiment", "--replay-seeds", "1", "--replay-budget", "60"),
+        ],
     )
     main()
     lines = capsys.readouterr().out.splitlines()
@@ -119,7 +126,7 @@ def test_main_prints_a_row_per_strategy_and_storage(
     assert len(paths) == 2 and "0/1 scores" in paths[0] and "graded scores" in paths[1]
     assert "30 examples" in paths[0], "ten front members with distinct means need at least 30 examples"
     path_rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if line.startswith("| race on ")]
-    assert len(path_rows) == 2 * 4
+    assert len(path_rows) == 2 * 8, "four fronts, each cut short and summed in full, for 0/1 and graded scores"
     for row in path_rows:
         per_example, race_only, times_plain, times_single = row[1:]
         assert float(per_example) > 0.0 and float(times_plain) > 0.0 and float(times_single) > 0.0
@@ -151,5 +158,31 @@ def test_serve_runs_the_runner_and_the_stopper() -> None:
 @pytest.mark.parametrize("graded", [False, True])
 def test_time_paths_measures_every_path_each_trial(graded: bool) -> None:
     costs = time_paths(N * 2, 3, random.Random(0), graded=graded)
-    assert list(costs)[:2] == [PLAIN, SINGLE] and len(costs) == 6
+    assert list(costs)[:2] == [PLAIN, SINGLE] and len(costs) == 10
+    assert sum(name.endswith(IN_FULL) for name in costs) == 4
     assert all(len(values) == 3 and positive_and_finite(values) for values in costs.values())
+
+
+def test_the_replayed_studies_decide_the_same_cut_short_or_summed_in_full() -> None:
+    short = time_replayed("sentiment", [0], 120, full_sum=False)
+    full = time_replayed("sentiment", [0], 120, full_sum=True)
+    assert len(short) == len(full) > 0, "the same trials see the same examples: the same decisions"
+    assert positive_and_finite(short) and positive_and_finite(full)
+    from stacktune.racing_front import FrontLane
+    from stacktune.study._trials import FrontStopper
+
+    assert FrontLane._outlook.__name__ == "_outlook" and FrontStopper.check.__name__ == "check", "restored"
+
+
+def test_summing_in_full_gives_the_exact_bound() -> None:
+    from stacktune.racing_front import FrontRace
+
+    race = FrontRace(8, (1, -1))
+    race.offer_values([[1.0] * 6 + [0.0] * 2, [10.0] * 8])
+    race.offer_values([[1.0] * 4 + [0.0] * 4, [5.0] * 8])
+    lane = race.lane(0)
+    for index in lane.order[:5]:
+        lane.add(index, [0.0, 12.0])
+    assert summing_in_full(lane)._outlook(enough=1e-9) == pytest.approx(
+        min(min(1.0, math.fsum(p.chance() for p in pairings)) for pairings in lane.members)
+    )

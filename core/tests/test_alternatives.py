@@ -148,3 +148,46 @@ def test_a_much_worse_alternative_loses_its_share(seed: int) -> None:
     chosen = [t.configuration[PROGRAM] for t in study.trials]
     start, later = chosen[:15], chosen[15:]
     assert later.count("bad") / len(later) < 0.25 < start.count("bad") / len(start)
+
+
+class TestProposals:
+    """``optimize(propose=...)`` on alternatives: each framework's instructions get candidates in one study."""
+
+    def programs(self) -> dict[str, Any]:
+        from core.tests.test_proposals import Instructed, NoSites
+
+        return {"a": Instructed(), "b": Instructed("Say the label."), "c": NoSites()}
+
+    def test_sites_are_namespaced_and_candidates_reach_each_alternative(self) -> None:
+        together = Alternatives(self.programs())
+        sites = together.instruction_sites()
+        assert [s.name for s in sites] == ["a/instructions", "b/instructions"], "c takes no proposals"
+        assert sites[1].current == "Say the label." and "alternative 'b'" in sites[1].role
+        proposed = together.with_instruction_candidates({"b/instructions": ["Label it carefully."]})
+        space = proposed.extract_variables()
+        assert "b/instructions" in space and "a/instructions" not in space
+        assert "Label it carefully." in space["b/instructions"].choices.values()
+
+    def test_a_site_no_alternative_has_is_named(self) -> None:
+        with pytest.raises(InvalidConfiguration, match="'z/instructions': no alternative has it"):
+            Alternatives(self.programs()).with_instruction_candidates({"z/instructions": ["x"]})
+
+    def test_alternatives_none_of_which_take_proposals_are_named(self) -> None:
+        from core.tests.test_proposals import NoSites
+
+        with pytest.raises(TypeError, match=r"none of \['x: NoSites'\] has instruction_sites"):
+            Alternatives({"x": NoSites()}).instruction_sites()
+
+    def test_a_study_proposes_for_every_alternative_and_finds_the_better_text(self) -> None:
+        from core.tests.test_proposals import accuracy, reviews
+        from stacktune.testing import ScriptedLM
+
+        lm = ScriptedLM(["Label the review carefully."] * 2, usage=stacktune.Usage(calls=1, input_tokens=50))
+        study = create_study(storage=optuna.storages.InMemoryStorage(), seed=0)
+        study.optimize(self.programs(), reviews(), accuracy, n_trials=12, propose=stacktune.Proposer(lm=lm, n=1))
+        proposals = study.proposals
+        assert proposals is not None and set(proposals.sites) == {"a/instructions", "b/instructions"}
+        assert study.best.values["score"] == 1.0
+        best = study.best.configuration
+        assert "carefully" in str(best[f"{best['program']}/instructions"])
+        assert study.spent.calls >= 2 and lm.prompts and "alternative 'a'" in lm.prompts[0]

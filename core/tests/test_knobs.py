@@ -253,3 +253,48 @@ def test_constraint_of_names_a_function_after_itself() -> None:
     assert Constraint.of(type("Check", (), {"__call__": lambda self, c: None})(), 3).name == "constraint3"
     with pytest.raises(TypeError, match=r"constraint #2 must be a Constraint or a callable, got 'x'"):
         Constraint.of("x", 2)  # type: ignore[arg-type]
+
+
+class TestDemoKnobs:
+    def test_how_many_and_which_with_the_pool_hash_in_every_key(self) -> None:
+        from stacktune.knobs import DEMO_ORDERS, demo_order_key, demo_variables
+
+        count, order = demo_variables("step0.prompt", limit=3, pool_size=5, digest="abcd1234", when={"program": ["a"]})
+        assert (count.name, count.low, count.high, count.default) == ("step0.prompt.n_demos", 0, 3, 0)
+        assert order.name == "step0.prompt.demo_order" and len(order.choices) == DEMO_ORDERS
+        assert all(key.endswith("@abcd1234") for key in order.choices) and order.default == "given@abcd1234"
+        assert order.when == {"program": ("a",), "step0.prompt.n_demos": (1, 2, 3)}, "only when demos are shown"
+        assert count.when == {"program": ("a",)}
+        assert demo_order_key(2, "ff") == "shuffle-2@ff"
+
+    def test_one_demo_has_one_order_and_no_prefix_means_bare_names(self) -> None:
+        from stacktune.knobs import demo_variables
+
+        assert [v.name for v in demo_variables("", limit=1, pool_size=1, digest="x")] == ["n_demos"]
+        assert [v.name for v in demo_variables("", limit=1, pool_size=2, digest="x", orders=1)] == ["n_demos"]
+        count, order = demo_variables("", limit=3, pool_size=4, digest="x", low=1, n_demos=3)
+        assert (count.low, count.default) == (1, 3) and order.when == {"n_demos": (1, 2, 3)}
+
+    def test_orderings_are_seeded_and_the_digest_follows_the_pool(self) -> None:
+        from stacktune.knobs import demo_ordering, demo_pool_digest
+
+        assert demo_ordering(5, 0) == [0, 1, 2, 3, 4]
+        assert sorted(demo_ordering(5, 3)) == [0, 1, 2, 3, 4] and demo_ordering(5, 3) == demo_ordering(5, 3)
+        assert demo_pool_digest([{"a": 1, "b": 2}]) == demo_pool_digest([{"b": 2, "a": 1}])
+        assert demo_pool_digest([{"a": 1}]) != demo_pool_digest([{"a": 2}])
+
+    @pytest.mark.parametrize(
+        ("settings", "culprit"),
+        [
+            ({"limit": 0}, "limit must be >= 1, got 0"),
+            ({"limit": 2, "n_demos": 3}, "n_demos=3 is outside 0..2"),
+            ({"limit": 2, "order": 6, "orders": 6}, "demo_order=6 must be in 0..5"),
+            ({"limit": 2, "low": 3, "n_demos": 2}, r"the fewest demos shown \(low=3\) must be in 0..2"),
+            ({"limit": 2, "low": 1}, "n_demos=0 is outside 1..2"),
+        ],
+    )
+    def test_bad_settings_are_named(self, settings: dict[str, int], culprit: str) -> None:
+        from stacktune.knobs import demo_variables
+
+        with pytest.raises(ValueError, match=culprit):
+            demo_variables("p", pool_size=3, digest="x", **settings)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 
 import optuna
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stacktune import create_study
 from stacktune.racing import DEFAULT_POLICY
@@ -93,6 +96,40 @@ class TestTheLane:
         assert lane.in_flight(8) == 8
         lane.probability = 0.0
         assert lane.in_flight(8) == 1
+
+
+def exact_outlook(lane: FrontLane) -> float:
+    """The bound summed over every objective of every member (what the cut-short ``_outlook`` must agree with)."""
+    return min(min(1.0, math.fsum(p.chance() for p in pairings)) for pairings in lane.members)
+
+
+class TestTheOutlookCutShort:
+    @settings(max_examples=60, deadline=None)
+    @given(
+        front=st.lists(st.tuples(st.integers(0, N), st.floats(20, 200)), min_size=1, max_size=6),
+        candidate=st.tuples(st.integers(0, N), st.floats(20, 200)),
+        seen=st.integers(5, N - 1),
+        seed=st.integers(0, 1000),
+    )
+    def test_it_decides_as_the_full_sum_does(
+        self, front: list[tuple[int, float]], candidate: tuple[int, float], seen: int, seed: int
+    ) -> None:
+        race = FrontRace(N, SIGNS)
+        for k, (ones, tokens) in enumerate(front):
+            race.offer_values(member(ones, tokens, seed=seed + k))
+        lane = race.lane(seed)
+        values = member(*candidate, seed=seed + 50)
+        for index in lane.order[:seen]:
+            lane.add(index, [values[0][index], values[1][index]])
+        delta, enough = DEFAULT_POLICY.delta, 2 * DEFAULT_POLICY.delta
+        exact, short = exact_outlook(lane), lane._outlook(enough=enough)
+        if exact < delta:
+            assert short < delta  # stopped either way
+        elif exact < enough:
+            assert short == pytest.approx(exact, rel=1e-9, abs=1e-12)  # the in-flight share uses it
+        else:
+            assert short >= enough
+        assert lane._outlook() == pytest.approx(exact, rel=1e-9, abs=1e-12) or exact < delta
 
 
 def graded_member(quality: float, tokens: float, seed: int = 1) -> tuple[list[float], list[float]]:

@@ -28,3 +28,11 @@ def test_the_tune_example_runs_and_prints_what_the_page_says(
     printed = capsys.readouterr().out.splitlines()
     expected = [line.removeprefix("# ") for line in code.splitlines() if line.startswith("# ")]
     assert printed == expected
+
+
+def test_the_bootstrap_example_runs_and_prints_what_the_page_says(capsys: pytest.CaptureFixture[str]) -> None:
+    code = _block_after("## Bootstrapped demos")
+    exec(compile(code, str(DOC), "exec"), {})  # our own docs
+    printed = capsys.readouterr().out.splitlines()
+    expected = [line.removeprefix("# ") for line in code.splitlines() if line.startswith("# ")]
+    assert printed == expected

@@ -143,3 +143,37 @@ def test_a_repeated_study_on_the_local_model_pays_zero_calls(local_server: Any, 
         if trial.evaluation is not None:
             assert trial.evaluation.cache_hits == trial.evaluation.calls > 0
             assert trial.evaluation.input_tokens > 0  # the stored answer's tokens, reported as cached
+
+
+def test_a_tiny_bootstrap_on_the_local_model_stores_traces_and_costs_real_calls(
+    local_server: Any, tmp_path: Path
+) -> None:
+    """The program as it is runs on two examples before the search: real calls, stored traces, counted spend."""
+    adapter = DSPyAdapter(
+        dspy.Predict("question -> answer"),
+        lm=local_spec(local_server, "greedy", temperature=0.0, max_tokens=32),
+        adapters=(),
+        swap_modules=False,
+        temperature=None,
+        max_tokens=None,
+        top_p=None,
+    )
+    study = stacktune.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}", seed=0)
+
+    def answered(example: Any, prediction: Any, trace: Any = None) -> bool:
+        return True  # SmolLM2's answers are weak: the test is of the mechanism, not of quality
+
+    dataset = examples(dict(list(CAPITALS.items())[:2]))
+    study.optimize(adapter, dataset, answered, n_trials=0, bootstrap=stacktune.Bootstrap(max_examples=2, max_demos=2))
+
+    stored = study.bootstrapped_demos
+    assert stored is not None and stored.traced and stored.tried == (0, 1)
+    assert stored.passed and stored.examples and len(stored.examples) == len(stored.passed)
+    assert stored.usage.calls >= len(stored.passed) and stored.usage.input_tokens > 20 * stored.usage.calls
+    assert stored.usage.output_tokens > 0
+    for index, trace in zip(stored.passed, stored.examples):
+        [call] = trace["self"]
+        assert call["question"] == dataset[index].question and isinstance(call["answer"], str)
+    assert study.spent.calls == stored.usage.calls  # the study's spend counts the bootstrap
+    demoed = adapter.with_bootstrapped_demos(stored.examples, stored.max_demos)
+    assert demoed.extract_variables()["self.demos"].resolve("pool") == "pool"

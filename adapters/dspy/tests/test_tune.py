@@ -128,7 +128,7 @@ def test_bad_options_are_refused_by_name() -> None:
 
 
 def test_compile_refuses_a_teacher_and_unknown_arguments(train: list[dspy.Example]) -> None:
-    with pytest.raises(ValueError, match="does not use a teacher"):
+    with pytest.raises(ValueError, match=r"does not use a teacher program: pass bootstrap=stacktune.Bootstrap"):
         tuner().compile(Capital(), trainset=train, teacher=Capital())
     with pytest.raises(TypeError, match=r"unknown argument\(s\) \['max_rounds'\]"):
         tuner().compile(Capital(), trainset=train, max_rounds=2)

@@ -6,12 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.messages import BaseMessage
 from langchain_core.output_parsers import StrOutputParser
-from langchain_core.outputs import ChatResult
 from langchain_openai import ChatOpenAI
-from pydantic import Field
 
 import stacktune
 from stacktune.cache import MemoryCache, SqlCache
@@ -19,23 +15,7 @@ from stacktune_langchain import LangChainAdapter
 from stacktune_langchain._cache import StacktuneLLMCache
 from stacktune_langchain.testing import QuizChatModel, quiz_dataset, quiz_metric
 
-from .conftest import DUMMY_URL, quiz_prompt
-
-
-class CountingQuiz(QuizChatModel):
-    """The quiz model, counting the calls that reach it (copies share the list)."""
-
-    answered: list[str] = Field(default_factory=list, exclude=True)
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: Any = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        self.answered.append(messages[-1].text)
-        return super()._generate(messages, stop, run_manager, **kwargs)
+from .conftest import DUMMY_URL, CountingQuiz, quiz_prompt
 
 
 def openai(**kwargs: Any) -> ChatOpenAI:

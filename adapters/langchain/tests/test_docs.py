@@ -22,10 +22,11 @@ def test_the_first_example_of_the_docs_runs(capsys: pytest.CaptureFixture[str]) 
     assert printed[1:] == ["The answer is 42.", "The answer is 43."]
 
 
-def test_the_tune_example_runs_and_prints_what_the_page_says(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("heading", ["## A Runnable in, a Runnable out: `tune`", "## Bootstrapped demos"])
+def test_a_section_example_runs_and_prints_what_the_page_says(heading: str, capsys: pytest.CaptureFixture[str]) -> None:
     if not DOC.exists():
         pytest.skip(f"{DOC} is not there (installed outside the monorepo)")
-    section = DOC.read_text().split("## A Runnable in, a Runnable out: `tune`", 1)[1]
+    section = DOC.read_text().split(heading, 1)[1]
     code = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)[0]
     exec(compile(code, str(DOC), "exec"), {})  # our own docs
     printed = capsys.readouterr().out.splitlines()

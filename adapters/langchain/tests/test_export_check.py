@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from langchain_core.runnables import Runnable
 from langchain_openai import ChatOpenAI
 
 from stacktune import ExportMismatch, check_export
-from stacktune_conformance.faults import FaultServer
 from stacktune_langchain import LangChainAdapter
 from stacktune_langchain.testing import QuizChatModel, quiz_dataset
 
@@ -49,19 +47,6 @@ def test_an_export_that_lost_a_knob_is_caught_by_name() -> None:
     tuned = LangChainAdapter(chain).apply_configuration({"step1.model.temperature": 0.0})
     with pytest.raises(ExportMismatch, match="'step1.model.temperature'"):
         check_export(tuned, chain, quiz_dataset(1), {"step1.model.temperature": 0.0})
-
-
-def _quiz_answer(body: dict[str, Any]) -> str:
-    """What QuizChatModel answers to the request (temperature and prompt matter)."""
-    prompt = "\n".join(str(m["content"]) for m in body["messages"])
-    return QuizChatModel().answer(prompt, body.get("temperature", 0.7), body.get("max_tokens"))
-
-
-@pytest.fixture
-def quiz_server() -> Iterator[str]:
-    """An OpenAI-compatible endpoint answering like QuizChatModel."""
-    with FaultServer(reply=_quiz_answer) as server:
-        yield server.url
 
 
 def test_a_tuned_chain_round_trips_through_langchain_serialization(quiz_server: str) -> None:

@@ -12,7 +12,7 @@ from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
 
-from stacktune import create_study
+from stacktune import Bootstrap, create_study
 from stacktune_langchain import LangChainAdapter
 
 pytestmark = pytest.mark.integration
@@ -140,3 +140,28 @@ def test_a_repeated_study_on_the_real_server_pays_zero_calls(local_server: Any, 
         if trial.evaluation is not None:
             assert trial.evaluation.cache_hits == trial.evaluation.calls > 0
             assert trial.evaluation.input_tokens > 0
+
+
+def test_bootstrapped_demos_on_the_real_server(local_server: Any, tmp_path: Any) -> None:
+    """The model's own answers on the passed examples become literal demo turns of the exported chain."""
+    adapter = LangChainAdapter(make_chain(local_server), exclude=["*.top_p", "*.max_tokens", "*.human"])
+    greedy = adapter.apply_configuration({"step1.model.temperature": 0.0})  # what the bootstrap runs
+    study = create_study(study_name="demos", storage=f"sqlite:///{tmp_path}/demos.db", seed=0)
+    bootstrap = Bootstrap(max_examples=4, max_demos=2)
+    study.optimize(greedy, DATASET[2:6], accuracy, n_trials=1, bootstrap=bootstrap, baseline=False)
+    demos = study.bootstrapped_demos
+    assert demos is not None and demos.traced and demos.usage.calls == 4 and demos.usage.input_tokens > 0
+    assert demos.passed, "SmolLM2 at temperature 0 got none of the four reviews right (it gets review 4 right)"
+    labels = {example["text"]: example["label"] for example in DATASET}
+    pairs = [pair for trace in demos.examples or [] for pair in trace["step0.prompt"]]
+    assert len(pairs) == len(demos.passed)
+    for pair in pairs:  # what the prompt rendered for the example, and what the model really said
+        assert pair["human"] in labels and labels[pair["human"]] in pair["ai"].lower()
+    assert "step0.prompt.n_demos" in {v["name"] for v in study.optuna_study.user_attrs["stacktune:space"]["variables"]}
+    trial_calls = sum(t.spent.spent_calls for t in study.trials if t.spent is not None)
+    assert study.spent.calls == trial_calls + 4
+    shown = greedy.with_bootstrapped_demos(demos.examples or [], 2).apply_configuration({"step0.prompt.n_demos": 1})
+    exported = shown.to_native()
+    calls = shown.model_calls({"text": "Awful, it smells bad."}, exported)
+    assert [role for role, _ in calls[0].messages] == ["system", "human", "ai", "human"]
+    assert calls[0].messages[1:3] == (("human", pairs[0]["human"]), ("ai", pairs[0]["ai"])) and calls[0].output

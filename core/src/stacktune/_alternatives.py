@@ -30,9 +30,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from stacktune.errors import NoAdapterFound, WiringError
+from stacktune.errors import InvalidConfiguration, NoAdapterFound, WiringError
 from stacktune.evaluation import Evaluation, Metric, ResultCallback
 from stacktune.exportcheck import ModelCall, SupportsExportCheck
+from stacktune.proposals import InstructionSite, SupportsInstructionProposals
 from stacktune.protocol import Optimizable, SupportsExport
 from stacktune.space import Configuration, Constraint, Space
 from stacktune.variables import Categorical, Primitive, Variable
@@ -231,6 +232,46 @@ class Alternatives:
             _Member(m.name, configured, m.to_input, m.from_output) if m.name == chosen else m for m in self._members
         )
         return Alternatives._configured(members, chosen)
+
+    # -- proposals (stacktune.proposals) -----------------------------------------------------
+    def instruction_sites(self) -> list[InstructionSite]:
+        """Every alternative's instruction sites, named as their knobs are here (``<name>/<knob>``).
+
+        So ``optimize(propose=...)`` writes candidates for each framework's instructions in one
+        study. An alternative whose adapter cannot take proposals has none; if no alternative
+        can, that is an error naming them.
+        """
+        sites: list[InstructionSite] = []
+        able = [m for m in self._members if isinstance(m.program, SupportsInstructionProposals)]
+        if not able:
+            raise TypeError(
+                f"optimize(propose=...) needs an alternative whose adapter describes its instructions; none of "
+                f"{[f'{m.name}: {type(m.program).__name__}' for m in self._members]} has instruction_sites()"
+            )
+        for member in able:
+            for site in member.program.instruction_sites():  # type: ignore[attr-defined]
+                role = f"{site.role} (alternative {member.name!r})" if site.role else f"alternative {member.name!r}"
+                sites.append(site.model_copy(update={"name": member.prefix + site.name, "role": role}))
+        return sites
+
+    def with_instruction_candidates(self, candidates: Mapping[str, Sequence[str]]) -> Alternatives:
+        """Each alternative given the candidates of its own sites (``<name>/<knob>`` -> its ``<knob>``)."""
+        for name in candidates:
+            if not any(name.startswith(m.prefix) for m in self._members):
+                raise InvalidConfiguration(
+                    name,
+                    list(candidates[name]),
+                    f"an instruction site of an alternative: {[m.prefix + '...' for m in self._members]}",
+                    reason="no alternative has it",
+                )
+        members = []
+        for member in self._members:
+            own = {k[len(member.prefix) :]: v for k, v in candidates.items() if k.startswith(member.prefix)}
+            program = member.program
+            if own:
+                program = program.with_instruction_candidates(own)  # type: ignore[attr-defined]
+            members.append(_Member(member.name, program, member.to_input, member.from_output))
+        return Alternatives._configured(tuple(members), self._chosen)
 
     def check_examples(self, dataset: Sequence[Any]) -> None:
         """Raise a WiringError naming the alternative and the field when the first example does not fit one.

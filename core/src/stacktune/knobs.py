@@ -29,6 +29,10 @@ The ranges, and why:
 - ``stop`` is a list of texts, not a number: it is searched only when you offer
   candidates, as a ``Categorical.with_current(name, candidates, current)``.
 
+Demo knobs are in this catalogue too (:func:`demo_variables`): ``n_demos`` (how many of a pool's
+demos are shown) and ``demo_order`` (which: the first ``n_demos`` of one of ``DEMO_ORDERS``
+orderings, the pool's own and seeded shuffles), the same space wherever demos come from a pool.
+
 The range rule: without user bounds, the default range widens to hold the program's
 current value, so the program as it is stays a point of its own space; a target's own
 limits (``cap``: a model profile's max output tokens; ``floor``; a field's annotated
@@ -38,14 +42,17 @@ makes the nearest bound the default.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import random
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from stacktune.errors import InvalidVariable
-from stacktune.variables import Float, Int
+from stacktune.variables import Categorical, Float, Int, Variable
 
 KnobKind = Literal["float", "int", "choice"]
 
@@ -225,4 +232,96 @@ def _whole_steps(low: float, high: float, step: float) -> bool:
     return abs(count - round(count)) < 1e-6
 
 
-__all__ = ["SAMPLING_KNOBS", "KnobKind", "SamplingKnob", "find_knob", "knob_variable", "leaves_unset"]
+# -- demo knobs ------------------------------------------------------------------------------------------
+#: How many orderings a demo knob offers: the pool's own order, then seeded shuffles.
+DEMO_ORDERS = 6
+
+
+def demo_ordering(size: int, order: int) -> list[int]:
+    """Pool indices in an ordering: 0 is the pool's own order, k > 0 a shuffle seeded by k (the same everywhere)."""
+    indices = list(range(size))
+    if order:
+        random.Random(order).shuffle(indices)
+    return indices
+
+
+def demo_pool_digest(pool: object) -> str:
+    """A short hash of a demo pool (JSON, keys sorted): part of every ordering's key, so a changed pool is noticed."""
+    return hashlib.sha1(json.dumps(pool, sort_keys=True, default=repr).encode()).hexdigest()[:8]
+
+
+def demo_order_key(order: int, digest: str) -> str:
+    """The stable label of an ordering of the pool with this digest (``given@<hash>``, ``shuffle-2@<hash>``)."""
+    return f"{'given' if order == 0 else f'shuffle-{order}'}@{digest}"
+
+
+def demo_variables(
+    prefix: str,
+    *,
+    limit: int,
+    pool_size: int,
+    digest: str,
+    n_demos: int = 0,
+    order: int = 0,
+    orders: int = DEMO_ORDERS,
+    low: int = 0,
+    when: Mapping[str, Any] | None = None,
+    where: str = "",
+) -> list[Variable]:
+    """The demo knobs of one demo pool, the same in every adapter that shows demos from a pool.
+
+    ``<prefix>.n_demos`` (``n_demos`` without a prefix): how many demos are shown, ``low`` (0,
+    or 1 where another knob already says "no demos") to ``limit``, default the program's own
+    ``n_demos``; and, when there are orderings to choose
+    from, ``<prefix>.demo_order``: which demos, as the first ``n_demos`` of one of ``orders``
+    orderings (:func:`demo_ordering`), active only when demos are shown (and only for a pool of
+    two or more: one demo has one order). The orderings' keys
+    carry the pool's ``digest``: a study stored with another pool refuses to load, since a
+    study's choices may never change. ``where`` names the pool in the descriptions.
+    """
+    if limit < 1:
+        raise ValueError(f"demo knobs need a pool to show from: limit must be >= 1, got {limit}")
+    if not 0 <= low <= limit:
+        raise ValueError(f"the fewest demos shown (low={low}) must be in 0..{limit} (limit)")
+    if not low <= n_demos <= limit:
+        raise ValueError(f"n_demos={n_demos} is outside {low}..{limit}")
+    if orders < 1 or not 0 <= order < orders:
+        raise ValueError(f"demo_order={order} must be in 0..{orders - 1} (orders)")
+    count = f"{prefix}.n_demos" if prefix else "n_demos"
+    at = f" by {where}" if where else ""
+    variables: list[Variable] = [
+        Int(
+            name=count,
+            low=low,
+            high=limit,
+            default=n_demos,
+            when=dict(when) if when else None,
+            description=f"demos shown{at}",
+        )
+    ]
+    if orders > 1 and pool_size > 1:
+        variables.append(
+            Categorical(
+                f"{prefix}.demo_order" if prefix else "demo_order",
+                {demo_order_key(k, digest): k for k in range(orders)},
+                default=demo_order_key(order, digest),
+                when={**(when or {}), count: list(range(max(1, low), limit + 1))},
+                description=f"which demos{at} (the first n_demos of an ordering)",
+            )
+        )
+    return variables
+
+
+__all__ = [
+    "DEMO_ORDERS",
+    "SAMPLING_KNOBS",
+    "KnobKind",
+    "SamplingKnob",
+    "demo_order_key",
+    "demo_ordering",
+    "demo_pool_digest",
+    "demo_variables",
+    "find_knob",
+    "knob_variable",
+    "leaves_unset",
+]

@@ -38,6 +38,7 @@ from stacktune_dspy._options import (
     make_adapter,
 )
 from stacktune_dspy._specs import as_spec
+from stacktune_dspy._traces import Trace, demos_of, trace_of
 from stacktune_dspy._usage import HistorySink, LMCallRecorder
 
 #: The attribute of an exported program that holds what DSPy keeps outside programs (its DSPy adapter).
@@ -92,7 +93,9 @@ class DSPyAdapter:
     local server. ``cache`` is where LM answers are kept while it runs: ``None`` (default) the
     study's response cache inside a study's trials (DSPy's own cache elsewhere), a
     ``stacktune.cache.ResponseCache`` (or a URL, a directory) always, ``False`` DSPy's own
-    cache only. An LM built with ``cache=False`` is never cached.
+    cache only. An LM built with ``cache=False`` is never cached. For ``optimize(bootstrap=...)``
+    it records each predictor's trace per example (:meth:`evaluate_with_traces`) and offers the
+    passed ones as demos (:meth:`with_bootstrapped_demos`), as DSPy's ``BootstrapFewShot`` does.
     """
 
     def __init__(
@@ -205,21 +208,59 @@ class DSPyAdapter:
         max_concurrency: int = 1,
     ) -> Evaluation:
         """Run each example in our worker threads under ``dspy.context``; usage from that example's LM calls."""
-        program = self._program
-        overrides = self._context_overrides()
-        cache = self._shared.cache
+        return evaluate_examples(dataset, self._runner(), metric, on_result=on_result, max_concurrency=max_concurrency)
 
-        def run(example: object) -> Any:
-            inputs = self._inputs_of(example)
-            sink = HistorySink(self._shared.options.prices)
-            try:
-                callbacks = [*dspy.settings.get("callbacks", []), sink]  # the sink counts failed calls
-                with caching(cache), dspy.context(caller_modules=[sink], callbacks=callbacks, **overrides):
-                    return program(**inputs)
-            finally:
-                record_usage(sink.usage())  # what the example's LM calls cost, whether it failed or not
+    def evaluate_with_traces(
+        self, dataset: Sequence[object], metric: Metric, *, max_concurrency: int = 1
+    ) -> tuple[Evaluation, list[Trace | None]]:
+        """:meth:`evaluate`, and per example what each predictor saw and said (for bootstrapped demos).
 
-        return evaluate_examples(dataset, run, metric, on_result=on_result, max_concurrency=max_concurrency)
+        Each example runs under ``dspy.context(trace=[])``, as ``BootstrapFewShot`` runs it; its
+        trace is ``{predictor path: [{field: value}, ...]}`` (inputs and outputs of each call, as
+        plain JSON: other values are written as text), None when it raised or no predictor ran.
+        A metric with a ``trace`` parameter gets DSPy's own trace there, as ``BootstrapFewShot``
+        passes it (DSPy metrics may be stricter when bootstrapping).
+        """
+        traces: list[Trace | None] = [None] * len(dataset)
+        steps: list[list[Any]] = [[] for _ in dataset]
+        run = self._runner(traced=True)
+        paths = self._predictor_paths
+
+        def run_at(index: int) -> Any:
+            prediction, steps[index] = run(dataset[index])
+            traces[index] = trace_of(steps[index], paths)
+            return prediction
+
+        takes_trace = _takes_trace(metric)
+
+        def scored(index: int, prediction: Any) -> Any:
+            if takes_trace:
+                return metric(dataset[index], prediction, trace=steps[index])  # type: ignore[call-arg]
+            return metric(dataset[index], prediction)
+
+        # a metric error still names the user's metric
+        scored.__qualname__ = getattr(metric, "__qualname__", None) or getattr(metric, "__name__", None) or repr(metric)
+        evaluation = evaluate_examples(range(len(dataset)), run_at, scored, max_concurrency=max_concurrency)
+        return evaluation, traces
+
+    def with_bootstrapped_demos(self, demos: Sequence[object], max_demos: int) -> DSPyAdapter:
+        """A new adapter whose predictors' demo pools also hold these traces' demos (:meth:`evaluate_with_traces`).
+
+        Each traced call of a predictor becomes a ``dspy.Example(augmented=True, **fields)`` in
+        that predictor's pool (after its own, in the traces' order, repeats left out), so its
+        ``demos`` knob offers ``pool`` and ``n_demos`` goes up to ``max_demos`` (or ``max_demos=``
+        of the adapter, if larger). Frozen predictors and predictors no trace names are unchanged.
+        """
+        if isinstance(max_demos, bool) or not isinstance(max_demos, int) or max_demos < 1:
+            raise ValueError(f"max_demos must be a whole number >= 1, got {max_demos!r}")
+        infos = self._shared.predictors
+        found = demos_of(demos, [info.path for info in infos], skip=[info.path for info in infos if info.frozen])
+        options = self._shared.options
+        merged = {path: list(pool) for path, pool in options.bootstrapped.items()}
+        for path, pool in found.items():
+            merged.setdefault(path, []).extend(demo for demo in pool if demo not in merged[path])
+        limit = max(options.bootstrapped_max_demos, max_demos)
+        return self._with_options(dataclasses.replace(options, bootstrapped=merged, bootstrapped_max_demos=limit))
 
     # -- plain-mapping examples (stacktune.alternatives) ---------------------------
     def to_input(self, example: Mapping[str, Any]) -> dspy.Example:
@@ -286,7 +327,12 @@ class DSPyAdapter:
                 allowed = f"one of the sites {sorted(known)}"
                 raise InvalidConfiguration(name, list(texts), allowed, reason="unknown site")
             merged.setdefault(known[name], []).extend(texts)
-        shared = _Shared(self._shared.program, dataclasses.replace(options, instructions=merged))
+        return self._with_options(dataclasses.replace(options, instructions=merged))
+
+    def _with_options(self, options: TuningOptions) -> DSPyAdapter:
+        """A new adapter of the same program with other options (its cache option kept), configured as this one."""
+        shared = _Shared(self._shared.program, options)
+        shared.cache = self._shared.cache
         fresh = DSPyAdapter._configured(shared, self._shared.program, {})
         return fresh.apply_configuration(self._values) if self._values else fresh
 
@@ -328,6 +374,36 @@ class DSPyAdapter:
         return program
 
     # -- helpers ------------------------------------------------------------------
+    def _runner(self, traced: bool = False) -> Callable[[object], Any]:
+        """Runs one example of the program as configured: under ``dspy.context`` (never ``dspy.configure``:
+        worker threads), through the cache option, its LM calls' usage recorded whether it fails or not.
+
+        ``traced``: under a fresh DSPy trace too, returning (prediction, its steps: DSPy's
+        ``(predictor, inputs, prediction)`` of each predictor call).
+        """
+        program = self._program
+        overrides = self._context_overrides()
+        cache = self._shared.cache
+
+        def run(example: object) -> Any:
+            inputs = self._inputs_of(example)
+            sink = HistorySink(self._shared.options.prices)
+            trace: dict[str, Any] = {"trace": []} if traced else {}  # this example's own list, whatever the thread
+            try:
+                callbacks = [*dspy.settings.get("callbacks", []), sink]  # the sink counts failed calls
+                with caching(cache), dspy.context(caller_modules=[sink], callbacks=callbacks, **overrides, **trace):
+                    prediction = program(**inputs)
+                    return (prediction, list(dspy.settings.trace)) if traced else prediction
+            finally:
+                record_usage(sink.usage())  # what the example's LM calls cost, whether it failed or not
+
+        return run
+
+    @cached_property
+    def _predictor_paths(self) -> dict[int, str]:
+        """``id()`` of each predictor of the program this object runs, to its path (the name its knobs use)."""
+        return {id(predictor_at(self._program, info)): info.path for info in self._shared.predictors}
+
     def _context_overrides(self) -> dict[str, Any]:
         overrides: dict[str, Any] = {}
         if self._shared.default_lm is not None:
@@ -372,6 +448,14 @@ def _forward_parameters(program: dspy.Module) -> list[inspect.Parameter]:
     parameters = list(inspect.signature(forward).parameters.values())
     bound = not isinstance(forward, staticmethod) and parameters and parameters[0].name in ("self", "cls")
     return parameters[1:] if bound else parameters
+
+
+def _takes_trace(metric: object) -> bool:
+    """A DSPy-style metric, ``metric(example, prediction, trace=None)``."""
+    try:
+        return "trace" in inspect.signature(metric).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # no signature to read (some builtins): called as the core calls metrics
+        return False
 
 
 def _has(example: object, key: str) -> bool:

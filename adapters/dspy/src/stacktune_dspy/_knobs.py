@@ -80,6 +80,10 @@ def _demo_fits(example: Any, signature: type[dspy.Signature]) -> bool:
     return inputs <= keys and bool(outputs & keys)
 
 
+def _of_which(bootstrapped: Sequence[Any]) -> str:
+    return f" ({len(bootstrapped)} bootstrapped from the program's traces)" if bootstrapped else ""
+
+
 class _Builder:
     def __init__(self, program: dspy.Module, infos: Sequence[PredictorInfo], options: TuningOptions) -> None:
         self.program = program
@@ -199,6 +203,8 @@ class _Builder:
         pool = list(self.options.demo_pool.get(info.path, ()))
         if not pool:
             pool = [ex for ex in self.options.trainset if _demo_fits(ex, predictor.signature)]
+        bootstrapped = self.options.bootstrapped.get(info.path, ())
+        pool += [demo for demo in bootstrapped if demo not in pool]  # after the labelled ones, repeats left out
         if pool:
             choices[POOL] = POOL
             self.pools[info.path] = pool
@@ -214,7 +220,8 @@ class _Builder:
             return
         self.add(variable, Knob(name, "demos", info))
         if pool:
-            high = min(self.options.max_demos, len(pool))
+            limit = max(self.options.max_demos, self.options.bootstrapped_max_demos if bootstrapped else 0)
+            high = min(limit, len(pool))
             self.add(
                 Int(
                     f"{info.path}.n_demos",
@@ -222,7 +229,9 @@ class _Builder:
                     high,
                     default=high,
                     when={name: POOL},
-                    description=_describe(info, f"how many demos to draw from a pool of {len(pool)}"),
+                    description=_describe(
+                        info, f"how many demos to draw from a pool of {len(pool)}{_of_which(bootstrapped)}"
+                    ),
                 ),
                 Knob(f"{info.path}.n_demos", "n_demos", info),
             )

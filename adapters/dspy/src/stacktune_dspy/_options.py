@@ -49,6 +49,10 @@ class TuningOptions:
     reasoning_hints: Sequence[str] = DEFAULT_REASONING_HINTS
     input_keys: Sequence[str] | None = None
     prices: Mapping[str, Price] = field(default_factory=dict)
+    #: Demos bootstrapped from the program's own traces (``with_bootstrapped_demos``): they join each path's pool.
+    bootstrapped: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    #: How many demos a predictor with bootstrapped ones may show at once (with ``max_demos``, the larger wins).
+    bootstrapped_max_demos: int = 0
 
     def __post_init__(self) -> None:
         if self.lm_scope not in ("program", "predictor"):
@@ -69,7 +73,7 @@ class TuningOptions:
 
     def check_paths(self, known: Sequence[str]) -> None:
         """Every path the user named must be a predictor of the program."""
-        for option in ("instructions", "demo_pool", "demo_sets"):
+        for option in ("instructions", "demo_pool", "demo_sets", "bootstrapped"):
             for path in getattr(self, option):
                 if path != "*" and path not in known:
                     raise ValueError(

@@ -34,7 +34,7 @@ class Tune(Teleprompter):  # type: ignore[misc]  # DSPy is untyped here
     and runs ``n_trials`` trials on ``compile``'s trainset. Any other keyword goes where it
     belongs: ``create_study``'s (``sampler``, ``pruner``, ``search``, ``seed``...),
     ``Study.optimize``'s (``timeout``, ``budget``, ``n_jobs``, ``max_concurrency``,
-    ``baseline``...) or :class:`DSPyAdapter`'s (``lm``, ``lms``, ``instructions``,
+    ``baseline``, ``bootstrap``...) or :class:`DSPyAdapter`'s (``lm``, ``lms``, ``instructions``,
     ``instruction_proposer``, ``demo_pool``, ``demo_sets``, ranges...). ``candidates``
     (from :func:`~stacktune_dspy.candidates_from_programs`, e.g. what MIPROv2 or
     BootstrapFewShot found) adds instruction and demo-set candidates to those options.
@@ -99,7 +99,8 @@ class Tune(Teleprompter):  # type: ignore[misc]  # DSPy is untyped here
         """
         if teacher is not None:
             raise ValueError(
-                "Tune does not use a teacher program: bootstrap demos first (BootstrapFewShot) and tune that"
+                "Tune does not use a teacher program: pass bootstrap=stacktune.Bootstrap(...) to Tune (the student's "
+                "own traces become demos), or bootstrap demos first (BootstrapFewShot) and tune that"
             )
         if kwargs:
             raise TypeError(f"Tune.compile got unknown argument(s) {sorted(kwargs)}; give options to Tune(...)")

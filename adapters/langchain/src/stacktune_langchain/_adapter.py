@@ -10,6 +10,7 @@ with copies. The original runnable is never touched.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,7 @@ from stacktune.pricing import Prices, check_prices
 from stacktune.space import ConstraintCheck
 from stacktune_langchain._cache import StacktuneLLMCache
 from stacktune_langchain._declared import RUNTIME_KEYS, KnobCandidates
+from stacktune_langchain._demos import DemoKnobs, TraceRecorder, pools_from_traces
 from stacktune_langchain._knobs import (
     DEFAULT_SAMPLING_PARAMS,
     KnobMap,
@@ -45,6 +47,9 @@ from stacktune_langchain._knobs import (
 )
 from stacktune_langchain._tree import Edits, ModelSite, TextSite, rebuild, walk
 from stacktune_langchain._usage import CallRecorder, UsageCallbackHandler
+
+#: A trace of one example: per chat prompt path, the model steps it fed (``{"human": ..., "ai": ...}``).
+Trace = dict[str, list[dict[str, str]]]
 
 
 class LangChainAdapter:
@@ -180,13 +185,27 @@ class LangChainAdapter:
             merged = dict(given) if isinstance(given, Mapping) and not _is_shorthand(given) else {sites[0]: given}
         for name, texts in candidates.items():
             merged[name] = _joined(merged.get(name), list(texts))
-        options = dataclasses.replace(self._options, prompts=merged)
+        return self._with_options(dataclasses.replace(self._options, prompts=merged))
+
+    def with_bootstrapped_demos(self, demos: Sequence[object], max_demos: int) -> LangChainAdapter:
+        """A new adapter whose chat prompts named in ``demos`` (traces: :meth:`evaluate_with_traces`) get demo knobs.
+
+        Each such prompt gets ``<path>.n_demos`` (0..``max_demos``, default 0: the chain as
+        written) and, for two demos or more, ``<path>.demo_order``; the demos are its traced
+        pairs in trace order (repeats left out), so the same traces always make the same space.
+        What was applied stays.
+        """
+        pools = pools_from_traces(demos, self._knob_map.chats, self._options.demos, max_demos)
+        return self._with_options(dataclasses.replace(self._options, demos=pools))
+
+    def _with_options(self, options: TuningOptions) -> LangChainAdapter:
         derived = object.__new__(type(self))
         derived.__dict__.update(self.__dict__)
         derived._options = options
         derived._knob_map = build_knob_map(self._original, options)
         derived._overrides = derived.extract_variables().validate_configuration(self._overrides)
         derived._native = _build(self._original, derived._knob_map, derived._overrides)
+        derived._running = derived._with_cache(derived._overrides)
         return derived
 
     def to_native(self) -> Runnable[Any, Any]:
@@ -232,14 +251,17 @@ class LangChainAdapter:
     def _input(self, example: Any) -> Any:
         return self._input_of(example) if self._input_of is not None else example
 
-    def _config(self, handler: UsageCallbackHandler) -> RunnableConfig:
-        return {"callbacks": [handler], "tags": ["stacktune"]}
+    def _config(self, handler: UsageCallbackHandler, *more: Any) -> RunnableConfig:
+        return {"callbacks": [handler, *more], "tags": ["stacktune"]}
 
     def run(self, example: Any) -> Any:
         """Run one example; what its LLM calls cost is recorded (``stacktune.record_usage``), failed or not."""
+        return self._invoke(self._running, example)
+
+    def _invoke(self, runnable: Runnable[Any, Any], example: Any, *more: Any) -> Any:
         handler = UsageCallbackHandler(self._prices)
         try:
-            return self._running.invoke(self._input(example), self._config(handler))
+            return runnable.invoke(self._input(example), self._config(handler, *more))
         finally:
             record_usage(handler.usage())
 
@@ -261,6 +283,32 @@ class LangChainAdapter:
     ) -> Evaluation:
         """Run every example (``max_concurrency`` at a time, in threads) and score it."""
         return evaluate_examples(dataset, self.run, metric, on_result=on_result, max_concurrency=max_concurrency)
+
+    def evaluate_with_traces(
+        self, dataset: Sequence[object], metric: Metric, *, max_concurrency: int = 1
+    ) -> tuple[Evaluation, list[Trace | None]]:
+        """:meth:`evaluate`, and per example what each chat prompt's model step saw and said (``TracesDemos``).
+
+        An example's trace is ``{prompt path: [{"human": ..., "ai": ...}]}``: per chat prompt
+        the chain rendered (keyed like its knobs, ``step0.prompt``), the human turn it ended
+        with and the answer of the model it fed; None when no such step ran. Plain JSON, for
+        the study to store and :meth:`with_bootstrapped_demos` to take back.
+        """
+        traced = rebuild(self._running, Edits(traced=True))  # every chat prompt carries its path
+        lock = threading.Lock()
+        seen: dict[int, list[Trace | None]] = {}
+
+        def run(example: Any) -> Any:
+            recorder = TraceRecorder(self._knob_map.chats)
+            try:
+                return self._invoke(traced, example, recorder)
+            finally:
+                with lock:
+                    seen.setdefault(id(example), []).append(recorder.trace())
+
+        evaluation = evaluate_examples(dataset, run, metric, max_concurrency=max_concurrency)
+        traces = [seen[id(example)].pop(0) if seen.get(id(example)) else None for example in dataset]
+        return evaluation, traces
 
     async def aevaluate(
         self,
@@ -337,7 +385,8 @@ def _build(
         if switched or params:
             models[knobs.site.name] = (value(knobs.choice) if switched and knobs.choice else None, params)
     texts = {name: value(name) for name in knob_map.texts if name in overrides}
-    tree = _rebuild(original, models, texts, sites, cache)
+    demos = _demo_edits(knob_map.demos, space, value)
+    tree = _rebuild(original, Edits(models, texts, demos), sites, cache)
     configurable: dict[str, Any] = {}
     for knob in knob_map.declared:
         name = knob.variable.name
@@ -358,26 +407,34 @@ def _build(
     return tree.with_config(configurable=configurable)
 
 
+def _demo_edits(demos: Sequence[DemoKnobs], space: Space, value: Callable[[str], Any]) -> dict[str, list[BaseMessage]]:
+    """Per chat prompt showing demos (``n_demos`` >= 1), the demo messages of its ordering."""
+    edits: dict[str, list[BaseMessage]] = {}
+    for knobs in demos:
+        shown = int(value(knobs.count)) if knobs.count in space else 0
+        if shown:
+            order = int(value(knobs.order)) if knobs.order is not None and knobs.order in space else 0
+            edits[knobs.site] = knobs.pool.messages(shown, order)
+    return edits
+
+
 def _rebuild(
-    original: Runnable[Any, Any],
-    models: dict[str, tuple[Any, dict[str, Any]]],
-    texts: dict[str, Any],
-    sites: Sequence[ModelSite],
-    cache: CacheOption,
+    original: Runnable[Any, Any], edits: Edits, sites: Sequence[ModelSite], cache: CacheOption
 ) -> Runnable[Any, Any]:
     """The tree with the edits; unless ``cache`` is False, each model whose cache is unset gets ours, bound to its copy.
 
     The copies get it, the original never does.
     """
     if cache is False:
-        return rebuild(original, Edits(models, texts))
+        return rebuild(original, edits)
     llm_cache = StacktuneLLMCache(cache)
+    models = dict(edits.models)
     for site in sites:
         replacement, params = models.get(site.name, (None, {}))
         target = replacement if replacement is not None else site.model
         if target.cache is None:
             models[site.name] = (replacement, {**params, "cache": llm_cache})
-    tree = rebuild(original, Edits(models, texts))
+    tree = rebuild(original, dataclasses.replace(edits, models=models))
     for site in walk(tree).models:
         if site.model.cache is llm_cache:  # a copy of ours: its cache reads its own parameters
             site.model.cache = llm_cache.bind(site.model)

@@ -30,6 +30,7 @@ from stacktune.knobs import leaves_unset
 from stacktune.space import ConstraintCheck
 from stacktune_langchain._bounds import numeric_kind, numeric_variable
 from stacktune_langchain._declared import DeclaredKnob, KnobCandidates, bound_configurable, declared_knobs
+from stacktune_langchain._demos import DemoKnobs, DemoPool, demo_variables
 from stacktune_langchain._tree import Found, ModelSite, TextSite, walk
 
 #: The sampling parameters exposed on every chat model by default (when the model has them).
@@ -63,6 +64,9 @@ class KnobMap:
     skipped: Mapping[str, str] = field(default_factory=dict)
     stand_ins: Mapping[str, Any] = field(default_factory=dict)
     """Knobs the runnable leaves None, with their stand-in default: configuring it keeps them None."""
+    chats: tuple[str, ...] = ()
+    """The paths of the chat prompts that can take demos (and are traced)."""
+    demos: tuple[DemoKnobs, ...] = ()
 
     def is_unset(self, name: str, value: Any) -> bool:
         return leaves_unset(self.stand_ins.get(name), value)
@@ -82,6 +86,8 @@ class TuningOptions:
     undeclared: bool = True
     runtime_keys: frozenset[str] = frozenset()
     constraints: Sequence[Constraint | ConstraintCheck] = ()
+    demos: Mapping[str, DemoPool] = field(default_factory=dict)
+    """Bootstrapped demo pools by chat prompt path (``LangChainAdapter.with_bootstrapped_demos``)."""
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> InvalidConfiguration:
@@ -233,11 +239,27 @@ def build_knob_map(runnable: Runnable[Any, Any], options: TuningOptions) -> Knob
             texts[text.name] = text
     elif options.models or options.prompts:
         raise ValueError("models= and prompts= need undeclared=True: they join the undeclared knobs")
+    demo_knobs = _demo_knobs(found, options.demos, parents)
+    variables += [v for _, made in demo_knobs for v in made]
     _check_collisions(variables, {k.variable.name for k in knobs})
     variables = _overridden(variables, options)
     stand_ins = {v.name: v.default for v in variables if v.name in unset and v.default is not None}
     space = Space(variables, constraints=options.constraints)
-    return KnobMap(space, tuple(knobs), tuple(model_knobs), texts, skipped, stand_ins)
+    chats = tuple(c.name for c in found.chats)
+    return KnobMap(
+        space, tuple(knobs), tuple(model_knobs), texts, skipped, stand_ins, chats, tuple(k for k, _ in demo_knobs)
+    )
+
+
+def _demo_knobs(
+    found: Found, pools: Mapping[str, DemoPool], parents: set[str]
+) -> list[tuple[DemoKnobs, list[Variable]]]:
+    """The demo knobs of every chat prompt with a pool (in the chain's order); a pool for no prompt is an error."""
+    chats = {c.name: c for c in found.chats}
+    for name in pools:
+        if name not in chats:
+            raise _unknown("chat prompts", name, chats)
+    return [demo_variables(name, pools[name], _when(chats[name].when, parents)) for name in chats if name in pools]
 
 
 def _check_collisions(variables: Sequence[Variable], declared: set[str]) -> None:

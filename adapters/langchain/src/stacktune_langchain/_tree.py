@@ -11,7 +11,7 @@ changed; untouched subtrees are shared, nothing is mutated.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -112,19 +112,38 @@ class DeclaredField:
     target: Any
 
 
+@dataclass(frozen=True)
+class ChatSite:
+    """A ChatPromptTemplate whose messages the adapter may change: where demos go, what a trace is keyed by."""
+
+    name: str  # its knob path, the prefix of its message knobs: ``step0.prompt``
+    when: tuple[tuple[str, str], ...]
+
+
 @dataclass
 class Found:
     models: list[ModelSite] = field(default_factory=list)
     texts: list[TextSite] = field(default_factory=list)
     fields: dict[str, DeclaredField] = field(default_factory=dict)
+    chats: list[ChatSite] = field(default_factory=list)
+
+
+#: The metadata key a traced chat prompt carries (its knob path), so a callback knows which prompt ran.
+TRACE_KEY = "stacktune_prompt"
 
 
 @dataclass(frozen=True)
 class Edits:
-    """What a rebuild changes: per model site a replacement and parameters, per text site the text."""
+    """What a rebuild changes: per model site a replacement and parameters, per text site the text.
+
+    ``demos``: per chat prompt (by its path) literal messages inserted after its leading system
+    messages. ``traced``: every chat prompt gets its path as metadata (:data:`TRACE_KEY`).
+    """
 
     models: Mapping[str, tuple[BaseChatModel | None, Mapping[str, Any]]] = field(default_factory=dict)
     texts: Mapping[str, str] = field(default_factory=dict)
+    demos: Mapping[str, Sequence[BaseMessage]] = field(default_factory=dict)
+    traced: bool = False
 
 
 Child = tuple[str | None, Runnable[Any, Any], Scope]
@@ -224,12 +243,19 @@ def walk(node: Runnable[Any, Any], scope: Scope | None = None, found: Found | No
         return found
     if isinstance(node, BasePromptTemplate):
         found.texts.extend(_text_sites(node, scope))
+        if isinstance(node, ChatPromptTemplate) and _is_chat_site(node, scope):
+            found.chats.append(ChatSite(f"{scope.prefix()}prompt", scope.when))
         return found
     structure = _children(node, scope)
     if structure is not None:
         for _, child, child_scope in structure[0]:
             walk(child, child_scope, found)
     return found
+
+
+def _is_chat_site(prompt: BasePromptTemplate[Any], scope: Scope) -> bool:
+    """A ChatPromptTemplate whose messages are not declared configurable (LangChain would replace them)."""
+    return isinstance(prompt, ChatPromptTemplate) and "messages" not in scope.declared
 
 
 def _model_site(model: BaseChatModel, kwargs: Mapping[str, Any], scope: Scope) -> ModelSite:
@@ -314,11 +340,31 @@ def _with_text(template: PromptTemplate, text: str) -> PromptTemplate:
 def _rebuild_prompt(prompt: BasePromptTemplate[Any], edits: Edits, scope: Scope) -> Runnable[Any, Any]:
     sites = {s.name: s for s in _text_sites(prompt, scope)}
     changes = {name: edits.texts[name] for name in sites if name in edits.texts}
-    if not changes:
-        return prompt
     if isinstance(prompt, PromptTemplate):
-        return _with_text(prompt, next(iter(changes.values())))
-    assert isinstance(prompt, ChatPromptTemplate)
+        return _with_text(prompt, next(iter(changes.values()))) if changes else prompt
+    if not isinstance(prompt, ChatPromptTemplate) or not _is_chat_site(prompt, scope):
+        return prompt
+    path = f"{scope.prefix()}prompt"
+    demos = list(edits.demos.get(path, ()))
+    new = _with_texts(prompt, changes, scope) if changes else prompt
+    if demos:
+        messages = list(new.messages)
+        at = _after_system(messages)
+        new = _copy(new, {"messages": [*messages[:at], *demos, *messages[at:]]})
+    if edits.traced:
+        new = _copy(new, {"metadata": {**(new.metadata or {}), TRACE_KEY: path}})
+    return new
+
+
+def _after_system(messages: Sequence[object]) -> int:
+    """The index after a chat prompt's leading system messages (templates or literal): where demos go."""
+    at = 0
+    while at < len(messages) and _role(messages[at]) == "system":
+        at += 1
+    return at
+
+
+def _with_texts(prompt: ChatPromptTemplate, changes: Mapping[str, str], scope: Scope) -> ChatPromptTemplate:
     by_message = _message_names(prompt, scope)
     messages: list[Any] = []
     for index, message in enumerate(prompt.messages):
@@ -349,4 +395,15 @@ def _message_names(prompt: ChatPromptTemplate, scope: Scope) -> dict[int, str]:
     return {i: f"{base}.{r}" if roles.count(r) == 1 else f"{base}.{r}{i}" for i, r in enumerate(roles)}
 
 
-__all__ = ["DeclaredField", "Edits", "Found", "ModelSite", "Scope", "TextSite", "rebuild", "walk"]
+__all__ = [
+    "TRACE_KEY",
+    "ChatSite",
+    "DeclaredField",
+    "Edits",
+    "Found",
+    "ModelSite",
+    "Scope",
+    "TextSite",
+    "rebuild",
+    "walk",
+]

@@ -16,7 +16,6 @@ from stacktune import (
     Categorical,
     Evaluation,
     InstructionSite,
-    Int,
     InvalidConfiguration,
     Metric,
     ModelCall,
@@ -26,6 +25,7 @@ from stacktune import (
     evaluate_examples,
     knob_variable,
 )
+from stacktune.knobs import demo_variables
 from stacktune_prompt._prompt import Prompt, template_fields
 
 #: The name of the Prompt's one instruction site (its system text), as in its space.
@@ -64,21 +64,16 @@ class PromptAdapter:
                     "instructions", p.instruction_candidates, p.instructions, description="the system text"
                 )
             )
-        if p.demo_limit > 0:
-            variables.append(
-                Int(name="n_demos", low=0, high=p.demo_limit, default=p.n_demos, description="demos shown")
+        if p.demo_limit > 0:  # the core catalogue's demo knobs, as every adapter with a demo pool has them
+            variables += demo_variables(
+                "",
+                limit=p.demo_limit,
+                pool_size=len(p.demos),
+                digest=p.pool_digest,
+                n_demos=p.n_demos,
+                order=p.demo_order,
+                orders=p.demo_orders,
             )
-            if p.demo_orders > 1:
-                orders = {p.demo_order_key(order): order for order in range(p.demo_orders)}
-                variables.append(
-                    Categorical(
-                        "demo_order",
-                        orders,
-                        default=p.demo_order_key(p.demo_order),
-                        when={"n_demos": list(range(1, p.demo_limit + 1))},
-                        description="which demos (the first n_demos of an ordering)",
-                    )
-                )
         for knob in ("temperature", "top_p", "max_tokens"):
             bounds = getattr(p.ranges, knob)
             if bounds is not None:  # the catalogue's rules; the user's grid for the knobs that have one

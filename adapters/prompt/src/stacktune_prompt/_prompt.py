@@ -8,9 +8,7 @@ applied with ``dataclasses.replace``. Calling it renders chat messages, asks the
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import random
 import string
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +20,7 @@ from typing import Any
 
 from stacktune import SAMPLING_KNOBS, Categorical, Usage, record_usage
 from stacktune.cache import CachedResponse, FileCache, ResponseCache, default_file_cache, resolve_cache
+from stacktune.knobs import DEMO_ORDERS, demo_order_key, demo_ordering, demo_pool_digest
 from stacktune.pricing import Price, check_prices
 from stacktune_prompt._cache import request_key
 from stacktune_prompt._models import ChatModel, RetryPolicy, cache_identity, model_call_cost
@@ -161,7 +160,7 @@ class Prompt:
     n_demos: int = 0
     max_demos: int | None = None
     demo_order: int = 0
-    demo_orders: int = 6
+    demo_orders: int = DEMO_ORDERS
     temperature: float = 0.0
     top_p: float = 1.0
     max_tokens: int = 256
@@ -354,20 +353,16 @@ class Prompt:
 
     def demo_ordering(self, order: int) -> tuple[int, ...]:
         """Pool indices in the given order: 0 is the pool's own order, k > 0 a shuffle seeded by k."""
-        indices = list(range(len(self.demos)))
-        if order:
-            random.Random(order).shuffle(indices)
-        return tuple(indices)
+        return tuple(demo_ordering(len(self.demos), order))
 
     @cached_property
-    def _pool_digest(self) -> str:
-        return hashlib.sha1(
-            json.dumps([dict(d) for d in self.demos], sort_keys=True, default=repr).encode()
-        ).hexdigest()[:8]
+    def pool_digest(self) -> str:
+        """A short hash of the demo pool: part of every ``demo_order`` key, so a study notices a changed pool."""
+        return demo_pool_digest([dict(d) for d in self.demos])
 
     def demo_order_key(self, order: int) -> str:
         """A stable label for an ordering; it changes when the pool changes, so studies notice."""
-        return f"{'given' if order == 0 else f'shuffle-{order}'}@{self._pool_digest}"
+        return demo_order_key(order, self.pool_digest)
 
     @property
     def selected_demos(self) -> tuple[Mapping[str, Any], ...]:
