@@ -282,14 +282,23 @@ def run_stacktune(
         names_the_label,
         budget=stacktune.Budget(calls=calls),
         propose=proposer,
+        bootstrap=stacktune.Bootstrap(max_examples=args.bootstrap, max_demos=2 * args.demos)
+        if args.bootstrap
+        else None,
         max_concurrency=1,
         show_progress_bar=False,
     )
     seconds = time.perf_counter() - start
     best, baseline = study.best, study.baseline
-    row = Row(seed, "stacktune", study.spent.calls, study.spent.tokens, seconds, best.values["score"], float("nan"))
+    arm = f"stacktune, bootstrap {args.bootstrap}" if args.bootstrap else "stacktune"
+    row = Row(seed, arm, study.spent.calls, study.spent.tokens, seconds, best.values["score"], float("nan"))
     written = baseline.values["score"] if baseline is not None else float("nan")  # trial 0: the program as written
     return row, best.apply_to(program), written
+
+
+def _bootstrap(args: Any) -> stacktune.Bootstrap | None:
+    """``--bootstrap N``: run the program as written on N val examples first; those it gets right become demos."""
+    return stacktune.Bootstrap(max_examples=args.bootstrap, max_demos=2 * args.demos) if args.bootstrap else None
 
 
 def _free() -> dict[str, stacktune.Price]:
@@ -320,6 +329,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--as-written-only", action="store_true", help="only score the program as written (val and test), in parallel"
     )
     parser.add_argument("--merge", type=Path, nargs="+", help="print the table of rows saved by earlier --out runs")
+    parser.add_argument(
+        "--bootstrap", type=int, default=0, help="stacktune also bootstraps demos from this many val examples"
+    )
+    parser.add_argument(
+        "--stacktune-only",
+        type=int,
+        metavar="CALLS",
+        help="run only stacktune, with this budget (MIPROv2's calls from an earlier run of the same settings)",
+    )
     args = parser.parse_args(argv)
     if args.merge:
         print(render([row for path in args.merge for row in read_rows(path)]))
@@ -365,13 +383,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             return
         written_val = float("nan")
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            mipro, mipro_program = run_mipro(seed, base_url, train, val, args)
             proposer_lm = ChatProposerLM(
                 Endpoint(base_url, "smollm2", price=stacktune.FREE), max_tokens=PROPOSER_MAX_TOKENS, seed=seed
             )
+            if args.stacktune_only:
+                tuned, tuned_program, _ = run_stacktune(seed, spec, proposer_lm, train, val, args.stacktune_only, args)
+                keep(replace(tuned, test=test_score(tuned_program, test)))
+                continue
+            mipro, mipro_program = run_mipro(seed, base_url, train, val, args)
             tuned, tuned_program, written_val = run_stacktune(seed, spec, proposer_lm, train, val, mipro.calls, args)
             keep(replace(mipro, test=test_score(DSPyAdapter(mipro_program, lm=spec, prices=_free()), test)))
             keep(replace(tuned, test=test_score(tuned_program, test)))
+        if args.stacktune_only:
+            return
         # greedy decoding: the program as written answers the same every time, so it is scored once
         written_test = test_score(written, test)
         for seed in range(args.first_seed, args.first_seed + args.seeds):

@@ -114,7 +114,7 @@ def test_the_stacktune_arm_spends_the_calls_it_is_given_proposals_included() -> 
     engine = ScriptedEngine(_answers_positive)
     proposer = ScriptedLM(["Say positive or negative.", "Answer in one word."], cycle=True)
     train, val, _ = splits(6, 4, 2)
-    args = argparse.Namespace(demos=1, candidates=2)
+    args = argparse.Namespace(demos=1, candidates=2, bootstrap=0)
     row, tuned, written = run_stacktune(0, scripted_lm(engine=engine), proposer, train, val, 30, args)
     assert row.arm == "stacktune" and row.seed == 0
     assert 30 <= row.calls <= 31, "the budget stops the run within about one call"
@@ -122,6 +122,18 @@ def test_the_stacktune_arm_spends_the_calls_it_is_given_proposals_included() -> 
     assert len(proposer.prompts) == 2
     assert row.val == written == 0.5, "the scripted model says positive: half of val"
     assert tuned.evaluate(val, names_the_label).score == 0.5
+
+
+def test_the_stacktune_arm_bootstraps_within_the_same_budget() -> None:
+    engine = ScriptedEngine(_answers_positive)
+    proposer = ScriptedLM(["Say positive or negative.", "Answer in one word."], cycle=True)
+    train, val, _ = splits(6, 4, 2)
+    args = argparse.Namespace(demos=1, candidates=2, bootstrap=4)
+    row, _, _ = run_stacktune(0, scripted_lm(engine=engine), proposer, train, val, 30, args)
+    assert row.arm == "stacktune, bootstrap 4"
+    assert 30 <= row.calls <= 31 and row.calls == len(engine.calls) + len(proposer.prompts), (
+        "the bootstrap's calls count"
+    )
 
 
 def test_the_metric_wants_the_right_label_and_not_the_other() -> None:
