@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 import dspy
 import pytest
@@ -110,12 +111,18 @@ def test_miprov2_runs_on_a_model_whose_proposals_do_not_parse_with_the_tolerant_
     assert best.score == pytest.approx(50.0), "half the val reviews are positive"
 
 
-def test_the_stacktune_arm_spends_the_calls_it_is_given_proposals_included() -> None:
+def stacktune_arm(bootstrap: int) -> tuple[Any, Any, float, ScriptedEngine, ScriptedLM, list[Any]]:
+    """stacktune's arm on the scripted model (always "positive"), 30 calls: row, tuned, written, engine, proposer, val."""
     engine = ScriptedEngine(_answers_positive)
     proposer = ScriptedLM(["Say positive or negative.", "Answer in one word."], cycle=True)
     train, val, _ = splits(6, 4, 2)
-    args = argparse.Namespace(demos=1, candidates=2, bootstrap=0)
+    args = argparse.Namespace(demos=1, candidates=2, bootstrap=bootstrap)
     row, tuned, written = run_stacktune(0, scripted_lm(engine=engine), proposer, train, val, 30, args)
+    return row, tuned, written, engine, proposer, val
+
+
+def test_the_stacktune_arm_spends_the_calls_it_is_given_proposals_included() -> None:
+    row, tuned, written, engine, proposer, val = stacktune_arm(bootstrap=0)
     assert row.arm == "stacktune" and row.seed == 0
     assert 30 <= row.calls <= 31, "the budget stops the run within about one call"
     assert row.calls == len(engine.calls) + len(proposer.prompts)
@@ -125,11 +132,7 @@ def test_the_stacktune_arm_spends_the_calls_it_is_given_proposals_included() -> 
 
 
 def test_the_stacktune_arm_bootstraps_within_the_same_budget() -> None:
-    engine = ScriptedEngine(_answers_positive)
-    proposer = ScriptedLM(["Say positive or negative.", "Answer in one word."], cycle=True)
-    train, val, _ = splits(6, 4, 2)
-    args = argparse.Namespace(demos=1, candidates=2, bootstrap=4)
-    row, _, _ = run_stacktune(0, scripted_lm(engine=engine), proposer, train, val, 30, args)
+    row, _, _, engine, proposer, _ = stacktune_arm(bootstrap=4)
     assert row.arm == "stacktune, bootstrap 4"
     assert 30 <= row.calls <= 31 and row.calls == len(engine.calls) + len(proposer.prompts), (
         "the bootstrap's calls count"

@@ -14,6 +14,7 @@ import os
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import optuna
 import pytest
@@ -147,3 +148,16 @@ def redis_url() -> Iterator[str]:
             if b"pytest-" in key:
                 client.delete(key)
         client.close()
+
+
+@pytest.fixture
+def write_task_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
+    """Write a task file (its text) in a fresh working directory that can import the tests' modules; its CLI name."""
+
+    def write(text: str) -> str:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.syspath_prepend(str(Path(__file__).parent))
+        (tmp_path / "task.py").write_text(text)
+        return "task.py:task"
+
+    return write

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,9 +269,8 @@ class Tattle:
         return "Label it carefully."
 
 
-def build(program="demoed", **_):
-    target = Program() if program == "demoed" else Program()
-    return TaskSetup(target=target, dataset=reviews(8), metric=accuracy, proposer_lm=Tattle())
+def build(**_):
+    return TaskSetup(target=Program(), dataset=reviews(8), metric=accuracy, proposer_lm=Tattle())
 
 
 task = Task(name="demoed", description="a program demos help", build=build, objectives=("score",))
@@ -280,11 +279,8 @@ task = Task(name="demoed", description="a program demos help", build=build, obje
 
 class TestCommandLine:
     @pytest.fixture
-    def task_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.syspath_prepend(str(Path(__file__).parent))
-        (tmp_path / "task.py").write_text(TASK_FILE)
-        return "task.py:task"
+    def task_file(self, write_task_file: Callable[[str], str]) -> str:
+        return write_task_file(TASK_FILE)
 
     def args(self, task_file: str, *more: str) -> list[str]:
         return ["optimize", task_file, "--trials", "3", "--no-progress", "--storage", "sqlite:///s.db", *more]

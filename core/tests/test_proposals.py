@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -389,11 +389,8 @@ task = Task(name="instructed", description="a program whose instruction matters"
 
 class TestCommandLine:
     @pytest.fixture
-    def task_file(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.syspath_prepend(str(Path(__file__).parent))
-        (tmp_path / "task.py").write_text(TASK_FILE)
-        return "task.py:task"
+    def task_file(self, write_task_file: Callable[[str], str]) -> str:
+        return write_task_file(TASK_FILE)
 
     def test_propose_n_writes_candidates_with_the_tasks_proposer_lm(self, task_file: str) -> None:
         from click.testing import CliRunner
