@@ -17,27 +17,15 @@ import tempfile
 
 import stacktune
 from stacktune import Budget
-from stacktune_prompt import Prompt
-from stacktune_prompt.testing import KeywordSentimentModel, sentiment_examples
+from stacktune_prompt.testing import KeywordSentimentModel, label_in_answer, sentiment_examples, sentiment_prompt
 
 
 def study(storage: str, name: str, trials: int, budget: Budget | None) -> str:
     """Run one study; a line of what it paid."""
     model = KeywordSentimentModel()
-    prompt = Prompt(
-        instructions="Classify the sentiment of the review.",
-        instruction_candidates=["You are a helpful assistant."],
-        template="Review: {text}",
-        model=model,
-        demos=sentiment_examples()[:4],
-        answer="{label}",
-        n_demos=1,
-        max_tokens=16,
-    )
+    prompt = sentiment_prompt(model)
     run = stacktune.create_study(study_name=name, storage=storage, seed=0)
-    run.optimize(
-        prompt, sentiment_examples(), lambda e, p: e["label"] in str(p).lower(), n_trials=trials, budget=budget
-    )
+    run.optimize(prompt, sentiment_examples(), label_in_answer, n_trials=trials, budget=budget)
     evaluated = [t.evaluation for t in run.trials if t.evaluation is not None]
     return (
         f"{name:>6}: {len(run.trials)} trials, {model.calls} calls reached the model, study.spent.calls="

@@ -151,7 +151,12 @@ class TestStores:
             thread.join()
         assert not errors
         assert len(cache) >= 80
+        private = isinstance(cache, (MemoryCache, FileCache))  # a fresh store of this test's own
+        if private:
+            assert len(cache) == 80, "exactly what was written"
         cache.clear()
+        if private:
+            assert len(cache) == 0 and cache.get(f"{prefix}-0-0") is None
 
 
 def test_a_file_cache_is_created_on_first_use(tmp_path: Path) -> None:

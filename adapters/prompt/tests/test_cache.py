@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stacktune_prompt import CachedResponse, FileCache, Prompt, PromptAdapter, ResponseCache
+from stacktune_prompt import FileCache, Prompt, PromptAdapter, ResponseCache
 from stacktune_prompt._cache import request_key
 from stacktune_prompt.testing import KeywordSentimentModel
 
@@ -139,26 +138,3 @@ def test_a_cache_object_made_the_old_way_still_works(
     make_prompt(cache=old).reply({"text": "good"})
     make_prompt(cache=FileCache(tmp_path / "old")).reply({"text": "good"})
     assert fake.calls == 1
-
-
-def test_concurrent_writers_and_readers(tmp_path: Path) -> None:
-    cache = FileCache(tmp_path)
-    errors: list[BaseException] = []
-
-    def work(worker: int) -> None:
-        try:
-            for i in range(50):
-                cache.put(f"{worker}-{i}", CachedResponse(f"text {i}", i, 1, 0.5))
-                assert cache.get(f"{worker}-{i}") == CachedResponse(f"text {i}", i, 1, 0.5)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors and len(cache) == 200
-    cache.clear()
-    assert len(cache) == 0 and cache.get("0-0") is None
-    cache.close()

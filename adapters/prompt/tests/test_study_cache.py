@@ -110,22 +110,12 @@ def postgres_schema() -> Iterator[str]:
 _WORKER = """
 import sys
 import stacktune
-from stacktune_prompt import Prompt
-from stacktune_prompt.testing import KeywordSentimentModel, sentiment_examples
+from stacktune_prompt.testing import KeywordSentimentModel, label_in_answer, sentiment_examples, sentiment_prompt
 
 model = KeywordSentimentModel()
-prompt = Prompt(
-    instructions="Classify the sentiment of the review.",
-    instruction_candidates=["You are a helpful assistant."],
-    template="Review: {text}",
-    model=model,
-    demos=sentiment_examples()[:4],
-    answer="{label}",
-    n_demos=1,
-    max_tokens=16,
-)
+prompt = sentiment_prompt(model)
 study = stacktune.create_study(study_name=sys.argv[2], storage=sys.argv[1], seed=0)
-study.optimize(prompt, sentiment_examples(), lambda e, p: e["label"] in str(p).lower(), n_trials=6)
+study.optimize(prompt, sentiment_examples(), label_in_answer, n_trials=6)
 print(model.calls, study.spent.calls, study.response_cache.engine.dialect.name)
 """
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stacktune_prompt._models import cache_identity as _identity_of
+from stacktune_prompt._prompt import Prompt
 
 POSITIVE_WORDS = frozenset({"good", "great", "love", "loved", "excellent", "wonderful", "happy", "best", "fun"})
 NEGATIVE_WORDS = frozenset({"bad", "awful", "hate", "hated", "terrible", "boring", "worst", "broke", "poor"})
@@ -144,4 +145,31 @@ def sentiment_examples() -> list[dict[str, str]]:
     ]
 
 
-__all__ = ["FlakyModel", "KeywordSentimentModel", "NEGATIVE_WORDS", "POSITIVE_WORDS", "sentiment_examples"]
+def sentiment_prompt(model: Any) -> Prompt:
+    """A Prompt for :func:`sentiment_examples` with something to tune: two instructions, a demo pool."""
+    return Prompt(
+        instructions="Classify the sentiment of the review.",
+        instruction_candidates=["You are a helpful assistant."],
+        template="Review: {text}",
+        model=model,
+        demos=sentiment_examples()[:4],
+        answer="{label}",
+        n_demos=1,
+        max_tokens=16,
+    )
+
+
+def label_in_answer(example: Mapping[str, Any], prediction: object) -> bool:
+    """The metric for :func:`sentiment_examples`: the answer contains the example's label."""
+    return str(example["label"]) in str(prediction).lower()
+
+
+__all__ = [
+    "FlakyModel",
+    "KeywordSentimentModel",
+    "NEGATIVE_WORDS",
+    "POSITIVE_WORDS",
+    "label_in_answer",
+    "sentiment_examples",
+    "sentiment_prompt",
+]
