@@ -22,7 +22,7 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import optuna
 from pydantic import BaseModel, ConfigDict, Field
@@ -289,13 +289,33 @@ class SiteProposals(BaseModel):
     candidates: tuple[str, ...] = ()
 
 
-class Proposals(BaseModel):
+_Stored = TypeVar("_Stored", bound="_StoredInStudy")
+
+
+class _StoredInStudy(BaseModel):
+    """A record a study keeps once in a user attribute (``attr``): its choices may never change."""
+
+    attr: ClassVar[str]
+
+    @classmethod
+    def stored_in(cls: type[_Stored], optuna_study: optuna.Study) -> _Stored | None:
+        """The record the study holds, or None."""
+        raw = optuna_study.user_attrs.get(cls.attr)
+        return cls.model_validate(raw) if raw is not None else None
+
+    def store(self, optuna_study: optuna.Study) -> None:
+        """Write it into the study (once: a study's choices may never change)."""
+        optuna_study.set_user_attr(self.attr, self.model_dump(mode="json"))
+
+
+class Proposals(_StoredInStudy):
     """A study's proposals: candidates by site name, what proposing cost, and how it was asked.
 
     Stored once in the study (user attribute :data:`ATTR_PROPOSALS`): every worker and every
     later ``optimize`` reads the same choices, and no proposer is called again.
     """
 
+    attr: ClassVar[str] = ATTR_PROPOSALS
     model_config = ConfigDict(frozen=True)
 
     sites: dict[str, SiteProposals] = Field(default_factory=dict)
@@ -307,16 +327,6 @@ class Proposals(BaseModel):
     def candidates(self) -> dict[str, list[str]]:
         """``{site name: new candidate texts}``: what the adapter's ``with_instruction_candidates`` takes."""
         return {name: list(site.candidates) for name, site in self.sites.items() if site.candidates}
-
-    @classmethod
-    def stored_in(cls, optuna_study: optuna.Study) -> Proposals | None:
-        """The proposals a study holds, or None."""
-        raw = optuna_study.user_attrs.get(ATTR_PROPOSALS)
-        return cls.model_validate(raw) if raw is not None else None
-
-    def store(self, optuna_study: optuna.Study) -> None:
-        """Write them into the study (once: a study's choices may never change)."""
-        optuna_study.set_user_attr(ATTR_PROPOSALS, self.model_dump(mode="json"))
 
 
 def instruction_sites(program: Optimizable) -> list[InstructionSite]:
@@ -453,9 +463,10 @@ class Bootstrap:
         return sorted(random.Random(self.seed).sample(range(n), self.max_examples))
 
 
-class BootstrappedDemos(BaseModel):
+class BootstrappedDemos(_StoredInStudy):
     """What a study stores of its bootstrap: the dataset indices tried and passed, and what running them cost."""
 
+    attr: ClassVar[str] = ATTR_BOOTSTRAP
     model_config = ConfigDict(frozen=True)
 
     tried: tuple[int, ...] = ()
@@ -467,16 +478,6 @@ class BootstrappedDemos(BaseModel):
     examples: list[Any] | None = None
     #: True when ``examples`` are traces the adapter recorded (always stored), not dataset examples.
     traced: bool = False
-
-    @classmethod
-    def stored_in(cls, optuna_study: optuna.Study) -> BootstrappedDemos | None:
-        """The bootstrap a study holds, or None."""
-        raw = optuna_study.user_attrs.get(ATTR_BOOTSTRAP)
-        return cls.model_validate(raw) if raw is not None else None
-
-    def store(self, optuna_study: optuna.Study) -> None:
-        """Write it into the study (once: the demos are choices, which may never change)."""
-        optuna_study.set_user_attr(ATTR_BOOTSTRAP, self.model_dump(mode="json"))
 
 
 __all__ = [
