@@ -14,6 +14,7 @@ import pytest
 
 import stacktune
 import stacktune_dspy
+from stacktune_conformance.caching import check_a_repeated_study_pays_nothing
 from stacktune_dspy import DSPyAdapter, LMSpec
 
 pytestmark = pytest.mark.integration
@@ -135,14 +136,7 @@ def test_a_repeated_study_on_the_local_model_pays_zero_calls(local_server: Any, 
         study.optimize(adapter, dataset, names_the_city, n_trials=3)
         return study
 
-    first = run("first")
-    assert first.spent.calls > 0
-    again = run("again")
-    assert again.spent.calls == 0 and len(again.trials) == len(first.trials)
-    for trial in again.trials:
-        if trial.evaluation is not None:
-            assert trial.evaluation.cache_hits == trial.evaluation.calls > 0
-            assert trial.evaluation.input_tokens > 0  # the stored answer's tokens, reported as cached
+    check_a_repeated_study_pays_nothing(run)
 
 
 def test_a_tiny_bootstrap_on_the_local_model_stores_traces_and_costs_real_calls(

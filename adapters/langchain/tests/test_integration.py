@@ -13,6 +13,7 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
 
 from stacktune import Bootstrap, create_study
+from stacktune_conformance.caching import check_a_repeated_study_pays_nothing
 from stacktune_langchain import LangChainAdapter
 
 pytestmark = pytest.mark.integration
@@ -132,14 +133,7 @@ def test_a_repeated_study_on_the_real_server_pays_zero_calls(local_server: Any, 
         study.optimize(LangChainAdapter(make_chain(local_server)), DATASET[:4], accuracy, n_trials=3)
         return study
 
-    first = run("first")
-    assert first.spent.calls > 0
-    again = run("again")
-    assert again.spent.calls == 0 and len(again.trials) == len(first.trials)
-    for trial in again.trials:
-        if trial.evaluation is not None:
-            assert trial.evaluation.cache_hits == trial.evaluation.calls > 0
-            assert trial.evaluation.input_tokens > 0
+    check_a_repeated_study_pays_nothing(run)
 
 
 def test_bootstrapped_demos_on_the_real_server(local_server: Any, tmp_path: Any) -> None:
